@@ -1,0 +1,123 @@
+//! Tunables of the core, in ticks and counts. Time is logical: the driver
+//! decides how long a tick lasts.
+
+use super::ConfigError;
+
+/// The core's settings.
+///
+/// ```
+/// use raft_actors::core::Config;
+/// let cfg = Config { election_ticks: 20, ..Config::default() };
+/// assert!(cfg.validate().is_ok());
+/// assert!(Config { heartbeat_ticks: 0, ..cfg }.validate().is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Base election timeout. A follower campaigns after a random timeout in
+    /// `[election_ticks, 2 * election_ticks)` without hearing from a leader
+    /// (§5.2); a leader checks its quorum every `election_ticks`.
+    pub election_ticks: u64,
+    /// Interval between heartbeats. Must be well below `election_ticks`.
+    pub heartbeat_ticks: u64,
+    /// Lease reads are served for `election_ticks - lease_margin_ticks` after
+    /// the send time of a heartbeat round a quorum acknowledged. The margin
+    /// absorbs clock drift between nodes: with the default 10 / 2, leases
+    /// stay safe while no node's clock runs more than 20% faster than the
+    /// leader's. Must be at least 1.
+    pub lease_margin_ticks: u64,
+    /// Messages in flight (sent, not acknowledged) per follower in the
+    /// replicate state: the pipeline depth of AppendEntries.
+    pub max_inflight: usize,
+    /// At most this many entries per AppendEntries.
+    pub max_entries_per_message: usize,
+    /// At most this many payload bytes per AppendEntries (one entry always
+    /// fits, however large).
+    pub max_bytes_per_message: usize,
+    /// Pre-vote (thesis §9.6): a node checks it could win before raising its
+    /// term.
+    pub pre_vote: bool,
+    /// Check-quorum: a leader that has not heard from a quorum within an
+    /// election timeout steps down, and followers that heard from a leader
+    /// within the timeout refuse to vote (thesis §6.2, §9.6).
+    pub check_quorum: bool,
+    /// Broken-rule switch for the simulation's own tests (feature
+    /// `broken-rules`); never set outside them.
+    #[cfg(feature = "broken-rules")]
+    pub broken: Option<BrokenRule>,
+}
+
+/// One Raft rule the core can be told to break, to prove the simulation
+/// catches the violation. Test builds only.
+#[cfg(feature = "broken-rules")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokenRule {
+    /// Commit an entry of an earlier term by counting its replicas (§5.4.2).
+    CommitByCountingOldTerm,
+    /// Grant votes without the log up-to-date check (§5.4.1).
+    VoteWithoutUpToDateCheck,
+    /// Answer a ReadIndex at once, without the heartbeat round (§8).
+    ReadIndexWithoutHeartbeat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            election_ticks: 10,
+            heartbeat_ticks: 1,
+            lease_margin_ticks: 2,
+            max_inflight: 64,
+            max_entries_per_message: 256,
+            max_bytes_per_message: 1 << 20,
+            pre_vote: true,
+            check_quorum: true,
+            #[cfg(feature = "broken-rules")]
+            broken: None,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the values against each other.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.heartbeat_ticks == 0 {
+            return Err(ConfigError::Invalid("heartbeat_ticks must be at least 1"));
+        }
+        if self.election_ticks <= self.heartbeat_ticks {
+            return Err(ConfigError::Invalid(
+                "election_ticks must be greater than heartbeat_ticks",
+            ));
+        }
+        if self.lease_margin_ticks == 0 || self.lease_margin_ticks >= self.election_ticks {
+            return Err(ConfigError::Invalid(
+                "lease_margin_ticks must be in 1..election_ticks",
+            ));
+        }
+        if self.max_inflight == 0 || self.max_entries_per_message == 0 {
+            return Err(ConfigError::Invalid(
+                "max_inflight and max_entries_per_message must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "broken-rules")]
+    pub(crate) fn breaks(&self, rule: BrokenRule) -> bool {
+        self.broken == Some(rule)
+    }
+
+    #[cfg(not(feature = "broken-rules"))]
+    #[inline(always)]
+    pub(crate) fn breaks(&self, _rule: BrokenRule) -> bool {
+        false
+    }
+}
+
+/// Without the `broken-rules` feature no rule can be broken: this type has
+/// no values a config could hold.
+#[cfg(not(feature = "broken-rules"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BrokenRule {
+    CommitByCountingOldTerm,
+    VoteWithoutUpToDateCheck,
+    ReadIndexWithoutHeartbeat,
+}

@@ -1,0 +1,58 @@
+//! Log entries: what the log holds and what replication carries.
+//!
+//! An entry is immutable once created; its payload is a reference-counted
+//! [`Bytes`], so sending one entry to four followers copies no command bytes.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// A node's identity in the cluster. `0` is never a valid id.
+pub type NodeId = u64;
+/// A Raft term (§5.1). Terms only grow.
+pub type Term = u64;
+/// A position in the replicated log; the first entry has index 1.
+pub type LogIndex = u64;
+/// The caller's name for a proposal or a read, echoed back in [`Ready`](super::Ready).
+pub type RequestId = u64;
+
+/// One entry of the replicated log.
+///
+/// ```
+/// use raft_actors::core::{Entry, Payload};
+/// let e = Entry { index: 3, term: 2, payload: Payload::Command("set x".into()) };
+/// assert_eq!(e.payload.len(), 5);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Position in the log.
+    pub index: LogIndex,
+    /// Term of the leader that created it.
+    pub term: Term,
+    /// What the entry carries.
+    pub payload: Payload,
+}
+
+/// What an entry carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    /// The no-op a new leader appends at the start of its term, so it can
+    /// commit entries of earlier terms (§5.4.2, §8).
+    Noop,
+    /// A client command, opaque to the core.
+    Command(Bytes),
+}
+
+impl Payload {
+    /// Bytes of user data carried (0 for a no-op).
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Noop => 0,
+            Payload::Command(b) => b.len(),
+        }
+    }
+
+    /// Whether the payload carries no user data.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

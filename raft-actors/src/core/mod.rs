@@ -1,0 +1,496 @@
+//! The Raft algorithm as a pure, deterministic state machine.
+//!
+//! No I/O, no clock, no threads, no global randomness: time enters as
+//! [`RaftCore::tick`], peers as [`RaftCore::step`], clients as
+//! [`RaftCore::propose`] and [`RaftCore::read_index`]; randomness comes from
+//! the seeded RNG given to [`RaftCore::new`]. The core answers with a
+//! [`Ready`] batch that the driver executes in order (persist, then send and
+//! apply), then acknowledges with [`RaftCore::advance`]. One seed therefore
+//! replays a whole cluster exactly, which is what the simulation relies on.
+//!
+//! Everything Raft's safety depends on lives in this module and nowhere
+//! else. It must never panic on a peer's message: bad input is counted in
+//! [`Counters`] and ignored or answered.
+//!
+//! ```
+//! use raft_actors::core::{Config, Membership, RaftCore, Recovered};
+//! use rand::SeedableRng;
+//! let rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+//! let mut core = RaftCore::new(1, Config::default(), Recovered::bootstrap(Membership::voters([1])), rng)?;
+//! while !core.status().role.is_leader() { core.tick(); }
+//! core.propose(7, "hello".into())?;
+//! let mut applied = Vec::new();
+//! while let Some(rd) = core.ready() {
+//!     let (_persist, gate) = rd.split();   // 1. make _persist durable
+//!     let after = gate.persisted();         // 2. then send and apply
+//!     applied.extend(after.committed);
+//!     core.advance();
+//! }
+//! assert_eq!(applied.len(), 2); // the leader's no-op, then "hello"
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod election;
+mod entry;
+mod error;
+mod forwarding;
+mod hard_state;
+mod log;
+mod membership;
+mod message;
+mod progress;
+mod read_index;
+mod ready;
+mod replication;
+mod status;
+mod transfer;
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+#[cfg(feature = "broken-rules")]
+pub use config::BrokenRule;
+#[cfg(not(feature = "broken-rules"))]
+use config::BrokenRule;
+pub use config::Config;
+pub use entry::{Entry, LogIndex, NodeId, Payload, RequestId, Term};
+pub use error::{ConfigError, ProposeError, ReadError, TransferError};
+pub use hard_state::HardState;
+pub use membership::{Membership, VoteResult};
+pub use message::{Body, Conflict, Message};
+pub use progress::ProgressState;
+pub use ready::{AfterPersist, PersistGate, ProposalOutcome, ReadOutcome, Ready, ToPersist};
+pub use status::{Counters, PeerStatus, Role, Status};
+
+use log::RaftLog;
+use progress::Progress;
+use read_index::ReadQueue;
+use transfer::Transfer;
+
+/// What a node reloads from storage to rebuild its core.
+///
+/// ```
+/// use raft_actors::core::{Membership, Recovered};
+/// let fresh = Recovered::bootstrap(Membership::voters([1, 2, 3]));
+/// assert!(fresh.entries.is_empty());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Recovered {
+    /// The last hard state persisted.
+    pub hard_state: HardState,
+    /// Every stored entry, contiguous, in index order.
+    pub entries: Vec<Entry>,
+    /// The configuration in force.
+    pub membership: Membership,
+}
+
+impl Recovered {
+    /// An empty node of a new cluster with the given members.
+    pub fn bootstrap(membership: Membership) -> Self {
+        Recovered {
+            membership,
+            ..Default::default()
+        }
+    }
+}
+
+/// One Raft node's algorithm state. See the [module docs](self).
+#[derive(Debug)]
+pub struct RaftCore {
+    id: NodeId,
+    cfg: Config,
+    rng: ChaCha8Rng,
+
+    term: Term,
+    vote: Option<NodeId>,
+    role: Role,
+    leader: Option<NodeId>,
+    log: RaftLog,
+    membership: Membership,
+
+    /// Leader only: every other member's progress.
+    progress: BTreeMap<NodeId, Progress>,
+    /// Candidate and pre-candidate: answers so far.
+    votes: BTreeMap<NodeId, bool>,
+
+    /// Ticks since start: the core's only clock.
+    now: u64,
+    election_elapsed: u64,
+    heartbeat_elapsed: u64,
+    randomized_timeout: u64,
+    /// When this node last heard from a leader (or started): within an
+    /// election timeout of it, it refuses votes (the leader's lease).
+    last_leader_contact: u64,
+
+    reads: ReadQueue,
+    transfer: Option<Transfer>,
+
+    // Output accumulated until the next `ready()`.
+    msgs: Vec<Message>,
+    proposal_outcomes: Vec<ProposalOutcome>,
+    read_outcomes: Vec<ReadOutcome>,
+    forward_proposals: Vec<(RequestId, Bytes)>,
+    forward_reads: Vec<(RequestId, bool)>,
+    read_results: BTreeMap<NodeId, Vec<ReadOutcome>>,
+
+    /// The hard state last handed out to persist.
+    handed_hard_state: HardState,
+    ready_outstanding: bool,
+    counters: Counters,
+}
+
+impl RaftCore {
+    /// Builds a node from what storage recovered. A new cluster's nodes
+    /// start from [`Recovered::bootstrap`].
+    pub fn new(
+        id: NodeId,
+        cfg: Config,
+        recovered: Recovered,
+        rng: ChaCha8Rng,
+    ) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        if id == 0 {
+            return Err(ConfigError::Invalid("node id 0 is reserved"));
+        }
+        if !recovered.entries.is_empty() {
+            let first = recovered.entries[0].index;
+            let contiguous = recovered
+                .entries
+                .iter()
+                .enumerate()
+                .all(|(i, e)| e.index == first + i as u64);
+            if first == 0 || !contiguous {
+                return Err(ConfigError::Invalid("recovered entries are not contiguous"));
+            }
+        }
+        let hs = recovered.hard_state;
+        let mut core = RaftCore {
+            id,
+            cfg,
+            rng,
+            term: hs.term,
+            vote: hs.vote,
+            role: Role::Follower,
+            leader: None,
+            log: RaftLog::recovered(recovered.entries, hs.commit),
+            membership: recovered.membership,
+            progress: BTreeMap::new(),
+            votes: BTreeMap::new(),
+            now: 0,
+            election_elapsed: 0,
+            heartbeat_elapsed: 0,
+            randomized_timeout: 0,
+            last_leader_contact: 0,
+            reads: ReadQueue::default(),
+            transfer: None,
+            msgs: Vec::new(),
+            proposal_outcomes: Vec::new(),
+            read_outcomes: Vec::new(),
+            forward_proposals: Vec::new(),
+            forward_reads: Vec::new(),
+            read_results: BTreeMap::new(),
+            handed_hard_state: hs,
+            ready_outstanding: false,
+            counters: Counters::default(),
+        };
+        core.reset_election_timer();
+        Ok(core)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Advances logical time by one tick: followers count toward an
+    /// election, leaders toward a heartbeat and a quorum check.
+    pub fn tick(&mut self) {
+        self.now += 1;
+        match self.role {
+            Role::Leader => self.tick_leader(),
+            Role::Follower | Role::PreCandidate | Role::Candidate => {
+                self.election_elapsed += 1;
+                if self.election_elapsed >= self.randomized_timeout {
+                    self.election_elapsed = 0;
+                    self.campaign();
+                }
+            }
+        }
+    }
+
+    fn tick_leader(&mut self) {
+        self.heartbeat_elapsed += 1;
+        self.election_elapsed += 1;
+        if self.election_elapsed >= self.cfg.election_ticks {
+            self.election_elapsed = 0;
+            // Check-quorum (thesis §6.2): a leader cut off from a majority
+            // steps down instead of leading nobody, which also fails its
+            // pending reads instead of leaving them hanging.
+            if self.cfg.check_quorum && !self.quorum_recently_active() {
+                self.counters.check_quorum_step_downs += 1;
+                self.become_follower(self.term, None);
+                return;
+            }
+            for pr in self.progress.values_mut() {
+                pr.recent_active = false;
+            }
+        }
+        self.tick_transfer();
+        if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
+            self.heartbeat_elapsed = 0;
+            self.reads.request_round();
+        }
+    }
+
+    /// Handles one message from a peer. Never panics: a message that is
+    /// misaddressed, stale, from an unknown peer or impossible is ignored or
+    /// answered, and counted in [`Counters`].
+    pub fn step(&mut self, m: Message) {
+        if m.to != self.id || m.from == self.id || m.from == 0 {
+            self.counters.misaddressed += 1;
+            return;
+        }
+        if m.body.is_local() {
+            return self.step_forwarding(m);
+        }
+        if m.term == 0 {
+            self.counters.malformed += 1;
+            return;
+        }
+        if m.term > self.term {
+            let vote_request = match m.body {
+                Body::PreVote { .. } => true,
+                Body::Vote { transfer, .. } => !transfer,
+                _ => false,
+            };
+            // A node that hears from its leader refuses to help depose it
+            // (thesis §4.2.3), so a partitioned node rejoining with a higher
+            // term cannot disrupt a healthy cluster.
+            if vote_request && self.cfg.check_quorum && self.in_lease() {
+                self.counters.votes_refused_in_lease += 1;
+                return;
+            }
+            match m.body {
+                // Pre-votes raise no term: that is their whole point.
+                Body::PreVote { .. } | Body::PreVoteResponse { granted: true } => {}
+                Body::Append { .. } | Body::Heartbeat { .. } => {
+                    self.become_follower(m.term, Some(m.from))
+                }
+                _ => self.become_follower(m.term, None),
+            }
+        } else if m.term < self.term {
+            self.counters.stale_term += 1;
+            match m.body {
+                // Tell a stale leader about the newer term so it steps down.
+                Body::Append { .. } | Body::Heartbeat { .. } => self.send(
+                    m.from,
+                    Body::AppendResponse {
+                        index: 0,
+                        conflict: Some(Conflict {
+                            term: None,
+                            first_index: 0,
+                        }),
+                    },
+                ),
+                Body::PreVote { .. } => self.send(m.from, Body::PreVoteResponse { granted: false }),
+                _ => {}
+            }
+            return;
+        }
+
+        let from = m.from;
+        match m.body {
+            Body::PreVote {
+                last_index,
+                last_term,
+            } => self.handle_vote_request(from, m.term, last_index, last_term, true),
+            Body::Vote {
+                last_index,
+                last_term,
+                ..
+            } => self.handle_vote_request(from, m.term, last_index, last_term, false),
+            Body::PreVoteResponse { granted } => {
+                self.handle_vote_response(from, m.term, granted, true)
+            }
+            Body::VoteResponse { granted } => {
+                self.handle_vote_response(from, m.term, granted, false)
+            }
+            Body::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => self.handle_append(from, m.term, prev_index, prev_term, entries, commit),
+            Body::AppendResponse { index, conflict } => {
+                self.handle_append_response(from, index, conflict)
+            }
+            Body::Heartbeat { commit, seq } => self.handle_heartbeat(from, commit, seq),
+            Body::HeartbeatResponse { seq } => self.handle_heartbeat_response(from, seq),
+            Body::TimeoutNow => self.handle_timeout_now(),
+            Body::ForwardProposals { .. }
+            | Body::ProposalResults { .. }
+            | Body::ForwardReads { .. }
+            | Body::ReadResults { .. } => {}
+        }
+    }
+
+    /// Proposes a command. On the leader it is appended now; elsewhere it is
+    /// forwarded to the leader. Where it landed arrives as a
+    /// [`ProposalOutcome`] with this `id` in a later [`Ready`]. An `Err`
+    /// here means nothing was appended or sent.
+    pub fn propose(&mut self, id: RequestId, command: Bytes) -> Result<(), ProposeError> {
+        match self.role {
+            Role::Leader => {
+                let result = self.append_proposal(command)?;
+                self.proposal_outcomes.push(ProposalOutcome {
+                    id,
+                    result: Ok(result),
+                });
+                Ok(())
+            }
+            _ if self.leader.is_some() => {
+                self.forward_proposals.push((id, command));
+                Ok(())
+            }
+            _ => Err(ProposeError::NoLeader),
+        }
+    }
+
+    /// The next batch of work, or `None` when there is nothing to do (or the
+    /// previous batch was not acknowledged with [`advance`](Self::advance)
+    /// yet: at most one `Ready` is outstanding). Between `ready` and
+    /// `advance` the driver may keep calling `step`, `tick` and `propose`;
+    /// their effects go into the next batch.
+    pub fn ready(&mut self) -> Option<Ready> {
+        if self.ready_outstanding {
+            return None;
+        }
+        self.flush();
+        let hs = self.hard_state();
+        let persist = ToPersist {
+            hard_state: (hs != self.handed_hard_state).then_some(hs),
+            entries: self.log.take_unpersisted(),
+        };
+        let after = AfterPersist {
+            messages: std::mem::take(&mut self.msgs),
+            committed: self.log.take_committed(),
+            proposals: std::mem::take(&mut self.proposal_outcomes),
+            reads: std::mem::take(&mut self.read_outcomes),
+        };
+        let ready = Ready::new(persist, after);
+        if ready.is_empty() {
+            return None;
+        }
+        self.handed_hard_state = hs;
+        self.ready_outstanding = true;
+        Some(ready)
+    }
+
+    /// Acknowledges the last [`Ready`]: its `ToPersist` is durable and its
+    /// messages and entries were handed on. A leader counts its own newly
+    /// durable entries toward the commit index here.
+    pub fn advance(&mut self) {
+        if !self.ready_outstanding {
+            return;
+        }
+        self.ready_outstanding = false;
+        self.log.persisted();
+        if self.role == Role::Leader {
+            self.maybe_commit();
+        }
+    }
+
+    /// Whether [`ready`](Self::ready) could return work (cheap; it may say
+    /// yes for a batch that turns out empty).
+    pub fn has_ready(&self) -> bool {
+        !self.ready_outstanding
+            && (!self.msgs.is_empty()
+                || self.hard_state() != self.handed_hard_state
+                || self.log.has_unpersisted()
+                || self.log.has_committed_to_apply()
+                || !self.proposal_outcomes.is_empty()
+                || !self.read_outcomes.is_empty()
+                || !self.forward_proposals.is_empty()
+                || !self.forward_reads.is_empty()
+                || !self.read_results.is_empty()
+                || self.reads.round_requested()
+                || (self.role == Role::Leader && self.has_entries_to_send()))
+    }
+
+    /// Entries held in `lo..=hi` (clamped to the retained log). For
+    /// inspection by tests, tools and the simulation.
+    pub fn entries(&self, lo: LogIndex, hi: LogIndex) -> &[Entry] {
+        self.log.slice(lo, hi)
+    }
+
+    /// Counters of ignored and refused input.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            vote: self.vote,
+            commit: self.log.commit,
+        }
+    }
+
+    /// Gathers what the current state asks to send.
+    fn flush(&mut self) {
+        if self.role == Role::Leader {
+            self.flush_leader();
+        }
+        self.flush_forwarding();
+    }
+
+    fn send(&mut self, to: NodeId, body: Body) {
+        self.msgs.push(Message {
+            from: self.id,
+            to,
+            term: self.term,
+            body,
+        });
+    }
+
+    fn reset_election_timer(&mut self) {
+        self.election_elapsed = 0;
+        let base = self.cfg.election_ticks;
+        self.randomized_timeout = self.rng.gen_range(base..2 * base);
+    }
+
+    /// Whether a leader's lease protects it from this node's vote.
+    fn in_lease(&self) -> bool {
+        self.role == Role::Leader || self.now < self.last_leader_contact + self.cfg.election_ticks
+    }
+
+    fn quorum_recently_active(&self) -> bool {
+        self.membership.has_quorum(|id| {
+            id == self.id || self.progress.get(&id).is_some_and(|p| p.recent_active)
+        })
+    }
+
+    /// Steps down (or stays) a follower at `term`, following `leader`.
+    fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        if term > self.term {
+            self.term = term;
+            self.vote = None;
+        }
+        if self.role == Role::Leader {
+            self.fail_pending_reads(ReadError::NotLeader { leader });
+            self.progress.clear();
+            self.transfer = None;
+        }
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.votes.clear();
+        if leader.is_some() {
+            self.last_leader_contact = self.now;
+        }
+        self.reset_election_timer();
+    }
+}

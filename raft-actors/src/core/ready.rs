@@ -1,0 +1,115 @@
+//! `Ready`, the core's output batch, and the order its parts must be
+//! executed in.
+//!
+//! The order rule (Figure 2: "respond to RPCs only after updating stable
+//! storage") is carried by the types: [`Ready::split`] hands out what to
+//! persist and a [`PersistGate`]; the messages, committed entries and read
+//! answers come only from [`PersistGate::persisted`], which the driver calls
+//! once the persist is durable. A vote or an acknowledgement therefore
+//! cannot leave before the state it promises is on disk.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Entry, HardState, LogIndex, Message, ProposeError, ReadError, RequestId, Term};
+
+/// Everything the core asks of its driver, in one batch.
+///
+/// ```
+/// use raft_actors::core::{Config, Membership, RaftCore, Recovered};
+/// use rand::SeedableRng;
+/// let rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+/// let boot = Recovered::bootstrap(Membership::voters([1]));
+/// let mut core = RaftCore::new(1, Config::default(), boot, rng).unwrap();
+/// core.campaign();
+/// let (persist, gate) = core.ready().expect("a new term to persist").split();
+/// assert_eq!(persist.hard_state.map(|h| h.term), Some(1)); // persist this first,
+/// let after = gate.persisted();                         // then send and apply.
+/// assert!(after.messages.is_empty()); // a single node has no one to tell
+/// core.advance();
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "a Ready must be executed, then acknowledged with advance()"]
+pub struct Ready {
+    persist: ToPersist,
+    after: AfterPersist,
+}
+
+/// The part of a [`Ready`] to make durable first, in one write.
+#[derive(Debug, Default, Clone)]
+pub struct ToPersist {
+    /// New term, vote or commit index, if any changed.
+    pub hard_state: Option<HardState>,
+    /// Entries to append. Stored entries from `entries[0].index` on are
+    /// replaced by them (a follower repairing a conflict, §5.3).
+    pub entries: Vec<Entry>,
+}
+
+/// Proof that [`ToPersist`] was handed out; redeem it once that is durable.
+#[derive(Debug)]
+#[must_use = "redeem with persisted() once the ToPersist is durable"]
+pub struct PersistGate {
+    after: AfterPersist,
+}
+
+/// The part of a [`Ready`] to execute once its [`ToPersist`] is durable:
+/// send, apply, answer.
+#[derive(Debug, Default, Clone)]
+pub struct AfterPersist {
+    /// Messages to send, in any order (Raft tolerates reordering).
+    pub messages: Vec<Message>,
+    /// Committed entries to apply, in index order, each exactly once.
+    pub committed: Vec<Entry>,
+    /// Proposals that reached a leader's log, or were refused.
+    pub proposals: Vec<ProposalOutcome>,
+    /// Reads that have a safe index, or failed.
+    pub reads: Vec<ReadOutcome>,
+}
+
+/// Where a proposal landed. It succeeds if the entry at `index` is later
+/// applied with the same `term`; if a different term shows up there, the
+/// proposal was lost in a leader change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalOutcome {
+    /// The id the caller gave to `propose`.
+    pub id: RequestId,
+    /// Where it landed, or why it was refused (nothing was appended).
+    pub result: Result<(LogIndex, Term), ProposeError>,
+}
+
+/// A read's answer: once this node has applied up to `index`, its state
+/// machine reflects every write acknowledged before the read began.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadOutcome {
+    /// The id the caller gave to `read_index` or `lease_read`.
+    pub id: RequestId,
+    /// The index to wait for, or why the read failed.
+    pub result: Result<LogIndex, ReadError>,
+}
+
+impl Ready {
+    pub(crate) fn new(persist: ToPersist, after: AfterPersist) -> Self {
+        Ready { persist, after }
+    }
+
+    /// What to persist, and the gate to the rest.
+    pub fn split(self) -> (ToPersist, PersistGate) {
+        (self.persist, PersistGate { after: self.after })
+    }
+
+    /// Whether there is nothing to do at all.
+    pub fn is_empty(&self) -> bool {
+        self.persist.hard_state.is_none()
+            && self.persist.entries.is_empty()
+            && self.after.messages.is_empty()
+            && self.after.committed.is_empty()
+            && self.after.proposals.is_empty()
+            && self.after.reads.is_empty()
+    }
+}
+
+impl PersistGate {
+    /// Call once the [`ToPersist`] it came with is durable.
+    pub fn persisted(self) -> AfterPersist {
+        self.after
+    }
+}

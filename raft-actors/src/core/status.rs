@@ -1,0 +1,136 @@
+//! What a node can tell about itself: role, term, log cursors, peers, and
+//! counters of the input it ignored.
+
+use std::collections::BTreeMap;
+
+use super::{LogIndex, Membership, NodeId, ProgressState, RaftCore, Term};
+
+/// A node's role in its current term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Asking whether it could win an election, before raising its term.
+    PreCandidate,
+    /// Campaigning in its current term.
+    Candidate,
+    /// Leading its current term.
+    Leader,
+}
+
+impl Role {
+    /// Whether this is [`Role::Leader`].
+    pub fn is_leader(self) -> bool {
+        self == Role::Leader
+    }
+}
+
+/// What the leader knows of one peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// Highest index known replicated there.
+    pub match_index: LogIndex,
+    /// Next index to send.
+    pub next_index: LogIndex,
+    /// Probing or streaming.
+    pub state: ProgressState,
+}
+
+/// A snapshot of a node's state, for metrics, tests and tools.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The node's id.
+    pub id: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// Its current term.
+    pub term: Term,
+    /// Whom it voted for in `term`.
+    pub vote: Option<NodeId>,
+    /// The leader it follows, if known.
+    pub leader: Option<NodeId>,
+    /// Highest index known committed.
+    pub commit: LogIndex,
+    /// Highest index handed out to apply.
+    pub applied: LogIndex,
+    /// Index of its last entry.
+    pub last_index: LogIndex,
+    /// Term of its last entry.
+    pub last_term: Term,
+    /// Highest index confirmed durable.
+    pub stable: LogIndex,
+    /// The configuration in force.
+    pub membership: Membership,
+    /// Leader only: each peer's replication state.
+    pub peers: BTreeMap<NodeId, PeerStatus>,
+    /// Leader only: the target of a leadership transfer under way.
+    pub transfer: Option<NodeId>,
+}
+
+/// Input the core ignored or refused, by reason. Peers cannot make the core
+/// panic; they can only make these grow.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Messages not addressed to this node, or from itself or node 0.
+    pub misaddressed: u64,
+    /// Messages of an older term (ignored, or answered with the newer term).
+    pub stale_term: u64,
+    /// Vote requests refused because a leader was heard from recently.
+    pub votes_refused_in_lease: u64,
+    /// Responses from nodes that are not members, or not expected.
+    pub unknown_peer: u64,
+    /// Messages whose content is impossible (term 0, gaps in entries, an
+    /// index past the leader's log, an attempt to rewrite a committed entry).
+    pub malformed: u64,
+    /// Times this node stepped down for lack of a quorum.
+    pub check_quorum_step_downs: u64,
+}
+
+impl RaftCore {
+    /// A snapshot of the node's state.
+    pub fn status(&self) -> Status {
+        Status {
+            id: self.id,
+            role: self.role,
+            term: self.term,
+            vote: self.vote,
+            leader: self.leader,
+            commit: self.log.commit,
+            applied: self.log.applied,
+            last_index: self.log.last_index(),
+            last_term: self.log.last_term(),
+            stable: self.log.stable,
+            membership: self.membership.clone(),
+            peers: self
+                .progress
+                .iter()
+                .map(|(id, p)| {
+                    (
+                        *id,
+                        PeerStatus {
+                            match_index: p.match_index,
+                            next_index: p.next_index,
+                            state: p.state,
+                        },
+                    )
+                })
+                .collect(),
+            transfer: self.transfer.as_ref().map(|t| t.to),
+        }
+    }
+
+    /// The node's role (cheaper than [`status`](Self::status)).
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The node's current term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+
+    /// The leader this node follows, if known.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+}

@@ -1,0 +1,262 @@
+//! The Raft paper's five safety properties (Figure 3), plus linearizable
+//! reads, checked against everything a simulated cluster does.
+//!
+//! It observes from outside: what nodes persisted, applied and answered,
+//! and each node's public status. It must never trust the core's own
+//! bookkeeping for a verdict.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use crate::core::{Entry, LogIndex, NodeId, Payload, RaftCore, Role, Term};
+
+/// A safety or liveness property of the Raft paper (Figure 3), or of reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Property {
+    /// At most one leader per term.
+    ElectionSafety,
+    /// A leader never overwrites or deletes entries in its log.
+    LeaderAppendOnly,
+    /// Two logs with an entry of the same index and term are identical up
+    /// to it.
+    LogMatching,
+    /// An entry committed in a term is in the log of every leader of a
+    /// later term.
+    LeaderCompleteness,
+    /// No two nodes apply different entries at one index.
+    StateMachineSafety,
+    /// A read answer reflects every write acknowledged before it began.
+    LinearizableRead,
+    /// After faults heal, a leader is elected and a proposal commits.
+    Liveness,
+}
+
+/// A property found broken, with what showed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The property.
+    pub property: Property,
+    /// What was seen.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} violated: {}", self.property, self.detail)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+fn violation(property: Property, detail: String) -> Result<(), Violation> {
+    Err(Violation { property, detail })
+}
+
+/// Everything observed so far, checked incrementally.
+#[derive(Debug, Default)]
+pub struct Checker {
+    /// Leader of each term seen.
+    leaders: BTreeMap<Term, NodeId>,
+    /// Per (node, term) while leading: the log end last seen and its term.
+    leader_logs: HashMap<(NodeId, Term), (LogIndex, Term)>,
+    /// (index, term) -> (previous entry's term, payload) as persisted.
+    persisted: HashMap<(LogIndex, Term), (Term, Payload)>,
+    /// The entries applied anywhere: index i at position i - 1.
+    applied: Vec<Entry>,
+    /// Lowest term in which a leader reported each index committed.
+    commit_term: Vec<Term>,
+    /// Next index each node must apply.
+    next_apply: BTreeMap<NodeId, LogIndex>,
+    /// Highest index of a write acknowledged to a client so far.
+    acked_max: LogIndex,
+}
+
+impl Checker {
+    /// A node restarted from disk: it applies from index 1 again.
+    pub fn restarted(&mut self, node: NodeId) {
+        self.next_apply.insert(node, 1);
+    }
+
+    /// Log Matching, checked where logs are made: every persisted entry is
+    /// recorded with the term before it and its payload; one (index, term)
+    /// with two histories is a violation.
+    pub fn persisted(
+        &mut self,
+        node: NodeId,
+        prev_term: Term,
+        entries: &[Entry],
+    ) -> Result<(), Violation> {
+        let mut prev = prev_term;
+        for e in entries {
+            let seen = self
+                .persisted
+                .entry((e.index, e.term))
+                .or_insert((prev, e.payload.clone()));
+            if seen.0 != prev || seen.1 != e.payload {
+                return violation(
+                    Property::LogMatching,
+                    format!(
+                        "node {node} stored {}/{} after term {prev}, elsewhere it follows term {}",
+                        e.index, e.term, seen.0
+                    ),
+                );
+            }
+            prev = e.term;
+        }
+        Ok(())
+    }
+
+    /// State Machine Safety: applies happen in order, and one index never
+    /// applies two different entries.
+    pub fn applied(&mut self, node: NodeId, e: &Entry) -> Result<(), Violation> {
+        let expected = self.next_apply.entry(node).or_insert(1);
+        if e.index != *expected {
+            return violation(
+                Property::StateMachineSafety,
+                format!(
+                    "node {node} applied index {} when {} was next",
+                    e.index, expected
+                ),
+            );
+        }
+        *expected += 1;
+        match self.applied.get(e.index as usize - 1) {
+            Some(first) if first != e => violation(
+                Property::StateMachineSafety,
+                format!(
+                    "node {node} applied {}/{} where {}/{} was applied before",
+                    e.index, e.term, first.index, first.term
+                ),
+            ),
+            Some(_) => Ok(()),
+            None => {
+                self.applied.push(e.clone());
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks one live node's status after it acted: Election Safety,
+    /// Leader Append-Only, and Leader Completeness for what it commits.
+    pub fn observe(&mut self, core: &RaftCore, all: &[&RaftCore]) -> Result<(), Violation> {
+        let s = core.status();
+        if s.role != Role::Leader {
+            return Ok(());
+        }
+        let leader = *self.leaders.entry(s.term).or_insert(s.id);
+        if leader != s.id {
+            return violation(
+                Property::ElectionSafety,
+                format!("nodes {leader} and {} both led term {}", s.id, s.term),
+            );
+        }
+        let key = (s.id, s.term);
+        let newly_leader = !self.leader_logs.contains_key(&key);
+        if let Some(&(last, last_term)) = self.leader_logs.get(&key) {
+            let now_term = core.entries(last, last).first().map(|e| e.term);
+            if s.last_index < last || (last > 0 && now_term != Some(last_term)) {
+                return violation(
+                    Property::LeaderAppendOnly,
+                    format!(
+                        "leader {} of term {} had {last}/{last_term}, now ends at {}",
+                        s.id, s.term, s.last_index
+                    ),
+                );
+            }
+        }
+        self.leader_logs.insert(key, (s.last_index, s.last_term));
+        if newly_leader {
+            self.check_completeness(core, 1, self.commit_term.len() as u64)?;
+        }
+        // What this leader commits is committed in its term at the latest:
+        // lower the recorded commit term where it was higher, then every
+        // leader of a later term must hold those entries. Commit terms never
+        // decrease along the log (a commit covers the prefix), so the
+        // entries to lower form a suffix.
+        let limit = s.commit.min(self.applied.len() as u64) as usize;
+        let known = self.commit_term.len();
+        let start = self.commit_term.partition_point(|t| *t <= s.term);
+        let mut changed = None;
+        for slot in start..known.min(limit) {
+            self.commit_term[slot] = s.term;
+            changed.get_or_insert(slot);
+        }
+        for slot in known..limit {
+            self.commit_term.push(s.term);
+            changed.get_or_insert(slot);
+        }
+        if let Some(lo) = changed {
+            for other in all {
+                self.check_completeness(other, lo as u64 + 1, limit as u64)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Leader Completeness for `core` if it leads: it holds every entry in
+    /// `from..=to` that was committed in an earlier term than its own.
+    fn check_completeness(
+        &self,
+        core: &RaftCore,
+        from: LogIndex,
+        to: LogIndex,
+    ) -> Result<(), Violation> {
+        if core.role() != Role::Leader || from > to {
+            return Ok(());
+        }
+        let term = core.term();
+        let slots = (from as usize - 1)..(to as usize).min(self.commit_term.len());
+        for slot in slots {
+            let committed_in = self.commit_term[slot];
+            if committed_in >= term {
+                break; // and so are all later ones
+            }
+            let want = &self.applied[slot];
+            let have = core.entries(want.index, want.index).first();
+            if have.map(|e| e.term) != Some(want.term) {
+                return violation(
+                    Property::LeaderCompleteness,
+                    format!(
+                        "leader {} of term {term} lacks {}/{} committed in term {committed_in}",
+                        core.id(),
+                        want.index,
+                        want.term
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A client saw its write at `index` applied: reads that begin from now
+    /// on must reflect it.
+    pub fn write_acked(&mut self, index: LogIndex) {
+        self.acked_max = self.acked_max.max(index);
+    }
+
+    /// A read begins: what it must reflect.
+    pub fn read_began(&self) -> LogIndex {
+        self.acked_max
+    }
+
+    /// A read that began when `must_reflect` was acknowledged got `index`.
+    pub fn read_answered(
+        &self,
+        node: NodeId,
+        must_reflect: LogIndex,
+        index: LogIndex,
+    ) -> Result<(), Violation> {
+        if index < must_reflect {
+            return violation(
+                Property::LinearizableRead,
+                format!("node {node} answered a read at index {index}, but a write at {must_reflect} was acknowledged before it began"),
+            );
+        }
+        Ok(())
+    }
+
+    /// How many entries were applied somewhere.
+    pub fn applied_len(&self) -> usize {
+        self.applied.len()
+    }
+}

@@ -1,0 +1,128 @@
+//! The seeded whole-cluster simulation (see `raft_actors::simulation`).
+//!
+//! - `SIM_SEEDS=N` seeds per cluster size (default 500), from
+//!   `SIM_SEED_START=K` (default 0);
+//! - `SIM_SEED=S` replays one seed with a trace of every step.
+//!
+//! `cargo test --release -p raft-actors --test simulation`
+
+use std::time::Instant;
+
+use raft_actors::core::BrokenRule;
+use raft_actors::simulation::{run, Property, SimConfig};
+
+fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    match v.parse() {
+        Ok(n) => Some(n),
+        Err(_) => panic!("{name}={v:?} is not a number"),
+    }
+}
+
+fn replay_hint(nodes: usize, seed: u64) -> String {
+    format!("replay: SIM_SEED={seed} SIM_NODES={nodes} cargo test --release -p raft-actors --test simulation -- --nocapture")
+}
+
+fn sweep(nodes: usize) {
+    if let Some(seed) = env_u64("SIM_SEED") {
+        if env_u64("SIM_NODES").is_some_and(|n| n as usize != nodes) {
+            return;
+        }
+        let cfg = SimConfig {
+            trace: true,
+            ..SimConfig::new(nodes, seed)
+        };
+        match run(&cfg) {
+            Ok(report) => return println!("{nodes} nodes, seed {seed}: clean: {report:?}"),
+            Err(v) => panic!(
+                "{nodes} nodes, seed {seed}: {v}\n{}",
+                replay_hint(nodes, seed)
+            ),
+        }
+    }
+    let start = env_u64("SIM_SEED_START").unwrap_or(0);
+    let count = env_u64("SIM_SEEDS").unwrap_or(500);
+    let began = Instant::now();
+    let (mut acked, mut reads, mut worst_liveness) = (0, 0, 0);
+    for seed in start..start + count {
+        match run(&SimConfig::new(nodes, seed)) {
+            Ok(r) => {
+                acked += r.writes_acked;
+                reads += r.reads_answered;
+                worst_liveness = worst_liveness.max(r.liveness_ticks.unwrap_or(0));
+            }
+            Err(v) => panic!(
+                "{nodes} nodes, seed {seed}: {v}\n{}",
+                replay_hint(nodes, seed)
+            ),
+        }
+    }
+    // A simulation whose clients never succeed would check nothing.
+    assert!(
+        acked > count && reads > count,
+        "too little load: {acked} writes, {reads} reads"
+    );
+    println!(
+        "{nodes} nodes: seeds {start}..{}: clean in {:.1?}; {acked} writes acked, {reads} reads answered, liveness within {worst_liveness} ticks",
+        start + count,
+        began.elapsed()
+    );
+}
+
+#[test]
+fn three_nodes() {
+    sweep(3);
+}
+
+#[test]
+fn five_nodes() {
+    sweep(5);
+}
+
+/// Breaks `rule` and searches seeds until the simulation reports one of
+/// `expected`; fails if none does within `max_seeds`.
+fn catches(rule: BrokenRule, nodes: usize, max_seeds: u64, expected: &[Property]) {
+    for seed in 0..max_seeds {
+        let mut cfg = SimConfig::new(nodes, seed);
+        cfg.core.broken = Some(rule);
+        if let Err(v) = run(&cfg) {
+            assert!(
+                expected.contains(&v.property),
+                "{rule:?}: seed {seed} reported {v}, expected one of {expected:?}"
+            );
+            println!("{rule:?} caught at seed {seed} ({nodes} nodes): {v}");
+            return;
+        }
+    }
+    panic!("{rule:?} went unnoticed for {max_seeds} seeds");
+}
+
+#[test]
+fn catches_commit_by_counting_old_term_replicas() {
+    catches(
+        BrokenRule::CommitByCountingOldTerm,
+        5,
+        2000,
+        &[Property::LeaderCompleteness, Property::StateMachineSafety],
+    );
+}
+
+#[test]
+fn catches_vote_without_up_to_date_check() {
+    catches(
+        BrokenRule::VoteWithoutUpToDateCheck,
+        3,
+        2000,
+        &[Property::LeaderCompleteness, Property::StateMachineSafety],
+    );
+}
+
+#[test]
+fn catches_read_index_without_heartbeat_round() {
+    catches(
+        BrokenRule::ReadIndexWithoutHeartbeat,
+        3,
+        2000,
+        &[Property::LinearizableRead],
+    );
+}
