@@ -8,9 +8,9 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use raft_actors::core::{Config, Membership, Message, RaftCore, Recovered, Role};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use raft_actors::core::{Config, Membership, Message, RaftCore, Recovered, Role};
 
 struct Cluster {
     nodes: Vec<RaftCore>,
@@ -24,11 +24,20 @@ impl Cluster {
         let nodes = (1..=3)
             .map(|id| {
                 let rng = ChaCha8Rng::seed_from_u64(id);
-                RaftCore::new(id, Config::default(), Recovered::bootstrap(members.clone()), rng)
-                    .expect("valid config")
+                RaftCore::new(
+                    id,
+                    Config::default(),
+                    Recovered::bootstrap(members.clone()),
+                    rng,
+                )
+                .expect("valid config")
             })
             .collect();
-        let mut c = Cluster { nodes, queue: VecDeque::new(), applied: vec![0; 3] };
+        let mut c = Cluster {
+            nodes,
+            queue: VecDeque::new(),
+            applied: vec![0; 3],
+        };
         while c.nodes[0].role() != Role::Leader {
             for n in &mut c.nodes {
                 n.tick();
@@ -66,20 +75,26 @@ fn commit_throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("core_3_nodes");
     for batch in [64u64, 1024] {
         group.throughput(Throughput::Elements(batch));
-        group.bench_with_input(BenchmarkId::new("commit_100B", batch), &batch, |b, &batch| {
-            let mut cluster = Cluster::new();
-            let mut id = 0;
-            b.iter(|| {
-                let target = cluster.applied[0] + batch;
-                for _ in 0..batch {
-                    id += 1;
-                    cluster.nodes[0].propose(id, payload.clone()).expect("leader accepts");
-                }
-                while cluster.applied[0] < target {
-                    cluster.pump();
-                }
-            });
-        });
+        group.bench_with_input(
+            BenchmarkId::new("commit_100B", batch),
+            &batch,
+            |b, &batch| {
+                let mut cluster = Cluster::new();
+                let mut id = 0;
+                b.iter(|| {
+                    let target = cluster.applied[0] + batch;
+                    for _ in 0..batch {
+                        id += 1;
+                        cluster.nodes[0]
+                            .propose(id, payload.clone())
+                            .expect("leader accepts");
+                    }
+                    while cluster.applied[0] < target {
+                        cluster.pump();
+                    }
+                });
+            },
+        );
     }
     group.finish();
 }

@@ -79,30 +79,34 @@ fn five_nodes() {
     sweep(5);
 }
 
-/// Breaks `rule` and searches seeds until the simulation reports one of
-/// `expected`; fails if none does within `max_seeds`.
-fn catches(rule: BrokenRule, nodes: usize, max_seeds: u64, expected: &[Property]) {
+/// Breaks `rule` and searches seeds, on 3 and on 5 nodes, until the
+/// simulation reports one of `expected`; fails if none does within
+/// `max_seeds` seeds per size.
+fn catches(rule: BrokenRule, max_seeds: u64, expected: &[Property]) {
     for seed in 0..max_seeds {
-        let mut cfg = SimConfig::new(nodes, seed);
-        cfg.core.broken = Some(rule);
-        if let Err(v) = run(&cfg) {
-            assert!(
-                expected.contains(&v.property),
-                "{rule:?}: seed {seed} reported {v}, expected one of {expected:?}"
-            );
-            println!("{rule:?} caught at seed {seed} ({nodes} nodes): {v}");
-            return;
+        for nodes in [3, 5] {
+            let mut cfg = SimConfig::new(nodes, seed);
+            cfg.core.broken = Some(rule);
+            if let Err(v) = run(&cfg) {
+                assert!(
+                    expected.contains(&v.property),
+                    "{rule:?}: seed {seed} reported {v}, expected one of {expected:?}"
+                );
+                println!("{rule:?} caught at seed {seed} ({nodes} nodes): {v}");
+                return;
+            }
         }
     }
-    panic!("{rule:?} went unnoticed for {max_seeds} seeds");
+    panic!("{rule:?} went unnoticed for {max_seeds} seeds per cluster size");
 }
 
+/// Figure 8 needs three leader changes in a precise order, so it takes the
+/// most seeds to find (about one seed in 300 of the chaos profile).
 #[test]
 fn catches_commit_by_counting_old_term_replicas() {
     catches(
         BrokenRule::CommitByCountingOldTerm,
-        5,
-        2000,
+        3000,
         &[Property::LeaderCompleteness, Property::StateMachineSafety],
     );
 }
@@ -111,8 +115,7 @@ fn catches_commit_by_counting_old_term_replicas() {
 fn catches_vote_without_up_to_date_check() {
     catches(
         BrokenRule::VoteWithoutUpToDateCheck,
-        3,
-        2000,
+        500,
         &[Property::LeaderCompleteness, Property::StateMachineSafety],
     );
 }
@@ -121,8 +124,7 @@ fn catches_vote_without_up_to_date_check() {
 fn catches_read_index_without_heartbeat_round() {
     catches(
         BrokenRule::ReadIndexWithoutHeartbeat,
-        3,
-        2000,
+        500,
         &[Property::LinearizableRead],
     );
 }

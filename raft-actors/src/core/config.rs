@@ -82,6 +82,9 @@ impl Config {
         if self.heartbeat_ticks == 0 {
             return Err(ConfigError::Invalid("heartbeat_ticks must be at least 1"));
         }
+        if self.election_ticks > 1 << 32 {
+            return Err(ConfigError::Invalid("election_ticks must be at most 2^32"));
+        }
         if self.election_ticks <= self.heartbeat_ticks {
             return Err(ConfigError::Invalid(
                 "election_ticks must be greater than heartbeat_ticks",

@@ -71,6 +71,9 @@ use progress::Progress;
 use read_index::ReadQueue;
 use transfer::Transfer;
 
+/// The highest term a message may carry; see [`RaftCore::step`].
+pub const MAX_TERM: Term = u64::MAX / 2;
+
 /// What a node reloads from storage to rebuild its core.
 ///
 /// ```
@@ -257,7 +260,10 @@ impl RaftCore {
         if m.body.is_local() {
             return self.step_forwarding(m);
         }
-        if m.term == 0 {
+        // Term 0 precedes every election; terms past MAX_TERM cannot be
+        // reached honestly (one election per tick would take 10^11 years at
+        // 1 kHz) and would let a peer push this node's term to overflow.
+        if m.term == 0 || m.term > MAX_TERM {
             self.counters.malformed += 1;
             return;
         }

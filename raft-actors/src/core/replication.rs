@@ -164,6 +164,15 @@ impl RaftCore {
         // the leader (Leader Completeness): skip rather than compare them.
         if prev_index < self.log.commit {
             let skip = (self.log.commit - prev_index) as usize;
+            let known = &entries[..skip.min(entries.len())];
+            if known
+                .iter()
+                .any(|e| self.log.term(e.index).is_some_and(|t| t != e.term))
+            {
+                // A different entry at a committed index: refuse to look further.
+                self.counters.malformed += 1;
+                return;
+            }
             if entries.len() <= skip {
                 let index = self.log.commit;
                 return self.send(
