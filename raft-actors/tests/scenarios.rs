@@ -19,6 +19,11 @@
 //! - `stabilize [nodes=(1,2)]`: delivers everything until quiet; messages to
 //!   or from nodes outside `nodes` are lost
 //! - `isolate 1`, `cut from=1 to=2` (one way), `heal`, `crash 1`, `restart 1`
+//! - `change 1 add-learner=4|add-voter=4|remove=4|voters=(..) [learners=(..)]|leave-joint`:
+//!   a membership change proposed at leader 1; `members [1 2]` prints
+//!   configurations; `snapshot 1` snapshots node 1's state machine
+//! - `cluster ... [spares=(4,5)] [snapshot-threshold=N] [trailing=N] [chunk=N]
+//!   [snapshot-padding=N] [promotion-lag=N] [auto-leave=false]`
 //! - `status [1 2]`, `queue`
 //!
 //! Every command also runs the simulation's safety checker, so a story that
@@ -30,7 +35,7 @@ use std::fmt::Write;
 use bytes::Bytes;
 use datadriven::TestCase;
 use raft_actors::core::{
-    Body, Config, Entry, HardState, Membership, Message, NodeId, Payload, Role, Term,
+    Body, ConfChange, Config, Entry, HardState, Membership, Message, NodeId, Payload, Role, Term,
 };
 use raft_actors::simulation::{Checker, SimNode};
 
@@ -161,6 +166,30 @@ fn describe(m: &Message) -> String {
         Body::Heartbeat { commit, seq } => format!("commit={commit} seq={seq}"),
         Body::HeartbeatResponse { seq } => format!("seq={seq}"),
         Body::TimeoutNow => String::new(),
+        Body::InstallSnapshot {
+            meta,
+            offset,
+            data,
+            done,
+        } => format!(
+            "snapshot={}/{} bytes={}..{}{}",
+            meta.index,
+            meta.term,
+            offset,
+            offset + data.len() as u64,
+            if *done { " done" } else { "" }
+        ),
+        Body::SnapshotResponse {
+            index,
+            next_offset,
+            done,
+        } => {
+            if *done {
+                format!("snapshot={index} installed")
+            } else {
+                format!("snapshot={index} next={next_offset}")
+            }
+        }
         Body::ForwardProposals { proposals } => {
             let ps: Vec<String> = proposals.iter().map(|(id, _)| format!("p{id}")).collect();
             format!("[{}]", ps.join(" "))
@@ -351,8 +380,83 @@ impl Scenario {
                 Ok(self.status(&shown))
             }
             "queue" => Ok(self.queue.iter().map(|m| describe(m) + "\n").collect()),
+            "change" => self.change(tc),
+            "snapshot" => {
+                let mut out = String::new();
+                for id in ids(tc) {
+                    self.node(id)?.take_snapshot();
+                    self.drive(id)?;
+                    let s = self.core(id)?.status();
+                    let _ = writeln!(
+                        out,
+                        "{id}: snapshot at {}, log from {}",
+                        s.snapshot_index, s.first_index
+                    );
+                }
+                Ok(out)
+            }
+            "members" => {
+                let mut shown = ids(tc);
+                if shown.is_empty() {
+                    shown = self.nodes.keys().copied().collect();
+                }
+                let mut out = String::new();
+                for id in shown {
+                    let Some(core) = self.nodes.get(&id).and_then(|n| n.core.as_ref()) else {
+                        continue;
+                    };
+                    let s = core.status();
+                    let m = &s.membership;
+                    let _ = write!(out, "{id}: voters={:?}", m.voters);
+                    if m.is_joint() {
+                        let _ = write!(out, " outgoing={:?}", m.outgoing);
+                    }
+                    if !m.learners.is_empty() {
+                        let _ = write!(out, " learners={:?}", m.learners);
+                    }
+                    let pending = if s.config_index > s.commit {
+                        " (pending)"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(out, " at {}{pending}", s.config_index);
+                }
+                Ok(out)
+            }
             other => Err(format!("unknown command {other:?}")),
         }
+    }
+
+    fn change(&mut self, tc: &TestCase) -> Res {
+        let id = *ids(tc).first().ok_or("change needs the leader's id")?;
+        let node = |k: &str| one::<NodeId>(tc, k);
+        let change = if let Some(n) = node("add-learner")? {
+            ConfChange::AddLearner(n)
+        } else if let Some(n) = node("add-voter")? {
+            ConfChange::AddVoter(n)
+        } else if let Some(n) = node("remove")? {
+            ConfChange::Remove(n)
+        } else if let Some(voters) = list::<NodeId>(tc, "voters")? {
+            let learners = list::<NodeId>(tc, "learners")?.unwrap_or_default();
+            ConfChange::Replace {
+                voters: voters.into_iter().collect(),
+                learners: learners.into_iter().collect(),
+            }
+        } else if flag(tc, "leave-joint") {
+            ConfChange::LeaveJoint
+        } else {
+            return Err(
+                "change needs add-learner=, add-voter=, remove=, voters= or leave-joint".into(),
+            );
+        };
+        self.next_req += 1;
+        let req = self.next_req;
+        let r = self.core(id)?.propose_conf_change(req, change);
+        self.drive(id)?;
+        Ok(match r {
+            Ok(()) => format!("{id}: change p{req} submitted\n"),
+            Err(e) => format!("{id}: change p{req} refused: {e}\n"),
+        })
     }
 
     fn cluster(&mut self, tc: &TestCase) -> Res {
@@ -367,6 +471,11 @@ impl Scenario {
             max_entries_per_message: one(tc, "max-entries")?
                 .unwrap_or(base.max_entries_per_message),
             max_inflight: one(tc, "inflight")?.unwrap_or(base.max_inflight),
+            snapshot_threshold: one(tc, "snapshot-threshold")?.unwrap_or(0),
+            trailing_logs: one(tc, "trailing")?.unwrap_or(base.trailing_logs),
+            snapshot_chunk_bytes: one(tc, "chunk")?.unwrap_or(base.snapshot_chunk_bytes),
+            max_promotion_lag: one(tc, "promotion-lag")?.unwrap_or(base.max_promotion_lag),
+            auto_leave_joint: one::<bool>(tc, "auto-leave")?.unwrap_or(true),
             ..base
         };
         self.next_seed = one::<u64>(tc, "seed")?.unwrap_or(0);
@@ -375,10 +484,19 @@ impl Scenario {
             learners: learners.iter().copied().collect(),
             ..Default::default()
         };
-        for id in voters.iter().chain(&learners) {
+        // Spare nodes start empty, outside the cluster, until added.
+        let spares = list::<NodeId>(tc, "spares")?.unwrap_or_default();
+        let padding = one::<usize>(tc, "snapshot-padding")?.unwrap_or(0);
+        for id in voters.iter().chain(&learners).chain(&spares) {
             self.next_seed += 1;
-            let node = SimNode::new(*id, membership.clone(), cfg.clone(), self.next_seed)
-                .map_err(|e| e.to_string())?;
+            let boot = if spares.contains(id) {
+                Membership::default()
+            } else {
+                membership.clone()
+            };
+            let mut node =
+                SimNode::new(*id, boot, cfg.clone(), self.next_seed).map_err(|e| e.to_string())?;
+            node.snapshot_padding = padding;
             self.nodes.insert(*id, node);
         }
         self.observe_roles();
@@ -418,8 +536,13 @@ impl Scenario {
     fn restart(&mut self, id: NodeId) -> Result<(), String> {
         self.next_seed += 1;
         let seed = self.next_seed;
-        self.node(id)?.restart(seed).map_err(|e| e.to_string())?;
+        let restored = self.node(id)?.restart(seed).map_err(|e| e.to_string())?;
         self.checker.restarted(id);
+        if let Some(state) = restored {
+            self.checker
+                .restored(id, state)
+                .map_err(|v| v.to_string())?;
+        }
         self.drive(id)
     }
 
@@ -444,6 +567,15 @@ impl Scenario {
             self.checker
                 .persisted(id, *prev, entries)
                 .map_err(|v| v.to_string())?;
+        }
+        for state in &out.restored {
+            self.checker
+                .restored(id, *state)
+                .map_err(|v| v.to_string())?;
+            self.events.push(format!(
+                "{id}: state machine restored from snapshot at {}",
+                state.index
+            ));
         }
         for e in &out.applied {
             self.checker.applied(id, e).map_err(|v| v.to_string())?;
@@ -570,9 +702,17 @@ impl Scenario {
             };
             let s = core.status();
             let lead = s.leader.map_or("-".to_string(), |l| l.to_string());
+            let snap = if s.snapshot_index > 0 {
+                format!(
+                    " snapshot={} (log from {})",
+                    s.snapshot_index, s.first_index
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "{id} {} term={} lead={lead} log={} commit={}",
+                "{id} {} term={} lead={lead} log={} commit={}{snap}",
                 role_name(s.role),
                 s.term,
                 compact_log(core.entries(1, s.last_index)),

@@ -44,12 +44,15 @@ fn sweep(nodes: usize) {
     let count = env_u64("SIM_SEEDS").unwrap_or(500);
     let began = Instant::now();
     let (mut acked, mut reads, mut worst_liveness) = (0, 0, 0);
+    let (mut changes, mut restores) = (0, 0);
     for seed in start..start + count {
         match run(&SimConfig::new(nodes, seed)) {
             Ok(r) => {
                 acked += r.writes_acked;
                 reads += r.reads_answered;
                 worst_liveness = worst_liveness.max(r.liveness_ticks.unwrap_or(0));
+                changes += r.membership_changes;
+                restores += r.snapshots_restored;
             }
             Err(v) => panic!(
                 "{nodes} nodes, seed {seed}: {v}\n{}",
@@ -63,7 +66,7 @@ fn sweep(nodes: usize) {
         "too little load: {acked} writes, {reads} reads"
     );
     println!(
-        "{nodes} nodes: seeds {start}..{}: clean in {:.1?}; {acked} writes acked, {reads} reads answered, liveness within {worst_liveness} ticks",
+        "{nodes} nodes: seeds {start}..{}: clean in {:.1?}; {acked} writes acked, {reads} reads answered, {changes} membership changes, {restores} snapshot restores, liveness within {worst_liveness} ticks",
         start + count,
         began.elapsed()
     );
@@ -91,6 +94,13 @@ fn catches(rule: BrokenRule, max_seeds: u64, expected: &[Property]) {
                 assert!(
                     expected.contains(&v.property),
                     "{rule:?}: seed {seed} reported {v}, expected one of {expected:?}"
+                );
+                // The same seed with the rule kept is clean: the broken rule,
+                // nothing else, caused the violation.
+                let kept = SimConfig::new(nodes, seed);
+                assert!(
+                    run(&kept).is_ok(),
+                    "seed {seed} fails even with {rule:?} kept"
                 );
                 println!("{rule:?} caught at seed {seed} ({nodes} nodes): {v}");
                 return;
@@ -126,5 +136,51 @@ fn catches_read_index_without_heartbeat_round() {
         BrokenRule::ReadIndexWithoutHeartbeat,
         500,
         &[Property::LinearizableRead],
+    );
+}
+
+#[test]
+fn catches_several_voters_changed_without_joint_phase() {
+    catches(
+        BrokenRule::NoJointPhase,
+        3000,
+        &[
+            Property::ElectionSafety,
+            Property::LeaderCompleteness,
+            Property::StateMachineSafety,
+            Property::LogMatching,
+        ],
+    );
+}
+
+#[test]
+fn catches_second_change_accepted_while_first_pending() {
+    catches(
+        BrokenRule::AcceptConcurrentChanges,
+        3000,
+        &[
+            Property::ElectionSafety,
+            Property::LeaderCompleteness,
+            Property::StateMachineSafety,
+            Property::LogMatching,
+        ],
+    );
+}
+
+/// Counting learners lets an entry commit on a minority of voters; the
+/// voters that lack it may then be unable to elect anyone (Liveness), or
+/// elect a leader without it (Leader Completeness).
+#[test]
+fn catches_learner_counted_in_quorum() {
+    catches(
+        BrokenRule::CountLearnerInQuorum,
+        3000,
+        &[
+            Property::Liveness,
+            Property::ElectionSafety,
+            Property::LeaderCompleteness,
+            Property::StateMachineSafety,
+            Property::LogMatching,
+        ],
     );
 }

@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use raft_actors::core::{
-    Body, Config, Conflict, Counters, Entry, Membership, Message, Payload, ProposalOutcome,
-    RaftCore, ReadError, ReadOutcome, Recovered, Role,
+    Body, ConfChange, Config, Conflict, Counters, Entry, Membership, Message, Payload,
+    ProposalOutcome, RaftCore, ReadError, ReadOutcome, Recovered, Role, SnapshotMeta,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -116,6 +116,30 @@ fn arb_body() -> impl Strategy<Value = Body> {
         (arb_index(), any::<u64>()).prop_map(|(commit, seq)| Body::Heartbeat { commit, seq }),
         any::<u64>().prop_map(|seq| Body::HeartbeatResponse { seq }),
         Just(Body::TimeoutNow),
+        (
+            arb_index(),
+            arb_term(),
+            any::<u64>(),
+            prop::collection::vec(any::<u8>(), 0..40),
+            any::<bool>()
+        )
+            .prop_map(|(index, term, offset, data, done)| Body::InstallSnapshot {
+                meta: SnapshotMeta {
+                    index,
+                    term,
+                    membership: Membership::voters([1, 2, 3])
+                },
+                offset: offset % 64,
+                data: Bytes::from(data),
+                done,
+            }),
+        (arb_index(), any::<u64>(), any::<bool>()).prop_map(|(index, next_offset, done)| {
+            Body::SnapshotResponse {
+                index,
+                next_offset,
+                done,
+            }
+        }),
         prop::collection::vec(any::<u64>(), 0..3).prop_map(|ids| Body::ForwardProposals {
             proposals: ids
                 .into_iter()
@@ -166,6 +190,8 @@ enum Input {
     Peer(Message),
     Tick,
     Propose,
+    Change(ConfChange),
+    Snapshot,
 }
 
 fn arb_input() -> impl Strategy<Value = Input> {
@@ -173,6 +199,9 @@ fn arb_input() -> impl Strategy<Value = Input> {
         8 => arb_message().prop_map(Input::Peer),
         1 => Just(Input::Tick),
         1 => Just(Input::Propose),
+        1 => (0u64..6).prop_map(|id| Input::Change(ConfChange::AddLearner(id))),
+        1 => (0u64..6).prop_map(|id| Input::Change(ConfChange::Remove(id))),
+        1 => Just(Input::Snapshot),
     ]
 }
 
@@ -206,6 +235,14 @@ proptest! {
                 Input::Propose => {
                     req += 1;
                     let _ = n.propose(req, Bytes::from_static(b"p"));
+                }
+                Input::Change(c) => {
+                    req += 1;
+                    let _ = n.propose_conf_change(req, c);
+                }
+                Input::Snapshot => {
+                    let applied = n.status().applied;
+                    let _ = n.snapshot_taken(applied, Bytes::from_static(b"state"));
                 }
             }
             while let Some(rd) = n.ready() {

@@ -40,6 +40,24 @@ pub struct Config {
     /// election timeout steps down, and followers that heard from a leader
     /// within the timeout refuse to vote (thesis §6.2, §9.6).
     pub check_quorum: bool,
+    /// Ask the driver for a snapshot once this many entries were applied
+    /// since the last one (hashicorp raft's `SnapshotThreshold`); 0 never
+    /// asks.
+    pub snapshot_threshold: u64,
+    /// Entries kept before a snapshot's index when compacting, so a follower
+    /// that lags a little gets entries rather than a snapshot (hashicorp
+    /// raft's `TrailingLogs`).
+    pub trailing_logs: u64,
+    /// Bytes per InstallSnapshot chunk.
+    pub snapshot_chunk_bytes: usize,
+    /// Largest snapshot a follower accepts.
+    pub max_snapshot_bytes: usize,
+    /// Leave a joint configuration as soon as it is committed; when off, the
+    /// caller proposes `ConfChange::LeaveJoint` itself.
+    pub auto_leave_joint: bool,
+    /// A learner is promoted to voter only within this many entries of the
+    /// leader's last index.
+    pub max_promotion_lag: u64,
     /// Broken-rule switch for the simulation's own tests (feature
     /// `broken-rules`); never set outside them.
     #[cfg(feature = "broken-rules")]
@@ -57,6 +75,12 @@ pub enum BrokenRule {
     VoteWithoutUpToDateCheck,
     /// Answer a ReadIndex at once, without the heartbeat round (§8).
     ReadIndexWithoutHeartbeat,
+    /// Change several voters in one step, without the joint phase (§6).
+    NoJointPhase,
+    /// Accept a membership change while the previous one is uncommitted.
+    AcceptConcurrentChanges,
+    /// Count learners toward quorums.
+    CountLearnerInQuorum,
 }
 
 impl Default for Config {
@@ -70,6 +94,12 @@ impl Default for Config {
             max_bytes_per_message: 1 << 20,
             pre_vote: true,
             check_quorum: true,
+            snapshot_threshold: 10_000,
+            trailing_logs: 1_000,
+            snapshot_chunk_bytes: 1 << 20,
+            max_snapshot_bytes: 1 << 30,
+            auto_leave_joint: true,
+            max_promotion_lag: 1_000,
             #[cfg(feature = "broken-rules")]
             broken: None,
         }
@@ -93,6 +123,11 @@ impl Config {
         if self.lease_margin_ticks == 0 || self.lease_margin_ticks >= self.election_ticks {
             return Err(ConfigError::Invalid(
                 "lease_margin_ticks must be in 1..election_ticks",
+            ));
+        }
+        if self.snapshot_chunk_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "snapshot_chunk_bytes must be at least 1",
             ));
         }
         if self.max_inflight == 0 || self.max_entries_per_message == 0 {
@@ -123,4 +158,7 @@ pub(crate) enum BrokenRule {
     CommitByCountingOldTerm,
     VoteWithoutUpToDateCheck,
     ReadIndexWithoutHeartbeat,
+    NoJointPhase,
+    AcceptConcurrentChanges,
+    CountLearnerInQuorum,
 }

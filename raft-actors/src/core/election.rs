@@ -15,7 +15,7 @@ impl RaftCore {
     /// pre-vote round first when [`Config::pre_vote`](super::Config::pre_vote)
     /// is set. Does nothing on a leader or a node that cannot vote.
     pub fn campaign(&mut self) {
-        if self.role == Role::Leader || !self.membership.is_voter(self.id) {
+        if self.role == Role::Leader || !self.promotable() {
             return;
         }
         if self.cfg.pre_vote {
@@ -23,6 +23,15 @@ impl RaftCore {
         } else {
             self.start_election(false);
         }
+    }
+
+    /// Whether this node may campaign: it votes in the configuration in
+    /// force, or in the last committed one. The second case matters when a
+    /// change removing it is in its log but uncommitted: it may have to
+    /// lead that change to its commit (counting only the new voters), or
+    /// no one with an up-to-date log might be left to campaign.
+    fn promotable(&self) -> bool {
+        self.membership.is_voter(self.id) || self.configs.at(self.log.commit).is_voter(self.id)
     }
 
     fn start_pre_vote(&mut self) {
@@ -143,7 +152,7 @@ impl RaftCore {
     }
 
     pub(super) fn handle_timeout_now(&mut self) {
-        if self.role == Role::Leader || !self.membership.is_voter(self.id) {
+        if self.role == Role::Leader || !self.promotable() {
             self.counters.unknown_peer += 1;
             return;
         }

@@ -6,6 +6,8 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::Membership;
+
 /// A node's identity in the cluster. `0` is never a valid id.
 pub type NodeId = u64;
 /// A Raft term (§5.1). Terms only grow.
@@ -40,13 +42,16 @@ pub enum Payload {
     Noop,
     /// A client command, opaque to the core.
     Command(Bytes),
+    /// A new cluster configuration (§6). It takes effect as soon as it is
+    /// in a node's log, committed or not.
+    Config(Membership),
 }
 
 impl Payload {
     /// Bytes of user data carried (0 for a no-op).
     pub fn len(&self) -> usize {
         match self {
-            Payload::Noop => 0,
+            Payload::Noop | Payload::Config(_) => 0,
             Payload::Command(b) => b.len(),
         }
     }

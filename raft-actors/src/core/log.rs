@@ -30,21 +30,80 @@ pub(crate) struct RaftLog {
 
 impl RaftLog {
     /// A log recovered from storage: `entries` are stable by definition.
-    pub(crate) fn recovered(entries: Vec<Entry>, commit: LogIndex) -> Self {
-        let (offset, offset_term) = match entries.first() {
-            Some(e) => (e.index - 1, 0),
-            None => (0, 0),
+    /// `snapshot` is the (index, term) of the stored snapshot, if any: the
+    /// state machine restarts from it, so applying resumes after it.
+    ///
+    /// Storage may keep entries from before the snapshot (trailing logs for
+    /// slow followers), but not the term of the entry before its first one;
+    /// that first entry then serves as the log's base.
+    pub(crate) fn recovered(
+        mut entries: Vec<Entry>,
+        commit: LogIndex,
+        snapshot: Option<(LogIndex, Term)>,
+    ) -> Self {
+        let (snap_index, snap_term) = snapshot.unwrap_or((0, 0));
+        let (first, last) = match (entries.first(), entries.last()) {
+            (Some(f), Some(l)) => (f.index, l.index),
+            _ => (snap_index + 1, snap_index),
+        };
+        let (offset, offset_term) = if first == snap_index + 1 {
+            (snap_index, snap_term)
+        } else if last <= snap_index {
+            // Everything stored is covered by the snapshot.
+            entries.clear();
+            (snap_index, snap_term)
+        } else {
+            // Trailing entries from before the snapshot: the first one is
+            // the base (its predecessor's term is unknown).
+            let base = entries.remove(0);
+            (base.index, base.term)
         };
         let last = offset + entries.len() as u64;
         RaftLog {
             entries,
             offset,
             offset_term,
-            commit: commit.min(last),
-            applied: offset,
+            commit: commit.max(snap_index).min(last),
+            applied: snap_index,
             stable: last,
             persisting: last,
         }
+    }
+
+    /// Drops entries up to `index` (which must be retained or the base),
+    /// keeping its term as the new base.
+    pub(crate) fn compact(&mut self, index: LogIndex) {
+        if index <= self.offset || index > self.last_index() {
+            return;
+        }
+        let Some(term) = self.term(index) else { return };
+        self.entries.drain(..(index - self.offset) as usize);
+        self.offset = index;
+        self.offset_term = term;
+    }
+
+    /// Resets the log to start after a snapshot at (`index`, `term`): keeps
+    /// the entries after it if the log agrees on that entry (§7), else
+    /// discards them all. The snapshot's state counts as committed and
+    /// applied.
+    pub(crate) fn restore(&mut self, index: LogIndex, term: Term) {
+        if self.term(index) == Some(term) && index >= self.offset {
+            self.compact(index);
+        } else {
+            self.entries.clear();
+            self.offset = index;
+            self.offset_term = term;
+            self.stable = self.stable.min(index);
+        }
+        // The snapshot is persisted with the batch that carries it.
+        self.persisting = self.persisting.max(index);
+        self.commit = self.commit.max(index);
+        self.applied = self.applied.max(index);
+    }
+
+    /// Index of the log's base: the last compacted (or snapshot) entry.
+    pub(crate) fn offset(&self) -> LogIndex {
+        self.offset
     }
 
     pub(crate) fn last_index(&self) -> LogIndex {
@@ -185,7 +244,7 @@ mod tests {
                 payload: Payload::Noop,
             })
             .collect();
-        RaftLog::recovered(entries, 0)
+        RaftLog::recovered(entries, 0, None)
     }
 
     #[test]
@@ -196,6 +255,45 @@ mod tests {
         assert_eq!(l.last_index_of_term(2), None);
         assert_eq!(l.term(0), Some(0));
         assert_eq!(l.term(7), None);
+    }
+
+    #[test]
+    fn recovery_after_compaction_uses_the_snapshot_or_first_entry_as_base() {
+        let mut l = log(&[1, 1, 2, 2, 3]);
+        l.compact(2);
+        assert_eq!((l.first_index(), l.term(2), l.term(1)), (3, Some(1), None));
+        // Storage kept entries 3..=5 and a snapshot at 4: applying resumes at 5.
+        let kept = l.slice(3, 5).to_vec();
+        let r = RaftLog::recovered(kept.clone(), 5, Some((4, 2)));
+        assert_eq!(
+            (r.offset, r.offset_term, r.applied, r.last_index()),
+            (3, 2, 4, 5)
+        );
+        // Storage kept exactly the entries after the snapshot at 2.
+        let r = RaftLog::recovered(kept, 5, Some((2, 1)));
+        assert_eq!(
+            (r.offset, r.offset_term, r.applied, r.last_index()),
+            (2, 1, 2, 5)
+        );
+        // A snapshot past the retained entries: they are covered by it.
+        let r = RaftLog::recovered(l.slice(3, 4).to_vec(), 4, Some((5, 3)));
+        assert_eq!((r.offset, r.last_index(), r.commit), (5, 5, 5));
+    }
+
+    #[test]
+    fn restore_keeps_a_matching_suffix_and_drops_a_conflicting_one() {
+        let mut l = log(&[1, 1, 2, 2]);
+        l.restore(3, 2);
+        assert_eq!(
+            (l.first_index(), l.last_index(), l.commit, l.applied),
+            (4, 4, 3, 3)
+        );
+        let mut l = log(&[1, 1, 2, 2]);
+        l.restore(3, 5);
+        assert_eq!(
+            (l.first_index(), l.last_index(), l.term(3)),
+            (4, 3, Some(5))
+        );
     }
 
     #[test]

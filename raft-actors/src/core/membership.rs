@@ -50,6 +50,20 @@ impl Membership {
         }
     }
 
+    /// Whether this is a joint configuration (§6): old and new voters both
+    /// decide until it is left.
+    pub fn is_joint(&self) -> bool {
+        !self.outgoing.is_empty()
+    }
+
+    /// The same membership with learners counted as voters: only for the
+    /// `CountLearnerInQuorum` broken rule of the simulation's own tests.
+    pub(crate) fn with_learners_voting(&self) -> Membership {
+        let mut m = self.clone();
+        m.voters.extend(self.learners.iter().copied());
+        m
+    }
+
     /// Whether `id` votes in either half of the configuration.
     pub fn is_voter(&self, id: NodeId) -> bool {
         self.voters.contains(&id) || self.outgoing.contains(&id)

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{Entry, LogIndex, NodeId, ProposalOutcome, ReadOutcome, RequestId, Term};
+use super::{Entry, LogIndex, NodeId, ProposalOutcome, ReadOutcome, RequestId, SnapshotMeta, Term};
 
 /// One message from one node to another.
 ///
@@ -107,6 +107,27 @@ pub enum Body {
     },
     /// Leadership transfer: "campaign now, skipping pre-vote" (thesis §3.10).
     TimeoutNow,
+    /// InstallSnapshot (§7), one chunk: bytes `offset..offset + data.len()`
+    /// of the snapshot described by `meta`.
+    InstallSnapshot {
+        /// What the snapshot covers.
+        meta: SnapshotMeta,
+        /// Where this chunk starts.
+        offset: u64,
+        /// The chunk.
+        data: bytes::Bytes,
+        /// Whether this is the last chunk.
+        done: bool,
+    },
+    /// Answer to a [`Body::InstallSnapshot`] chunk.
+    SnapshotResponse {
+        /// The snapshot's index.
+        index: LogIndex,
+        /// The next byte the follower expects (to resume or restart).
+        next_offset: u64,
+        /// The follower holds everything up to `index` now.
+        done: bool,
+    },
     /// Proposals a follower passes on to the leader.
     ForwardProposals {
         /// The follower's request ids and commands.
@@ -145,6 +166,8 @@ impl Body {
             Body::Heartbeat { .. } => "Heartbeat",
             Body::HeartbeatResponse { .. } => "HeartbeatResponse",
             Body::TimeoutNow => "TimeoutNow",
+            Body::InstallSnapshot { .. } => "InstallSnapshot",
+            Body::SnapshotResponse { .. } => "SnapshotResponse",
             Body::ForwardProposals { .. } => "ForwardProposals",
             Body::ProposalResults { .. } => "ProposalResults",
             Body::ForwardReads { .. } => "ForwardReads",

@@ -30,6 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod conf_change;
 mod config;
 mod election;
 mod entry;
@@ -43,6 +44,7 @@ mod progress;
 mod read_index;
 mod ready;
 mod replication;
+mod snapshot;
 mod status;
 mod transfer;
 
@@ -52,6 +54,7 @@ use bytes::Bytes;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+pub use conf_change::{ConfChange, ConfChangeError};
 #[cfg(feature = "broken-rules")]
 pub use config::BrokenRule;
 #[cfg(not(feature = "broken-rules"))]
@@ -64,8 +67,10 @@ pub use membership::{Membership, VoteResult};
 pub use message::{Body, Conflict, Message};
 pub use progress::ProgressState;
 pub use ready::{AfterPersist, PersistGate, ProposalOutcome, ReadOutcome, Ready, ToPersist};
+pub use snapshot::{Snapshot, SnapshotError, SnapshotMeta};
 pub use status::{Counters, PeerStatus, Role, Status};
 
+use conf_change::ConfigHistory;
 use log::RaftLog;
 use progress::Progress;
 use read_index::ReadQueue;
@@ -85,10 +90,16 @@ pub const MAX_TERM: Term = u64::MAX / 2;
 pub struct Recovered {
     /// The last hard state persisted.
     pub hard_state: HardState,
-    /// Every stored entry, contiguous, in index order.
+    /// Every stored entry, contiguous, in index order, starting at most one
+    /// past the snapshot's index.
     pub entries: Vec<Entry>,
-    /// The configuration in force.
+    /// The configuration a new cluster bootstraps with. Ignored when there
+    /// is a snapshot (it carries its own) ; configuration entries in
+    /// `entries` take precedence over both.
     pub membership: Membership,
+    /// The stored snapshot, if any. The driver restores its state machine
+    /// from it before applying anything.
+    pub snapshot: Option<Snapshot>,
 }
 
 impl Recovered {
@@ -113,6 +124,9 @@ pub struct RaftCore {
     role: Role,
     leader: Option<NodeId>,
     log: RaftLog,
+    /// Configurations in the log; the newest is in force.
+    configs: ConfigHistory,
+    /// The configuration in force (cached from `configs`).
     membership: Membership,
 
     /// Leader only: every other member's progress.
@@ -131,6 +145,16 @@ pub struct RaftCore {
 
     reads: ReadQueue,
     transfer: Option<Transfer>,
+
+    /// The latest snapshot, taken here or installed.
+    snapshot: Option<Snapshot>,
+    /// A snapshot being received from the leader.
+    incoming: Option<snapshot::Incoming>,
+    snapshot_to_store: Option<Snapshot>,
+    snapshot_to_restore: Option<Snapshot>,
+    compact_to: Option<LogIndex>,
+    /// The driver was asked for a snapshot and has not given one yet.
+    snapshot_requested: bool,
 
     // Output accumulated until the next `ready()`.
     msgs: Vec<Message>,
@@ -159,18 +183,31 @@ impl RaftCore {
         if id == 0 {
             return Err(ConfigError::Invalid("node id 0 is reserved"));
         }
-        if !recovered.entries.is_empty() {
-            let first = recovered.entries[0].index;
+        let snap_at = recovered
+            .snapshot
+            .as_ref()
+            .map(|s| (s.meta.index, s.meta.term));
+        if let Some(first) = recovered.entries.first() {
             let contiguous = recovered
                 .entries
                 .iter()
                 .enumerate()
-                .all(|(i, e)| e.index == first + i as u64);
-            if first == 0 || !contiguous {
+                .all(|(i, e)| e.index == first.index + i as u64);
+            if first.index == 0 || !contiguous {
                 return Err(ConfigError::Invalid("recovered entries are not contiguous"));
+            }
+            if first.index > snap_at.map_or(0, |s| s.0) + 1 {
+                return Err(ConfigError::Invalid("recovered entries start after a gap"));
             }
         }
         let hs = recovered.hard_state;
+        let log = RaftLog::recovered(recovered.entries, hs.commit, snap_at);
+        let mut configs = match &recovered.snapshot {
+            Some(s) => ConfigHistory::new(s.meta.index, s.meta.membership.clone()),
+            None => ConfigHistory::new(0, recovered.membership),
+        };
+        configs.record(log.slice(snap_at.map_or(0, |s| s.0) + 1, log.last_index()));
+        let membership = configs.current().clone();
         let mut core = RaftCore {
             id,
             cfg,
@@ -179,8 +216,9 @@ impl RaftCore {
             vote: hs.vote,
             role: Role::Follower,
             leader: None,
-            log: RaftLog::recovered(recovered.entries, hs.commit),
-            membership: recovered.membership,
+            log,
+            configs,
+            membership,
             progress: BTreeMap::new(),
             votes: BTreeMap::new(),
             now: 0,
@@ -190,6 +228,12 @@ impl RaftCore {
             last_leader_contact: 0,
             reads: ReadQueue::default(),
             transfer: None,
+            snapshot: recovered.snapshot,
+            incoming: None,
+            snapshot_to_store: None,
+            snapshot_to_restore: None,
+            compact_to: None,
+            snapshot_requested: false,
             msgs: Vec::new(),
             proposal_outcomes: Vec::new(),
             read_outcomes: Vec::new(),
@@ -303,6 +347,11 @@ impl RaftCore {
                     },
                 ),
                 Body::PreVote { .. } => self.send(m.from, Body::PreVoteResponse { granted: false }),
+                // §5.1: a stale request is rejected with the current term, so
+                // the candidate catches up. Without it, a candidate this node
+                // never contacts (not a voter in its configuration) could
+                // stay a term behind forever.
+                Body::Vote { .. } => self.send(m.from, Body::VoteResponse { granted: false }),
                 _ => {}
             }
             return;
@@ -337,6 +386,17 @@ impl RaftCore {
             Body::Heartbeat { commit, seq } => self.handle_heartbeat(from, commit, seq),
             Body::HeartbeatResponse { seq } => self.handle_heartbeat_response(from, seq),
             Body::TimeoutNow => self.handle_timeout_now(),
+            Body::InstallSnapshot {
+                meta,
+                offset,
+                data,
+                done,
+            } => self.handle_install_snapshot(from, meta, offset, data, done),
+            Body::SnapshotResponse {
+                index,
+                next_offset,
+                done,
+            } => self.handle_snapshot_response(from, index, next_offset, done),
             Body::ForwardProposals { .. }
             | Body::ProposalResults { .. }
             | Body::ForwardReads { .. }
@@ -378,14 +438,26 @@ impl RaftCore {
         self.flush();
         let hs = self.hard_state();
         let persist = ToPersist {
+            snapshot: self.snapshot_to_store.take(),
             hard_state: (hs != self.handed_hard_state).then_some(hs),
             entries: self.log.take_unpersisted(),
+            compact_to: self.compact_to.take(),
         };
+        let committed = self.log.take_committed();
+        // Counted from what is handed out to apply, since the snapshot is
+        // taken after applying this batch.
+        let snapshot_index = self.snapshot.as_ref().map_or(0, |s| s.meta.index);
+        let snapshot_wanted = self.cfg.snapshot_threshold > 0
+            && !self.snapshot_requested
+            && self.log.applied.saturating_sub(snapshot_index) >= self.cfg.snapshot_threshold;
+        self.snapshot_requested |= snapshot_wanted;
         let after = AfterPersist {
             messages: std::mem::take(&mut self.msgs),
-            committed: self.log.take_committed(),
+            restore: self.snapshot_to_restore.take(),
+            committed,
             proposals: std::mem::take(&mut self.proposal_outcomes),
             reads: std::mem::take(&mut self.read_outcomes),
+            snapshot_wanted,
         };
         let ready = Ready::new(persist, after);
         if ready.is_empty() {
@@ -415,6 +487,8 @@ impl RaftCore {
     pub fn has_ready(&self) -> bool {
         !self.ready_outstanding
             && (!self.msgs.is_empty()
+                || self.snapshot_to_store.is_some()
+                || self.compact_to.is_some()
                 || self.hard_state() != self.handed_hard_state
                 || self.log.has_unpersisted()
                 || self.log.has_committed_to_apply()

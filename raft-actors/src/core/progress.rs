@@ -16,6 +16,9 @@ pub enum ProgressState {
     /// The follower matches; AppendEntries stream optimistically, up to the
     /// in-flight window.
     Replicate,
+    /// The follower needs compacted entries: a snapshot is on its way, one
+    /// chunk at a time.
+    Snapshot,
 }
 
 /// The leader's view of one peer.
@@ -37,6 +40,11 @@ pub(crate) struct Progress {
     pub(crate) acked_seq: u64,
     /// Highest commit index sent to the peer.
     pub(crate) commit_sent: LogIndex,
+    /// In snapshot: the snapshot's index, the next byte to send, and
+    /// whether a chunk is out unanswered.
+    pub(crate) snapshot_index: LogIndex,
+    pub(crate) snapshot_offset: u64,
+    pub(crate) snapshot_in_flight: bool,
 }
 
 impl Progress {
@@ -50,6 +58,9 @@ impl Progress {
             recent_active: false,
             acked_seq: 0,
             commit_sent: 0,
+            snapshot_index: 0,
+            snapshot_offset: 0,
+            snapshot_in_flight: false,
         }
     }
 
@@ -58,14 +69,39 @@ impl Progress {
         match self.state {
             ProgressState::Probe => !self.probe_sent,
             ProgressState::Replicate => self.inflight.len() < max_inflight,
+            ProgressState::Snapshot => false,
         }
+    }
+
+    /// Switches to sending the snapshot at `index`, from its first byte.
+    pub(crate) fn start_snapshot(&mut self, index: LogIndex) {
+        self.state = ProgressState::Snapshot;
+        self.inflight.clear();
+        self.snapshot_index = index;
+        self.snapshot_offset = 0;
+        self.snapshot_in_flight = false;
+    }
+
+    /// The peer holds everything up to `index` (it installed the snapshot,
+    /// or had it committed already): probe from there. Returns whether the
+    /// match moved.
+    pub(crate) fn snapshot_done(&mut self, index: LogIndex) -> bool {
+        let news = index > self.match_index;
+        self.match_index = self.match_index.max(index);
+        self.next_index = self.next_index.max(self.match_index + 1);
+        if self.state == ProgressState::Snapshot {
+            self.state = ProgressState::Probe;
+            self.probe_sent = false;
+            self.next_index = self.match_index + 1;
+        }
+        news
     }
 
     /// Records an AppendEntries carrying entries up to `last`, sent after
     /// heartbeat round `round` was opened.
     pub(crate) fn sent(&mut self, last: LogIndex, round: u64) {
         match self.state {
-            ProgressState::Probe => self.probe_sent = true,
+            ProgressState::Probe | ProgressState::Snapshot => self.probe_sent = true,
             ProgressState::Replicate => {
                 self.next_index = last + 1;
                 self.inflight.push_back((last, round));
@@ -90,6 +126,13 @@ impl Progress {
                 self.inflight.clear();
             }
             ProgressState::Replicate => {}
+            // A late answer to an AppendEntries; the snapshot goes on
+            // unless the peer now holds what it covers.
+            ProgressState::Snapshot => {
+                if self.match_index >= self.snapshot_index {
+                    self.snapshot_done(self.match_index);
+                }
+            }
         }
         news
     }
@@ -102,8 +145,11 @@ impl Progress {
         if rejected <= self.match_index {
             return false;
         }
-        // A probe answers only the probe out, at next - 1.
-        if self.state == ProgressState::Probe && rejected + 1 != self.next_index {
+        // A probe answers only the probe out, at next - 1; a snapshot in
+        // progress is not interrupted by an old refusal.
+        if (self.state == ProgressState::Probe && rejected + 1 != self.next_index)
+            || self.state == ProgressState::Snapshot
+        {
             return false;
         }
         self.state = ProgressState::Probe;
@@ -136,6 +182,8 @@ impl Progress {
                     self.reprobe();
                 }
             }
+            // The chunk out may be lost: send it again.
+            ProgressState::Snapshot => self.snapshot_in_flight = false,
         }
     }
 }

@@ -10,7 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Entry, HardState, LogIndex, Message, ProposeError, ReadError, RequestId, Term};
+use super::{
+    Entry, HardState, LogIndex, Message, ProposeError, ReadError, RequestId, Snapshot, Term,
+};
 
 /// Everything the core asks of its driver, in one batch.
 ///
@@ -34,14 +36,24 @@ pub struct Ready {
     after: AfterPersist,
 }
 
-/// The part of a [`Ready`] to make durable first, in one write.
+/// The part of a [`Ready`] to make durable first, in one write, in field
+/// order: snapshot, hard state, entries, compaction.
 #[derive(Debug, Default, Clone)]
 pub struct ToPersist {
+    /// A snapshot to store, replacing the stored one: taken by this node
+    /// ([`RaftCore::snapshot_taken`](super::RaftCore::snapshot_taken)) or
+    /// received from the leader. If the stored log does not hold the entry
+    /// at `meta.index` with `meta.term`, the whole stored log is discarded
+    /// (it diverged); else entries up to `meta.index` may be kept.
+    pub snapshot: Option<Snapshot>,
     /// New term, vote or commit index, if any changed.
     pub hard_state: Option<HardState>,
     /// Entries to append. Stored entries from `entries[0].index` on are
     /// replaced by them (a follower repairing a conflict, §5.3).
     pub entries: Vec<Entry>,
+    /// Stored entries up to this index may be deleted: a stored snapshot
+    /// covers them.
+    pub compact_to: Option<LogIndex>,
 }
 
 /// Proof that [`ToPersist`] was handed out; redeem it once that is durable.
@@ -63,6 +75,13 @@ pub struct AfterPersist {
     pub proposals: Vec<ProposalOutcome>,
     /// Reads that have a safe index, or failed.
     pub reads: Vec<ReadOutcome>,
+    /// A snapshot received from the leader: restore the state machine from
+    /// it *before* applying `committed`, which continue after it.
+    pub restore: Option<Snapshot>,
+    /// The log grew past the snapshot threshold: take a snapshot of the
+    /// state machine (after applying `committed`) and hand it to
+    /// [`RaftCore::snapshot_taken`](super::RaftCore::snapshot_taken).
+    pub snapshot_wanted: bool,
 }
 
 /// Where a proposal landed. It succeeds if the entry at `index` is later
@@ -100,6 +119,10 @@ impl Ready {
     pub fn is_empty(&self) -> bool {
         self.persist.hard_state.is_none()
             && self.persist.entries.is_empty()
+            && self.persist.snapshot.is_none()
+            && self.persist.compact_to.is_none()
+            && self.after.restore.is_none()
+            && !self.after.snapshot_wanted
             && self.after.messages.is_empty()
             && self.after.committed.is_empty()
             && self.after.proposals.is_empty()

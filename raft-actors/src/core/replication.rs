@@ -76,6 +76,9 @@ impl RaftCore {
             let Some(pr) = self.progress.get(&peer) else {
                 return;
             };
+            if pr.state == ProgressState::Snapshot {
+                return self.send_snapshot_chunk(peer);
+            }
             if !pr.can_send(self.cfg.max_inflight) {
                 return;
             }
@@ -87,7 +90,8 @@ impl RaftCore {
             }
             let prev_index = pr.next_index - 1;
             let Some(prev_term) = self.log.term(prev_index) else {
-                return;
+                // Compacted: only a snapshot can bring this peer up.
+                return self.start_snapshot(peer);
             };
             let entries = self.batch_from(pr.next_index);
             let sent_to = prev_index + entries.len() as u64;
@@ -230,6 +234,11 @@ impl RaftCore {
             }
             let start = (c - prev_index - 1) as usize;
             self.log.truncate_and_append(&entries[start..]);
+            // A configuration is in force as soon as it is in the log, and
+            // one that was cut off falls back to the one before it (§6).
+            self.configs.truncate_from(c);
+            self.configs.record(&entries[start..]);
+            self.refresh_membership();
         }
         let last_new = prev_index + entries.len() as u64;
         let commit = commit.min(last_new);
@@ -260,7 +269,7 @@ impl RaftCore {
     }
 
     /// Accepts `leader` as this term's leader and restarts the election timer.
-    fn follow(&mut self, leader: NodeId) {
+    pub(super) fn follow(&mut self, leader: NodeId) {
         if self.role != Role::Follower || self.leader != Some(leader) {
             self.become_follower(self.term, Some(leader));
         }
@@ -337,7 +346,13 @@ impl RaftCore {
     pub(super) fn maybe_commit(&mut self) -> bool {
         let (id, stable) = (self.id, self.log.stable);
         let progress = &self.progress;
-        let quorum = self.membership.committed_index(|n| {
+        // The broken rule of the simulation's tests: learners count too.
+        let counted = if self.cfg.breaks(BrokenRule::CountLearnerInQuorum) {
+            std::borrow::Cow::Owned(self.membership.with_learners_voting())
+        } else {
+            std::borrow::Cow::Borrowed(&self.membership)
+        };
+        let quorum = counted.committed_index(|n| {
             if n == id {
                 stable
             } else {
@@ -358,6 +373,7 @@ impl RaftCore {
         if first_of_term && own_term {
             self.release_reads_waiting_for_commit();
         }
+        self.after_commit();
         true
     }
 }

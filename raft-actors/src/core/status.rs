@@ -59,6 +59,13 @@ pub struct Status {
     pub last_term: Term,
     /// Highest index confirmed durable.
     pub stable: LogIndex,
+    /// First index still in the log (earlier ones are compacted).
+    pub first_index: LogIndex,
+    /// Index of the latest snapshot (0 if none).
+    pub snapshot_index: LogIndex,
+    /// Index of the newest configuration entry; a change is pending while
+    /// it is above `commit`.
+    pub config_index: LogIndex,
     /// The configuration in force.
     pub membership: Membership,
     /// Leader only: each peer's replication state.
@@ -100,6 +107,9 @@ impl RaftCore {
             last_index: self.log.last_index(),
             last_term: self.log.last_term(),
             stable: self.log.stable,
+            first_index: self.log.first_index(),
+            snapshot_index: self.snapshot.as_ref().map_or(0, |s| s.meta.index),
+            config_index: self.configs.latest_index(),
             membership: self.membership.clone(),
             peers: self
                 .progress

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use super::node::{state_hash, StateMachine};
 use crate::core::{Entry, LogIndex, NodeId, Payload, RaftCore, Role, Term};
 
 /// A safety or liveness property of the Raft paper (Figure 3), or of reads.
@@ -59,10 +60,12 @@ pub struct Checker {
     leaders: BTreeMap<Term, NodeId>,
     /// Per (node, term) while leading: the log end last seen and its term.
     leader_logs: HashMap<(NodeId, Term), (LogIndex, Term)>,
-    /// (index, term) -> (previous entry's term, payload) as persisted.
-    persisted: HashMap<(LogIndex, Term), (Term, Payload)>,
+    /// (index, term) -> (previous entry's term if known, payload) as persisted.
+    persisted: HashMap<(LogIndex, Term), (Option<Term>, Payload)>,
     /// The entries applied anywhere: index i at position i - 1.
     applied: Vec<Entry>,
+    /// State hash after applying each index (see `state_hash`).
+    hashes: Vec<u64>,
     /// Lowest term in which a leader reported each index committed.
     commit_term: Vec<Term>,
     /// Next index each node must apply.
@@ -83,7 +86,7 @@ impl Checker {
     pub fn persisted(
         &mut self,
         node: NodeId,
-        prev_term: Term,
+        prev_term: Option<Term>,
         entries: &[Entry],
     ) -> Result<(), Violation> {
         let mut prev = prev_term;
@@ -92,17 +95,38 @@ impl Checker {
                 .persisted
                 .entry((e.index, e.term))
                 .or_insert((prev, e.payload.clone()));
-            if seen.0 != prev || seen.1 != e.payload {
+            if seen.0.is_none() {
+                seen.0 = prev;
+            }
+            let prev_differs = matches!((seen.0, prev), (Some(a), Some(b)) if a != b);
+            if prev_differs || seen.1 != e.payload {
                 return violation(
                     Property::LogMatching,
                     format!(
-                        "node {node} stored {}/{} after term {prev}, elsewhere it follows term {}",
+                        "node {node} stored {}/{} after term {prev:?}; elsewhere it follows term {:?} or differs",
                         e.index, e.term, seen.0
                     ),
                 );
             }
-            prev = e.term;
+            prev = Some(e.term);
         }
+        Ok(())
+    }
+
+    /// A node's state machine was restored from a snapshot: it must equal
+    /// what applying the log up to its index gives, and applying resumes
+    /// after it.
+    pub fn restored(&mut self, node: NodeId, state: StateMachine) -> Result<(), Violation> {
+        if state.index > 0 && self.hashes.get(state.index as usize - 1) != Some(&state.hash) {
+            return violation(
+                Property::StateMachineSafety,
+                format!(
+                    "node {node} restored a snapshot at {} that differs from the applied log",
+                    state.index
+                ),
+            );
+        }
+        self.next_apply.insert(node, state.index + 1);
         Ok(())
     }
 
@@ -130,6 +154,8 @@ impl Checker {
             ),
             Some(_) => Ok(()),
             None => {
+                let prev = self.hashes.last().copied().unwrap_or(0);
+                self.hashes.push(state_hash(prev, e));
                 self.applied.push(e.clone());
                 Ok(())
             }
@@ -154,7 +180,9 @@ impl Checker {
         let newly_leader = !self.leader_logs.contains_key(&key);
         if let Some(&(last, last_term)) = self.leader_logs.get(&key) {
             let now_term = core.entries(last, last).first().map(|e| e.term);
-            if s.last_index < last || (last > 0 && now_term != Some(last_term)) {
+            // An entry compacted away is covered by a snapshot; skip it.
+            let compacted = last < s.first_index;
+            if s.last_index < last || (last > 0 && !compacted && now_term != Some(last_term)) {
                 return violation(
                     Property::LeaderAppendOnly,
                     format!(
@@ -205,7 +233,10 @@ impl Checker {
             return Ok(());
         }
         let term = core.term();
-        let slots = (from as usize - 1)..(to as usize).min(self.commit_term.len());
+        // Entries compacted into the leader's snapshot are covered by it
+        // (snapshots are checked against the log when restored).
+        let first = core.status().first_index.max(from);
+        let slots = (first as usize - 1)..(to as usize).min(self.commit_term.len());
         for slot in slots {
             let committed_in = self.commit_term[slot];
             if committed_in >= term {

@@ -24,5 +24,5 @@ mod runner;
 
 pub use checker::{Checker, Property, Violation};
 pub use network::{Network, NetworkFaults};
-pub use node::{CrashPoint, Disk, DriveOutput, SimNode};
+pub use node::{state_hash, CrashPoint, Disk, DriveOutput, SimNode, StateMachine};
 pub use runner::{run, Report, SimConfig};

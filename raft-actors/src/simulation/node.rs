@@ -1,44 +1,114 @@
 //! One simulated node: a core, the "disk" that keeps only what a `Ready`
-//! said to persist, and a driver loop that executes `Ready`s in order.
+//! said to persist, a state machine (a running hash of what it applied),
+//! and a driver loop that executes `Ready`s in order.
 //!
 //! Must never let a crashed node keep anything its disk does not hold.
 
+use bytes::Bytes;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::core::{
-    Config, ConfigError, Entry, HardState, Membership, Message, NodeId, ProposalOutcome, RaftCore,
-    ReadOutcome, Recovered,
+    Config, ConfigError, Entry, HardState, LogIndex, Membership, Message, NodeId, ProposalOutcome,
+    RaftCore, ReadOutcome, Recovered, Snapshot, Term, ToPersist,
 };
 
-/// What survives a crash: the hard state and log entries persisted.
+/// Folds one applied entry into a state hash (FNV-1a over index, term and
+/// payload): two nodes with equal hashes at an index applied the same log.
+pub fn state_hash(prev: u64, e: &Entry) -> u64 {
+    let mut h = prev ^ 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+    };
+    feed(&e.index.to_le_bytes());
+    feed(&e.term.to_le_bytes());
+    match &e.payload {
+        crate::core::Payload::Noop => feed(b"noop"),
+        crate::core::Payload::Command(b) => feed(b),
+        crate::core::Payload::Config(m) => {
+            for id in m.voters.iter().chain(&m.outgoing).chain(&m.learners) {
+                feed(&id.to_le_bytes());
+            }
+        }
+    }
+    h
+}
+
+/// What survives a crash: hard state, snapshot and log entries persisted.
 #[derive(Clone, Debug, Default)]
 pub struct Disk {
     /// Last persisted hard state.
     pub hard_state: HardState,
-    /// Persisted entries, contiguous from index 1.
+    /// The stored snapshot.
+    pub snapshot: Option<Snapshot>,
+    /// Persisted entries, contiguous.
     pub entries: Vec<Entry>,
 }
 
 impl Disk {
-    /// Writes one `ToPersist`: the hard state, then entries replacing any
-    /// stored from `entries[0].index` on.
-    fn write(&mut self, hard_state: Option<HardState>, entries: &[Entry]) {
-        if let Some(hs) = hard_state {
+    /// Writes one `ToPersist` as a storage adapter must: snapshot, hard
+    /// state, entries (replacing any stored from the first one on), then
+    /// compaction.
+    fn write(&mut self, p: &ToPersist) {
+        if let Some(s) = &p.snapshot {
+            if self.term(s.meta.index) != Some(s.meta.term) {
+                self.entries.clear();
+            }
+            self.snapshot = Some(s.clone());
+        }
+        if let Some(hs) = p.hard_state {
             self.hard_state = hs;
         }
-        if let Some(first) = entries.first() {
-            self.entries.truncate((first.index - 1) as usize);
-            self.entries.extend_from_slice(entries);
+        if let Some(first) = p.entries.first() {
+            self.entries.retain(|e| e.index < first.index);
+            self.entries.extend_from_slice(&p.entries);
+        }
+        if let Some(c) = p.compact_to {
+            self.entries.retain(|e| e.index > c);
         }
     }
 
-    /// Term of the stored entry at `index` (0 for index 0).
-    pub fn term(&self, index: u64) -> Option<u64> {
+    /// Term of the stored entry (or snapshot) at `index`; 0 for index 0.
+    pub fn term(&self, index: LogIndex) -> Option<Term> {
         if index == 0 {
             return Some(0);
         }
-        self.entries.get(index as usize - 1).map(|e| e.term)
+        if let Some(s) = self.snapshot.as_ref().filter(|s| s.meta.index == index) {
+            return Some(s.meta.term);
+        }
+        let first = self.entries.first()?.index;
+        let i = index.checked_sub(first)?;
+        self.entries.get(i as usize).map(|e| e.term)
+    }
+}
+
+/// The simulated state machine: how far it applied, and a hash of it all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateMachine {
+    /// Last applied index.
+    pub index: LogIndex,
+    /// Hash of everything applied.
+    pub hash: u64,
+}
+
+impl StateMachine {
+    /// Serializes to a snapshot: 16 bytes of state, padded so snapshots
+    /// span several chunks.
+    fn encode(&self, padding: usize) -> Bytes {
+        let mut v = Vec::with_capacity(16 + padding);
+        v.extend_from_slice(&self.index.to_le_bytes());
+        v.extend_from_slice(&self.hash.to_le_bytes());
+        v.resize(16 + padding, 0xab);
+        Bytes::from(v)
+    }
+
+    fn decode(data: &[u8]) -> Option<Self> {
+        let index = u64::from_le_bytes(data.get(0..8)?.try_into().ok()?);
+        let hash = u64::from_le_bytes(data.get(8..16)?.try_into().ok()?);
+        Some(StateMachine { index, hash })
     }
 }
 
@@ -56,10 +126,13 @@ pub enum CrashPoint {
 pub struct DriveOutput {
     /// Messages to send.
     pub messages: Vec<Message>,
-    /// Entries written to disk, with the term of the entry before the first.
-    pub persisted: Vec<(u64, Vec<Entry>)>,
+    /// Entries written to disk, with the stored term of the entry before
+    /// the first (if the disk knows it).
+    pub persisted: Vec<(Option<Term>, Vec<Entry>)>,
     /// Committed entries applied, in order.
     pub applied: Vec<Entry>,
+    /// Snapshots the state machine was restored from: (index, state hash).
+    pub restored: Vec<StateMachine>,
     /// Proposal outcomes.
     pub proposals: Vec<ProposalOutcome>,
     /// Read outcomes.
@@ -77,14 +150,18 @@ pub struct SimNode {
     pub core: Option<RaftCore>,
     /// Its durable state.
     pub disk: Disk,
-    /// The configuration it boots with.
+    /// Its state machine (lost on crash, rebuilt from the snapshot).
+    pub state: StateMachine,
+    /// The configuration it boots with when its disk has none.
     pub membership: Membership,
     /// Core settings, reused on restart.
     pub config: Config,
+    /// Padding bytes in its snapshots.
+    pub snapshot_padding: usize,
 }
 
 impl SimNode {
-    /// A fresh node of a new cluster.
+    /// A fresh node; `membership` is empty for a node that will join later.
     pub fn new(
         id: NodeId,
         membership: Membership,
@@ -95,8 +172,10 @@ impl SimNode {
             id,
             core: None,
             disk: Disk::default(),
+            state: StateMachine::default(),
             membership,
             config,
+            snapshot_padding: 0,
         };
         node.restart(seed)?;
         Ok(node)
@@ -107,21 +186,38 @@ impl SimNode {
         self.core = None;
     }
 
-    /// Rebuilds the core from disk alone.
-    pub fn restart(&mut self, seed: u64) -> Result<(), ConfigError> {
+    /// Rebuilds the core from disk alone, and the state machine from the
+    /// stored snapshot. Returns that snapshot's state, if any.
+    pub fn restart(&mut self, seed: u64) -> Result<Option<StateMachine>, ConfigError> {
         let recovered = Recovered {
             hard_state: self.disk.hard_state,
             entries: self.disk.entries.clone(),
             membership: self.membership.clone(),
+            snapshot: self.disk.snapshot.clone(),
         };
         let rng = ChaCha8Rng::seed_from_u64(seed);
         self.core = Some(RaftCore::new(self.id, self.config.clone(), recovered, rng)?);
-        Ok(())
+        self.state = self
+            .disk
+            .snapshot
+            .as_ref()
+            .and_then(|s| StateMachine::decode(&s.data))
+            .unwrap_or_default();
+        Ok(self.disk.snapshot.as_ref().map(|_| self.state))
+    }
+
+    /// Snapshots the state machine now and hands it to the core.
+    pub fn take_snapshot(&mut self) {
+        let data = self.state.encode(self.snapshot_padding);
+        if let Some(core) = self.core.as_mut() {
+            // Refused when nothing new was applied since the last one.
+            let _ = core.snapshot_taken(self.state.index, data);
+        }
     }
 
     /// Executes `Ready`s until the core has nothing more to do, in the
-    /// documented order: persist, then send and apply, then advance. A
-    /// `crash` strikes during the first batch.
+    /// documented order: persist, then restore, send and apply, then
+    /// advance. A `crash` strikes during the first batch.
     pub fn drive(&mut self, mut crash: Option<CrashPoint>) -> DriveOutput {
         let mut out = DriveOutput::default();
         loop {
@@ -137,22 +233,41 @@ impl SimNode {
                 return out;
             }
             let (persist, gate) = ready.split();
+            self.disk.write(&persist);
             if let Some(first) = persist.entries.first() {
-                let prev_term = self.disk.term(first.index - 1).unwrap_or(0);
-                out.persisted.push((prev_term, persist.entries.clone()));
+                // Log Matching is checked against what the disk holds.
+                let prev_term = self.disk.term(first.index - 1);
+                out.persisted.push((prev_term, persist.entries));
             }
-            self.disk.write(persist.hard_state, &persist.entries);
             if crash.take() == Some(CrashPoint::AfterPersist) {
                 self.crash();
                 out.crashed = true;
                 return out;
             }
             let after = gate.persisted();
+            if let Some(s) = after.restore {
+                if let Some(state) = StateMachine::decode(&s.data) {
+                    self.state = state;
+                    out.restored.push(state);
+                }
+            }
+            for e in &after.committed {
+                self.state = StateMachine {
+                    index: e.index,
+                    hash: state_hash(self.state.hash, e),
+                };
+            }
             out.messages.extend(after.messages);
             out.applied.extend(after.committed);
             out.proposals.extend(after.proposals);
             out.reads.extend(after.reads);
+            let Some(core) = self.core.as_mut() else {
+                return out;
+            };
             core.advance();
+            if after.snapshot_wanted {
+                self.take_snapshot();
+            }
         }
     }
 }

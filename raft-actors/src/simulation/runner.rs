@@ -1,13 +1,15 @@
 //! The simulation loop: faults, client load and checks, tick by tick.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{Checker, CrashPoint, Network, NetworkFaults, Property, SimNode, Violation};
-use crate::core::{Config, LogIndex, Membership, NodeId, RaftCore, RequestId, Role, Term};
+use crate::core::{
+    ConfChange, Config, LogIndex, Membership, NodeId, RaftCore, RequestId, Role, Term,
+};
 
 /// How one simulated run behaves. [`SimConfig::new`] gives the fault mix
 /// the test suite uses; every rate is per tick unless it says otherwise.
@@ -38,6 +40,14 @@ pub struct SimConfig {
     pub propose_rate: f64,
     /// Probability a client reads (from a random node).
     pub read_rate: f64,
+    /// Nodes available to join: ids `nodes + 1..=pool` start outside the
+    /// cluster and may be added.
+    pub pool: usize,
+    /// Probability the leader is asked for a membership change.
+    pub membership_rate: f64,
+    /// Probability a random node snapshots its state machine (besides the
+    /// core's own threshold).
+    pub snapshot_rate: f64,
     /// Core settings; the batching limits are varied per seed.
     pub core: Config,
     /// Print every step to stderr.
@@ -57,6 +67,10 @@ impl SimConfig {
             max_inflight: [1, 2, 64][rng.gen_range(0..3)],
             pre_vote: rng.gen_bool(0.75),
             check_quorum: rng.gen_bool(0.75),
+            snapshot_threshold: [0, 8, 30, 100][rng.gen_range(0..4)],
+            trailing_logs: [0, 3, 20][rng.gen_range(0..3)],
+            snapshot_chunk_bytes: [5, 16, 1024][rng.gen_range(0..3)],
+            max_promotion_lag: [0, 10][rng.gen_range(0..2)],
             ..Config::default()
         };
         let chaos = seed % 2 == 1;
@@ -85,6 +99,9 @@ impl SimConfig {
             crash_in_ready_rate: 0.002,
             propose_rate: 0.4,
             read_rate: 0.25,
+            pool: nodes + 2,
+            membership_rate: 0.02,
+            snapshot_rate: 0.01,
             core,
             trace: false,
         }
@@ -106,6 +123,10 @@ pub struct Report {
     pub reads_failed: u64,
     /// Crashes injected.
     pub crashes: u64,
+    /// Membership changes the leader accepted.
+    pub membership_changes: u64,
+    /// Snapshots restored (installed from a leader, or at restart).
+    pub snapshots_restored: u64,
     /// Ticks from heal to a committed proposal.
     pub liveness_ticks: Option<u64>,
 }
@@ -117,10 +138,17 @@ pub fn run(cfg: &SimConfig) -> Result<Report, Violation> {
         sim.now = t;
         if t < cfg.fault_ticks {
             sim.inject_faults();
+            for id in std::mem::take(&mut sim.pending_restarts) {
+                sim.restart(id)?;
+            }
         } else if t == cfg.fault_ticks {
             sim.heal_all()?;
         }
         sim.client_load(t < cfg.fault_ticks);
+        if t < cfg.fault_ticks {
+            sim.change_membership();
+            sim.random_snapshot();
+        }
         sim.tick_all()?;
         sim.deliver_all()?;
         if t >= cfg.fault_ticks && sim.liveness_probe(t - cfg.fault_ticks)? {
@@ -153,6 +181,8 @@ struct Sim<'a> {
     probe: Option<RequestId>,
     probe_acked: bool,
     report: Report,
+    /// Nodes to restart this tick.
+    pending_restarts: Vec<NodeId>,
     /// Last role and term seen per node, for the trace.
     roles: BTreeMap<NodeId, Option<(Role, Term)>>,
 }
@@ -160,17 +190,22 @@ struct Sim<'a> {
 impl<'a> Sim<'a> {
     fn new(cfg: &'a SimConfig) -> Result<Self, Violation> {
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        let ids: Vec<NodeId> = (1..=cfg.nodes as NodeId).collect();
-        let membership = Membership::voters(ids.clone());
+        let ids: Vec<NodeId> = (1..=cfg.pool.max(cfg.nodes) as NodeId).collect();
+        let founders = Membership::voters(1..=cfg.nodes as NodeId);
         let mut nodes = BTreeMap::new();
         for &id in &ids {
-            let node =
-                SimNode::new(id, membership.clone(), cfg.core.clone(), rng.gen()).map_err(|e| {
-                    Violation {
-                        property: Property::Liveness,
-                        detail: format!("bad config: {e}"),
-                    }
+            // Nodes outside the founding set start empty and wait to be added.
+            let boot = if founders.contains(id) {
+                founders.clone()
+            } else {
+                Membership::default()
+            };
+            let mut node =
+                SimNode::new(id, boot, cfg.core.clone(), rng.gen()).map_err(|e| Violation {
+                    property: Property::Liveness,
+                    detail: format!("bad config: {e}"),
                 })?;
+            node.snapshot_padding = rng.gen_range(0..40);
             nodes.insert(id, node);
         }
         Ok(Sim {
@@ -191,6 +226,7 @@ impl<'a> Sim<'a> {
                 ..Default::default()
             },
             roles: BTreeMap::new(),
+            pending_restarts: Vec::new(),
         })
     }
 
@@ -269,7 +305,7 @@ impl<'a> Sim<'a> {
         }
         for id in self.ids.clone() {
             if self.nodes[&id].core.is_none() && self.rng.gen_bool(cfg.restart_rate) {
-                self.restart(id);
+                self.pending_restarts.push(id);
             }
         }
     }
@@ -285,15 +321,107 @@ impl<'a> Sim<'a> {
         self.trace(|| format!("crash {id}"));
     }
 
-    fn restart(&mut self, id: NodeId) {
+    fn restart(&mut self, id: NodeId) -> Result<(), Violation> {
         let seed = self.rng.gen();
-        if let Some(n) = self.nodes.get_mut(&id) {
-            // The config was valid at start, so it is now.
-            if n.restart(seed).is_ok() {
-                self.checker.restarted(id);
+        self.trace(|| format!("restart {id}"));
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return Ok(());
+        };
+        // The config was valid at start, so it is now.
+        if let Ok(restored) = n.restart(seed) {
+            self.checker.restarted(id);
+            if let Some(state) = restored {
+                self.report.snapshots_restored += 1;
+                self.checker.restored(id, state)?;
             }
         }
-        self.trace(|| format!("restart {id}"));
+        Ok(())
+    }
+
+    /// Asks the leader for a random membership change: grow, shrink,
+    /// promote, replace (joint), remove the leader itself.
+    fn change_membership(&mut self) {
+        if !self.rng.gen_bool(self.cfg.membership_rate) {
+            return;
+        }
+        let Some(leader) = self.leader() else { return };
+        let Some(core) = self.nodes.get(&leader).and_then(|n| n.core.as_ref()) else {
+            return;
+        };
+        let m = core.status().membership;
+        let outsiders: Vec<NodeId> = self
+            .ids
+            .iter()
+            .copied()
+            .filter(|id| !m.contains(*id))
+            .collect();
+        let voters: Vec<NodeId> = m.voters.iter().copied().collect();
+        let learners: Vec<NodeId> = m.learners.iter().copied().collect();
+        let pick = |rng: &mut ChaCha8Rng, v: &[NodeId]| {
+            (!v.is_empty()).then(|| v[rng.gen_range(0..v.len())])
+        };
+        let change = match self.rng.gen_range(0..6) {
+            0 => pick(&mut self.rng, &outsiders).map(ConfChange::AddLearner),
+            1 => pick(&mut self.rng, &learners).map(ConfChange::AddVoter),
+            2 => pick(&mut self.rng, &voters)
+                .filter(|_| voters.len() > 1)
+                .map(ConfChange::Remove),
+            3 => pick(&mut self.rng, &learners).map(ConfChange::Remove),
+            4 => Some(ConfChange::Remove(leader)).filter(|_| voters.len() > 2),
+            _ => {
+                // Replace a voter by a learner, or promote two learners at
+                // once: either way two voters change, through a joint config.
+                let out = pick(&mut self.rng, &voters);
+                match (out, learners.as_slice()) {
+                    (Some(_), [a, b, ..]) if self.rng.gen_bool(0.5) => {
+                        let mut v = m.voters.clone();
+                        v.insert(*a);
+                        v.insert(*b);
+                        Some(ConfChange::Replace {
+                            voters: v,
+                            learners: BTreeSet::new(),
+                        })
+                    }
+                    (Some(x), [a, ..]) => {
+                        let mut v = m.voters.clone();
+                        v.remove(&x);
+                        v.insert(*a);
+                        let rest = m.learners.iter().copied().filter(|l| l != a).collect();
+                        Some(ConfChange::Replace {
+                            voters: v,
+                            learners: rest,
+                        })
+                    }
+                    _ => None,
+                }
+            }
+        };
+        let Some(change) = change else { return };
+        let req = self.next_id;
+        self.next_id += 1;
+        if let Some(core) = self.nodes.get_mut(&leader).and_then(|n| n.core.as_mut()) {
+            let r = core.propose_conf_change(req, change.clone());
+            if r.is_ok() {
+                self.report.membership_changes += 1;
+            }
+            self.trace(|| format!("membership at leader {leader}: {change:?}: {r:?}"));
+        }
+    }
+
+    fn random_snapshot(&mut self) {
+        if !self.rng.gen_bool(self.cfg.snapshot_rate) {
+            return;
+        }
+        let live = self.live();
+        if live.is_empty() {
+            return;
+        }
+        let id = live[self.rng.gen_range(0..live.len())];
+        let applied = self.nodes.get_mut(&id).map(|n| {
+            n.take_snapshot();
+            n.state.index
+        });
+        self.trace(|| format!("snapshot at {id} (applied {applied:?})"));
     }
 
     fn heal_all(&mut self) -> Result<(), Violation> {
@@ -312,7 +440,7 @@ impl<'a> Sim<'a> {
         };
         for id in self.ids.clone() {
             if self.nodes[&id].core.is_none() {
-                self.restart(id);
+                self.restart(id)?;
             }
         }
         self.trace(|| "--- faults healed; liveness phase".into());
@@ -416,6 +544,17 @@ impl<'a> Sim<'a> {
         for m in out.messages {
             self.net.send(m, self.now, &mut self.rng);
         }
+        // Where proposals landed first: a single-voter leader may commit
+        // and apply one within the same drive.
+        for p in out.proposals {
+            if let Ok((index, term)) = p.result {
+                self.landed.insert((id, index), (p.id, term));
+            }
+        }
+        for state in &out.restored {
+            self.report.snapshots_restored += 1;
+            self.checker.restored(id, *state)?;
+        }
         for e in &out.applied {
             self.checker.applied(id, e)?;
             if let Some((req, term)) = self.landed.remove(&(id, e.index)) {
@@ -427,11 +566,6 @@ impl<'a> Sim<'a> {
                     }
                     self.trace(|| format!("ack w{req} at {id}: index {}", e.index));
                 }
-            }
-        }
-        for p in out.proposals {
-            if let Ok((index, term)) = p.result {
-                self.landed.insert((id, index), (p.id, term));
             }
         }
         for r in out.reads {
@@ -461,7 +595,8 @@ impl<'a> Sim<'a> {
             for n in self.nodes.values() {
                 let now = n.core.as_ref().map(|c| (c.role(), c.term()));
                 if self.roles.insert(n.id, now) != Some(now) {
-                    eprintln!("t={:<5} node {}: {now:?}", self.now, n.id);
+                    let m = n.core.as_ref().map(|c| c.status().membership);
+                    eprintln!("t={:<5} node {}: {now:?} {m:?}", self.now, n.id);
                 }
             }
         }
