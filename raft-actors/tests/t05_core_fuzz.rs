@@ -206,7 +206,15 @@ fn arb_input() -> impl Strategy<Value = Input> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    // A fixed seed keeps CI deterministic; PROPTEST_RNG_SEED=<n> explores
+    // others (and PROPTEST_CASES=<n> runs more).
+    #![proptest_config(ProptestConfig {
+        cases: 3000,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(
+            std::env::var("PROPTEST_RNG_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed),
+        ),
+        ..ProptestConfig::default()
+    })]
 
     /// Random input to a follower and to a leader: no panic, the term never
     /// goes back, commit never passes the log's end, and every ignored

@@ -158,7 +158,13 @@ impl RaftCore {
         data: Bytes,
         done: bool,
     ) {
-        if self.role == Role::Leader || meta.term > self.term {
+        // An index past MAX_TERM cannot be reached honestly either (one entry
+        // per nanosecond for 290 years), and would overflow the log's cursors.
+        if self.role == Role::Leader
+            || meta.term > self.term
+            || meta.term == 0
+            || meta.index > super::MAX_TERM
+        {
             self.counters.malformed += 1;
             return;
         }
