@@ -60,6 +60,9 @@ pub enum ConfChangeError {
     /// has not been left): one change at a time.
     #[error("a membership change is already in progress")]
     ChangeInProgress,
+    /// The leader has not committed an entry of its term yet; retry shortly.
+    #[error("the leader has not committed an entry of its term yet")]
+    LeaderNotReady,
     /// A leadership transfer is under way.
     #[error("leadership transfer to {to} in progress")]
     TransferInProgress {
@@ -176,6 +179,14 @@ impl RaftCore {
         }
         if let Some(t) = &self.transfer {
             return Err(ConfChangeError::TransferInProgress { to: t.to });
+        }
+        // A new leader may hold a change of an earlier term that it does not
+        // know is committed; a change of its own on top could form a
+        // majority disjoint from the one the other change needs (Ongaro,
+        // raft-dev 2015, "bug in single-server membership changes"). Wait
+        // until an entry of this term commits (its no-op).
+        if self.log.term(self.log.commit) != Some(self.term) {
+            return Err(ConfChangeError::LeaderNotReady);
         }
         let current = self.configs.current().clone();
         let pending = self.configs.latest_index() > self.log.commit;

@@ -36,6 +36,10 @@ pub struct SimConfig {
     pub restart_rate: f64,
     /// Probability, per executed batch, of a crash inside it.
     pub crash_in_ready_rate: f64,
+    /// Probability that a newly elected leader is crashed a few ticks
+    /// later: new leaders are the ones committing entries of earlier terms,
+    /// the most delicate moment of the protocol (Figure 8).
+    pub new_leader_crash_rate: f64,
     /// Probability a client proposes (to a random node).
     pub propose_rate: f64,
     /// Probability a client reads (from a random node).
@@ -97,10 +101,11 @@ impl SimConfig {
             crash_rate: if chaos { 0.05 } else { 0.006 },
             restart_rate: if chaos { 0.1 } else { 0.04 },
             crash_in_ready_rate: 0.002,
+            new_leader_crash_rate: if chaos { 0.3 } else { 0.0 },
             propose_rate: 0.4,
             read_rate: 0.25,
             pool: nodes + 2,
-            membership_rate: 0.02,
+            membership_rate: if chaos { 0.08 } else { 0.02 },
             snapshot_rate: 0.01,
             core,
             trace: false,
@@ -183,6 +188,9 @@ struct Sim<'a> {
     report: Report,
     /// Nodes to restart this tick.
     pending_restarts: Vec<NodeId>,
+    /// (leader, term) pairs seen, and leaders to crash at a tick.
+    seen_leaders: std::collections::HashSet<(NodeId, Term)>,
+    doomed: Vec<(u64, NodeId, Term)>,
     /// Last role and term seen per node, for the trace.
     roles: BTreeMap<NodeId, Option<(Role, Term)>>,
 }
@@ -227,6 +235,8 @@ impl<'a> Sim<'a> {
             },
             roles: BTreeMap::new(),
             pending_restarts: Vec::new(),
+            seen_leaders: std::collections::HashSet::new(),
+            doomed: Vec::new(),
         })
     }
 
@@ -256,6 +266,35 @@ impl<'a> Sim<'a> {
 
     fn inject_faults(&mut self) {
         let cfg = self.cfg;
+        // New leaders elected since the last tick may be doomed.
+        let leaders: Vec<(NodeId, Term)> = self
+            .nodes
+            .values()
+            .filter_map(|n| n.core.as_ref())
+            .filter(|c| c.role() == Role::Leader)
+            .map(|c| (c.id(), c.term()))
+            .collect();
+        for (id, term) in leaders {
+            if self.seen_leaders.insert((id, term)) && self.rng.gen_bool(cfg.new_leader_crash_rate)
+            {
+                let at = self.now + self.rng.gen_range(1..=8);
+                self.doomed.push((at, id, term));
+            }
+        }
+        let now = self.now;
+        let due: Vec<(u64, NodeId, Term)> =
+            self.doomed.iter().copied().filter(|d| d.0 <= now).collect();
+        self.doomed.retain(|d| d.0 > now);
+        for (_, id, term) in due {
+            let still = self
+                .nodes
+                .get(&id)
+                .and_then(|n| n.core.as_ref())
+                .is_some_and(|c| c.term() == term);
+            if still {
+                self.crash(id);
+            }
+        }
         if self.rng.gen_bool(cfg.partition_rate) {
             let n = self.ids.len();
             match self.rng.gen_range(0..4) {
@@ -360,7 +399,7 @@ impl<'a> Sim<'a> {
         let pick = |rng: &mut ChaCha8Rng, v: &[NodeId]| {
             (!v.is_empty()).then(|| v[rng.gen_range(0..v.len())])
         };
-        let change = match self.rng.gen_range(0..6) {
+        let change = match self.rng.gen_range(0..8) {
             0 => pick(&mut self.rng, &outsiders).map(ConfChange::AddLearner),
             1 => pick(&mut self.rng, &learners).map(ConfChange::AddVoter),
             2 => pick(&mut self.rng, &voters)
@@ -368,32 +407,43 @@ impl<'a> Sim<'a> {
                 .map(ConfChange::Remove),
             3 => pick(&mut self.rng, &learners).map(ConfChange::Remove),
             4 => Some(ConfChange::Remove(leader)).filter(|_| voters.len() > 2),
-            _ => {
-                // Replace a voter by a learner, or promote two learners at
-                // once: either way two voters change, through a joint config.
+            // Several voters at once, through a joint configuration:
+            5 => {
+                // replace one voter by a learner,
                 let out = pick(&mut self.rng, &voters);
-                match (out, learners.as_slice()) {
-                    (Some(_), [a, b, ..]) if self.rng.gen_bool(0.5) => {
-                        let mut v = m.voters.clone();
-                        v.insert(*a);
-                        v.insert(*b);
-                        Some(ConfChange::Replace {
-                            voters: v,
-                            learners: BTreeSet::new(),
-                        })
+                let into = pick(&mut self.rng, &learners);
+                out.zip(into).map(|(x, a)| {
+                    let mut v = m.voters.clone();
+                    v.remove(&x);
+                    v.insert(a);
+                    let rest = m.learners.iter().copied().filter(|l| *l != a).collect();
+                    ConfChange::Replace {
+                        voters: v,
+                        learners: rest,
                     }
-                    (Some(x), [a, ..]) => {
-                        let mut v = m.voters.clone();
-                        v.remove(&x);
-                        v.insert(*a);
-                        let rest = m.learners.iter().copied().filter(|l| l != a).collect();
-                        Some(ConfChange::Replace {
-                            voters: v,
-                            learners: rest,
-                        })
+                })
+            }
+            6 => {
+                // promote every learner at once,
+                let mut v = m.voters.clone();
+                v.extend(learners.iter().copied());
+                (learners.len() >= 2).then_some(ConfChange::Replace {
+                    voters: v,
+                    learners: BTreeSet::new(),
+                })
+            }
+            _ => {
+                // or keep one voter and hand the rest over to the learners:
+                // old and new majorities may then share no node.
+                let keep = pick(&mut self.rng, &voters);
+                keep.filter(|_| learners.len() >= 2).map(|k| {
+                    let mut v: BTreeSet<NodeId> = learners.iter().copied().collect();
+                    v.insert(k);
+                    ConfChange::Replace {
+                        voters: v,
+                        learners: BTreeSet::new(),
                     }
-                    _ => None,
-                }
+                })
             }
         };
         let Some(change) = change else { return };
