@@ -110,6 +110,14 @@ fn catches(rule: BrokenRule, max_seeds: u64, expected: &[Property]) {
     panic!("{rule:?} went unnoticed for {max_seeds} seeds per cluster size");
 }
 
+/// Properties a broken membership rule may violate first.
+const SAFETY: &[Property] = &[
+    Property::ElectionSafety,
+    Property::LeaderCompleteness,
+    Property::StateMachineSafety,
+    Property::LogMatching,
+];
+
 // The rare ones (Figure 8, the membership rules) show up in about one run
 // in 300 to 1000 of the chaos profile; a budget of 5000 seeds per size
 // leaves a miss probability below e^-10. Each test stops at its first catch.
@@ -144,30 +152,12 @@ fn catches_read_index_without_heartbeat_round() {
 
 #[test]
 fn catches_several_voters_changed_without_joint_phase() {
-    catches(
-        BrokenRule::NoJointPhase,
-        5000,
-        &[
-            Property::ElectionSafety,
-            Property::LeaderCompleteness,
-            Property::StateMachineSafety,
-            Property::LogMatching,
-        ],
-    );
+    catches(BrokenRule::NoJointPhase, 5000, SAFETY);
 }
 
 #[test]
 fn catches_second_change_accepted_while_first_pending() {
-    catches(
-        BrokenRule::AcceptConcurrentChanges,
-        5000,
-        &[
-            Property::ElectionSafety,
-            Property::LeaderCompleteness,
-            Property::StateMachineSafety,
-            Property::LogMatching,
-        ],
-    );
+    catches(BrokenRule::AcceptConcurrentChanges, 5000, SAFETY);
 }
 
 /// Counting learners lets an entry commit on a minority of voters; the

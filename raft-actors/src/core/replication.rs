@@ -9,8 +9,8 @@
 use bytes::Bytes;
 
 use super::{
-    Body, BrokenRule, Conflict, Entry, LogIndex, NodeId, Payload, ProgressState, ProposeError,
-    RaftCore, Role, Term,
+    Body, BrokenRule, Conflict, Entry, LogIndex, NodeId, Payload, Progress, ProgressState,
+    ProposeError, RaftCore, Role, Term,
 };
 
 impl RaftCore {
@@ -284,19 +284,13 @@ impl RaftCore {
         index: LogIndex,
         conflict: Option<Conflict>,
     ) {
-        if self.role != Role::Leader {
-            return;
-        }
-        let last = self.log.last_index();
-        if index > last {
+        if self.role == Role::Leader && index > self.log.last_index() {
             self.counters.malformed += 1;
             return;
         }
-        let Some(pr) = self.progress.get_mut(&from) else {
-            self.counters.unknown_peer += 1;
+        let Some(pr) = self.answering_peer(from) else {
             return;
         };
-        pr.recent_active = true;
         match conflict {
             None => {
                 if pr.acked(index) {
@@ -323,17 +317,28 @@ impl RaftCore {
         }
     }
 
-    /// Leader: a follower acknowledged read round `seq`.
-    pub(super) fn handle_heartbeat_response(&mut self, from: NodeId, seq: u64) {
+    /// Leader: the progress of a peer that answered, marked recently active;
+    /// `None` when this node does not lead (a late answer) or the peer is
+    /// not a member (counted).
+    pub(super) fn answering_peer(&mut self, from: NodeId) -> Option<&mut Progress> {
         if self.role != Role::Leader {
-            return;
-        }
-        if seq > self.reads.seq() {
-            self.counters.malformed += 1;
-            return;
+            return None;
         }
         let Some(pr) = self.progress.get_mut(&from) else {
             self.counters.unknown_peer += 1;
+            return None;
+        };
+        pr.recent_active = true;
+        Some(pr)
+    }
+
+    /// Leader: a follower acknowledged read round `seq`.
+    pub(super) fn handle_heartbeat_response(&mut self, from: NodeId, seq: u64) {
+        if self.role == Role::Leader && seq > self.reads.seq() {
+            self.counters.malformed += 1;
+            return;
+        }
+        let Some(pr) = self.answering_peer(from) else {
             return;
         };
         pr.heard_heartbeat(seq);

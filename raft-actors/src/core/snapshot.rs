@@ -206,14 +206,7 @@ impl RaftCore {
         }
         if offset != inc.buf.len() as u64 {
             let next_offset = inc.buf.len() as u64;
-            return self.send(
-                from,
-                Body::SnapshotResponse {
-                    index,
-                    next_offset,
-                    done: false,
-                },
-            );
+            return self.ask_for_chunk(from, index, next_offset);
         }
         if inc.buf.len() + data.len() > self.cfg.max_snapshot_bytes {
             self.counters.malformed += 1;
@@ -223,14 +216,7 @@ impl RaftCore {
         inc.buf.extend_from_slice(&data);
         if !done {
             let next_offset = inc.buf.len() as u64;
-            return self.send(
-                from,
-                Body::SnapshotResponse {
-                    index,
-                    next_offset,
-                    done: false,
-                },
-            );
+            return self.ask_for_chunk(from, index, next_offset);
         }
         let Some(inc) = self.incoming.take() else {
             return;
@@ -247,6 +233,19 @@ impl RaftCore {
                 index,
                 next_offset: 0,
                 done: true,
+            },
+        );
+    }
+
+    /// Follower: tells the leader which byte of snapshot `index` to send next.
+    fn ask_for_chunk(&mut self, to: NodeId, index: LogIndex, next_offset: u64) {
+        let done = false;
+        self.send(
+            to,
+            Body::SnapshotResponse {
+                index,
+                next_offset,
+                done,
             },
         );
     }
@@ -277,18 +276,13 @@ impl RaftCore {
         next_offset: u64,
         done: bool,
     ) {
-        if self.role != Role::Leader {
-            return;
-        }
-        if index > self.log.last_index() {
+        if self.role == Role::Leader && index > self.log.last_index() {
             self.counters.malformed += 1;
             return;
         }
-        let Some(pr) = self.progress.get_mut(&from) else {
-            self.counters.unknown_peer += 1;
+        let Some(pr) = self.answering_peer(from) else {
             return;
         };
-        pr.recent_active = true;
         if done {
             if pr.snapshot_done(index) {
                 self.maybe_commit();
