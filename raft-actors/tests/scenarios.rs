@@ -11,7 +11,7 @@
 //! - `log id=(2,3) terms=(1,1,4) [term=T] [commit=C]`: a node's stored log,
 //!   then restart it from that
 //! - `campaign 1`, `tick 1 2 [times=K] [settle]` (no ids: every node; `settle`
-//!   delivers all messages after each tick), `propose 1 [cmd=x]`,
+//!   delivers all messages after each tick), `propose 1 [cmd=x] [count=N]`,
 //!   `read 1 [lease]`, `transfer 1 to=2`
 //! - `deliver [from=1] [to=2] [kinds=(Append,...)]`: delivers matching queued
 //!   messages (and the answers they cause, if they match) until none is left,
@@ -291,14 +291,21 @@ impl Scenario {
             "propose" => {
                 let id = *ids(tc).first().ok_or("propose needs a node")?;
                 let cmd = one::<String>(tc, "cmd")?.unwrap_or_else(|| "x".into());
-                self.next_req += 1;
-                let req = self.next_req;
-                let r = self.core(id)?.propose(req, Bytes::from(cmd));
+                // count=N proposes N commands before the node runs a Ready,
+                // as a driver batching what arrived meanwhile would.
+                let count = one::<u64>(tc, "count")?.unwrap_or(1);
+                let mut out = String::new();
+                for _ in 0..count {
+                    self.next_req += 1;
+                    let req = self.next_req;
+                    let r = self.core(id)?.propose(req, Bytes::from(cmd.clone()));
+                    let _ = match r {
+                        Ok(()) => writeln!(out, "{id}: proposal p{req} submitted"),
+                        Err(e) => writeln!(out, "{id}: proposal p{req} refused: {e}"),
+                    };
+                }
                 self.drive(id)?;
-                Ok(match r {
-                    Ok(()) => format!("{id}: proposal p{req} submitted\n"),
-                    Err(e) => format!("{id}: proposal p{req} refused: {e}\n"),
-                })
+                Ok(out)
             }
             "read" => {
                 let id = *ids(tc).first().ok_or("read needs a node")?;
