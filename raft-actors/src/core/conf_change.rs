@@ -122,7 +122,7 @@ impl ConfigHistory {
         for e in entries {
             if let Payload::Config(m) = &e.payload {
                 if e.index > self.latest_index() {
-                    self.entries.push((e.index, m.clone()));
+                    self.entries.push((e.index, (**m).clone()));
                 }
             }
         }
@@ -285,7 +285,7 @@ impl RaftCore {
         let entry = Entry {
             index,
             term: self.term,
-            payload: Payload::Config(membership),
+            payload: Payload::Config(Box::new(membership)),
         };
         self.configs.record(std::slice::from_ref(&entry));
         self.log.push(entry);

@@ -43,8 +43,10 @@ pub enum Payload {
     /// A client command, opaque to the core.
     Command(Bytes),
     /// A new cluster configuration (§6). It takes effect as soon as it is
-    /// in a node's log, committed or not.
-    Config(Membership),
+    /// in a node's log, committed or not. Boxed: configurations are rare,
+    /// and an unboxed one would double the size of every entry copied on
+    /// the hot path.
+    Config(Box<Membership>),
 }
 
 impl Payload {
@@ -59,5 +61,21 @@ impl Payload {
     /// Whether the payload carries no user data.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_stay_small() {
+        // Entries are cloned into messages, Ready batches and the apply
+        // stream: their size is a throughput budget.
+        assert!(
+            std::mem::size_of::<Entry>() <= 56,
+            "{}",
+            std::mem::size_of::<Entry>()
+        );
     }
 }
