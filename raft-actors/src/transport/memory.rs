@@ -154,17 +154,7 @@ impl MemoryNetwork {
 
     /// Cuts `id` off from every other node, both ways.
     pub fn isolate(&self, id: NodeId) {
-        let mut inner = self.lock();
-        let others: Vec<NodeId> = inner
-            .mailboxes
-            .keys()
-            .copied()
-            .filter(|n| *n != id)
-            .collect();
-        for other in others {
-            inner.blocked.insert((id, other));
-            inner.blocked.insert((other, id));
-        }
+        self.lock().isolated.insert(id);
     }
 
     /// Splits the nodes into two sides that cannot reach each other.
