@@ -31,7 +31,7 @@ async fn leader_crash_elects_a_new_leader_in_a_higher_term() {
     let old = c.wait_for_leader(T).await.expect("leader");
     let old_term = c.raft(old).current().term;
     info!("--- crash the leader");
-    c.crash(old);
+    c.crash(old).await;
     let new = c
         .wait_for_leader_except(&[old], T)
         .await
@@ -39,7 +39,7 @@ async fn leader_crash_elects_a_new_leader_in_a_higher_term() {
     assert_ne!(new, old);
     assert!(c.raft(new).current().term > old_term, "a new term");
     info!("--- the old leader restarts and follows");
-    c.restart(old);
+    c.restart(old).await.expect("restart");
     c.wait_until("old follows new", T, |m| {
         m[&old].leader == Some(new) && m[&old].role == Role::Follower
     })

@@ -259,6 +259,12 @@ impl<C: TypeConfig> RaftNode<C> {
         }
         let waiters = self.pending.take_committed(&after.committed, leader);
         if let Some(last) = after.committed.last() {
+            tracing::trace!(
+                node = self.id,
+                first = after.committed[0].index,
+                last = last.index,
+                "apply"
+            );
             self.applied = last.index;
         }
         let queries = self.pending.take_reads(self.applied);

@@ -36,6 +36,7 @@ struct Inner {
     state: LogState,
     fail_appends: bool,
     fail_loads: bool,
+    appends: u64,
 }
 
 impl MemoryStorage {
@@ -62,6 +63,12 @@ impl MemoryStorage {
     /// disk would. For tests of a node that cannot come back.
     pub fn fail_loads(&self, fail: bool) {
         self.lock().fail_loads = fail;
+    }
+
+    /// How many `append` calls succeeded: with group commit, far fewer
+    /// than the entries appended.
+    pub fn append_calls(&self) -> u64 {
+        self.lock().appends
     }
 
     /// A copy of what is stored now, for tests and tools.
@@ -133,6 +140,7 @@ impl Storage for MemoryStorage {
         if let Some(hs) = hard_state {
             inner.state.hard_state = hs;
         }
+        inner.appends += 1;
         Ok(())
     }
 

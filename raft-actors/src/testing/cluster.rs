@@ -176,14 +176,23 @@ impl<C: TypeConfig> TestCluster<C> {
     }
 
     /// Crashes node `id`: it loses its core, pending requests and state
-    /// machine, keeps its storage, and stays down until [`restart`](Self::restart).
-    pub fn crash(&self, id: NodeId) {
-        self.raft(id).addr().do_send(InjectFault::Crash);
+    /// machine, keeps its storage, and stays down until
+    /// [`restart`](Self::restart). Returns once it is down.
+    pub async fn crash(&self, id: NodeId) {
+        let _ = self.raft(id).addr().send(InjectFault::Crash).await;
     }
 
-    /// Restarts a crashed node from its storage, with a fresh state machine.
-    pub fn restart(&self, id: NodeId) {
-        self.raft(id).addr().do_send(InjectFault::Restart);
+    /// Restarts a crashed node from its storage, with a fresh state
+    /// machine. Returns once it is serving again (or `Err` if it cannot).
+    pub async fn restart(&self, id: NodeId) -> Result<(), ClusterError> {
+        let raft = self.raft(id);
+        let before = raft.current().incarnation;
+        let _ = raft.addr().send(InjectFault::Restart).await;
+        raft.wait_for(Duration::from_secs(10), |m| {
+            m.incarnation > before && m.down.is_none()
+        })
+        .await?;
+        Ok(())
     }
 
     /// Makes node `id` panic inside a handler (caught; it restarts).
