@@ -37,6 +37,47 @@ async fn leader_proposals_apply_everywhere_with_outputs() {
 }
 
 #[actix_rt::test]
+async fn metrics_subscription_reports_role_term_commit_and_follower_match() {
+    let c = kv_cluster(3, 14).await;
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    let out = c.raft(leader).propose(put(1, 1)).await.expect("write");
+    info!("--- the leader's subscription shows both followers caught up");
+    let m = c
+        .raft(leader)
+        .wait_for(T, |m| {
+            m.matched.len() == 2 && m.matched.values().all(|i| *i >= out.index)
+        })
+        .await
+        .expect("followers match");
+    assert_eq!(m.role, raft_actors::core::Role::Leader);
+    assert_eq!(m.leader, Some(leader));
+    assert!(m.term >= 1 && m.commit >= out.index && m.applied >= out.index);
+    let mut rx = c.raft(leader).metrics();
+    rx.borrow_and_update();
+    c.raft(leader).propose(put(1, 2)).await.expect("write");
+    let changed = actix_rt::time::timeout(T, rx.changed()).await;
+    assert!(
+        matches!(changed, Ok(Ok(()))),
+        "a write publishes new metrics"
+    );
+    assert!(rx.borrow().commit > out.index);
+}
+
+#[actix_rt::test]
+async fn a_write_that_cannot_commit_times_out_with_outcome_unknown() {
+    let c = kv_cluster(3, 15).await;
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    c.net().isolate(leader);
+    let short = c
+        .raft(leader)
+        .clone()
+        .with_timeout(std::time::Duration::from_millis(300));
+    let r = short.propose(put(1, 1)).await;
+    assert_eq!(r.as_ref().map(|_| ()), Err(&ClientError::Timeout));
+    assert!(r.err().is_some_and(|e| e.outcome_unknown()));
+}
+
+#[actix_rt::test]
 async fn proposal_on_a_follower_is_forwarded_and_applied_there() {
     let c = kv_cluster(3, 11).await;
     let leader = c.wait_for_leader(T).await.expect("leader");

@@ -167,3 +167,26 @@ async fn failing_disk_stops_the_node_and_unreadable_storage_keeps_it_down() {
     assert!(c.raft(follower).current().down.is_some());
     assert!(out.index > 0);
 }
+
+#[actix_rt::test]
+async fn shutdown_interrupts_pending_requests_and_refuses_new_ones() {
+    let c = kv_cluster(3, 34).await;
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    c.net().isolate(leader);
+    let pending = actix_rt::spawn({
+        let raft = c.raft(leader).clone().with_timeout(Duration::from_secs(30));
+        async move { raft.propose(put(1, 1)).await }
+    });
+    c.wait_until("proposal appended", T, |m| {
+        m[&leader].last_index > m[&leader].commit
+    })
+    .await
+    .expect("appended");
+    info!("--- shut the leader down");
+    c.raft(leader).shutdown().await;
+    let answer = pending.await.expect("task");
+    // It may still commit elsewhere: unknown, not refused.
+    assert_eq!(answer.map(|_| ()), Err(ClientError::Interrupted));
+    let later = c.raft(leader).propose(put(2, 2)).await;
+    assert_eq!(later.map(|_| ()), Err(ClientError::ShuttingDown));
+}

@@ -152,3 +152,74 @@ impl<C: TypeConfig> Handler<RestoreSnapshot> for ApplyActor<C> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::testing::{Kv, KvCommand};
+
+    fn put(index: LogIndex, key: u64, value: u64) -> Entry {
+        let bytes = encode(&KvCommand::Put { key, value }).expect("encodes");
+        Entry {
+            index,
+            term: 1,
+            payload: Payload::Command(bytes),
+        }
+    }
+
+    #[actix_rt::test]
+    async fn corrupt_committed_record_fails_its_waiter_and_stops_applying_without_panic() {
+        let apply = ApplyActor::<Kv>::new(Box::new(Kv::default())).start();
+        let (ok_tx, ok_rx) = oneshot::channel();
+        let (bad_tx, bad_rx) = oneshot::channel();
+        let (after_tx, after_rx) = oneshot::channel();
+        let (q_tx, q_rx) = oneshot::channel();
+        let garbage = Entry {
+            index: 2,
+            term: 1,
+            payload: Payload::Command(Bytes::from_static(&[1, 0xff, 0xff])),
+        };
+        apply.do_send(ApplyBatch {
+            entries: vec![put(1, 1, 10), garbage, put(3, 1, 30)],
+            waiters: vec![(1, ok_tx), (2, bad_tx), (3, after_tx)],
+            queries: vec![(1, q_tx)],
+        });
+        let ok = ok_rx.await.expect("answered");
+        assert_eq!(ok.map(|a| (a.index, a.output)), Ok((1, None)));
+        assert!(matches!(
+            bad_rx.await.expect("answered"),
+            Err(ClientError::Fatal(_))
+        ));
+        assert!(matches!(
+            after_rx.await.expect("answered"),
+            Err(ClientError::Fatal(_))
+        ));
+        assert!(matches!(
+            q_rx.await.expect("answered"),
+            Err(ClientError::Fatal(_))
+        ));
+    }
+
+    #[actix_rt::test]
+    async fn replayed_entries_are_applied_once() {
+        let apply = ApplyActor::<Kv>::new(Box::new(Kv::default())).start();
+        apply.do_send(ApplyBatch {
+            entries: vec![put(1, 1, 10), put(2, 1, 20)],
+            waiters: Vec::new(),
+            queries: Vec::new(),
+        });
+        // A restarted node replays from index 1: nothing applies twice.
+        let (tx, rx) = oneshot::channel();
+        let (q_tx, q_rx) = oneshot::channel();
+        apply.do_send(ApplyBatch {
+            entries: vec![put(1, 1, 10), put(2, 1, 20), put(3, 1, 30)],
+            waiters: vec![(3, tx)],
+            queries: vec![(1, q_tx)],
+        });
+        let out = rx.await.expect("answered").expect("applied");
+        assert_eq!(out.output, Some(20), "3 saw 2's value, not a re-applied 1");
+        assert_eq!(q_rx.await.expect("answered"), Ok(Some(30)));
+    }
+}

@@ -9,7 +9,7 @@
 //! read a clock: a rule hidden here would escape the core's tests.
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +28,8 @@ use super::metrics::Metrics;
 use super::pending::Pending;
 use crate::apply::{Apply, ApplyActor, ApplyBatch, BuildSnapshot, RestoreSnapshot};
 use crate::core::{
-    AfterPersist, Config, LogIndex, Message, NodeId, PersistGate, RaftCore, RequestId, Status,
-    TransferError,
+    AfterPersist, Body, Config, LogIndex, Message, NodeId, PersistGate, RaftCore, RequestId,
+    Status, TransferError,
 };
 use crate::error::{ClientError, FatalError};
 use crate::storage::{LogState, Snapshot, SnapshotMeta, Storage, StorageError};
@@ -113,7 +113,14 @@ pub struct RaftNode<C: TypeConfig> {
     ticks: u64,
     incarnation: u64,
     restarts: u32,
+    /// Forwarded proposals recently taken, per origin: a transport that
+    /// duplicates a `ForwardProposals` must not get one command appended
+    /// twice (forwarding, unlike Raft's RPCs, is not idempotent).
+    forwarded: BTreeMap<NodeId, (HashSet<RequestId>, VecDeque<RequestId>)>,
 }
+
+/// How many forwarded request ids are remembered per origin for dedup.
+const FORWARD_DEDUP_WINDOW: usize = 1 << 16;
 
 impl<C: TypeConfig> RaftNode<C> {
     /// A node that, once started, loads its state from `storage`, sends with
@@ -139,7 +146,9 @@ impl<C: TypeConfig> RaftNode<C> {
             gate: None,
             drive_scheduled: false,
             pending: Pending::new(),
-            next_request: 0,
+            // Random base: ids must not repeat across a restart of this
+            // process, or the leader's dedup window would drop new ones.
+            next_request: rand::random::<u64>() >> 2,
             applied: 0,
             metrics,
             down: None,
@@ -147,6 +156,7 @@ impl<C: TypeConfig> RaftNode<C> {
             ticks: 0,
             incarnation: 0,
             restarts: 0,
+            forwarded: BTreeMap::new(),
         };
         (node, rx)
     }
@@ -520,7 +530,25 @@ impl<C: TypeConfig> Handler<Peer> for RaftNode<C> {
             let Some(core) = node.core.as_mut() else {
                 return; // down: a dead node hears nothing
             };
-            for m in msg.messages {
+            for mut m in msg.messages {
+                if let Body::ForwardProposals { proposals } = &mut m.body {
+                    let (seen, order) = node.forwarded.entry(m.from).or_default();
+                    proposals.retain(|(id, _)| {
+                        if !seen.insert(*id) {
+                            return false; // a duplicate delivery
+                        }
+                        order.push_back(*id);
+                        if order.len() > FORWARD_DEDUP_WINDOW {
+                            if let Some(old) = order.pop_front() {
+                                seen.remove(&old);
+                            }
+                        }
+                        true
+                    });
+                    if proposals.is_empty() {
+                        continue;
+                    }
+                }
                 core.step(m);
             }
             node.schedule(ctx);
@@ -655,7 +683,9 @@ impl<C: TypeConfig> Handler<Shutdown> for RaftNode<C> {
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
         info!(node = self.id, "shutting down");
-        self.reset(ClientError::ShuttingDown);
+        // What was pending may already be in a leader's log and still
+        // commit: its outcome is unknown, not refused.
+        self.reset(ClientError::Interrupted);
         self.down = Some(Down::Shutdown);
         self.apply = None;
         self.publish_down();

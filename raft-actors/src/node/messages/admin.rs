@@ -28,7 +28,8 @@ pub struct TransferLeader {
 pub struct TakeSnapshot;
 
 /// Stops the node for good: pending requests fail with
-/// [`ClientError::ShuttingDown`] and later ones are refused.
+/// [`ClientError::Interrupted`] (they may still commit elsewhere) and later
+/// ones are refused with [`ClientError::ShuttingDown`].
 #[derive(Clone, Copy, Debug, Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
