@@ -438,6 +438,7 @@ impl RaftCore {
         self.flush();
         let hs = self.hard_state();
         let persist = ToPersist {
+            snapshot_received: self.snapshot_to_restore.is_some(),
             snapshot: self.snapshot_to_store.take(),
             hard_state: (hs != self.handed_hard_state).then_some(hs),
             entries: self.log.take_unpersisted(),

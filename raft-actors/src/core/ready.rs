@@ -46,6 +46,10 @@ pub struct ToPersist {
     /// at `meta.index` with `meta.term`, the whole stored log is discarded
     /// (it diverged); else entries up to `meta.index` may be kept.
     pub snapshot: Option<Snapshot>,
+    /// Whether `snapshot` came from the leader (InstallSnapshot: entries it
+    /// covers go, and a diverged log goes entirely) rather than from this
+    /// node's own state machine (stored entries stay until `compact_to`).
+    pub snapshot_received: bool,
     /// New term, vote or commit index, if any changed.
     pub hard_state: Option<HardState>,
     /// Entries to append. Stored entries from `entries[0].index` on are

@@ -1,0 +1,158 @@
+//! Throughput and latency of 3 actor nodes over the memory adapters:
+//! proposals per second and p50/p99 latency at 1, 64 and 256 concurrent
+//! proposers, all proposing on the leader (as openraft's in-process bench).
+//!
+//! `cargo bench -p raft-actors --bench cluster` (env `BENCH_SECS` sets the
+//! measuring time per point, `BENCH_THREADS=1` runs every node on one
+//! thread).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::Arbiter;
+use futures::future::join_all;
+use raft_actors::apply::Apply;
+use raft_actors::core::{LogIndex, Membership, Role};
+use raft_actors::node::NodeConfig;
+use raft_actors::storage::MemoryStorage;
+use raft_actors::transport::MemoryNetwork;
+use raft_actors::{Raft, TypeConfig};
+
+#[derive(Debug, Default)]
+struct Counter(u64);
+
+impl TypeConfig for Counter {
+    type Command = u64;
+    type Output = u64;
+    type Query = ();
+    type QueryAnswer = u64;
+    type Snapshot = u64;
+}
+
+impl Apply<Counter> for Counter {
+    fn apply(&mut self, _: LogIndex, add: u64) -> u64 {
+        self.0 += add;
+        self.0
+    }
+    fn query(&self, _: ()) -> u64 {
+        self.0
+    }
+    fn snapshot(&self) -> u64 {
+        self.0
+    }
+    fn restore(&mut self, s: u64) {
+        self.0 = s;
+    }
+}
+
+struct Point {
+    clients: usize,
+    ops: usize,
+    secs: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn measure(leader: &Raft<Counter>, clients: usize, secs: f64) -> Point {
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let started = Instant::now();
+    let per_client = join_all((0..clients).map(|_| {
+        let raft = leader.clone();
+        async move {
+            let mut lat = Vec::with_capacity(1 << 16);
+            while Instant::now() < until {
+                let t = Instant::now();
+                raft.propose(1).await.expect("propose");
+                lat.push(t.elapsed());
+            }
+            lat
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut lat: Vec<Duration> = per_client.into_iter().flatten().collect();
+    lat.sort_unstable();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    Point {
+        clients,
+        ops: lat.len(),
+        secs: elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
+}
+
+/// Starts a fresh 3-node cluster (so every point starts from an empty
+/// log) and answers its nodes and the leader.
+async fn cluster(arbiters: Option<&[Arbiter]>) -> (Vec<Raft<Counter>>, Raft<Counter>) {
+    let net = MemoryNetwork::new(1);
+    let membership = Membership::voters([1, 2, 3]);
+    let mut nodes = Vec::new();
+    for id in 1..=3u64 {
+        let cfg = NodeConfig {
+            max_pending: 1 << 20,
+            ..NodeConfig::default()
+        };
+        let storage = Box::new(MemoryStorage::new(membership.clone()));
+        let transport = Box::new(net.transport(id));
+        let apply: raft_actors::node::ApplyFactory<Counter> =
+            Arc::new(|| Box::new(Counter::default()) as Box<dyn Apply<Counter>>);
+        let raft = match arbiters {
+            None => Raft::start(id, cfg, storage, transport, apply),
+            Some(a) => Raft::start_in(
+                &a[id as usize - 1].handle(),
+                id,
+                cfg,
+                storage,
+                transport,
+                apply,
+            ),
+        };
+        net.register(id, raft.addr().clone().recipient());
+        nodes.push(raft.with_timeout(Duration::from_secs(30)));
+    }
+    let leader = loop {
+        if let Some(r) = nodes.iter().find(|r| r.current().role == Role::Leader) {
+            break r.clone();
+        }
+        actix_rt::time::sleep(Duration::from_millis(5)).await;
+    };
+    (nodes, leader)
+}
+
+fn main() {
+    let secs: f64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let one_thread = std::env::var("BENCH_THREADS").is_ok_and(|v| v == "1");
+    let sys = actix::System::new();
+    sys.block_on(async move {
+        let arbiters: Vec<Arbiter> = (0..3).map(|_| Arbiter::new()).collect();
+        println!(
+            "3 actor nodes, memory storage + memory network, {} ({secs} s per point, a fresh cluster each)",
+            if one_thread { "all on one thread" } else { "one thread per node, clients on the main thread" }
+        );
+        println!("| concurrent proposers | proposals/s | p50 | p99 |");
+        println!("|---:|---:|---:|---:|");
+        for clients in [1, 64, 256] {
+            let (nodes, leader) = cluster((!one_thread).then_some(&arbiters[..])).await;
+            // Warm up: allocations, the leader's pipeline.
+            measure(&leader, clients, 0.3).await;
+            let p = measure(&leader, clients, secs).await;
+            println!(
+                "| {} | {:.0} | {:.1} µs | {:.1} µs |",
+                p.clients,
+                p.ops as f64 / p.secs,
+                p.p50.as_secs_f64() * 1e6,
+                p.p99.as_secs_f64() * 1e6
+            );
+            for r in &nodes {
+                r.shutdown().await;
+            }
+        }
+        for a in arbiters {
+            a.stop();
+        }
+    });
+}

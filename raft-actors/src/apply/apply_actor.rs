@@ -1,0 +1,227 @@
+//! [`ApplyActor`]: runs the user's [`Apply`] in its own mailbox, fed by the
+//! node one batch per `Ready`.
+
+use actix::{Actor, Context, Handler, Message};
+use tokio::sync::oneshot;
+
+use super::Apply;
+use crate::core::{Entry, LogIndex, Payload};
+use crate::error::ClientError;
+use crate::node::messages::client::Applied;
+use crate::type_config::{decode, encode, CodecError, TypeConfig};
+
+/// The reply channel of a proposal waiting for its entry.
+pub type ProposalWaiter<C> = (LogIndex, oneshot::Sender<Result<Applied<C>, ClientError>>);
+
+/// A read's query and reply channel, answered after the entries before it.
+pub type ReadWaiter<C> = (
+    <C as TypeConfig>::Query,
+    oneshot::Sender<Result<<C as TypeConfig>::QueryAnswer, ClientError>>,
+);
+
+/// Committed entries to apply in order, then queries to answer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ApplyBatch<C: TypeConfig> {
+    /// Committed entries, in index order, contiguous.
+    pub entries: Vec<Entry>,
+    /// Proposals waiting for some of these entries, in index order.
+    pub waiters: Vec<ProposalWaiter<C>>,
+    /// Queries whose read index these entries (or earlier ones) cover.
+    pub queries: Vec<ReadWaiter<C>>,
+}
+
+/// Builds a snapshot of the state machine as it stands: its last applied
+/// index and the encoded state.
+#[derive(Message)]
+#[rtype(result = "Result<(LogIndex, bytes::Bytes), CodecError>")]
+pub struct BuildSnapshot;
+
+/// Replaces the state machine's state with an encoded snapshot taken at
+/// `index`, unless it already applied past it.
+#[derive(Message)]
+#[rtype(result = "Result<(), CodecError>")]
+pub struct RestoreSnapshot {
+    /// Last index the snapshot covers.
+    pub index: LogIndex,
+    /// The encoded state.
+    pub data: bytes::Bytes,
+}
+
+/// The actor around a user's state machine.
+pub struct ApplyActor<C: TypeConfig> {
+    sm: Box<dyn Apply<C>>,
+    applied: LogIndex,
+    /// Set when a committed record could not be decoded: applying past it
+    /// would make this replica diverge, so the actor stops applying.
+    poisoned: Option<String>,
+}
+
+impl<C: TypeConfig> ApplyActor<C> {
+    /// Wraps a fresh state machine (nothing applied).
+    pub fn new(sm: Box<dyn Apply<C>>) -> Self {
+        ApplyActor {
+            sm,
+            applied: 0,
+            poisoned: None,
+        }
+    }
+
+    fn apply_entry(&mut self, entry: Entry) -> Option<Result<C::Output, ClientError>> {
+        if let Some(reason) = &self.poisoned {
+            return Some(Err(ClientError::Fatal(reason.clone())));
+        }
+        if entry.index <= self.applied {
+            // A restarted node replays its log from the start; this state
+            // machine already holds the entry.
+            return None;
+        }
+        let index = entry.index;
+        self.applied = index;
+        match entry.payload {
+            // Configuration entries are the node's business, not the state
+            // machine's.
+            Payload::Noop | Payload::Config(_) => None,
+            Payload::Command(bytes) => match decode::<C::Command>(&bytes) {
+                Ok(command) => Some(Ok(self.sm.apply(index, command))),
+                Err(e) => {
+                    let reason = format!("log corrupt at {index}: {e}");
+                    tracing::error!(index, %e, "undecodable committed command; apply stops");
+                    self.poisoned = Some(reason.clone());
+                    Some(Err(ClientError::Fatal(reason)))
+                }
+            },
+        }
+    }
+}
+
+impl<C: TypeConfig> Actor for ApplyActor<C> {
+    type Context = Context<Self>;
+}
+
+impl<C: TypeConfig> Handler<ApplyBatch<C>> for ApplyActor<C> {
+    type Result = ();
+
+    fn handle(&mut self, batch: ApplyBatch<C>, _: &mut Self::Context) {
+        let mut waiters = batch.waiters.into_iter().peekable();
+        for entry in batch.entries {
+            let index = entry.index;
+            let mut result = self.apply_entry(entry);
+            while let Some((at, reply)) = waiters.next_if(|w| w.0 <= index) {
+                let answer = match (at == index, result.take()) {
+                    (true, Some(Ok(output))) => Ok(Applied { index, output }),
+                    (true, Some(Err(e))) => Err(e),
+                    // Applied by an earlier incarnation (skipped here), or
+                    // a waiter the node placed behind: the output is gone,
+                    // though the command was applied.
+                    _ => Err(ClientError::Interrupted),
+                };
+                // The receiver may have given up (timed out): nothing to do.
+                let _ = reply.send(answer);
+            }
+        }
+        for (_, reply) in waiters {
+            let _ = reply.send(Err(ClientError::Interrupted));
+        }
+        for (query, reply) in batch.queries {
+            let answer = match &self.poisoned {
+                Some(reason) => Err(ClientError::Fatal(reason.clone())),
+                None => Ok(self.sm.query(query)),
+            };
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+impl<C: TypeConfig> Handler<BuildSnapshot> for ApplyActor<C> {
+    type Result = Result<(LogIndex, bytes::Bytes), CodecError>;
+
+    fn handle(&mut self, _: BuildSnapshot, _: &mut Self::Context) -> Self::Result {
+        Ok((self.applied, encode(&self.sm.snapshot())?))
+    }
+}
+
+impl<C: TypeConfig> Handler<RestoreSnapshot> for ApplyActor<C> {
+    type Result = Result<(), CodecError>;
+
+    fn handle(&mut self, msg: RestoreSnapshot, _: &mut Self::Context) -> Self::Result {
+        if msg.index <= self.applied {
+            return Ok(());
+        }
+        let state: C::Snapshot = decode(&msg.data)?;
+        self.sm.restore(state);
+        self.applied = msg.index;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::testing::{Kv, KvCommand};
+
+    fn put(index: LogIndex, key: u64, value: u64) -> Entry {
+        let bytes = encode(&KvCommand::Put { key, value }).expect("encodes");
+        Entry {
+            index,
+            term: 1,
+            payload: Payload::Command(bytes),
+        }
+    }
+
+    #[actix_rt::test]
+    async fn corrupt_committed_record_fails_its_waiter_and_stops_applying_without_panic() {
+        let apply = ApplyActor::<Kv>::new(Box::new(Kv::default())).start();
+        let (ok_tx, ok_rx) = oneshot::channel();
+        let (bad_tx, bad_rx) = oneshot::channel();
+        let (after_tx, after_rx) = oneshot::channel();
+        let (q_tx, q_rx) = oneshot::channel();
+        let garbage = Entry {
+            index: 2,
+            term: 1,
+            payload: Payload::Command(Bytes::from_static(&[1, 0xff, 0xff])),
+        };
+        apply.do_send(ApplyBatch {
+            entries: vec![put(1, 1, 10), garbage, put(3, 1, 30)],
+            waiters: vec![(1, ok_tx), (2, bad_tx), (3, after_tx)],
+            queries: vec![(1, q_tx)],
+        });
+        let ok = ok_rx.await.expect("answered");
+        assert_eq!(ok.map(|a| (a.index, a.output)), Ok((1, None)));
+        assert!(matches!(
+            bad_rx.await.expect("answered"),
+            Err(ClientError::Fatal(_))
+        ));
+        assert!(matches!(
+            after_rx.await.expect("answered"),
+            Err(ClientError::Fatal(_))
+        ));
+        assert!(matches!(
+            q_rx.await.expect("answered"),
+            Err(ClientError::Fatal(_))
+        ));
+    }
+
+    #[actix_rt::test]
+    async fn replayed_entries_are_applied_once() {
+        let apply = ApplyActor::<Kv>::new(Box::new(Kv::default())).start();
+        apply.do_send(ApplyBatch {
+            entries: vec![put(1, 1, 10), put(2, 1, 20)],
+            waiters: Vec::new(),
+            queries: Vec::new(),
+        });
+        // A restarted node replays from index 1: nothing applies twice.
+        let (tx, rx) = oneshot::channel();
+        let (q_tx, q_rx) = oneshot::channel();
+        apply.do_send(ApplyBatch {
+            entries: vec![put(1, 1, 10), put(2, 1, 20), put(3, 1, 30)],
+            waiters: vec![(3, tx)],
+            queries: vec![(1, q_tx)],
+        });
+        let out = rx.await.expect("answered").expect("applied");
+        assert_eq!(out.output, Some(20), "3 saw 2's value, not a re-applied 1");
+        assert_eq!(q_rx.await.expect("answered"), Ok(Some(30)));
+    }
+}

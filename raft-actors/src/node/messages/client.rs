@@ -1,0 +1,75 @@
+//! What clients ask a node: proposals and reads. Each carries its own reply
+//! channel, resolved exactly once: with the answer, or with a
+//! [`ClientError`] saying whether the request may have taken effect.
+//!
+//! The reply travels in the message rather than as actix's response so a
+//! request costs one channel, answered from whichever actor has the answer
+//! (the node for an error, the apply actor for an output).
+
+use actix::Message;
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::core::LogIndex;
+use crate::error::ClientError;
+use crate::type_config::{encode, CodecError, TypeConfig};
+
+/// A command's result: where it was applied and what applying it returned.
+#[derive(Debug)]
+pub struct Applied<C: TypeConfig> {
+    /// The log index of its entry.
+    pub index: LogIndex,
+    /// The state machine's output.
+    pub output: C::Output,
+}
+
+/// The reply channel of a proposal.
+pub type ProposeReply<C> = oneshot::Sender<Result<Applied<C>, ClientError>>;
+
+/// The reply channel of a read.
+pub type ReadReply<C> = oneshot::Sender<Result<<C as TypeConfig>::QueryAnswer, ClientError>>;
+
+/// Proposes one command. Resolves once the entry is committed and applied
+/// on this node, with the state machine's output. A follower forwards it to
+/// the leader and answers once it applied the entry itself.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Propose<C: TypeConfig> {
+    pub(crate) command: Bytes,
+    pub(crate) reply: ProposeReply<C>,
+}
+
+impl<C: TypeConfig> Propose<C> {
+    /// Encodes `command` once, here, off the node's thread.
+    pub fn new(command: &C::Command, reply: ProposeReply<C>) -> Result<Self, CodecError> {
+        Ok(Propose {
+            command: encode(command)?,
+            reply,
+        })
+    }
+}
+
+/// How fresh a read must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Consistency {
+    /// Reflects every write acknowledged before the read began, confirmed by
+    /// a heartbeat round of the leader (ReadIndex, §8).
+    Linearizable,
+    /// Like `Linearizable`, but the leader answers from its lease without a
+    /// round; safe while clocks drift less than the lease margin allows.
+    Lease,
+    /// Whatever this node applied so far; may miss acknowledged writes.
+    Stale,
+}
+
+/// Asks the state machine a query at the given consistency.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Read<C: TypeConfig> {
+    /// The question.
+    pub query: C::Query,
+    /// How fresh the answer must be.
+    pub consistency: Consistency,
+    /// Where the answer goes.
+    pub reply: ReadReply<C>,
+}

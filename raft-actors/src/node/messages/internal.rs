@@ -1,0 +1,34 @@
+//! What the node tells itself: ticks, and (in test builds) faults.
+
+use actix::Message;
+
+/// One tick of the node's logical clock, from its own interval.
+#[derive(Clone, Copy, Debug, Message)]
+#[rtype(result = "()")]
+pub struct Tick;
+
+/// Runs the pending `Ready` work once the mailbox is drained, so that every
+/// message that arrived together lands in one batch (group commit).
+#[derive(Clone, Copy, Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Drive;
+
+/// A fault to inject into a running node. Test builds only.
+#[doc(hidden)]
+#[cfg(any(test, feature = "testing"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Message)]
+#[rtype(result = "()")]
+pub enum InjectFault {
+    /// Panic inside a handler, as a bug would: caught at the boundary, the
+    /// node stops, its supervisor restarts it from storage.
+    Panic,
+    /// Crash: lose every volatile thing (core, pending requests, the state
+    /// machine) and stay down until [`InjectFault::Restart`].
+    Crash,
+    /// Come back from a crash: a fresh state machine, the core from storage.
+    Restart,
+    /// Stop (or resume) the tick interval: time stands still for this node.
+    PauseTicks,
+    /// Resume ticks after [`InjectFault::PauseTicks`].
+    ResumeTicks,
+}

@@ -1,0 +1,70 @@
+//! [`Metrics`]: what a node publishes about itself after every batch, to
+//! subscribers of a watch channel.
+
+use std::collections::BTreeMap;
+
+use crate::core::{LogIndex, NodeId, Role, Status, Term};
+
+/// A node's state as last published.
+///
+/// ```
+/// use raft_actors::node::Metrics;
+/// let m = Metrics::starting(1);
+/// assert_eq!((m.id, m.leader, m.applied), (1, None, 0));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metrics {
+    /// The node's id.
+    pub id: NodeId,
+    /// Its role (a stopped node reports the role it had).
+    pub role: Role,
+    /// Its current term.
+    pub term: Term,
+    /// The leader it follows, if known.
+    pub leader: Option<NodeId>,
+    /// Highest index known committed.
+    pub commit: LogIndex,
+    /// Highest index handed to the state machine.
+    pub applied: LogIndex,
+    /// Index of its last log entry.
+    pub last_index: LogIndex,
+    /// Leader only: each follower's match index.
+    pub matched: BTreeMap<NodeId, LogIndex>,
+    /// Why the node is down, if it is.
+    pub down: Option<String>,
+    /// How many times the node was (re)built from storage.
+    pub incarnation: u64,
+}
+
+impl Metrics {
+    /// The metrics of a node that has not loaded its storage yet.
+    pub fn starting(id: NodeId) -> Self {
+        Metrics {
+            id,
+            role: Role::Follower,
+            term: 0,
+            leader: None,
+            commit: 0,
+            applied: 0,
+            last_index: 0,
+            matched: BTreeMap::new(),
+            down: None,
+            incarnation: 0,
+        }
+    }
+
+    /// Copies the core's view in; `applied` is what the node handed on.
+    pub(crate) fn update(&mut self, status: &Status, applied: LogIndex) {
+        self.role = status.role;
+        self.term = status.term;
+        self.leader = status.leader;
+        self.commit = status.commit;
+        self.applied = applied;
+        self.last_index = status.last_index;
+        self.matched = status
+            .peers
+            .iter()
+            .map(|(id, p)| (*id, p.match_index))
+            .collect();
+    }
+}

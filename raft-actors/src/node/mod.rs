@@ -1,0 +1,13 @@
+//! The Raft node as an actix actor: [`RaftNode`] drives the pure core,
+//! executes its `Ready` batches through the adapters, and answers clients.
+//!
+//! It must never decide a Raft rule itself (the core does), and never let a
+//! message out before the state it promises is persisted.
+
+pub mod messages;
+mod metrics;
+mod pending;
+mod raft_node;
+
+pub use metrics::Metrics;
+pub use raft_node::{ApplyFactory, NodeConfig, RaftNode};

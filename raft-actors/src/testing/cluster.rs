@@ -1,0 +1,295 @@
+//! [`TestCluster`]: N actor nodes over the memory adapters, around the
+//! user's own [`Apply`], with fault control and waits on conditions.
+//!
+//! Waits poll the nodes' published metrics until a deadline; they never
+//! sleep a fixed time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::apply::Apply;
+use crate::core::{LogIndex, Membership, NodeId, Role};
+use crate::error::ClientError;
+use crate::node::messages::internal::InjectFault;
+use crate::node::{ApplyFactory, Metrics, NodeConfig};
+use crate::raft::Raft;
+use crate::storage::MemoryStorage;
+use crate::transport::MemoryNetwork;
+use crate::type_config::TypeConfig;
+
+/// Why a cluster operation failed.
+#[derive(Debug, Error)]
+pub enum ClusterError {
+    /// A wait's condition did not hold before its deadline.
+    #[error("timed out after {0:?} waiting for {1}")]
+    Timeout(Duration, String),
+    /// A client request failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// Settings of a cluster before its state machine is chosen.
+#[derive(Clone, Debug)]
+pub struct ClusterBuilder {
+    size: u64,
+    cfg: NodeConfig,
+    seed: u64,
+    timeout: Duration,
+}
+
+/// A cluster builder with its state machine.
+pub struct TypedBuilder<C: TypeConfig> {
+    base: ClusterBuilder,
+    apply: ApplyFactory<C>,
+}
+
+/// How often the waits look at the metrics.
+const POLL: Duration = Duration::from_millis(2);
+
+/// An in-process cluster for tests.
+pub struct TestCluster<C: TypeConfig> {
+    nodes: BTreeMap<NodeId, Raft<C>>,
+    storages: BTreeMap<NodeId, MemoryStorage>,
+    net: MemoryNetwork,
+}
+
+impl TestCluster<crate::testing::Kv> {
+    /// Starts building a cluster of `size` nodes (ids `1..=size`) over the
+    /// memory storage and the memory network.
+    pub fn memory(size: u64) -> ClusterBuilder {
+        ClusterBuilder {
+            size,
+            cfg: NodeConfig::default(),
+            seed: 0,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ClusterBuilder {
+    /// Seeds the network's faults and the nodes' election timers.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the nodes' settings.
+    pub fn config(mut self, cfg: NodeConfig) -> Self {
+        self.cfg = cfg;
+        self
+    }
+
+    /// Sets the client request deadline of every handle.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Chooses the state machine: `new` builds one per node (and again for
+    /// a node restarted after a crash).
+    pub fn apply<C, A>(self, new: impl Fn() -> A + Send + Sync + 'static) -> TypedBuilder<C>
+    where
+        C: TypeConfig,
+        A: Apply<C>,
+    {
+        TypedBuilder {
+            base: self,
+            apply: Arc::new(move || Box::new(new()) as Box<dyn Apply<C>>),
+        }
+    }
+}
+
+impl<C: TypeConfig> TypedBuilder<C> {
+    /// Starts every node on the current arbiter.
+    pub async fn start(self) -> Result<TestCluster<C>, ClusterError> {
+        let ClusterBuilder {
+            size,
+            cfg,
+            seed,
+            timeout,
+        } = self.base;
+        let net = MemoryNetwork::new(seed);
+        let membership = Membership::voters(1..=size);
+        let mut nodes = BTreeMap::new();
+        let mut storages = BTreeMap::new();
+        for id in 1..=size {
+            let storage = MemoryStorage::new(membership.clone());
+            let cfg = NodeConfig {
+                seed,
+                ..cfg.clone()
+            };
+            let raft = Raft::start(
+                id,
+                cfg,
+                Box::new(storage.clone()),
+                Box::new(net.transport(id)),
+                Arc::clone(&self.apply),
+            )
+            .with_timeout(timeout);
+            net.register(id, raft.addr().clone().recipient());
+            nodes.insert(id, raft);
+            storages.insert(id, storage);
+        }
+        Ok(TestCluster {
+            nodes,
+            storages,
+            net,
+        })
+    }
+}
+
+impl<C: TypeConfig> TestCluster<C> {
+    /// The node ids.
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// The handle to node `id`.
+    ///
+    /// # Panics
+    /// If there is no such node: a test's own mistake.
+    pub fn raft(&self, id: NodeId) -> &Raft<C> {
+        self.nodes
+            .get(&id)
+            .unwrap_or_else(|| panic!("no node {id} in this cluster"))
+    }
+
+    /// The network, for partitions and link faults.
+    pub fn net(&self) -> &MemoryNetwork {
+        &self.net
+    }
+
+    /// Node `id`'s storage (shared with the node).
+    pub fn storage(&self, id: NodeId) -> &MemoryStorage {
+        &self.storages[&id]
+    }
+
+    /// Every node's metrics as last published.
+    pub fn metrics(&self) -> BTreeMap<NodeId, Metrics> {
+        self.nodes
+            .iter()
+            .map(|(id, r)| (*id, r.current()))
+            .collect()
+    }
+
+    /// Crashes node `id`: it loses its core, pending requests and state
+    /// machine, keeps its storage, and stays down until
+    /// [`restart`](Self::restart). Returns once it is down.
+    pub async fn crash(&self, id: NodeId) {
+        let _ = self.raft(id).addr().send(InjectFault::Crash).await;
+    }
+
+    /// Restarts a crashed node from its storage, with a fresh state
+    /// machine. Returns once it is serving again (or `Err` if it cannot).
+    pub async fn restart(&self, id: NodeId) -> Result<(), ClusterError> {
+        let raft = self.raft(id);
+        let before = raft.current().incarnation;
+        let _ = raft.addr().send(InjectFault::Restart).await;
+        raft.wait_for(Duration::from_secs(10), |m| {
+            m.incarnation > before && m.down.is_none()
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Makes node `id` panic inside a handler (caught; it restarts).
+    pub fn panic(&self, id: NodeId) {
+        self.raft(id).addr().do_send(InjectFault::Panic);
+    }
+
+    /// Stops node `id`'s clock.
+    pub fn pause_ticks(&self, id: NodeId) {
+        self.raft(id).addr().do_send(InjectFault::PauseTicks);
+    }
+
+    /// Restarts node `id`'s clock.
+    pub fn resume_ticks(&self, id: NodeId) {
+        self.raft(id).addr().do_send(InjectFault::ResumeTicks);
+    }
+
+    /// Waits until `f` holds for the metrics of all nodes.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut(&BTreeMap<NodeId, Metrics>) -> bool,
+    ) -> Result<BTreeMap<NodeId, Metrics>, ClusterError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let m = self.metrics();
+            if f(&m) {
+                return Ok(m);
+            }
+            if Instant::now() >= deadline {
+                return Err(ClusterError::Timeout(
+                    timeout,
+                    format!("{what}; metrics: {m:?}"),
+                ));
+            }
+            actix_rt::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits for a leader that a majority of the nodes follow, not in
+    /// `except`; answers its id.
+    pub async fn wait_for_leader_except(
+        &self,
+        except: &[NodeId],
+        timeout: Duration,
+    ) -> Result<NodeId, ClusterError> {
+        let majority = self.nodes.len() / 2 + 1;
+        let mut found = None;
+        self.wait_until("a leader", timeout, |m| {
+            found = m.values().find_map(|x| {
+                let leads = x.role == Role::Leader && x.down.is_none() && !except.contains(&x.id);
+                let followers = m
+                    .values()
+                    .filter(|y| y.down.is_none() && y.leader == Some(x.id) && y.term == x.term)
+                    .count();
+                (leads && followers >= majority).then_some(x.id)
+            });
+            found.is_some()
+        })
+        .await?;
+        found.ok_or_else(|| ClusterError::Timeout(timeout, "a leader".into()))
+    }
+
+    /// Waits for a leader that a majority of the nodes follow.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<NodeId, ClusterError> {
+        self.wait_for_leader_except(&[], timeout).await
+    }
+
+    /// Waits until every node that is up has applied `index`.
+    pub async fn wait_all_applied(
+        &self,
+        index: LogIndex,
+        timeout: Duration,
+    ) -> Result<(), ClusterError> {
+        self.wait_until(&format!("all applied {index}"), timeout, |m| {
+            m.values().all(|x| x.down.is_some() || x.applied >= index)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Stops every node and forgets the network's mailboxes, so the actors
+    /// can end.
+    pub async fn shutdown(&self) {
+        for (id, raft) in &self.nodes {
+            raft.shutdown().await;
+            self.net.unregister(*id);
+        }
+    }
+}
+
+impl<C: TypeConfig> Drop for TestCluster<C> {
+    fn drop(&mut self) {
+        for (id, raft) in &self.nodes {
+            raft.addr().do_send(crate::node::messages::admin::Shutdown);
+            self.net.unregister(*id);
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! [`storage_suite`]: the [`Storage`] contract as one test any adapter can
+//! run.
+
+use bytes::Bytes;
+
+use crate::core::{Entry, HardState, LogIndex, Membership, Payload, Term};
+use crate::storage::{Snapshot, SnapshotMeta, Storage, StorageError};
+
+fn entry(index: LogIndex, term: Term) -> Entry {
+    Entry {
+        index,
+        term,
+        payload: Payload::Command(Bytes::from(format!("cmd {index}/{term}"))),
+    }
+}
+
+fn entries(lo: LogIndex, hi: LogIndex, term: Term) -> Vec<Entry> {
+    (lo..=hi).map(|i| entry(i, term)).collect()
+}
+
+fn snapshot(index: LogIndex, term: Term, voters: &[u64]) -> Snapshot {
+    Snapshot {
+        meta: SnapshotMeta {
+            index,
+            term,
+            membership: Membership::voters(voters.iter().copied()),
+        },
+        data: Bytes::from(format!("state at {index}")),
+    }
+}
+
+/// Runs the storage contract against an adapter. `fresh` opens an empty
+/// store for a new cluster with the given membership; `reopen` closes a
+/// store and opens it again from its durable state (for a store that is not
+/// durable across a process exit, a second handle to the same state).
+/// Panics, naming the broken rule, on the first violation.
+///
+/// ```
+/// # #[actix_rt::main] async fn main() {
+/// use raft_actors::storage::MemoryStorage;
+/// raft_actors::testing::storage_suite(MemoryStorage::new, |s: MemoryStorage| s.clone()).await;
+/// # }
+/// ```
+pub async fn storage_suite<S, F, R>(fresh: F, reopen: R)
+where
+    S: Storage,
+    F: Fn(Membership) -> S,
+    R: Fn(S) -> S,
+{
+    let m = Membership::voters([1, 2, 3]);
+
+    // An empty store knows its membership and nothing else.
+    let mut s = fresh(m.clone());
+    let state = s.load().await.expect("load of a fresh store");
+    assert!(state.entries.is_empty(), "a fresh store holds no entries");
+    assert_eq!(state.hard_state, HardState::default(), "fresh hard state");
+    assert_eq!(state.membership, m, "a fresh store keeps its membership");
+    assert!(state.snapshot.is_none(), "a fresh store holds no snapshot");
+
+    // Ordering: what is appended reads back in order, by range.
+    let hs = HardState {
+        term: 2,
+        vote: Some(1),
+        commit: 3,
+    };
+    s.append(Some(hs), entries(1, 5, 1))
+        .await
+        .expect("append 1..=5");
+    assert_eq!(
+        s.entries(1, 5).await.expect("read"),
+        entries(1, 5, 1),
+        "read back 1..=5"
+    );
+    assert_eq!(
+        s.entries(2, 3).await.expect("read"),
+        entries(2, 3, 1),
+        "a middle range"
+    );
+    assert_eq!(
+        s.entries(4, 9).await.expect("read"),
+        entries(4, 5, 1),
+        "a range past the end is cut"
+    );
+    assert!(
+        s.entries(6, 9).await.expect("read").is_empty(),
+        "past the end: nothing"
+    );
+
+    // A hard state alone, and entries alone, each keep the other.
+    let hs2 = HardState { commit: 4, ..hs };
+    s.append(Some(hs2), Vec::new())
+        .await
+        .expect("hard state alone");
+    s.append(None, entries(6, 6, 2))
+        .await
+        .expect("entries alone");
+    let state = s.load().await.expect("load");
+    assert_eq!(
+        state.hard_state, hs2,
+        "hard state survives an entries-only append"
+    );
+    assert_eq!(state.entries.len(), 6, "six entries");
+
+    // Truncation by conflict (§5.3): appending at 4 replaces 4.. wholly.
+    s.append(None, entries(4, 4, 3))
+        .await
+        .expect("conflicting append");
+    let state = s.load().await.expect("load");
+    assert_eq!(
+        state.entries,
+        [entries(1, 3, 1), entries(4, 4, 3)].concat(),
+        "conflict replaces the suffix"
+    );
+
+    // A gap is refused, and changes nothing.
+    let gap = s.append(None, entries(9, 9, 3)).await;
+    assert!(
+        matches!(gap, Err(StorageError::OutOfOrder(_))),
+        "a gap is refused: {gap:?}"
+    );
+    assert_eq!(
+        s.load().await.expect("load").entries.len(),
+        4,
+        "a refused append changes nothing"
+    );
+
+    // Explicit truncation.
+    s.append(None, entries(5, 8, 3))
+        .await
+        .expect("append 5..=8");
+    s.truncate(7).await.expect("truncate from 7");
+    assert_eq!(
+        s.load()
+            .await
+            .expect("load")
+            .entries
+            .last()
+            .map(|e| e.index),
+        Some(6),
+        "truncate drops from 7 on"
+    );
+
+    // Membership.
+    let m2 = Membership::voters([1, 2, 3, 4]);
+    s.save_membership(m2.clone())
+        .await
+        .expect("save membership");
+    assert_eq!(
+        s.load().await.expect("load").membership,
+        m2,
+        "membership saved"
+    );
+
+    // Compaction needs a snapshot covering it.
+    let past = s.compact(3).await;
+    assert!(
+        matches!(past, Err(StorageError::OutOfOrder(_))),
+        "compact without a snapshot is refused: {past:?}"
+    );
+    s.save_snapshot(snapshot(3, 1, &[1, 2, 3, 4]))
+        .await
+        .expect("save snapshot");
+    assert_eq!(
+        s.load().await.expect("load").entries.len(),
+        6,
+        "saving a snapshot keeps entries"
+    );
+    s.compact(3).await.expect("compact to 3");
+    let compacted = s.entries(1, 6).await;
+    assert!(
+        matches!(compacted, Err(StorageError::Compacted { first: 4 })),
+        "compacted range: {compacted:?}"
+    );
+    assert_eq!(
+        s.entries(4, 6).await.expect("read"),
+        [entries(4, 4, 3), entries(5, 6, 3)].concat(),
+        "entries after the snapshot remain"
+    );
+    let beyond = s.compact(5).await;
+    assert!(beyond.is_err(), "compacting past the snapshot is refused");
+
+    // Reopen: everything survives.
+    let mut s = reopen(s);
+    let state = s.load().await.expect("load after reopen");
+    assert_eq!(state.hard_state, hs2, "hard state survives reopen");
+    assert_eq!(state.membership, m2, "membership survives reopen");
+    assert_eq!(
+        state.snapshot.as_ref().map(|x| x.meta.index),
+        Some(3),
+        "snapshot survives reopen"
+    );
+    assert_eq!(
+        state.entries.first().map(|e| e.index),
+        Some(4),
+        "compaction survives reopen"
+    );
+    assert_eq!(
+        state.entries.last().map(|e| e.index),
+        Some(6),
+        "entries survive reopen"
+    );
+    s.append(None, entries(7, 7, 3))
+        .await
+        .expect("append after reopen");
+
+    // Install a leader's snapshot that matches the log at its index: the
+    // entries after it are kept.
+    s.install_snapshot(snapshot(5, 3, &[1, 2, 3]))
+        .await
+        .expect("install matching");
+    let state = s.load().await.expect("load");
+    assert_eq!(
+        state.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![6, 7],
+        "later entries kept"
+    );
+    assert_eq!(
+        state.membership,
+        Membership::voters([1, 2, 3]),
+        "install takes the snapshot's membership"
+    );
+    assert!(state.hard_state.commit >= 5, "a snapshot is committed");
+
+    // One that does not match supersedes the whole log.
+    s.install_snapshot(snapshot(9, 4, &[1, 2, 3]))
+        .await
+        .expect("install past the log");
+    let state = s.load().await.expect("load");
+    assert!(
+        state.entries.is_empty(),
+        "a non-matching snapshot discards the log"
+    );
+    assert_eq!(
+        state.last_index(),
+        9,
+        "the log continues after the snapshot"
+    );
+    s.append(None, entries(10, 10, 4))
+        .await
+        .expect("append after the snapshot");
+    assert_eq!(
+        s.entries(10, 10).await.expect("read"),
+        entries(10, 10, 4),
+        "read after the snapshot"
+    );
+}

@@ -1,0 +1,191 @@
+//! [`transport_suite`]: the [`Transport`] contract as one test any adapter
+//! can run.
+
+use std::time::Duration;
+
+use actix::{Actor, Context, Handler, Recipient};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::core::{Body, Entry, Message, NodeId, Payload};
+use crate::node::messages::peer::Peer;
+use crate::transport::{Transport, TransportError};
+
+/// What the suite needs from an adapter: endpoints bound to mailboxes.
+pub trait TransportHarness {
+    /// The adapter.
+    type T: Transport;
+    /// Creates (or re-creates, after [`disconnect`](Self::disconnect)) node
+    /// `id`'s endpoint: what it sends goes out through the returned
+    /// transport; what others send to `id` arrives at `inbox`.
+    fn endpoint(&mut self, id: NodeId, inbox: Recipient<Peer>) -> Self::T;
+    /// Takes node `id` off the network, as a crash would.
+    fn disconnect(&mut self, id: NodeId);
+    /// The largest batch the adapter carries; the suite sends one bigger.
+    fn max_batch_bytes(&self) -> usize;
+}
+
+/// A mailbox that passes what it receives to a channel.
+struct Collector(mpsc::UnboundedSender<Peer>);
+
+impl Actor for Collector {
+    type Context = Context<Self>;
+}
+
+impl Handler<Peer> for Collector {
+    type Result = ();
+    fn handle(&mut self, msg: Peer, _: &mut Self::Context) {
+        let _ = self.0.send(msg);
+    }
+}
+
+fn inbox() -> (Recipient<Peer>, mpsc::UnboundedReceiver<Peer>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Collector(tx).start().recipient(), rx)
+}
+
+fn heartbeat(from: NodeId, to: NodeId, seq: u64) -> Message {
+    Message {
+        from,
+        to,
+        term: 1,
+        body: Body::Heartbeat { commit: 0, seq },
+    }
+}
+
+const DEADLINE: Duration = Duration::from_secs(5);
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Peer>, what: &str) -> Peer {
+    match actix_rt::time::timeout(DEADLINE, rx.recv()).await {
+        Ok(Some(p)) => p,
+        _ => panic!("transport suite: {what}: nothing arrived within {DEADLINE:?}"),
+    }
+}
+
+/// Runs the transport contract against an adapter, inside an actix system.
+/// Panics, naming the broken rule, on the first violation.
+///
+/// ```
+/// # #[actix_rt::main] async fn main() {
+/// use raft_actors::transport::{MemoryNetwork, MemoryTransport};
+/// use raft_actors::testing::{transport_suite, TransportHarness};
+/// struct H(MemoryNetwork);
+/// impl TransportHarness for H {
+///     type T = MemoryTransport;
+///     fn endpoint(&mut self, id: u64, inbox: actix::Recipient<raft_actors::node::messages::peer::Peer>) -> MemoryTransport {
+///         self.0.register(id, inbox);
+///         self.0.transport(id)
+///     }
+///     fn disconnect(&mut self, id: u64) { self.0.unregister(id) }
+///     fn max_batch_bytes(&self) -> usize { 1 << 16 }
+/// }
+/// let net = MemoryNetwork::new(1);
+/// net.set_max_batch_bytes(1 << 16);
+/// transport_suite(H(net)).await;
+/// # }
+/// ```
+pub async fn transport_suite<H: TransportHarness>(mut h: H) {
+    let (in1, mut rx1) = inbox();
+    let (in2, mut rx2) = inbox();
+    let (in3, _rx3) = inbox();
+    let t1 = h.endpoint(1, in1);
+    let t2 = h.endpoint(2, in2);
+    let _t3 = h.endpoint(3, in3);
+
+    // Delivery, unaltered, with entries' payloads intact.
+    let append = Message {
+        from: 1,
+        to: 2,
+        term: 3,
+        body: Body::Append {
+            prev_index: 0,
+            prev_term: 0,
+            entries: vec![Entry {
+                index: 1,
+                term: 3,
+                payload: Payload::Command(Bytes::from_static(b"payload")),
+            }],
+            commit: 0,
+        },
+    };
+    t1.send(2, vec![append.clone(), heartbeat(1, 2, 1)])
+        .expect("send to a known peer");
+    let got = next(&mut rx2, "delivery").await;
+    assert_eq!(
+        got.messages,
+        vec![append, heartbeat(1, 2, 1)],
+        "a batch arrives unaltered"
+    );
+
+    // Ordering per link: batches on one link arrive in send order.
+    for seq in 0..100 {
+        t1.send(2, vec![heartbeat(1, 2, seq)]).expect("send");
+    }
+    let mut seqs = Vec::new();
+    while seqs.len() < 100 {
+        for m in next(&mut rx2, "ordered batches").await.messages {
+            if let Body::Heartbeat { seq, .. } = m.body {
+                seqs.push(seq);
+            }
+        }
+    }
+    assert_eq!(seqs, (0..100).collect::<Vec<_>>(), "per-link order");
+
+    // Both directions.
+    t2.send(1, vec![heartbeat(2, 1, 7)]).expect("send back");
+    assert_eq!(
+        next(&mut rx1, "reverse link").await.messages,
+        vec![heartbeat(2, 1, 7)]
+    );
+
+    // An unknown peer is refused at once.
+    assert_eq!(
+        t1.send(99, vec![heartbeat(1, 99, 1)]),
+        Err(TransportError::UnknownPeer(99)),
+        "unknown peer"
+    );
+
+    // An oversized batch is refused, not cut or sent.
+    let big = Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: Body::ForwardProposals {
+            proposals: vec![(1, Bytes::from(vec![0u8; h.max_batch_bytes() + 1]))],
+        },
+    };
+    assert!(
+        matches!(t1.send(2, vec![big]), Err(TransportError::TooLarge { .. })),
+        "oversized batch refused"
+    );
+
+    // A dead peer delays no other.
+    h.disconnect(3);
+    let _ = t1.send(3, vec![heartbeat(1, 3, 1)]);
+    t1.send(2, vec![heartbeat(1, 2, 500)]).expect("send");
+    let got = next(&mut rx2, "send past a dead peer").await;
+    assert_eq!(
+        got.messages,
+        vec![heartbeat(1, 2, 500)],
+        "dead peer delays no other"
+    );
+
+    // Reconnect: a peer that comes back (new mailbox) gets later batches.
+    h.disconnect(2);
+    let (in2b, mut rx2b) = inbox();
+    let _t2b = h.endpoint(2, in2b);
+    let deadline = actix_rt::time::Instant::now() + DEADLINE;
+    loop {
+        let _ = t1.send(2, vec![heartbeat(1, 2, 900)]);
+        match actix_rt::time::timeout(Duration::from_millis(50), rx2b.recv()).await {
+            Ok(Some(p)) => {
+                assert_eq!(p.messages, vec![heartbeat(1, 2, 900)], "after reconnect");
+                break;
+            }
+            _ if actix_rt::time::Instant::now() > deadline => {
+                panic!("transport suite: no delivery after the peer reconnected")
+            }
+            _ => {}
+        }
+    }
+}

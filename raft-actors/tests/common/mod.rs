@@ -1,0 +1,29 @@
+//! Shared helpers of the cluster tests.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use raft_actors::testing::{Kv, TestCluster};
+
+/// The deadline of every wait: generous, since CI machines are slow and
+/// shared; a passing test never waits it out.
+pub const T: Duration = Duration::from_secs(10);
+
+/// Logs to the test's output when `RUST_LOG` is set.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// A 3-node register-map cluster, seeded.
+pub async fn kv_cluster(size: u64, seed: u64) -> TestCluster<Kv> {
+    init_logging();
+    TestCluster::memory(size)
+        .seed(seed)
+        .apply(Kv::default)
+        .start()
+        .await
+        .expect("cluster starts")
+}
