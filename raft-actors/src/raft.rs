@@ -9,9 +9,11 @@ use std::time::Duration;
 use actix::{Addr, ArbiterHandle, Supervisor};
 use tokio::sync::{oneshot, watch};
 
-use crate::core::{LogIndex, NodeId, Status};
+use crate::core::{ConfChange, LogIndex, Membership, NodeId, Status};
 use crate::error::ClientError;
-use crate::node::messages::admin::{GetStatus, Shutdown, TakeSnapshot, TransferLeader};
+use crate::node::messages::admin::{
+    ChangeMembership, ConfigCommitted, GetStatus, Shutdown, TakeSnapshot, TransferLeader,
+};
 use crate::node::messages::client::{Applied, Consistency, Propose, Read};
 use crate::node::{ApplyFactory, Metrics, NodeConfig, RaftNode};
 use crate::storage::Storage;
@@ -189,6 +191,49 @@ impl<C: TypeConfig> Raft<C> {
             Ok(Ok(m)) => Ok(m),
             Ok(Err(_)) => Err(ClientError::ShuttingDown),
             Err(_) => Err(ClientError::Timeout),
+        }
+    }
+
+    /// Changes the membership (ask the leader): add or promote a learner,
+    /// remove a node (the leader too), or move to new voters through a joint
+    /// configuration. Resolves with the committed configuration once the
+    /// change is committed and any joint phase left. `Busy` means retry
+    /// shortly (another change is in progress, or the learner is still
+    /// catching up); `Timeout` that the outcome is unknown.
+    ///
+    /// ```
+    /// # #[actix_rt::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use raft_actors::core::ConfChange;
+    /// use raft_actors::testing::{Kv, TestCluster};
+    /// let c = TestCluster::memory(3).apply(Kv::default).start().await?;
+    /// let leader = c.wait_for_leader(std::time::Duration::from_secs(10)).await?;
+    /// let other = c.ids().into_iter().find(|id| *id != leader).unwrap();
+    /// let m = c.raft(leader).change_membership(ConfChange::Remove(other)).await?;
+    /// assert!(!m.voters.contains(&other));
+    /// # c.shutdown().await; Ok(()) }
+    /// ```
+    pub async fn change_membership(&self, change: ConfChange) -> Result<Membership, ClientError> {
+        let (index, term) = self
+            .addr
+            .send(ChangeMembership { change })
+            .await
+            .map_err(|_| ClientError::ShuttingDown)??;
+        let deadline = actix_rt::time::Instant::now() + self.timeout;
+        let mut need = index;
+        loop {
+            let left = deadline.saturating_duration_since(actix_rt::time::Instant::now());
+            let m = self.wait_for(left, |m| m.commit >= need).await?;
+            let done = self
+                .addr
+                .send(ConfigCommitted { index, term })
+                .await
+                .map_err(|_| ClientError::ShuttingDown)??;
+            if let Some(membership) = done {
+                return Ok(membership);
+            }
+            // Still joint, or the leave entry not yet committed: wait for
+            // the commit index to move on.
+            need = m.commit + 1;
         }
     }
 

@@ -20,7 +20,9 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::{oneshot, watch, Mutex};
 use tracing::{debug, error, info, warn};
 
-use super::messages::admin::{GetStatus, Shutdown, TakeSnapshot, TransferLeader};
+use super::messages::admin::{
+    ChangeMembership, ConfigCommitted, GetStatus, Shutdown, TakeSnapshot, TransferLeader,
+};
 use super::messages::client::{Consistency, Propose, Read};
 use super::messages::internal::{Drive, Tick};
 use super::messages::peer::Peer;
@@ -28,8 +30,8 @@ use super::metrics::Metrics;
 use super::pending::Pending;
 use crate::apply::{Apply, ApplyActor, ApplyBatch, BuildSnapshot, RestoreSnapshot};
 use crate::core::{
-    AfterPersist, Body, Config, LogIndex, Message, NodeId, PersistGate, RaftCore, RequestId,
-    SnapshotError, Status, ToPersist, TransferError,
+    AfterPersist, Body, ConfChangeError, Config, LogIndex, Membership, Message, NodeId,
+    PersistGate, RaftCore, RequestId, SnapshotError, Status, Term, ToPersist, TransferError,
 };
 use crate::error::{ClientError, FatalError};
 use crate::storage::{LogState, Storage, StorageError};
@@ -682,6 +684,55 @@ impl<C: TypeConfig> Handler<TransferLeader> for RaftNode<C> {
             Ok(())
         });
         res.unwrap_or(Err(ClientError::Interrupted))
+    }
+}
+
+impl<C: TypeConfig> Handler<ChangeMembership> for RaftNode<C> {
+    type Result = Result<(LogIndex, Term), ClientError>;
+
+    fn handle(&mut self, msg: ChangeMembership, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(err) = self.refusal() {
+            return Err(err);
+        }
+        let id = self.next_id();
+        let res = self.guarded(ctx, |node, ctx| {
+            let core = node.core.as_mut().ok_or(ClientError::ShuttingDown)?;
+            core.propose_conf_change(id, msg.change)
+                .map_err(|e| match e {
+                    ConfChangeError::NotLeader { leader } => ClientError::NotLeader { leader },
+                    // Transient: retry shortly.
+                    ConfChangeError::LeaderNotReady
+                    | ConfChangeError::ChangeInProgress
+                    | ConfChangeError::TransferInProgress { .. }
+                    | ConfChangeError::LearnerBehind { .. } => ClientError::Busy,
+                    other => ClientError::Invalid(other.to_string()),
+                })?;
+            // A leader appends the change at once: it is its last entry.
+            let s = core.status();
+            node.schedule(ctx);
+            Ok((s.last_index, s.term))
+        });
+        res.unwrap_or(Err(ClientError::Interrupted))
+    }
+}
+
+impl<C: TypeConfig> Handler<ConfigCommitted> for RaftNode<C> {
+    type Result = Result<Option<Membership>, ClientError>;
+
+    fn handle(&mut self, msg: ConfigCommitted, _: &mut Self::Context) -> Self::Result {
+        if let Some(err) = self.refusal() {
+            return Err(err);
+        }
+        let core = self.core.as_ref().ok_or(ClientError::ShuttingDown)?;
+        let s = core.status();
+        let term = core.entries(msg.index, msg.index).first().map(|e| e.term);
+        let compacted = msg.index < s.first_index;
+        if !compacted && term != Some(msg.term) {
+            // A new leader's log replaced the change's entry.
+            return Err(ClientError::NotLeader { leader: s.leader });
+        }
+        let done = s.commit >= msg.index && s.config_index <= s.commit && !s.membership.is_joint();
+        Ok(done.then_some(s.membership))
     }
 }
 

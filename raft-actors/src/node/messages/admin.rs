@@ -1,9 +1,9 @@
-//! What operators ask a node: status, leadership transfer, snapshots,
-//! shutdown.
+//! What operators ask a node: status, membership changes, leadership
+//! transfer, snapshots, shutdown.
 
 use actix::Message;
 
-use crate::core::{LogIndex, NodeId, Status};
+use crate::core::{ConfChange, LogIndex, Membership, NodeId, Status, Term};
 use crate::error::ClientError;
 
 /// The node's current status (role, term, leader, log cursors, peers).
@@ -20,9 +20,31 @@ pub struct TransferLeader {
     pub to: NodeId,
 }
 
-/// Saves a snapshot of the state machine as applied now; answers its last
-/// index. Until the core compacts its log (a later issue), the log is kept
-/// and the snapshot only speeds up a restart of the state machine.
+/// Proposes a membership change on the leader; answers where its entry
+/// landed, `(index, term)`. It is done once that entry is committed and
+/// any joint configuration it entered was left: see [`ConfigCommitted`].
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "Result<(LogIndex, Term), ClientError>")]
+pub struct ChangeMembership {
+    /// The change.
+    pub change: ConfChange,
+}
+
+/// Whether the change whose entry landed at `(index, term)` is done:
+/// `Some(configuration)` once it is committed and not joint, `None` while
+/// it is pending; `Err(NotLeader)` if that entry was overwritten (the change
+/// was lost with a leader change).
+#[derive(Clone, Copy, Debug, Message)]
+#[rtype(result = "Result<Option<Membership>, ClientError>")]
+pub struct ConfigCommitted {
+    /// Where the change's entry landed.
+    pub index: LogIndex,
+    /// Its term.
+    pub term: Term,
+}
+
+/// Snapshots the state machine as applied now and compacts the log up to it
+/// (keeping the configured trailing entries); answers the snapshot's index.
 #[derive(Clone, Copy, Debug, Message)]
 #[rtype(result = "Result<LogIndex, ClientError>")]
 pub struct TakeSnapshot;
