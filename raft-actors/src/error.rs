@@ -34,6 +34,11 @@ pub enum ClientError {
     /// cut off from a quorum): nothing was applied. Retry later.
     #[error("no leader is known")]
     NoLeader,
+    /// This node led, but lost contact with a quorum (check-quorum stepped
+    /// it down) before the read could be confirmed: nothing was read. Retry
+    /// later, or at another node.
+    #[error("no quorum reachable")]
+    NoQuorum,
     /// The bounded queue of proposals and reads waiting on this node is
     /// full: nothing was proposed. Back off.
     #[error("too many requests in flight")]
@@ -88,6 +93,7 @@ impl From<ReadError> for ClientError {
         match e {
             ReadError::NoLeader | ReadError::NotLeader { leader: None } => ClientError::NoLeader,
             ReadError::NotLeader { leader } => ClientError::NotLeader { leader },
+            ReadError::NoQuorum => ClientError::NoQuorum,
         }
     }
 }

@@ -69,3 +69,20 @@ async fn partitioned_old_leader_never_answers_a_linearizable_read_with_stale_dat
         .expect("read");
     assert_eq!(v, Some(2));
 }
+
+#[actix_rt::test]
+async fn a_read_on_a_leader_that_loses_its_quorum_fails_with_no_quorum() {
+    let c = kv_cluster(3, 23).await;
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    c.raft(leader)
+        .propose(KvCommand::Put { key: 1, value: 1 })
+        .await
+        .expect("write");
+    info!("--- cut the leader off, then read there: the read cannot be confirmed");
+    c.net().isolate(leader);
+    let answer = c.raft(leader).read(1, Consistency::Linearizable).await;
+    // Check-quorum steps the leader down and fails the read explicitly
+    // (503 in the example services: nothing was read).
+    assert_eq!(answer, Err(raft_actors::ClientError::NoQuorum));
+    c.shutdown().await;
+}

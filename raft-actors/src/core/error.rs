@@ -35,6 +35,10 @@ pub enum ReadError {
     /// No leader is known right now.
     #[error("no leader is known")]
     NoLeader,
+    /// The leader stepped down because it no longer heard from a quorum
+    /// (check-quorum) before the read was confirmed.
+    #[error("no quorum reachable")]
+    NoQuorum,
     /// The node lost (or never had) leadership before the read was
     /// confirmed; it is unknown whether a newer leader exists.
     #[error("not the leader (leader: {leader:?})")]

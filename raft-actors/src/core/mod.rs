@@ -279,6 +279,7 @@ impl RaftCore {
             // pending reads instead of leaving them hanging.
             if self.cfg.check_quorum && !self.quorum_recently_active() {
                 self.counters.check_quorum_step_downs += 1;
+                self.fail_pending_reads(ReadError::NoQuorum);
                 self.become_follower(self.term, None);
                 return;
             }
