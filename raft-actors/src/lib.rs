@@ -1,6 +1,18 @@
-//! # raft-actors
-//!
 //! Replicated services on the Raft consensus algorithm, in the actor model.
+//!
+//! # Layout
+//! | concept | module |
+//! |---|---|
+//! | Raft rules, no I/O, no clock | [`core`] |
+//! | seeded whole-cluster simulation of cores, with fault injection and the five safety checks | [`simulation`] |
+//! | the user's types in one trait; command encoding | [`type_config`] |
+//! | the node actor, its mailbox, metrics | [`node`] |
+//! | the handle clients use | [`Raft`] ([`raft`]) |
+//! | client and fatal errors | [`error`] |
+//! | adapter traits (and the memory adapters) | [`storage`], [`transport`], [`apply`] |
+//! | test cluster, history checker, conformance suites (feature `testing`) | `testing` |
+//!
+//! # Tutorial
 //!
 //! A service is a state machine: say what its commands, outputs, queries
 //! and snapshots are ([`TypeConfig`]), how a command changes it ([`Apply`]),
@@ -51,17 +63,6 @@
 //! network transport ([`storage::Storage`], [`transport::Transport`]) and
 //! starts each node with [`Raft::start`].
 //!
-//! # Layout
-//! | concept | module |
-//! |---|---|
-//! | Raft rules, no I/O, no clock | [`core`] |
-//! | seeded whole-cluster simulation of cores, with fault injection and the five safety checks | [`simulation`] |
-//! | the user's types in one trait; command encoding | [`type_config`] |
-//! | the node actor, its mailbox, metrics | [`node`] |
-//! | the handle clients use | [`Raft`] ([`raft`]) |
-//! | client and fatal errors | [`error`] |
-//! | adapter traits (and the memory adapters) | [`storage`], [`transport`], [`apply`] |
-//! | test cluster, history checker, conformance suites (feature `testing`) | `testing` |
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 

@@ -159,12 +159,26 @@ impl<C: TypeConfig> Raft<C> {
         }
     }
 
+    /// Sends `msg` and waits for the answer within the handle's timeout: a
+    /// node whose mailbox is held (reloading a slow storage) must not hang
+    /// its callers.
+    async fn ask<M>(&self, msg: M) -> Result<M::Result, ClientError>
+    where
+        M: actix::Message + Send + 'static,
+        M::Result: Send,
+        RaftNode<C>: actix::Handler<M>,
+        <RaftNode<C> as actix::Actor>::Context: actix::dev::ToEnvelope<RaftNode<C>, M>,
+    {
+        match actix_rt::time::timeout(self.timeout, self.addr.send(msg)).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(ClientError::ShuttingDown),
+            Err(_) => Err(ClientError::Timeout),
+        }
+    }
+
     /// The node's status.
     pub async fn status(&self) -> Result<Status, ClientError> {
-        self.addr
-            .send(GetStatus)
-            .await
-            .map_err(|_| ClientError::ShuttingDown)?
+        self.ask(GetStatus).await?
     }
 
     /// A subscription to the node's metrics, updated after every batch.
@@ -213,21 +227,13 @@ impl<C: TypeConfig> Raft<C> {
     /// # c.shutdown().await; Ok(()) }
     /// ```
     pub async fn change_membership(&self, change: ConfChange) -> Result<Membership, ClientError> {
-        let (index, term) = self
-            .addr
-            .send(ChangeMembership { change })
-            .await
-            .map_err(|_| ClientError::ShuttingDown)??;
+        let (index, term) = self.ask(ChangeMembership { change }).await??;
         let deadline = actix_rt::time::Instant::now() + self.timeout;
         let mut need = index;
         loop {
             let left = deadline.saturating_duration_since(actix_rt::time::Instant::now());
             let m = self.wait_for(left, |m| m.commit >= need).await?;
-            let done = self
-                .addr
-                .send(ConfigCommitted { index, term })
-                .await
-                .map_err(|_| ClientError::ShuttingDown)??;
+            let done = self.ask(ConfigCommitted { index, term }).await??;
             if let Some(membership) = done {
                 return Ok(membership);
             }
@@ -240,10 +246,7 @@ impl<C: TypeConfig> Raft<C> {
     /// Hands leadership to `to` (ask the leader); resolves once this node
     /// sees `to` lead.
     pub async fn transfer_leader(&self, to: NodeId) -> Result<(), ClientError> {
-        self.addr
-            .send(TransferLeader { to })
-            .await
-            .map_err(|_| ClientError::ShuttingDown)??;
+        self.ask(TransferLeader { to }).await??;
         self.wait_for(self.timeout, |m| m.leader == Some(to))
             .await
             .map(|_| ())
@@ -260,6 +263,6 @@ impl<C: TypeConfig> Raft<C> {
 
     /// Stops the node for good.
     pub async fn shutdown(&self) {
-        let _ = self.addr.send(Shutdown).await;
+        let _ = self.ask(Shutdown).await;
     }
 }

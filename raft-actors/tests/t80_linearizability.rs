@@ -11,8 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{kv_cluster, T};
+use common::{kv_cluster_with, T};
 use futures::future::join_all;
+use raft_actors::core::Config;
+use raft_actors::node::NodeConfig;
 use raft_actors::testing::{check_linearizable, History, KvCommand, OpKind, Outcome};
 use raft_actors::transport::LinkFaults;
 use raft_actors::Consistency;
@@ -25,7 +27,18 @@ const OPS_PER_CLIENT: u64 = 40;
 const KEYS: u64 = 3;
 
 async fn run_seed(seed: u64) {
-    let c = Arc::new(kv_cluster(3, seed).await);
+    // Frequent snapshots: compaction and InstallSnapshot happen under the
+    // faults too.
+    let cfg = NodeConfig {
+        core: Config {
+            snapshot_threshold: 40,
+            trailing_logs: 5,
+            snapshot_chunk_bytes: 128,
+            ..Config::default()
+        },
+        ..NodeConfig::default()
+    };
+    let c = Arc::new(kv_cluster_with(3, seed, cfg).await);
     c.wait_for_leader(T).await.expect("first leader");
     let history = History::new();
     let done = Arc::new(AtomicU64::new(0));

@@ -1,14 +1,16 @@
 //! [`ApplyActor`]: runs the user's [`Apply`] in its own mailbox, fed by the
 //! node one batch per `Ready`.
 
-use actix::{Actor, Context, Handler, Message};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use actix::{Actor, ActorContext, Context, Handler, Message};
 use tokio::sync::oneshot;
 
 use super::Apply;
 use crate::core::{Entry, LogIndex, Payload};
 use crate::error::ClientError;
 use crate::node::messages::client::Applied;
-use crate::type_config::{decode, encode, CodecError, TypeConfig};
+use crate::type_config::{decode, encode, TypeConfig};
 
 /// The reply channel of a proposal waiting for its entry.
 pub type ProposalWaiter<C> = (LogIndex, oneshot::Sender<Result<Applied<C>, ClientError>>);
@@ -34,13 +36,13 @@ pub struct ApplyBatch<C: TypeConfig> {
 /// Builds a snapshot of the state machine as it stands: its last applied
 /// index and the encoded state.
 #[derive(Message)]
-#[rtype(result = "Result<(LogIndex, bytes::Bytes), CodecError>")]
+#[rtype(result = "Result<(LogIndex, bytes::Bytes), ClientError>")]
 pub struct BuildSnapshot;
 
 /// Replaces the state machine's state with an encoded snapshot taken at
 /// `index`, unless it already applied past it.
 #[derive(Message)]
-#[rtype(result = "Result<(), CodecError>")]
+#[rtype(result = "Result<(), ClientError>")]
 pub struct RestoreSnapshot {
     /// Last index the snapshot covers.
     pub index: LogIndex,
@@ -55,6 +57,8 @@ pub struct ApplyActor<C: TypeConfig> {
     /// Set when a committed record could not be decoded: applying past it
     /// would make this replica diverge, so the actor stops applying.
     poisoned: Option<String>,
+    /// The state machine panicked: stop after answering.
+    panicked: bool,
 }
 
 impl<C: TypeConfig> ApplyActor<C> {
@@ -64,7 +68,25 @@ impl<C: TypeConfig> ApplyActor<C> {
             sm,
             applied: 0,
             poisoned: None,
+            panicked: false,
         }
+    }
+
+    /// The user's state machine panicked: it may be half-updated, so it
+    /// takes nothing more. The actor stops once the batch is answered; the
+    /// node sees its apply actor gone, fails, and its supervisor restarts it
+    /// with a fresh state machine rebuilt from snapshot and log.
+    fn panicked(&mut self, during: &str, panic: &(dyn std::any::Any + Send)) -> ClientError {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic".into());
+        let reason = format!("state machine panicked in {during}: {what}");
+        tracing::error!(%reason, "apply stops; the node will restart");
+        self.poisoned = Some(reason.clone());
+        self.panicked = true;
+        ClientError::Fatal(reason)
     }
 
     fn apply_entry(&mut self, entry: Entry) -> Option<Result<C::Output, ClientError>> {
@@ -76,6 +98,13 @@ impl<C: TypeConfig> ApplyActor<C> {
             // machine already holds the entry.
             return None;
         }
+        if entry.index != self.applied + 1 {
+            // Applying past a hole would make this replica diverge.
+            let reason = format!("apply gap: {} after {}", entry.index, self.applied);
+            tracing::error!(%reason, "apply stops");
+            self.poisoned = Some(reason.clone());
+            return Some(Err(ClientError::Fatal(reason)));
+        }
         let index = entry.index;
         self.applied = index;
         match entry.payload {
@@ -83,7 +112,13 @@ impl<C: TypeConfig> ApplyActor<C> {
             // machine's.
             Payload::Noop | Payload::Config(_) => None,
             Payload::Command(bytes) => match decode::<C::Command>(&bytes) {
-                Ok(command) => Some(Ok(self.sm.apply(index, command))),
+                Ok(command) => {
+                    let sm = &mut self.sm;
+                    match catch_unwind(AssertUnwindSafe(|| sm.apply(index, command))) {
+                        Ok(output) => Some(Ok(output)),
+                        Err(panic) => Some(Err(self.panicked("apply", &*panic))),
+                    }
+                }
                 Err(e) => {
                     let reason = format!("log corrupt at {index}: {e}");
                     tracing::error!(index, %e, "undecodable committed command; apply stops");
@@ -102,7 +137,7 @@ impl<C: TypeConfig> Actor for ApplyActor<C> {
 impl<C: TypeConfig> Handler<ApplyBatch<C>> for ApplyActor<C> {
     type Result = ();
 
-    fn handle(&mut self, batch: ApplyBatch<C>, _: &mut Self::Context) {
+    fn handle(&mut self, batch: ApplyBatch<C>, ctx: &mut Self::Context) {
         let mut waiters = batch.waiters.into_iter().peekable();
         for entry in batch.entries {
             let index = entry.index;
@@ -126,30 +161,66 @@ impl<C: TypeConfig> Handler<ApplyBatch<C>> for ApplyActor<C> {
         for (query, reply) in batch.queries {
             let answer = match &self.poisoned {
                 Some(reason) => Err(ClientError::Fatal(reason.clone())),
-                None => Ok(self.sm.query(query)),
+                None => {
+                    let sm = &self.sm;
+                    match catch_unwind(AssertUnwindSafe(|| sm.query(query))) {
+                        Ok(answer) => Ok(answer),
+                        Err(panic) => Err(self.panicked("query", &*panic)),
+                    }
+                }
             };
             let _ = reply.send(answer);
+        }
+        if self.panicked {
+            ctx.stop();
         }
     }
 }
 
 impl<C: TypeConfig> Handler<BuildSnapshot> for ApplyActor<C> {
-    type Result = Result<(LogIndex, bytes::Bytes), CodecError>;
+    type Result = Result<(LogIndex, bytes::Bytes), ClientError>;
 
-    fn handle(&mut self, _: BuildSnapshot, _: &mut Self::Context) -> Self::Result {
-        Ok((self.applied, encode(&self.sm.snapshot())?))
+    fn handle(&mut self, _: BuildSnapshot, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(reason) = &self.poisoned {
+            return Err(ClientError::Fatal(reason.clone()));
+        }
+        let sm = &self.sm;
+        match catch_unwind(AssertUnwindSafe(|| sm.snapshot())) {
+            Ok(state) => encode(&state)
+                .map(|data| (self.applied, data))
+                .map_err(|e| ClientError::Fatal(e.to_string())),
+            Err(panic) => {
+                let err = self.panicked("snapshot", &*panic);
+                ctx.stop();
+                Err(err)
+            }
+        }
     }
 }
 
 impl<C: TypeConfig> Handler<RestoreSnapshot> for ApplyActor<C> {
-    type Result = Result<(), CodecError>;
+    type Result = Result<(), ClientError>;
 
-    fn handle(&mut self, msg: RestoreSnapshot, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: RestoreSnapshot, ctx: &mut Self::Context) -> Self::Result {
         if msg.index <= self.applied {
             return Ok(());
         }
-        let state: C::Snapshot = decode(&msg.data)?;
-        self.sm.restore(state);
+        let state: C::Snapshot = match decode(&msg.data) {
+            Ok(state) => state,
+            Err(e) => {
+                // Applying later entries on the old state would diverge.
+                let reason = format!("snapshot at {} cannot be decoded: {e}", msg.index);
+                tracing::error!(%reason, "apply stops");
+                self.poisoned = Some(reason.clone());
+                return Err(ClientError::Fatal(reason));
+            }
+        };
+        let sm = &mut self.sm;
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| sm.restore(state))) {
+            let err = self.panicked("restore", &*panic);
+            ctx.stop();
+            return Err(err);
+        }
         self.applied = msg.index;
         Ok(())
     }

@@ -71,10 +71,12 @@ impl<C: TypeConfig> Pending<C> {
             Ok((index, term)) if index <= applied => {
                 // Already applied: its output is gone. If another term sits
                 // there, it was overwritten and never applied.
-                let err = if term_at(index) == Some(term) {
-                    ClientError::Interrupted
-                } else {
-                    ClientError::NotLeader { leader }
+                let err = match term_at(index) {
+                    // Another entry took the index: this one was lost.
+                    Some(t) if t != term => ClientError::NotLeader { leader },
+                    // Applied (or compacted into a snapshot, so unknown):
+                    // either way its output is gone.
+                    _ => ClientError::Interrupted,
                 };
                 let _ = reply.send(Err(err));
             }

@@ -388,7 +388,12 @@ impl<C: TypeConfig> RaftNode<C> {
         let seed = self.cfg.seed ^ self.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.incarnation;
         let rng = ChaCha8Rng::seed_from_u64(seed);
         match RaftCore::new(self.id, self.cfg.core.clone(), state.recovered(), rng) {
-            Ok(core) => self.core = Some(core),
+            Ok(core) => {
+                // Applying resumes after the snapshot: reads waiting for an
+                // index it covers are served at once.
+                self.applied = core.status().applied;
+                self.core = Some(core);
+            }
             Err(e) => {
                 let reason = FatalError::Recover(e.to_string()).to_string();
                 error!(node = self.id, %reason, "staying down");
@@ -447,7 +452,7 @@ impl<C: TypeConfig> RaftNode<C> {
                     },
                     None => Err(ClientError::Interrupted),
                 },
-                Ok(Err(e)) => Err(ClientError::Fatal(e.to_string())),
+                Ok(Err(e)) => Err(e),
                 Err(_) => Err(ClientError::Interrupted),
             };
             if let Some(reply) = reply {
@@ -469,6 +474,9 @@ impl<C: TypeConfig> RaftNode<C> {
         self.gate = None;
         self.drive_scheduled = false;
         self.applied = 0;
+        // A restart drops a snapshot build in flight with the context.
+        self.snapshot_wanted = false;
+        self.snapshot_building = false;
     }
 }
 
@@ -630,6 +638,14 @@ impl<C: TypeConfig> Handler<Tick> for RaftNode<C> {
 
     fn handle(&mut self, _: Tick, ctx: &mut Self::Context) {
         self.guarded(ctx, |node, ctx| {
+            // The user's state machine panicked and its actor stopped: fail,
+            // so the supervisor restarts the node with a fresh one rebuilt
+            // from snapshot and log.
+            if node.apply.as_ref().is_some_and(|a| !a.connected()) {
+                node.apply = None;
+                let reason = "the state machine panicked".to_string();
+                return node.fail(ctx, FatalError::Panic(reason));
+            }
             let Some(core) = node.core.as_mut() else {
                 return;
             };

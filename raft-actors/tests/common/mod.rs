@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use raft_actors::node::NodeConfig;
 use raft_actors::testing::{Kv, TestCluster};
 
 /// The deadline of every wait: generous, since CI machines are slow and
@@ -22,6 +23,18 @@ pub async fn kv_cluster(size: u64, seed: u64) -> TestCluster<Kv> {
     init_logging();
     TestCluster::memory(size)
         .seed(seed)
+        .apply(Kv::default)
+        .start()
+        .await
+        .expect("cluster starts")
+}
+
+/// A register-map cluster with the given node settings, seeded.
+pub async fn kv_cluster_with(size: u64, seed: u64, cfg: NodeConfig) -> TestCluster<Kv> {
+    init_logging();
+    TestCluster::memory(size)
+        .seed(seed)
+        .config(cfg)
         .apply(Kv::default)
         .start()
         .await
