@@ -139,6 +139,11 @@ impl RaftCore {
         self.term
     }
 
+    /// The configuration in force (cheaper than [`status`](Self::status)).
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
     /// The leader this node follows, if known.
     pub fn leader(&self) -> Option<NodeId> {
         self.leader

@@ -35,7 +35,7 @@ use crate::core::{
 };
 use crate::error::{ClientError, FatalError};
 use crate::storage::{LogState, Storage, StorageError};
-use crate::transport::Transport;
+use crate::transport::{estimated_size, Transport, TransportError};
 use crate::type_config::TypeConfig;
 
 /// Builds a fresh state machine: at start, and after a crash lost the old
@@ -323,11 +323,20 @@ impl<C: TypeConfig> RaftNode<C> {
         for m in messages {
             by_peer.entry(m.to).or_default().push(m);
         }
-        for (to, batch) in by_peer {
-            if let Err(e) = self.transport.send(to, batch) {
-                // Raft retries what matters (heartbeats, appends, votes), so
-                // a refused batch is only worth a log line.
-                debug!(node = self.id, to, %e, "batch not sent");
+        for (to, messages) in by_peer {
+            // A full pipeline (max_inflight x max_bytes_per_message) could
+            // exceed a transport's frame limit; a batch refused for its size
+            // would be rebuilt at the same size forever. Split it.
+            for batch in split_batches(messages, MAX_BATCH_BYTES) {
+                match self.transport.send(to, batch) {
+                    Ok(()) => {}
+                    Err(e @ TransportError::TooLarge { .. }) => {
+                        warn!(node = self.id, to, %e, "batch refused for its size")
+                    }
+                    // Raft retries what matters (heartbeats, appends,
+                    // votes), so a refused batch is only worth a log line.
+                    Err(e) => debug!(node = self.id, to, %e, "batch not sent"),
+                }
             }
         }
     }
@@ -608,7 +617,10 @@ impl<C: TypeConfig> Handler<Peer> for RaftNode<C> {
                 return; // down: a dead node hears nothing
             };
             for mut m in msg.messages {
-                if let Body::ForwardProposals { proposals } = &mut m.body {
+                // Only members get a dedup table: any other sender is refused
+                // (and counted) by the core, and must not grow this map.
+                let member = core.membership().contains(m.from);
+                if let (Body::ForwardProposals { proposals }, true) = (&mut m.body, member) {
                     let (seen, order) = node.forwarded.entry(m.from).or_default();
                     proposals.retain(|(id, _)| {
                         if !seen.insert(*id) {
@@ -820,6 +832,28 @@ impl<C: TypeConfig> Handler<super::messages::internal::InjectFault> for RaftNode
     }
 }
 
+/// The most a node puts in one transport batch (by
+/// [`estimated_size`]); a single larger message still goes, alone.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// Splits `messages` into batches of at most `max` estimated bytes, in order.
+fn split_batches(messages: Vec<Message>, max: usize) -> Vec<Vec<Message>> {
+    let mut out: Vec<Vec<Message>> = Vec::new();
+    let mut size = 0;
+    for m in messages {
+        let len = estimated_size(std::slice::from_ref(&m));
+        match out.last_mut() {
+            Some(batch) if size + len <= max => batch.push(m),
+            _ => {
+                out.push(vec![m]);
+                size = 0;
+            }
+        }
+        size += len;
+    }
+    out
+}
+
 /// Makes one `ToPersist` durable, in the order its fields give: snapshot,
 /// hard state and entries, compaction.
 async fn write_batch(storage: &mut dyn Storage, persist: ToPersist) -> Result<(), StorageError> {
@@ -837,4 +871,48 @@ async fn write_batch(storage: &mut dyn Storage, persist: ToPersist) -> Result<()
         storage.compact(upto).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Entry, Payload};
+
+    #[test]
+    fn batches_are_split_under_the_limit_in_order() {
+        let append = |i: u64| Message {
+            from: 1,
+            to: 2,
+            term: 1,
+            body: Body::Append {
+                prev_index: i,
+                prev_term: 1,
+                entries: vec![Entry {
+                    index: i + 1,
+                    term: 1,
+                    payload: Payload::Command(vec![0u8; 1000].into()),
+                }],
+                commit: 0,
+            },
+        };
+        let msgs: Vec<Message> = (0..10).map(append).collect();
+        let one = estimated_size(&msgs[..1]);
+        let batches = split_batches(msgs, 3 * one);
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![3, 3, 3, 1]
+        );
+        assert!(batches.iter().all(|b| estimated_size(b) <= 3 * one));
+        let order: Vec<u64> = batches
+            .iter()
+            .flatten()
+            .map(|m| match m.body {
+                Body::Append { prev_index, .. } => prev_index,
+                _ => u64::MAX,
+            })
+            .collect();
+        assert_eq!(order, (0..10).collect::<Vec<_>>());
+        // A message over the limit still goes, alone.
+        assert_eq!(split_batches(vec![append(0)], 1).len(), 1);
+    }
 }

@@ -190,6 +190,14 @@ impl Storage for MemoryStorage {
     async fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
         let mut inner = self.lock();
         let Snapshot { meta, .. } = &snapshot;
+        let current = inner.state.snapshot.as_ref().map_or(0, |s| s.meta.index);
+        if meta.index <= current {
+            // An older snapshot would throw away what the newer one covers.
+            return Err(StorageError::OutOfOrder(format!(
+                "install of a snapshot at {} over one at {current}",
+                meta.index
+            )));
+        }
         let offset = inner.offset();
         let matching = meta.index > offset
             && inner

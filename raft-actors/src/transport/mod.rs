@@ -85,6 +85,7 @@ pub fn estimated_size(messages: &[Message]) -> usize {
                 Body::ProposalResults { results } => 32 * results.len(),
                 Body::ForwardReads { ids, .. } => 8 * ids.len(),
                 Body::ReadResults { results } => 32 * results.len(),
+                Body::InstallSnapshot { data, .. } => data.len(),
                 _ => 0,
             }
         })
