@@ -31,3 +31,76 @@ async fn conformance() {
     net.set_max_batch_bytes(1 << 20);
     transport_suite(Harness(net)).await;
 }
+
+/// One seed, one fault pattern: two networks with the same seed and the
+/// same sends drop and duplicate exactly the same messages; another seed
+/// does not.
+#[actix_rt::test]
+async fn faults_are_decided_by_the_seed() {
+    use std::time::Duration;
+
+    use actix::{Actor, Context, Handler};
+    use raft_actors::core::{Body, Message};
+    use raft_actors::transport::Transport;
+    use raft_actors_transport_memory::LinkFaults;
+    use tokio::sync::mpsc;
+
+    struct Collector(mpsc::UnboundedSender<Peer>);
+    impl Actor for Collector {
+        type Context = Context<Self>;
+    }
+    impl Handler<Peer> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: Peer, _: &mut Self::Context) {
+            let _ = self.0.send(msg);
+        }
+    }
+
+    async fn pattern(seed: u64) -> Vec<u64> {
+        let net = MemoryNetwork::new(seed);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        net.register(2, Collector(tx).start().recipient());
+        let faults = LinkFaults {
+            drop: 0.3,
+            duplicate: 0.2,
+            reorder: 0.0,
+            max_delay: Duration::ZERO,
+        };
+        net.set_link(1, 2, faults);
+        let t = net.transport(1);
+        for seq in 0..200 {
+            let m = Message {
+                from: 1,
+                to: 2,
+                term: 1,
+                body: Body::HeartbeatResponse { seq },
+            };
+            t.send(2, vec![m]).expect("queued");
+        }
+        let expected = net.stats().delivered as usize;
+        let mut got = Vec::new();
+        while got.len() < expected {
+            let batch = actix_rt::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("delivered within the deadline")
+                .expect("collector alive");
+            for m in batch.messages {
+                if let Body::HeartbeatResponse { seq } = m.body {
+                    got.push(seq);
+                }
+            }
+        }
+        got
+    }
+
+    let a = pattern(7).await;
+    let b = pattern(7).await;
+    let c = pattern(8).await;
+    assert_eq!(a, b, "the same seed gives the same losses and duplicates");
+    assert_ne!(a, c, "another seed gives another pattern");
+    assert!(
+        a.len() < 200 + 60 && a.len() > 100,
+        "faults happened: {} delivered",
+        a.len()
+    );
+}
