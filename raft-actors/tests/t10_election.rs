@@ -46,3 +46,23 @@ async fn leader_crash_elects_a_new_leader_in_a_higher_term() {
     .await
     .expect("old leader rejoins as follower");
 }
+
+#[actix_rt::test]
+async fn a_leader_whose_ticks_pause_is_replaced_and_rejoins_as_follower() {
+    let c = kv_cluster(3, 11).await;
+    let old = c.wait_for_leader(T).await.expect("leader");
+    info!("--- the leader's clock stops: no heartbeats, the others elect");
+    c.pause_ticks(old);
+    let new = c
+        .wait_for_leader_except(&[old], T)
+        .await
+        .expect("a new leader");
+    assert_ne!(new, old);
+    info!("--- its clock resumes: it learns the newer term and follows");
+    c.resume_ticks(old);
+    c.raft(old)
+        .wait_for(T, |m| m.leader == Some(new) && !m.role.is_leader())
+        .await
+        .expect("follows the new leader");
+    c.shutdown().await;
+}

@@ -20,6 +20,17 @@ async fn remove_readd_promote_and_remove_the_leader() {
         .find(|id| *id != leader)
         .expect("a follower");
 
+    info!("--- only the leader takes changes; a follower names it");
+    let Err(err) = c.raft(f).change_membership(ConfChange::Remove(f)).await else {
+        panic!("a follower must refuse a membership change");
+    };
+    assert_eq!(
+        err,
+        ClientError::NotLeader {
+            leader: Some(leader)
+        }
+    );
+
     info!("--- remove follower {f}");
     let m = c
         .raft(leader)
