@@ -42,6 +42,8 @@ async fn run_seed(seed: u64) {
     c.wait_for_leader(T).await.expect("first leader");
     let history = History::new();
     let done = Arc::new(AtomicU64::new(0));
+    // Clients signal each completed operation; the fault injector waits on it.
+    let progress = Arc::new(tokio::sync::Notify::new());
     let value = Arc::new(AtomicU64::new(1));
 
     info!(seed, "--- clients start");
@@ -49,6 +51,7 @@ async fn run_seed(seed: u64) {
         let c = Arc::clone(&c);
         let history = history.clone();
         let done = Arc::clone(&done);
+        let progress = Arc::clone(&progress);
         let value = Arc::clone(&value);
         async move {
             let mut rng = ChaCha8Rng::seed_from_u64(seed * 1000 + client);
@@ -79,6 +82,7 @@ async fn run_seed(seed: u64) {
                     }
                 }
                 done.fetch_add(1, Ordering::Relaxed);
+                progress.notify_one();
             }
         }
     });
@@ -86,6 +90,7 @@ async fn run_seed(seed: u64) {
     let faults = {
         let c = Arc::clone(&c);
         let done = Arc::clone(&done);
+        let progress = Arc::clone(&progress);
         async move {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let total = CLIENTS * OPS_PER_CLIENT;
@@ -95,7 +100,7 @@ async fn run_seed(seed: u64) {
             // ~20 completed operations.
             while done.load(Ordering::Relaxed) < total {
                 if done.load(Ordering::Relaxed) < next {
-                    actix_rt::time::sleep(Duration::from_millis(2)).await;
+                    progress.notified().await;
                     continue;
                 }
                 next += rng.gen_range(10..30);
