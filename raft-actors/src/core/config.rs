@@ -36,9 +36,11 @@ pub struct Config {
     /// Pre-vote (thesis §9.6): a node checks it could win before raising its
     /// term.
     pub pre_vote: bool,
-    /// Check-quorum: a leader that has not heard from a quorum within an
-    /// election timeout steps down, and followers that heard from a leader
-    /// within the timeout refuse to vote (thesis §6.2, §9.6).
+    /// Check-quorum: a leader checks every election timeout that it heard
+    /// from a quorum since the previous check, and steps down if not (so a
+    /// leader cut off leads at most two election timeouts); followers that
+    /// heard from a leader within the timeout refuse to vote (thesis §6.2,
+    /// §9.6). Lease reads need it.
     pub check_quorum: bool,
     /// Ask the driver for a snapshot once this many entries were applied
     /// since the last one (hashicorp raft's `SnapshotThreshold`); 0 never

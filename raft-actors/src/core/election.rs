@@ -13,9 +13,15 @@ use super::{
 impl RaftCore {
     /// Starts an election now, as an election timeout would: with a
     /// pre-vote round first when [`Config::pre_vote`](super::Config::pre_vote)
-    /// is set. Does nothing on a leader or a node that cannot vote.
+    /// is set. Does nothing on a leader, on a node that cannot vote, or,
+    /// with check-quorum, within the lease of a leader this node heard from
+    /// (an early election would void that leader's lease reads; use
+    /// [`transfer_leader`](Self::transfer_leader) to move leadership).
     pub fn campaign(&mut self) {
         if self.role == Role::Leader || !self.promotable() {
+            return;
+        }
+        if self.cfg.check_quorum && self.leader.is_some() && self.in_lease() {
             return;
         }
         if self.cfg.pre_vote {

@@ -49,7 +49,30 @@ impl RaftCore {
     /// Handles the forwarding messages, whose term does not matter.
     pub(super) fn step_forwarding(&mut self, m: Message) {
         if !self.membership.contains(m.from) {
+            // Counted, and requests answered: a node this one does not know
+            // as a member (not yet told, or removed) must not wait for an
+            // answer that never comes.
             self.counters.unknown_peer += 1;
+            let leader = self.leader;
+            match m.body {
+                Body::ForwardProposals { proposals } => {
+                    let err = ProposeError::NotLeader { leader };
+                    let results = proposals
+                        .into_iter()
+                        .map(|(id, _)| ProposalOutcome {
+                            id,
+                            result: Err(err.clone()),
+                        })
+                        .collect();
+                    self.send(m.from, Body::ProposalResults { results });
+                }
+                Body::ForwardReads { ids, .. } => {
+                    for id in ids {
+                        self.answer_read(m.from, id, Err(ReadError::NotLeader { leader }));
+                    }
+                }
+                _ => {}
+            }
             return;
         }
         match m.body {

@@ -321,7 +321,15 @@ impl RaftCore {
             // A node that hears from its leader refuses to help depose it
             // (thesis §4.2.3), so a partitioned node rejoining with a higher
             // term cannot disrupt a healthy cluster.
-            if vote_request && self.cfg.check_quorum && self.in_lease() {
+            // Pre-vote carries the same check itself (thesis §9.6), with or
+            // without check-quorum: a pre-vote is granted only by a node
+            // that has not heard from a leader for an election timeout.
+            let pre = matches!(m.body, Body::PreVote { .. });
+            let recently_led = self.role == Role::Leader
+                || (self.leader.is_some()
+                    && self.now < self.last_leader_contact + self.cfg.election_ticks);
+            let refuse = (self.cfg.check_quorum && self.in_lease()) || (pre && recently_led);
+            if vote_request && refuse {
                 self.counters.votes_refused_in_lease += 1;
                 return;
             }

@@ -165,10 +165,10 @@ impl Checker {
     /// Checks one live node's status after it acted: Election Safety,
     /// Leader Append-Only, and Leader Completeness for what it commits.
     pub fn observe(&mut self, core: &RaftCore, all: &[&RaftCore]) -> Result<(), Violation> {
-        let s = core.status();
-        if s.role != Role::Leader {
-            return Ok(());
+        if core.role() != Role::Leader {
+            return Ok(()); // cheap exit: only leaders are checked here
         }
+        let s = core.status();
         let leader = *self.leaders.entry(s.term).or_insert(s.id);
         if leader != s.id {
             return violation(
@@ -272,7 +272,7 @@ impl Checker {
 
     /// A read that began when `must_reflect` was acknowledged got `index`.
     pub fn read_answered(
-        &self,
+        &mut self,
         node: NodeId,
         must_reflect: LogIndex,
         index: LogIndex,
@@ -280,9 +280,12 @@ impl Checker {
         if index < must_reflect {
             return violation(
                 Property::LinearizableRead,
-                format!("node {node} answered a read at index {index}, but a write at {must_reflect} was acknowledged before it began"),
+                format!("node {node} answered a read at index {index}, but a write (or read) at {must_reflect} completed before it began"),
             );
         }
+        // A client saw the state at `index`: reads that begin from now on
+        // must not see an older one.
+        self.acked_max = self.acked_max.max(index);
         Ok(())
     }
 

@@ -52,6 +52,8 @@ pub struct SimConfig {
     /// Probability a random node snapshots its state machine (besides the
     /// core's own threshold).
     pub snapshot_rate: f64,
+    /// Probability the leader is asked to transfer leadership.
+    pub transfer_rate: f64,
     /// Core settings; the batching limits are varied per seed.
     pub core: Config,
     /// Print every step to stderr.
@@ -107,6 +109,7 @@ impl SimConfig {
             pool: nodes + 2,
             membership_rate: if chaos { 0.08 } else { 0.02 },
             snapshot_rate: 0.01,
+            transfer_rate: 0.005,
             core,
             trace: false,
         }
@@ -152,6 +155,7 @@ pub fn run(cfg: &SimConfig) -> Result<Report, Violation> {
         sim.client_load(t < cfg.fault_ticks);
         if t < cfg.fault_ticks {
             sim.change_membership();
+            sim.transfer_leadership();
             sim.random_snapshot();
         }
         sim.tick_all()?;
@@ -379,6 +383,24 @@ impl<'a> Sim<'a> {
 
     /// Asks the leader for a random membership change: grow, shrink,
     /// promote, replace (joint), remove the leader itself.
+    /// Asks the leader, now and then, to hand leadership to a random voter.
+    fn transfer_leadership(&mut self) {
+        if !self.rng.gen_bool(self.cfg.transfer_rate) {
+            return;
+        }
+        let Some(leader) = self.leader() else { return };
+        let Some(core) = self.nodes.get_mut(&leader).and_then(|n| n.core.as_mut()) else {
+            return;
+        };
+        let voters: Vec<NodeId> = core.membership().voters.iter().copied().collect();
+        if voters.is_empty() {
+            return;
+        }
+        let to = voters[self.rng.gen_range(0..voters.len())];
+        let r = core.transfer_leader(to);
+        self.trace(|| format!("transfer at leader {leader} to {to}: {r:?}"));
+    }
+
     fn change_membership(&mut self) {
         if !self.rng.gen_bool(self.cfg.membership_rate) {
             return;
@@ -637,7 +659,9 @@ impl<'a> Sim<'a> {
         if out.crashed {
             self.crash(id);
         }
-        Ok(())
+        // Checked after every executed batch: a leader elected and deposed
+        // within one delivery round is still seen.
+        self.observe()
     }
 
     fn observe(&mut self) -> Result<(), Violation> {
