@@ -6,6 +6,7 @@
 //! Nothing here is used by a production node; it must never weaken what
 //! it checks to make a test pass.
 
+pub mod cases;
 mod cluster;
 mod history;
 mod kv;
@@ -13,7 +14,7 @@ mod linearizability;
 mod storage_suite;
 mod transport_suite;
 
-pub use cluster::{ClusterBuilder, ClusterError, TestCluster, TypedBuilder};
+pub use cluster::{ClusterBuilder, ClusterError, ClusterNetwork, TestCluster, TypedBuilder};
 pub use history::{History, Op, OpId, OpKind, Outcome};
 pub use kv::{Kv, KvCommand};
 pub use linearizability::{check_linearizable, CheckStats, LinearizabilityError};

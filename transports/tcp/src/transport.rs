@@ -169,9 +169,15 @@ impl TcpTransport {
     /// closed (so the port can be bound again at once). Later sends are
     /// refused with [`TransportError::Unreachable`].
     pub async fn shutdown(&self) {
+        self.close();
+        self.inner.tracker.wait().await;
+    }
+
+    /// Starts closing the listener and every connection, without waiting
+    /// (for synchronous callers such as a `Drop`).
+    pub fn close(&self) {
         self.inner.token.cancel();
         self.inner.tracker.close();
-        self.inner.tracker.wait().await;
     }
 
     /// Counts per peer, and of refused or broken incoming connections.
