@@ -123,3 +123,177 @@ pub async fn follower_proposal_is_forwarded(b: TypedBuilder<Kv>) {
     assert!(c.raft(follower).current().applied >= out.index);
     c.shutdown().await;
 }
+
+/// Clients issuing reads and writes on random nodes, recorded in
+/// `history`; `done` counts finished operations, which paces the faults.
+async fn run_clients(
+    c: &crate::testing::TestCluster<Kv>,
+    history: &crate::testing::History,
+    done: &std::sync::atomic::AtomicU64,
+    clients: u64,
+    ops: u64,
+    seed: u64,
+) {
+    use rand::{Rng, SeedableRng};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let value = AtomicU64::new(1);
+    futures::future::join_all((0..clients).map(|client| {
+        let value = &value;
+        async move {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed * 1000 + client);
+            let ids = c.ids();
+            for _ in 0..ops {
+                let node = ids[rng.gen_range(0..ids.len())];
+                let raft = c
+                    .raft(node)
+                    .clone()
+                    .with_timeout(Duration::from_millis(800));
+                let key = rng.gen_range(0..3);
+                if rng.gen_bool(0.5) {
+                    let v = value.fetch_add(1, Ordering::Relaxed);
+                    let op = history.invoke(client, key, crate::testing::OpKind::Write(v));
+                    match raft.propose(KvCommand::Put { key, value: v }).await {
+                        Ok(_) => history.ok(op, None),
+                        Err(e) => history.error(op, &e),
+                    }
+                } else {
+                    let op = history.invoke(client, key, crate::testing::OpKind::Read);
+                    match raft.read(key, Consistency::Linearizable).await {
+                        Ok(v) => history.ok(op, v),
+                        Err(e) => history.error(op, &e),
+                    }
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }))
+    .await;
+}
+
+/// Waits until `done` reaches `n`: the clients' progress, not a clock.
+async fn ops_done(done: &std::sync::atomic::AtomicU64, n: u64) {
+    let deadline = std::time::Instant::now() + T * 3;
+    while done.load(std::sync::atomic::Ordering::Relaxed) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "clients stalled below {n} operations"
+        );
+        actix_rt::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Over a network whose every link runs through `mesh`: clients record a
+/// history while the leader is partitioned and healed, a minority is cut
+/// off, and the links turn slow and lossy; the history must be
+/// linearizable, and the partitions must have cut connections.
+pub async fn partitions_keep_the_history_linearizable(
+    b: TypedBuilder<Kv>,
+    mesh: crate::testing::ProxyMesh,
+    seed: u64,
+) {
+    use crate::testing::{check_linearizable, History, Outcome, ProxyFaults};
+    let c = b.start().await.expect("cluster starts");
+    let old = c.wait_for_leader(T).await.expect("first leader");
+    let history = History::new();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let (clients, ops) = (6, 30);
+    let total = clients * ops;
+    let script = async {
+        ops_done(&done, total / 6).await;
+        info!(old, "--- partition the leader");
+        mesh.isolate(old);
+        let new = c
+            .wait_for_leader_except(&[old], T)
+            .await
+            .expect("the majority elects a new leader");
+        ops_done(&done, total / 3).await;
+        info!(new, "--- heal: the old leader follows the new one");
+        mesh.heal();
+        c.wait_until("old leader rejoins", T, |m| {
+            m[&old].role == Role::Follower && m[&old].leader.is_some()
+        })
+        .await
+        .expect("old leader rejoins");
+        ops_done(&done, total / 2).await;
+        let leader = c.wait_for_leader(T).await.expect("leader");
+        let minority = c
+            .ids()
+            .into_iter()
+            .find(|i| *i != leader)
+            .expect("a follower");
+        info!(minority, "--- partition a minority");
+        mesh.isolate(minority);
+        ops_done(&done, total * 2 / 3).await;
+        info!("--- heal; slow, lossy links");
+        mesh.set_all(ProxyFaults {
+            cut: false,
+            delay: Duration::from_millis(1),
+            drop: 0.01,
+        });
+        ops_done(&done, total * 5 / 6).await;
+        info!("--- heal everything");
+        mesh.heal();
+    };
+    futures::join!(run_clients(&c, &history, &done, clients, ops, seed), script);
+    let stats = mesh.stats();
+    info!(?stats, "--- proxy faults injected");
+    assert!(stats.cut > 0, "the partitions cut connections");
+    let all = history.ops();
+    let ok = all
+        .iter()
+        .filter(|o| matches!(o.outcome, Outcome::Ok(_)))
+        .count();
+    info!(seed, ops = all.len(), ok, "--- check the history");
+    assert!(
+        ok > all.len() / 4,
+        "too few successes ({ok} of {}) to mean anything",
+        all.len()
+    );
+    if let Err(e) = check_linearizable(&all) {
+        panic!("seed {seed}: not linearizable: {e}\n{e:#?}");
+    }
+    c.shutdown().await;
+}
+
+/// A leader whose outgoing links are cut (one way) is replaced by
+/// followers that stop hearing it (§5.2); hearing the higher term, it
+/// steps down; healed, everyone catches up.
+pub async fn leader_cut_one_way_is_replaced(b: TypedBuilder<Kv>, mesh: crate::testing::ProxyMesh) {
+    let c = b.start().await.expect("cluster starts");
+    let old = c.wait_for_leader(T).await.expect("leader");
+    let old_term = c.raft(old).current().term;
+    info!(
+        old,
+        "--- cut what the leader sends; it still hears the others"
+    );
+    mesh.mute(old);
+    let new = c
+        .wait_for_leader_except(&[old], T)
+        .await
+        .expect("followers that stop hearing the leader elect another");
+    assert!(c.raft(new).current().term > old_term);
+    info!("--- the old leader hears the new term and steps down");
+    c.wait_until("old steps down", T, |m| m[&old].role != Role::Leader)
+        .await
+        .expect("old leader steps down");
+    mesh.heal();
+    let leader = c.wait_for_leader(T).await.expect("a leader after healing");
+    let out = c
+        .raft(leader)
+        .propose(KvCommand::Put { key: 1, value: 1 })
+        .await;
+    // Leadership may move once more while healing: write where it lands.
+    let index = match out {
+        Ok(a) => a.index,
+        Err(_) => {
+            let leader = c.wait_for_leader(T).await.expect("a leader");
+            c.raft(leader)
+                .propose(KvCommand::Put { key: 1, value: 1 })
+                .await
+                .expect("write after healing")
+                .index
+        }
+    };
+    c.wait_all_applied(index, T).await.expect("all catch up");
+    c.shutdown().await;
+}

@@ -20,6 +20,6 @@ pub use cluster::{ClusterBuilder, ClusterError, ClusterNetwork, TestCluster, Typ
 pub use history::{History, Op, OpId, OpKind, Outcome};
 pub use kv::{Kv, KvCommand};
 pub use linearizability::{check_linearizable, CheckStats, LinearizabilityError};
-pub use proxy::{ProxyFaults, ProxyStats, TcpProxy};
+pub use proxy::{ProxyFaults, ProxyMesh, ProxyStats, TcpProxy};
 pub use storage_suite::storage_suite;
 pub use transport_suite::{transport_suite, TransportHarness};

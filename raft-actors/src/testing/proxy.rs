@@ -244,3 +244,97 @@ async fn pipe(
         shared.stats().bytes += n as u64;
     }
 }
+
+/// A [`TcpProxy`] on every directed link of a cluster: route node A's
+/// dialling of node B through [`route(a, b)`](Self::route), then cut,
+/// slow or heal links by node.
+///
+/// ```
+/// # #[actix_rt::main] async fn main() -> std::io::Result<()> {
+/// use raft_actors::testing::ProxyMesh;
+/// let l1 = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let l2 = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addrs = [(1, l1.local_addr()?), (2, l2.local_addr()?)].into();
+/// let mesh = ProxyMesh::start(&addrs, 1).await?;
+/// assert_ne!(mesh.route(1, 2), addrs[&2]);
+/// mesh.isolate(1);
+/// mesh.heal();
+/// # Ok(()) }
+/// ```
+pub struct ProxyMesh {
+    links: std::collections::BTreeMap<(crate::core::NodeId, crate::core::NodeId), TcpProxy>,
+}
+
+impl ProxyMesh {
+    /// Starts a proxy for every ordered pair of nodes in `addrs`, relaying
+    /// to the second node's address.
+    pub async fn start(
+        addrs: &std::collections::BTreeMap<crate::core::NodeId, SocketAddr>,
+        seed: u64,
+    ) -> std::io::Result<Self> {
+        let mut links = std::collections::BTreeMap::new();
+        for &a in addrs.keys() {
+            for (&b, &target) in addrs.iter().filter(|(b, _)| **b != a) {
+                let p = TcpProxy::start(target, seed.wrapping_mul(1000) + a * 31 + b).await?;
+                links.insert((a, b), p);
+            }
+        }
+        Ok(ProxyMesh { links })
+    }
+
+    /// Where node `from` should dial node `to`.
+    ///
+    /// # Panics
+    /// If the mesh has no such link: a test's own mistake.
+    pub fn route(&self, from: crate::core::NodeId, to: crate::core::NodeId) -> SocketAddr {
+        self.links[&(from, to)].addr()
+    }
+
+    /// Every link's address, by `(from, to)`.
+    pub fn routes(
+        &self,
+    ) -> std::collections::BTreeMap<(crate::core::NodeId, crate::core::NodeId), SocketAddr> {
+        self.links.iter().map(|(k, p)| (*k, p.addr())).collect()
+    }
+
+    /// Cuts `id` off from everyone, both ways.
+    pub fn isolate(&self, id: crate::core::NodeId) {
+        for ((a, b), p) in &self.links {
+            if *a == id || *b == id {
+                p.cut();
+            }
+        }
+    }
+
+    /// Cuts only what `id` sends: one-way.
+    pub fn mute(&self, id: crate::core::NodeId) {
+        for ((a, _), p) in &self.links {
+            if *a == id {
+                p.cut();
+            }
+        }
+    }
+
+    /// Sets the same faults on every link.
+    pub fn set_all(&self, faults: ProxyFaults) {
+        self.links.values().for_each(|p| p.set(faults));
+    }
+
+    /// Removes every fault.
+    pub fn heal(&self) {
+        self.links.values().for_each(TcpProxy::heal);
+    }
+
+    /// The sum of every link's counts.
+    pub fn stats(&self) -> ProxyStats {
+        self.links
+            .values()
+            .map(TcpProxy::stats)
+            .fold(ProxyStats::default(), |a, s| ProxyStats {
+                relayed: a.relayed + s.relayed,
+                cut: a.cut + s.cut,
+                dropped: a.dropped + s.dropped,
+                bytes: a.bytes + s.bytes,
+            })
+    }
+}

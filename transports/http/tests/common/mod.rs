@@ -56,6 +56,17 @@ impl HttpNetwork {
         self.addrs[&id]
     }
 
+    /// Where every node listens.
+    pub fn addrs(&self) -> BTreeMap<NodeId, SocketAddr> {
+        self.addrs.clone()
+    }
+
+    /// Sends each `(from, to)` link through its address in `routes`.
+    pub fn routes(mut self, routes: BTreeMap<(NodeId, NodeId), SocketAddr>) -> Self {
+        self.routes.extend(routes);
+        self
+    }
+
     pub fn route(mut self, from: NodeId, to: NodeId, via: SocketAddr) -> Self {
         self.routes.insert((from, to), via);
         self
