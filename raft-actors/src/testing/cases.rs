@@ -297,3 +297,76 @@ pub async fn leader_cut_one_way_is_replaced(b: TypedBuilder<Kv>, mesh: crate::te
     c.wait_all_applied(index, T).await.expect("all catch up");
     c.shutdown().await;
 }
+
+/// Node settings for [`lagging_follower_catches_up_by_snapshot`]: a
+/// snapshot every 20 entries, no trailing log, 64-byte chunks (so a
+/// snapshot crosses the network in many chunks).
+pub fn snapshot_config() -> crate::node::NodeConfig {
+    crate::node::NodeConfig {
+        core: crate::core::Config {
+            snapshot_threshold: 20,
+            trailing_logs: 0,
+            snapshot_chunk_bytes: 64,
+            ..crate::core::Config::default()
+        },
+        ..crate::node::NodeConfig::default()
+    }
+}
+
+/// A follower down while the others write past two snapshot thresholds
+/// comes back to a compacted log and can only catch up by InstallSnapshot
+/// (§7), chunk by chunk; it then serves every write. Build the cluster
+/// with [`snapshot_config`].
+pub async fn lagging_follower_catches_up_by_snapshot(b: TypedBuilder<Kv>) {
+    let c = b.start().await.expect("cluster starts");
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    let lagging = c
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("a follower");
+    info!(lagging, "--- crash a follower; the others write 60 entries");
+    c.crash(lagging).await;
+    let mut last = 0;
+    for key in 0..60 {
+        last = c
+            .raft(leader)
+            .propose(put(key, key + 100))
+            .await
+            .expect("write")
+            .index;
+    }
+    c.wait_until("the leader applied every write", T, |m| {
+        m.get(&leader).is_some_and(|m| m.applied >= last)
+    })
+    .await
+    .expect("leader applied");
+    let snap = c
+        .storage(leader)
+        .state()
+        .snapshot
+        .expect("the leader stored a snapshot");
+    assert!(snap.meta.index >= 40, "snapshot at {}", snap.meta.index);
+    info!("--- restart it: it can only catch up by snapshot");
+    c.restart(lagging).await.expect("restart");
+    c.wait_until("the follower caught up", T, |m| {
+        m.get(&lagging).is_some_and(|m| m.applied >= last)
+    })
+    .await
+    .expect("the follower caught up");
+    let installed = c
+        .storage(lagging)
+        .state()
+        .snapshot
+        .expect("the follower stored the snapshot");
+    assert!(installed.meta.index >= snap.meta.index);
+    for key in [0, 17, 59] {
+        let v = c
+            .raft(lagging)
+            .read(key, Consistency::Stale)
+            .await
+            .expect("read");
+        assert_eq!(v, Some(key + 100), "key {key} on the follower");
+    }
+    c.shutdown().await;
+}

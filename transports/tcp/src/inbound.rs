@@ -91,7 +91,7 @@ impl Conn {
             }))) => (cluster_id, from, to),
             Ok(Some(Ok(other))) => {
                 self.global.bad_frames.fetch_add(1, Ordering::Relaxed);
-                warn!(node, %remote, kind = ?std::mem::discriminant(&other), "closing connection: expected a Hello frame");
+                warn!(node, %remote, kind = frame_kind(&other), "closing connection: expected a Hello frame");
                 return;
             }
             Ok(Some(Err(e))) => {
@@ -161,7 +161,8 @@ impl Conn {
                 }
                 Some(Ok(other)) => {
                     self.global.bad_frames.fetch_add(1, Ordering::Relaxed);
-                    warn!(node, %remote, peer = from, frame = ?other, "closing connection: unexpected frame");
+                    // Only the kind: a frame's contents may be megabytes.
+                    warn!(node, %remote, peer = from, kind = frame_kind(&other), "closing connection: unexpected frame");
                     return;
                 }
                 Some(Err(e)) => {
@@ -175,5 +176,14 @@ impl Conn {
                 }
             }
         }
+    }
+}
+
+fn frame_kind(f: &Frame) -> &'static str {
+    match f {
+        Frame::Hello { .. } => "Hello",
+        Frame::Welcome => "Welcome",
+        Frame::Refused { .. } => "Refused",
+        Frame::Batch { .. } => "Batch",
     }
 }

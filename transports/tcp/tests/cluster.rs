@@ -34,3 +34,14 @@ async fn leader_proposals_apply_everywhere_over_tcp() {
 async fn follower_proposal_is_forwarded_over_tcp() {
     cases::follower_proposal_is_forwarded(tcp(11)).await;
 }
+
+#[actix_rt::test]
+async fn lagging_follower_catches_up_by_snapshot_over_tcp() {
+    common::init_logging();
+    let b = TestCluster::memory(3)
+        .seed(31)
+        .config(cases::snapshot_config())
+        .apply(Kv::default)
+        .network(TcpNetwork::bind(&[1, 2, 3], 31));
+    cases::lagging_follower_catches_up_by_snapshot(b).await;
+}
