@@ -228,8 +228,12 @@ async fn reconnects_sends_and_receipts_are_counted() {
     t2.serve(l2, inb2).expect("serve");
     t1.send(2, vec![hb(1, 2, 1), hb(1, 2, 2)]).expect("send");
     assert_eq!(recv(&mut rx2).await.expect("delivered").messages.len(), 2);
+    // The sender counts after its write returns: wait for it, not assume.
+    eventually("sender counted", || {
+        t1.metrics().peers[&2].messages_sent == 2
+    })
+    .await;
     let m1 = t1.metrics().peers[&2];
-    assert_eq!(m1.messages_sent, 2);
     assert!(m1.bytes_sent > 0);
     let m2 = t2.metrics().peers[&1];
     assert_eq!(m2.messages_received, 2);
