@@ -1,14 +1,15 @@
 //! Replication through the actor layer: proposals on the leader and on
 //! followers are applied everywhere, batched into few storage writes, and
-//! bounded by the proposal queue.
+//! bounded by the proposal queue. The first two bodies live in
+//! `raft_actors::testing::cases`, shared with the socket transports.
 
 mod common;
 
 use common::{kv_cluster, T};
 use futures::future::join_all;
 use raft_actors::node::NodeConfig;
-use raft_actors::testing::{Kv, KvCommand, TestCluster};
-use raft_actors::{ClientError, Consistency};
+use raft_actors::testing::{cases, Kv, KvCommand, TestCluster};
+use raft_actors::ClientError;
 use tracing::info;
 
 fn put(key: u64, value: u64) -> KvCommand {
@@ -17,23 +18,9 @@ fn put(key: u64, value: u64) -> KvCommand {
 
 #[actix_rt::test]
 async fn leader_proposals_apply_everywhere_with_outputs() {
-    let c = kv_cluster(3, 10).await;
-    let leader = c.wait_for_leader(T).await.expect("leader");
-    info!("--- ten writes to one key, in sequence");
-    let mut last = 0;
-    for v in 1..=10 {
-        let out = c.raft(leader).propose(put(1, v)).await.expect("propose");
-        let expected = if v == 1 { None } else { Some(v - 1) };
-        assert_eq!(out.output, expected, "the output is the previous value");
-        assert!(out.index > last, "indexes grow");
-        last = out.index;
-    }
-    info!("--- every node applies them");
-    c.wait_all_applied(last, T).await.expect("all applied");
-    for id in c.ids() {
-        let v = c.raft(id).read(1, Consistency::Stale).await.expect("read");
-        assert_eq!(v, Some(10), "node {id}");
-    }
+    common::init_logging();
+    let b = TestCluster::memory(3).seed(10).apply(Kv::default);
+    cases::leader_proposals_apply_everywhere(b).await;
 }
 
 #[actix_rt::test]
@@ -79,23 +66,9 @@ async fn a_write_that_cannot_commit_times_out_with_outcome_unknown() {
 
 #[actix_rt::test]
 async fn proposal_on_a_follower_is_forwarded_and_applied_there() {
-    let c = kv_cluster(3, 11).await;
-    let leader = c.wait_for_leader(T).await.expect("leader");
-    let follower = c
-        .ids()
-        .into_iter()
-        .find(|id| *id != leader)
-        .expect("a follower");
-    info!("--- propose on follower {follower}");
-    let out = c.raft(follower).propose(put(7, 70)).await.expect("propose");
-    info!("--- it resolved after the follower applied it: a stale read there sees it");
-    let v = c
-        .raft(follower)
-        .read(7, Consistency::Stale)
-        .await
-        .expect("read");
-    assert_eq!(v, Some(70));
-    assert!(c.raft(follower).current().applied >= out.index);
+    common::init_logging();
+    let b = TestCluster::memory(3).seed(11).apply(Kv::default);
+    cases::follower_proposal_is_forwarded(b).await;
 }
 
 #[actix_rt::test]

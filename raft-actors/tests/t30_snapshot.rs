@@ -111,3 +111,14 @@ async fn lagging_follower_catches_up_by_snapshot_after_compaction() {
     }
     c.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn lagging_follower_catches_up_by_snapshot_after_a_crash() {
+    init_logging();
+    // The body is shared with the TCP and HTTP transports' cluster tests.
+    let b = TestCluster::memory(3)
+        .seed(31)
+        .config(raft_actors::testing::cases::snapshot_config())
+        .apply(Kv::default);
+    raft_actors::testing::cases::lagging_follower_catches_up_by_snapshot(b).await;
+}

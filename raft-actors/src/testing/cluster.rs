@@ -1,23 +1,27 @@
-//! [`TestCluster`]: N actor nodes over the memory adapters, around the
-//! user's own [`Apply`], with fault control and waits on conditions.
+//! [`TestCluster`]: N actor nodes over the memory storage and, by default,
+//! the memory network (or any [`ClusterNetwork`], e.g. TCP on loopback),
+//! around the user's own [`Apply`], with fault control and waits on
+//! conditions.
 //!
 //! Waits poll the nodes' published metrics until a deadline; they never
 //! sleep a fixed time.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use actix::Recipient;
 use thiserror::Error;
 
 use crate::apply::Apply;
 use crate::core::{LogIndex, Membership, NodeId, Role};
 use crate::error::ClientError;
 use crate::node::messages::internal::InjectFault;
+use crate::node::messages::peer::Peer;
 use crate::node::{ApplyFactory, Metrics, NodeConfig};
 use crate::raft::Raft;
 use crate::storage::MemoryStorage;
-use crate::transport::MemoryNetwork;
+use crate::transport::{MemoryNetwork, Transport};
 use crate::type_config::TypeConfig;
 
 /// Why a cluster operation failed.
@@ -44,6 +48,41 @@ pub struct ClusterBuilder {
 pub struct TypedBuilder<C: TypeConfig> {
     base: ClusterBuilder,
     apply: ApplyFactory<C>,
+    network: Option<Box<dyn ClusterNetwork>>,
+}
+
+/// How a test cluster's nodes reach each other: the memory network by
+/// default, or any adapter (TCP, HTTP) behind this trait, so one test body
+/// runs over every transport.
+///
+/// ```
+/// use raft_actors::testing::ClusterNetwork;
+/// use raft_actors::transport::MemoryNetwork;
+/// let mut net = MemoryNetwork::new(1);
+/// // Called by the cluster kit: a transport per node, then `register`.
+/// let _t1 = ClusterNetwork::transport(&mut net, 1, &[1, 2, 3]);
+/// ```
+pub trait ClusterNetwork: Send + 'static {
+    /// Node `id`'s transport, made before the node starts; `ids` are all
+    /// the cluster's nodes.
+    fn transport(&mut self, id: NodeId, ids: &[NodeId]) -> Box<dyn Transport>;
+    /// From now on, what others send to `id` arrives at `mailbox`.
+    fn register(&mut self, id: NodeId, mailbox: Recipient<Peer>);
+    /// Stops delivering to `id`, and closes its connections, so the
+    /// cluster's actors and tasks can end.
+    fn unregister(&mut self, id: NodeId);
+}
+
+impl ClusterNetwork for MemoryNetwork {
+    fn transport(&mut self, id: NodeId, _ids: &[NodeId]) -> Box<dyn Transport> {
+        Box::new(MemoryNetwork::transport(self, id))
+    }
+    fn register(&mut self, id: NodeId, mailbox: Recipient<Peer>) {
+        MemoryNetwork::register(self, id, mailbox);
+    }
+    fn unregister(&mut self, id: NodeId) {
+        MemoryNetwork::unregister(self, id);
+    }
 }
 
 /// How often the waits look at the metrics.
@@ -53,7 +92,9 @@ const POLL: Duration = Duration::from_millis(2);
 pub struct TestCluster<C: TypeConfig> {
     nodes: BTreeMap<NodeId, Raft<C>>,
     storages: BTreeMap<NodeId, MemoryStorage>,
-    net: MemoryNetwork,
+    /// The memory network, when the cluster runs on it.
+    memory: Option<MemoryNetwork>,
+    network: Mutex<Box<dyn ClusterNetwork>>,
 }
 
 impl TestCluster<crate::testing::Kv> {
@@ -98,11 +139,20 @@ impl ClusterBuilder {
         TypedBuilder {
             base: self,
             apply: Arc::new(move || Box::new(new()) as Box<dyn Apply<C>>),
+            network: None,
         }
     }
 }
 
 impl<C: TypeConfig> TypedBuilder<C> {
+    /// Runs the nodes over `network` instead of the memory network (then
+    /// [`TestCluster::net`] is not available: inject faults through the
+    /// network's own controls).
+    pub fn network(mut self, network: impl ClusterNetwork) -> Self {
+        self.network = Some(Box::new(network));
+        self
+    }
+
     /// Starts every node on the current arbiter.
     pub async fn start(self) -> Result<TestCluster<C>, ClusterError> {
         let ClusterBuilder {
@@ -111,11 +161,18 @@ impl<C: TypeConfig> TypedBuilder<C> {
             seed,
             timeout,
         } = self.base;
-        let net = MemoryNetwork::new(seed);
+        let (memory, mut network) = match self.network {
+            Some(n) => (None, n),
+            None => {
+                let net = MemoryNetwork::new(seed);
+                (Some(net.clone()), Box::new(net) as Box<dyn ClusterNetwork>)
+            }
+        };
+        let ids: Vec<NodeId> = (1..=size).collect();
         let membership = Membership::voters(1..=size);
         let mut nodes = BTreeMap::new();
         let mut storages = BTreeMap::new();
-        for id in 1..=size {
+        for &id in &ids {
             let storage = MemoryStorage::new(membership.clone());
             let cfg = NodeConfig {
                 seed,
@@ -125,18 +182,19 @@ impl<C: TypeConfig> TypedBuilder<C> {
                 id,
                 cfg,
                 Box::new(storage.clone()),
-                Box::new(net.transport(id)),
+                network.transport(id, &ids),
                 Arc::clone(&self.apply),
             )
             .with_timeout(timeout);
-            net.register(id, raft.addr().clone().recipient());
+            network.register(id, raft.addr().clone().recipient());
             nodes.insert(id, raft);
             storages.insert(id, storage);
         }
         Ok(TestCluster {
             nodes,
             storages,
-            net,
+            memory,
+            network: Mutex::new(network),
         })
     }
 }
@@ -157,9 +215,15 @@ impl<C: TypeConfig> TestCluster<C> {
             .unwrap_or_else(|| panic!("no node {id} in this cluster"))
     }
 
-    /// The network, for partitions and link faults.
+    /// The memory network, for partitions and link faults.
+    ///
+    /// # Panics
+    /// If the cluster runs over another [`ClusterNetwork`]: a test's own
+    /// mistake.
     pub fn net(&self) -> &MemoryNetwork {
-        &self.net
+        self.memory
+            .as_ref()
+            .expect("this cluster does not run on the memory network")
     }
 
     /// Node `id`'s storage (shared with the node).
@@ -280,8 +344,14 @@ impl<C: TypeConfig> TestCluster<C> {
     pub async fn shutdown(&self) {
         for (id, raft) in &self.nodes {
             raft.shutdown().await;
-            self.net.unregister(*id);
+            self.network().unregister(*id);
         }
+    }
+
+    fn network(&self) -> MutexGuard<'_, Box<dyn ClusterNetwork>> {
+        // Only registrations happen under this lock: a panic inside one
+        // leaves nothing half-done, so a poisoned lock's data is sound.
+        self.network.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -289,7 +359,7 @@ impl<C: TypeConfig> Drop for TestCluster<C> {
     fn drop(&mut self) {
         for (id, raft) in &self.nodes {
             raft.addr().do_send(crate::node::messages::admin::Shutdown);
-            self.net.unregister(*id);
+            self.network().unregister(*id);
         }
     }
 }

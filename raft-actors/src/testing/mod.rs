@@ -1,21 +1,25 @@
 //! What users test with (feature `testing`): an in-process cluster kit over
 //! the memory adapters, a history recorder with a linearizability checker,
-//! the conformance suites for storage and transport adapters, and a small
+//! the conformance suites for storage and transport adapters, a
+//! fault-injecting TCP proxy for tests over real sockets, and a small
 //! register-map state machine.
 //!
 //! Nothing here is used by a production node; it must never weaken what
 //! it checks to make a test pass.
 
+pub mod cases;
 mod cluster;
 mod history;
 mod kv;
 mod linearizability;
+mod proxy;
 mod storage_suite;
 mod transport_suite;
 
-pub use cluster::{ClusterBuilder, ClusterError, TestCluster, TypedBuilder};
+pub use cluster::{ClusterBuilder, ClusterError, ClusterNetwork, TestCluster, TypedBuilder};
 pub use history::{History, Op, OpId, OpKind, Outcome};
 pub use kv::{Kv, KvCommand};
 pub use linearizability::{check_linearizable, CheckStats, LinearizabilityError};
+pub use proxy::{ProxyFaults, ProxyMesh, ProxyStats, TcpProxy};
 pub use storage_suite::storage_suite;
 pub use transport_suite::{transport_suite, TransportHarness};

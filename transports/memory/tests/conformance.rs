@@ -16,7 +16,7 @@ impl TransportHarness for Harness {
         self.0.transport(id)
     }
 
-    fn disconnect(&mut self, id: u64) {
+    async fn disconnect(&mut self, id: u64) {
         self.0.unregister(id);
     }
 

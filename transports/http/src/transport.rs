@@ -1,0 +1,472 @@
+//! [`HttpTransport`]: one node's side of the HTTP network: an actix-web
+//! endpoint for incoming batches, and per peer a bounded queue and a task
+//! posting its batches with awc over a kept-alive connection.
+//!
+//! It must never block the node ([`Transport::send`] only queues), never
+//! trust a body (version, cluster, sender and size are checked before
+//! anything is delivered), and never hold more than the bounded queues.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::Recipient;
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use raft_actors::core::{Message, NodeId};
+use raft_actors::node::messages::peer::Peer;
+use raft_actors::transport::{estimated_size, Transport, TransportError};
+use raft_actors_transport_tcp::{Backoff, PeerMetrics};
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use crate::wire::{Envelope, PATH};
+
+/// Settings of one node's HTTP transport.
+///
+/// ```
+/// use raft_actors_transport_http::HttpConfig;
+/// let cfg = HttpConfig::new(1, 42, [(2, "127.0.0.1:8002".parse().unwrap())].into());
+/// assert_eq!(cfg.max_body_bytes, 16 << 20);
+/// ```
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// This node.
+    pub id: NodeId,
+    /// Requests from another cluster are refused (403).
+    pub cluster_id: u64,
+    /// Where each peer's endpoint listens; only these may send to this
+    /// node, and only these may be sent to.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// The largest body accepted or sent; larger is refused with 413
+    /// before it is read.
+    pub max_body_bytes: usize,
+    /// Batches queued per peer; beyond it sends are dropped and counted.
+    pub queue_capacity: usize,
+    /// At most this many queued batches go in one request.
+    pub max_batches_per_request: usize,
+    /// First delay after a failed request; doubles, with jitter.
+    pub backoff_min: Duration,
+    /// Largest delay after failed requests.
+    pub backoff_max: Duration,
+    /// Deadline of one request.
+    pub request_timeout: Duration,
+    /// Seeds the backoff jitter.
+    pub seed: u64,
+}
+
+impl HttpConfig {
+    /// Defaults for node `id` of cluster `cluster_id`.
+    pub fn new(id: NodeId, cluster_id: u64, peers: BTreeMap<NodeId, SocketAddr>) -> Self {
+        HttpConfig {
+            id,
+            cluster_id,
+            peers,
+            max_body_bytes: 16 << 20,
+            queue_capacity: 1024,
+            max_batches_per_request: 64,
+            backoff_min: Duration::from_millis(10),
+            backoff_max: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(2),
+            seed: 0,
+        }
+    }
+
+    /// The largest batch `estimated_size` may report.
+    pub fn max_batch_bytes(&self) -> usize {
+        self.max_body_bytes.saturating_sub(64)
+    }
+}
+
+/// Why the transport could not start.
+#[derive(Debug, Error)]
+pub enum HttpError {
+    /// Socket setup failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// [`HttpTransport::serve`] was already called.
+    #[error("already serving")]
+    AlreadyServing,
+}
+
+/// Counts of one transport.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpMetrics {
+    /// Per peer.
+    pub peers: BTreeMap<NodeId, PeerMetrics>,
+    /// Requests refused: wrong cluster, unknown sender, wrong recipient.
+    pub refused: u64,
+    /// Requests refused for a malformed or oversized body.
+    pub bad_bodies: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    bytes_sent: AtomicU64,
+    messages_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    messages_received: AtomicU64,
+    reconnects: AtomicU64,
+    drops: AtomicU64,
+}
+
+fn add(c: &AtomicU64, n: u64) {
+    // Relaxed: independent counters, read for reports only.
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Counters {
+    fn snapshot(&self) -> PeerMetrics {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        PeerMetrics {
+            bytes_sent: get(&self.bytes_sent),
+            messages_sent: get(&self.messages_sent),
+            bytes_received: get(&self.bytes_received),
+            messages_received: get(&self.messages_received),
+            reconnects: get(&self.reconnects),
+            drops: get(&self.drops),
+        }
+    }
+}
+
+/// Node `cfg.id`'s HTTP transport. Clones are handles to the same one.
+///
+/// ```
+/// # #[actix_rt::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use raft_actors::transport::{Transport, TransportError};
+/// use raft_actors_transport_http::{HttpConfig, HttpTransport};
+/// let t = HttpTransport::new(HttpConfig::new(1, 42, [(2, "127.0.0.1:9".parse()?)].into()));
+/// assert_eq!(t.send(3, vec![]), Err(TransportError::UnknownPeer(3)));
+/// t.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct HttpTransport {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: Arc<HttpConfig>,
+    queues: BTreeMap<NodeId, mpsc::Sender<Vec<Message>>>,
+    counters: Arc<BTreeMap<NodeId, Arc<Counters>>>,
+    refused: Arc<AtomicU64>,
+    bad_bodies: Arc<AtomicU64>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+    serving: AtomicBool,
+    server: Mutex<Option<ServerHandle>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.token.cancel();
+        if let Some(h) = self.server.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            // Stopping is async; dropping the future would not stop it.
+            actix_rt::spawn(async move { h.stop(false).await });
+        }
+    }
+}
+
+impl HttpTransport {
+    /// Starts one sending task per peer on the current actix arbiter
+    /// (awc's client is bound to its thread). Nothing is received until
+    /// [`serve`](Self::serve).
+    ///
+    /// # Panics
+    /// Outside an actix system (a caller's setup mistake).
+    pub fn new(cfg: HttpConfig) -> Self {
+        let cfg = Arc::new(cfg);
+        let token = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let mut queues = BTreeMap::new();
+        let mut counters = BTreeMap::new();
+        for (&peer, &addr) in &cfg.peers {
+            if peer == cfg.id {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
+            let c = Arc::new(Counters::default());
+            queues.insert(peer, tx);
+            counters.insert(peer, Arc::clone(&c));
+            tracker.spawn_local(post_loop(
+                Arc::clone(&cfg),
+                peer,
+                addr,
+                rx,
+                c,
+                token.clone(),
+            ));
+        }
+        HttpTransport {
+            inner: Arc::new(Inner {
+                cfg,
+                queues,
+                counters: Arc::new(counters),
+                refused: Arc::default(),
+                bad_bodies: Arc::default(),
+                token,
+                tracker,
+                serving: AtomicBool::new(false),
+                server: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Serves the endpoint on `listener` (one worker thread, keep-alive
+    /// on), delivering each batch to `inbox` as one [`Peer`] message.
+    pub fn serve(
+        &self,
+        listener: std::net::TcpListener,
+        inbox: Recipient<Peer>,
+    ) -> Result<SocketAddr, HttpError> {
+        if self.inner.serving.swap(true, Ordering::SeqCst) {
+            return Err(HttpError::AlreadyServing);
+        }
+        let addr = listener.local_addr()?;
+        let state = web::Data::new(Endpoint {
+            cfg: Arc::clone(&self.inner.cfg),
+            inbox,
+            counters: Arc::clone(&self.inner.counters),
+            refused: Arc::clone(&self.inner.refused),
+            bad_bodies: Arc::clone(&self.inner.bad_bodies),
+        });
+        let max = self.inner.cfg.max_body_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                // Checked on Content-Length before the body is read, and
+                // while reading a chunked one: never buffer past it.
+                .app_data(web::PayloadConfig::new(max))
+                .route(PATH, web::post().to(receive))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(0)
+        .listen(listener)?
+        .run();
+        *self.inner.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(server.handle());
+        actix_rt::spawn(server);
+        Ok(addr)
+    }
+
+    /// Stops the endpoint and the sending tasks, and waits until the port
+    /// is free.
+    pub async fn shutdown(&self) {
+        self.inner.token.cancel();
+        self.inner.tracker.close();
+        let handle = self
+            .inner
+            .server
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            h.stop(false).await;
+        }
+        self.inner.tracker.wait().await;
+    }
+
+    /// Starts stopping, without waiting.
+    pub fn close(&self) {
+        self.inner.token.cancel();
+        self.inner.tracker.close();
+        let handle = self
+            .inner
+            .server
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            actix_rt::spawn(async move { h.stop(false).await });
+        }
+    }
+
+    /// Counts per peer, and of refused requests.
+    pub fn metrics(&self) -> HttpMetrics {
+        HttpMetrics {
+            peers: self
+                .inner
+                .counters
+                .iter()
+                .map(|(id, c)| (*id, c.snapshot()))
+                .collect(),
+            refused: self.inner.refused.load(Ordering::Relaxed),
+            bad_bodies: self.inner.bad_bodies.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send(&self, to: NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
+        let queue = self
+            .inner
+            .queues
+            .get(&to)
+            .ok_or(TransportError::UnknownPeer(to))?;
+        let size = estimated_size(&messages);
+        let max = self.inner.cfg.max_batch_bytes();
+        if size > max {
+            return Err(TransportError::TooLarge { size, max });
+        }
+        let n = messages.len() as u64;
+        queue.try_send(messages).map_err(|_| {
+            // Full or shut down: drop and count; Raft retries.
+            if let Some(c) = self.inner.counters.get(&to) {
+                add(&c.drops, n);
+            }
+            TransportError::Unreachable(to)
+        })
+    }
+}
+
+/// Posts one peer's queued batches, one request at a time so they arrive
+/// in order; after a failure, backs off with jitter.
+async fn post_loop(
+    cfg: Arc<HttpConfig>,
+    peer: NodeId,
+    addr: SocketAddr,
+    mut rx: mpsc::Receiver<Vec<Message>>,
+    counters: Arc<Counters>,
+    token: CancellationToken,
+) {
+    // awc's default connector pools and keeps connections alive.
+    let client = awc::Client::builder().timeout(cfg.request_timeout).finish();
+    let url = format!("http://{addr}{PATH}");
+    let mut backoff = Backoff::new(cfg.backoff_min, cfg.backoff_max, cfg.seed ^ peer);
+    let mut failing = false;
+    loop {
+        let first = tokio::select! {
+            _ = token.cancelled() => return,
+            b = rx.recv() => match b { Some(b) => b, None => return },
+        };
+        let mut batches = vec![first];
+        while batches.len() < cfg.max_batches_per_request.max(1) {
+            match rx.try_recv() {
+                Ok(b) => batches.push(b),
+                Err(_) => break,
+            }
+        }
+        let n: u64 = batches.iter().map(|b| b.len() as u64).sum();
+        let env = Envelope {
+            cluster_id: cfg.cluster_id,
+            from: cfg.id,
+            to: peer,
+            batches,
+        };
+        let body = match env.encode() {
+            Ok(b) if b.len() <= cfg.max_body_bytes => b,
+            Ok(b) => {
+                warn!(
+                    node = cfg.id,
+                    peer,
+                    len = b.len(),
+                    "dropping a request over the body limit"
+                );
+                add(&counters.drops, n);
+                continue;
+            }
+            Err(e) => {
+                warn!(node = cfg.id, peer, %e, "dropping unencodable batches");
+                add(&counters.drops, n);
+                continue;
+            }
+        };
+        let len = body.len() as u64;
+        let sent = tokio::select! {
+            _ = token.cancelled() => return,
+            r = client.post(&url).content_type("application/octet-stream").send_body(body) => r,
+        };
+        let failure = match sent {
+            Ok(resp) if resp.status().is_success() => None,
+            Ok(resp) => Some(format!("refused with {}", resp.status())),
+            Err(e) => Some(e.to_string()),
+        };
+        match failure {
+            None => {
+                add(&counters.bytes_sent, len);
+                add(&counters.messages_sent, n);
+                if failing {
+                    add(&counters.reconnects, 1);
+                    failing = false;
+                }
+                backoff.reset();
+            }
+            Some(why) => {
+                debug!(node = cfg.id, peer, %why, "request failed; backing off");
+                add(&counters.drops, n);
+                failing = true;
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+            }
+        }
+    }
+}
+
+struct Endpoint {
+    cfg: Arc<HttpConfig>,
+    inbox: Recipient<Peer>,
+    counters: Arc<BTreeMap<NodeId, Arc<Counters>>>,
+    refused: Arc<AtomicU64>,
+    bad_bodies: Arc<AtomicU64>,
+}
+
+/// The endpoint: checks the body, then delivers its batches in order.
+async fn receive(state: web::Data<Endpoint>, body: web::Bytes) -> HttpResponse {
+    let node = state.cfg.id;
+    let env = match Envelope::decode(&body) {
+        Ok(env) => env,
+        Err(e) => {
+            state.bad_bodies.fetch_add(1, Ordering::Relaxed);
+            warn!(node, len = body.len(), %e, "refusing a malformed request");
+            return HttpResponse::BadRequest().body(e.to_string());
+        }
+    };
+    let refusal = if env.cluster_id != state.cfg.cluster_id {
+        Some(format!(
+            "wrong cluster id {} (this is cluster {})",
+            env.cluster_id, state.cfg.cluster_id
+        ))
+    } else if env.to != node {
+        Some(format!("this is node {node}, not {}", env.to))
+    } else if !state.counters.contains_key(&env.from) {
+        Some(format!("unknown node {}", env.from))
+    } else {
+        None
+    };
+    if let Some(reason) = refusal {
+        state.refused.fetch_add(1, Ordering::Relaxed);
+        warn!(node, from = env.from, %reason, "refusing a request");
+        return HttpResponse::Forbidden().body(reason);
+    }
+    let from = env.from;
+    if env
+        .batches
+        .iter()
+        .flatten()
+        .any(|m| m.from != from || m.to != node)
+    {
+        state.bad_bodies.fetch_add(1, Ordering::Relaxed);
+        warn!(
+            node,
+            from, "refusing a request with a message not from its sender"
+        );
+        return HttpResponse::BadRequest().body("message not from the request's sender");
+    }
+    let Some(c) = state.counters.get(&from) else {
+        return HttpResponse::Forbidden().finish();
+    };
+    add(&c.bytes_received, body.len() as u64);
+    for messages in env.batches {
+        add(&c.messages_received, messages.len() as u64);
+        state.inbox.do_send(Peer { messages });
+    }
+    HttpResponse::NoContent().finish()
+}

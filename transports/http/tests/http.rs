@@ -1,0 +1,113 @@
+//! What the conformance suite cannot check from outside: refusals of a
+//! wrong cluster, an unknown sender and a forged message; the body limit
+//! (413, before the body is read); malformed and wrong-version bodies.
+
+mod common;
+
+use std::time::Duration;
+
+use actix::{Actor, Context, Handler};
+use raft_actors::core::{Body, Message};
+use raft_actors::node::messages::peer::Peer;
+use raft_actors_transport_http::wire::{Envelope, PATH};
+use raft_actors_transport_http::{HttpConfig, HttpTransport};
+use tokio::sync::mpsc;
+
+struct Collector(mpsc::UnboundedSender<Peer>);
+impl Actor for Collector {
+    type Context = Context<Self>;
+}
+impl Handler<Peer> for Collector {
+    type Result = ();
+    fn handle(&mut self, msg: Peer, _: &mut Self::Context) {
+        let _ = self.0.send(msg);
+    }
+}
+
+fn hb(from: u64, to: u64) -> Message {
+    Message {
+        from,
+        to,
+        term: 1,
+        body: Body::Heartbeat { commit: 0, seq: 1 },
+    }
+}
+
+/// Node 1 serving with a 4 KiB body limit; answers its URL.
+fn node1() -> (HttpTransport, String, mpsc::UnboundedReceiver<Peer>) {
+    common::init_logging();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let mut cfg = HttpConfig::new(
+        1,
+        7,
+        [(1, addr), (2, "127.0.0.1:9".parse().expect("addr"))].into(),
+    );
+    cfg.max_body_bytes = 4096;
+    let t = HttpTransport::new(cfg);
+    let (tx, rx) = mpsc::unbounded_channel();
+    t.serve(l, Collector(tx).start().recipient())
+        .expect("serve");
+    (t, format!("http://{addr}{PATH}"), rx)
+}
+
+async fn post(url: &str, body: Vec<u8>) -> u16 {
+    awc::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .finish()
+        .post(url)
+        .send_body(body)
+        .await
+        .expect("a response")
+        .status()
+        .as_u16()
+}
+
+fn envelope(cluster_id: u64, from: u64, messages: Vec<Message>) -> Vec<u8> {
+    Envelope {
+        cluster_id,
+        from,
+        to: 1,
+        batches: vec![messages],
+    }
+    .encode()
+    .expect("encode")
+}
+
+#[actix_rt::test]
+async fn refusals_and_limits() {
+    let (t, url, mut rx) = node1();
+    assert_eq!(
+        post(&url, envelope(8, 2, vec![hb(2, 1)])).await,
+        403,
+        "wrong cluster"
+    );
+    assert_eq!(
+        post(&url, envelope(7, 99, vec![hb(99, 1)])).await,
+        403,
+        "unknown node"
+    );
+    assert_eq!(t.metrics().refused, 2);
+    assert_eq!(
+        post(&url, envelope(7, 2, vec![hb(3, 1)])).await,
+        400,
+        "forged sender"
+    );
+    assert_eq!(post(&url, vec![]).await, 400, "empty body");
+    assert_eq!(post(&url, vec![9, 0, 0]).await, 400, "wrong version");
+    assert_eq!(
+        post(&url, vec![1, 0xff, 0xff, 0xff]).await,
+        400,
+        "malformed"
+    );
+    assert_eq!(post(&url, vec![1; 8192]).await, 413, "over the body limit");
+    assert!(rx.try_recv().is_err(), "nothing delivered so far");
+    assert_eq!(post(&url, envelope(7, 2, vec![hb(2, 1)])).await, 204);
+    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("in time")
+        .expect("delivered");
+    assert_eq!(got.messages, vec![hb(2, 1)]);
+    assert_eq!(t.metrics().peers[&2].messages_received, 1);
+    t.shutdown().await;
+}

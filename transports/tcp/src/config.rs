@@ -1,0 +1,71 @@
+//! [`TcpConfig`]: who the node is, whom it talks to, and the bounds that
+//! keep a slow or hostile peer from costing unbounded memory or time.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use raft_actors::core::NodeId;
+
+use crate::frame::DEFAULT_MAX_FRAME_BYTES;
+
+/// Settings of one node's TCP transport.
+///
+/// ```
+/// use raft_actors_transport_tcp::TcpConfig;
+/// let peers = [(2, "127.0.0.1:7002".parse().unwrap())].into();
+/// let cfg = TcpConfig::new(1, 42, peers);
+/// assert_eq!(cfg.queue_capacity, 1024);
+/// ```
+#[derive(Clone, Debug)]
+pub struct TcpConfig {
+    /// This node.
+    pub id: NodeId,
+    /// Connections from another cluster are refused at the handshake, so
+    /// two clusters sharing hosts never mix their messages.
+    pub cluster_id: u64,
+    /// Where each peer listens. Only these ids may connect to this node,
+    /// and only these may be sent to; this node's own id is ignored.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// The largest frame body accepted or sent.
+    pub max_frame_bytes: usize,
+    /// Batches queued per peer; beyond it sends are dropped and counted
+    /// (Raft retries), so a dead peer costs bounded memory.
+    pub queue_capacity: usize,
+    /// At most this many queued batches go out in one socket write.
+    pub max_batches_per_write: usize,
+    /// First reconnect delay; doubles per failed attempt, with jitter.
+    pub backoff_min: Duration,
+    /// Largest reconnect delay.
+    pub backoff_max: Duration,
+    /// Deadline of a connect and of each side of the handshake.
+    pub handshake_timeout: Duration,
+    /// Seeds the reconnect jitter (mixed with the peer id), so a test run
+    /// replays the same delays.
+    pub seed: u64,
+}
+
+impl TcpConfig {
+    /// Defaults for node `id` of cluster `cluster_id`.
+    pub fn new(id: NodeId, cluster_id: u64, peers: BTreeMap<NodeId, SocketAddr>) -> Self {
+        TcpConfig {
+            id,
+            cluster_id,
+            peers,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            queue_capacity: 1024,
+            max_batches_per_write: 64,
+            backoff_min: Duration::from_millis(10),
+            backoff_max: Duration::from_secs(1),
+            handshake_timeout: Duration::from_secs(2),
+            seed: 0,
+        }
+    }
+
+    /// The largest batch [`raft_actors::transport::estimated_size`] may
+    /// report: the frame limit less the frame's own overhead (version
+    /// byte, enum tag, vector length).
+    pub fn max_batch_bytes(&self) -> usize {
+        self.max_frame_bytes.saturating_sub(16)
+    }
+}

@@ -1,0 +1,189 @@
+//! Incoming connections: accept, check the handshake, then read frames and
+//! deliver each batch to the node's mailbox.
+//!
+//! Every byte here comes from the network: a wrong cluster id or an
+//! unknown node is refused and logged; an oversized or malformed frame
+//! closes that connection with one log line. It must never panic and never
+//! deliver a message that claims another sender than the handshake's.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use actix::Recipient;
+use bytes::BytesMut;
+use futures::StreamExt;
+use raft_actors::core::NodeId;
+use raft_actors::node::messages::peer::Peer;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use crate::config::TcpConfig;
+use crate::frame::{Frame, FrameCodec};
+use crate::metrics::{Counters, Global};
+
+pub(crate) struct Acceptor {
+    pub cfg: Arc<TcpConfig>,
+    pub listener: TcpListener,
+    pub inbox: Recipient<Peer>,
+    pub counters: Arc<BTreeMap<NodeId, Arc<Counters>>>,
+    pub global: Arc<Global>,
+    pub token: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+pub(crate) async fn accept_loop(a: Acceptor) {
+    loop {
+        let accepted = tokio::select! {
+            _ = a.token.cancelled() => return,
+            r = a.listener.accept() => r,
+        };
+        match accepted {
+            Ok((stream, remote)) => {
+                let conn = Conn {
+                    cfg: Arc::clone(&a.cfg),
+                    inbox: a.inbox.clone(),
+                    counters: Arc::clone(&a.counters),
+                    global: Arc::clone(&a.global),
+                    token: a.token.clone(),
+                    remote,
+                };
+                a.tracker.spawn(conn.run(stream));
+            }
+            // E.g. out of file descriptors: the next accept may succeed.
+            Err(e) => warn!(node = a.cfg.id, %e, "accept failed"),
+        }
+    }
+}
+
+struct Conn {
+    cfg: Arc<TcpConfig>,
+    inbox: Recipient<Peer>,
+    counters: Arc<BTreeMap<NodeId, Arc<Counters>>>,
+    global: Arc<Global>,
+    token: CancellationToken,
+    remote: SocketAddr,
+}
+
+impl Conn {
+    async fn run(self, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let (r, mut w) = stream.into_split();
+        let codec = FrameCodec::new(self.cfg.max_frame_bytes);
+        let mut reader = FramedRead::new(r, codec.clone());
+        let node = self.cfg.id;
+        let remote = self.remote;
+
+        let hello = tokio::select! {
+            _ = self.token.cancelled() => return,
+            r = tokio::time::timeout(self.cfg.handshake_timeout, reader.next()) => r,
+        };
+        let (cluster_id, from, to) = match hello {
+            Ok(Some(Ok(Frame::Hello {
+                cluster_id,
+                from,
+                to,
+            }))) => (cluster_id, from, to),
+            Ok(Some(Ok(other))) => {
+                self.global.bad_frames.fetch_add(1, Ordering::Relaxed);
+                warn!(node, %remote, kind = frame_kind(&other), "closing connection: expected a Hello frame");
+                return;
+            }
+            Ok(Some(Err(e))) => {
+                self.global.bad_frames.fetch_add(1, Ordering::Relaxed);
+                warn!(node, %remote, %e, "closing connection: bad handshake frame");
+                return;
+            }
+            Ok(None) => return,
+            Err(_) => {
+                debug!(node, %remote, "closing connection: no handshake in time");
+                return;
+            }
+        };
+        let refusal = if cluster_id != self.cfg.cluster_id {
+            Some(format!(
+                "wrong cluster id {cluster_id} (this is cluster {})",
+                self.cfg.cluster_id
+            ))
+        } else if to != node {
+            Some(format!("this is node {node}, not {to}"))
+        } else if !self.counters.contains_key(&from) {
+            Some(format!("unknown node {from}"))
+        } else {
+            None
+        };
+        let mut buf = BytesMut::new();
+        if let Some(reason) = refusal {
+            self.global.refused.fetch_add(1, Ordering::Relaxed);
+            warn!(node, %remote, from, %reason, "refusing connection");
+            if codec
+                .encode_into(&Frame::Refused { reason }, &mut buf)
+                .is_ok()
+            {
+                let _ = w.write_all(&buf).await;
+            }
+            return;
+        }
+        let welcomed =
+            codec.encode_into(&Frame::Welcome, &mut buf).is_ok() && w.write_all(&buf).await.is_ok();
+        if !welcomed {
+            return;
+        }
+        let Some(counters) = self.counters.get(&from).cloned() else {
+            return;
+        };
+        let mut counted = reader.decoder().decoded_bytes();
+        loop {
+            let next = tokio::select! {
+                _ = self.token.cancelled() => return,
+                n = reader.next() => n,
+            };
+            let decoded = reader.decoder().decoded_bytes();
+            Counters::add(&counters.bytes_received, decoded - counted);
+            counted = decoded;
+            match next {
+                Some(Ok(Frame::Batch { messages })) => {
+                    // The core checks every field, but not that a message
+                    // came from whom it says: the handshake does.
+                    if let Some(m) = messages.iter().find(|m| m.from != from || m.to != node) {
+                        self.global.bad_frames.fetch_add(1, Ordering::Relaxed);
+                        warn!(node, %remote, peer = from, claimed_from = m.from, to = m.to, "closing connection: message not from the handshake's peer");
+                        return;
+                    }
+                    Counters::add(&counters.messages_received, messages.len() as u64);
+                    // A stopped node drops it: a crashed peer, to Raft.
+                    self.inbox.do_send(Peer { messages });
+                }
+                Some(Ok(other)) => {
+                    self.global.bad_frames.fetch_add(1, Ordering::Relaxed);
+                    // Only the kind: a frame's contents may be megabytes.
+                    warn!(node, %remote, peer = from, kind = frame_kind(&other), "closing connection: unexpected frame");
+                    return;
+                }
+                Some(Err(e)) => {
+                    self.global.bad_frames.fetch_add(1, Ordering::Relaxed);
+                    warn!(node, %remote, peer = from, %e, "closing connection: bad frame");
+                    return;
+                }
+                None => {
+                    debug!(node, %remote, peer = from, "peer closed the connection");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn frame_kind(f: &Frame) -> &'static str {
+    match f {
+        Frame::Hello { .. } => "Hello",
+        Frame::Welcome => "Welcome",
+        Frame::Refused { .. } => "Refused",
+        Frame::Batch { .. } => "Batch",
+    }
+}

@@ -1,0 +1,182 @@
+//! The connection task of one peer: dial, handshake, then write queued
+//! batches, several frames per socket write; on any failure, back off with
+//! jitter and dial again.
+//!
+//! It owns the only connection to its peer, so batches leave in queue
+//! order. It must never buffer beyond the bounded queue: a batch in hand
+//! when a write fails is dropped and counted, not kept.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use raft_actors::core::{Message, NodeId};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::backoff::Backoff;
+use crate::config::TcpConfig;
+use crate::frame::{Frame, FrameCodec};
+use crate::metrics::Counters;
+use crate::transport::TcpError;
+
+pub(crate) struct Link {
+    pub cfg: Arc<TcpConfig>,
+    pub peer: NodeId,
+    pub addr: SocketAddr,
+    pub rx: mpsc::Receiver<Vec<Message>>,
+    pub counters: Arc<Counters>,
+    pub token: CancellationToken,
+}
+
+/// Why a connection's write loop ended.
+enum End {
+    /// Shut down or the transport was dropped: stop for good.
+    Stop,
+    /// The connection broke: dial again.
+    Broken(TcpError),
+}
+
+pub(crate) async fn run(mut link: Link) {
+    let mut backoff = Backoff::new(
+        link.cfg.backoff_min,
+        link.cfg.backoff_max,
+        link.cfg.seed ^ link.peer.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    );
+    let mut connected_before = false;
+    loop {
+        let dialled = tokio::select! {
+            _ = link.token.cancelled() => return,
+            r = dial(&link) => r,
+        };
+        match dialled {
+            Ok((reader, writer)) => {
+                backoff.reset();
+                if connected_before {
+                    Counters::add(&link.counters.reconnects, 1);
+                }
+                connected_before = true;
+                debug!(node = link.cfg.id, peer = link.peer, "connected");
+                match pump(&mut link, reader, writer).await {
+                    End::Stop => return,
+                    End::Broken(e) => {
+                        info!(node = link.cfg.id, peer = link.peer, %e, "connection lost; reconnecting")
+                    }
+                }
+            }
+            Err(TcpError::Refused(reason)) => {
+                warn!(node = link.cfg.id, peer = link.peer, %reason, "peer refused our handshake")
+            }
+            Err(e) => debug!(node = link.cfg.id, peer = link.peer, %e, "dial failed"),
+        }
+        let delay = backoff.next_delay();
+        tokio::select! {
+            _ = link.token.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Connects and handshakes, within the handshake deadline.
+async fn dial(
+    link: &Link,
+) -> Result<(FramedRead<OwnedReadHalf, FrameCodec>, OwnedWriteHalf), TcpError> {
+    let cfg = &link.cfg;
+    let attempt = async {
+        let stream = TcpStream::connect(link.addr).await?;
+        // Raft messages are small and latency-bound; batching is done
+        // above, so Nagle would only add delay.
+        stream.set_nodelay(true)?;
+        let (r, mut w) = stream.into_split();
+        let codec = FrameCodec::new(cfg.max_frame_bytes);
+        let mut buf = BytesMut::new();
+        codec.encode_into(
+            &Frame::Hello {
+                cluster_id: cfg.cluster_id,
+                from: cfg.id,
+                to: link.peer,
+            },
+            &mut buf,
+        )?;
+        w.write_all(&buf).await?;
+        let mut reader = FramedRead::new(r, codec);
+        match reader.next().await {
+            Some(Ok(Frame::Welcome)) => Ok((reader, w)),
+            Some(Ok(Frame::Refused { reason })) => Err(TcpError::Refused(reason)),
+            Some(Ok(other)) => Err(TcpError::Protocol(format!(
+                "expected Welcome, got {other:?}"
+            ))),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(TcpError::Protocol("closed during handshake".into())),
+        }
+    };
+    tokio::time::timeout(cfg.handshake_timeout, attempt)
+        .await
+        .map_err(|_| TcpError::Timeout)?
+}
+
+/// Writes queued batches until the connection breaks or the task stops.
+async fn pump(
+    link: &mut Link,
+    mut reader: FramedRead<OwnedReadHalf, FrameCodec>,
+    mut writer: OwnedWriteHalf,
+) -> End {
+    let codec = FrameCodec::new(link.cfg.max_frame_bytes);
+    let mut buf = BytesMut::new();
+    loop {
+        let first = tokio::select! {
+            _ = link.token.cancelled() => return End::Stop,
+            // The accepting side sends nothing after Welcome: anything, or
+            // EOF, means the connection is gone; noticing it here rather
+            // than on the next write spares one lost batch.
+            r = reader.next() => {
+                return End::Broken(match r {
+                    None => TcpError::Protocol("closed by peer".into()),
+                    Some(Err(e)) => e.into(),
+                    Some(Ok(f)) => TcpError::Protocol(format!("unexpected {f:?}")),
+                })
+            }
+            b = link.rx.recv() => match b {
+                Some(b) => b,
+                None => return End::Stop,
+            },
+        };
+        // Take what else is queued, so one write carries many frames.
+        let mut batches = vec![first];
+        while batches.len() < link.cfg.max_batches_per_write.max(1) {
+            match link.rx.try_recv() {
+                Ok(b) => batches.push(b),
+                Err(_) => break,
+            }
+        }
+        buf.clear();
+        let mut sent = 0u64;
+        for messages in batches {
+            let n = messages.len() as u64;
+            match codec.encode_into(&Frame::Batch { messages }, &mut buf) {
+                Ok(_) => sent += n,
+                Err(e) => {
+                    // Only possible if the size estimate undershot: drop
+                    // this batch, keep the connection.
+                    warn!(node = link.cfg.id, peer = link.peer, %e, "dropping unencodable batch");
+                    Counters::add(&link.counters.drops, n);
+                }
+            }
+        }
+        if buf.is_empty() {
+            continue;
+        }
+        if let Err(e) = writer.write_all(&buf).await {
+            Counters::add(&link.counters.drops, sent);
+            return End::Broken(e.into());
+        }
+        Counters::add(&link.counters.bytes_sent, buf.len() as u64);
+        Counters::add(&link.counters.messages_sent, sent);
+    }
+}

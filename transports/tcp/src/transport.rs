@@ -1,0 +1,225 @@
+//! [`TcpTransport`]: one node's side of the TCP network: a queue and a
+//! connection task per peer going out, a listener coming in.
+//!
+//! It must never block the node: [`Transport::send`] only checks the batch
+//! and queues it; a full queue drops the batch and counts it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use actix::Recipient;
+use raft_actors::core::{Message, NodeId};
+use raft_actors::node::messages::peer::Peer;
+use raft_actors::transport::{estimated_size, Transport, TransportError};
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::TcpConfig;
+use crate::frame::FrameError;
+use crate::metrics::{Counters, Global, TcpMetrics};
+use crate::{inbound, outbound};
+
+/// Why the transport could not start, or why a connection ended.
+#[derive(Debug, Error)]
+pub enum TcpError {
+    /// Socket setup or I/O failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// Not called inside a tokio runtime (e.g. an actix system).
+    #[error("no tokio runtime to run the connection tasks on")]
+    NoRuntime,
+    /// [`TcpTransport::serve`] was already called.
+    #[error("already serving")]
+    AlreadyServing,
+    /// The peer refused our handshake.
+    #[error("handshake refused: {0}")]
+    Refused(String),
+    /// The other side broke the protocol.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// A connect or a handshake did not finish in time.
+    #[error("timed out")]
+    Timeout,
+    /// A frame was oversized or malformed.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+}
+
+/// Node `cfg.id`'s TCP transport. Clones are handles to the same one; it
+/// stops when [`shutdown`](Self::shutdown) is called or the last handle is
+/// dropped.
+///
+/// ```
+/// # #[actix_rt::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use raft_actors::transport::{Transport, TransportError};
+/// use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
+/// let peers = [(2, "127.0.0.1:9".parse()?)].into();
+/// let t = TcpTransport::new(TcpConfig::new(1, 42, peers))?;
+/// assert_eq!(t.send(3, vec![]), Err(TransportError::UnknownPeer(3)));
+/// t.send(2, vec![])?; // queued; peer 2 is down, so it is retried with backoff
+/// t.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct TcpTransport {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: Arc<TcpConfig>,
+    queues: BTreeMap<NodeId, mpsc::Sender<Vec<Message>>>,
+    counters: Arc<BTreeMap<NodeId, Arc<Counters>>>,
+    global: Arc<Global>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+    serving: AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The tasks hold no handle to `Inner`, so this runs once the node
+        // lets go of its transport: the tasks then end on their own.
+        self.token.cancel();
+    }
+}
+
+impl TcpTransport {
+    /// Starts one connection task per peer, on the current tokio runtime.
+    /// Nothing is received until [`serve`](Self::serve).
+    pub fn new(cfg: TcpConfig) -> Result<Self, TcpError> {
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| TcpError::NoRuntime)?;
+        let cfg = Arc::new(cfg);
+        let token = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let mut queues = BTreeMap::new();
+        let mut counters = BTreeMap::new();
+        for (&peer, &addr) in &cfg.peers {
+            if peer == cfg.id {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
+            let c = Arc::new(Counters::default());
+            queues.insert(peer, tx);
+            counters.insert(peer, Arc::clone(&c));
+            tracker.spawn_on(
+                outbound::run(outbound::Link {
+                    cfg: Arc::clone(&cfg),
+                    peer,
+                    addr,
+                    rx,
+                    counters: c,
+                    token: token.clone(),
+                }),
+                &handle,
+            );
+        }
+        Ok(TcpTransport {
+            inner: Arc::new(Inner {
+                cfg,
+                queues,
+                counters: Arc::new(counters),
+                global: Arc::new(Global::default()),
+                token,
+                tracker,
+                serving: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Accepts peers' connections on `listener` and delivers their batches
+    /// to `inbox`, one [`Peer`] message per batch. Answers the address
+    /// listened on.
+    pub fn serve(
+        &self,
+        listener: std::net::TcpListener,
+        inbox: Recipient<Peer>,
+    ) -> Result<SocketAddr, TcpError> {
+        if self.inner.serving.swap(true, Ordering::SeqCst) {
+            return Err(TcpError::AlreadyServing);
+        }
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| TcpError::NoRuntime)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let listener = {
+            let _guard = handle.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        let inner = &self.inner;
+        self.inner.tracker.spawn_on(
+            inbound::accept_loop(inbound::Acceptor {
+                cfg: Arc::clone(&inner.cfg),
+                listener,
+                inbox,
+                counters: Arc::clone(&inner.counters),
+                global: Arc::clone(&inner.global),
+                token: inner.token.clone(),
+                tracker: inner.tracker.clone(),
+            }),
+            &handle,
+        );
+        Ok(addr)
+    }
+
+    /// Closes the listener and every connection, and waits until they are
+    /// closed (so the port can be bound again at once). Later sends are
+    /// refused with [`TransportError::Unreachable`].
+    pub async fn shutdown(&self) {
+        self.close();
+        self.inner.tracker.wait().await;
+    }
+
+    /// Starts closing the listener and every connection, without waiting
+    /// (for synchronous callers such as a `Drop`).
+    pub fn close(&self) {
+        self.inner.token.cancel();
+        self.inner.tracker.close();
+    }
+
+    /// Counts per peer, and of refused or broken incoming connections.
+    pub fn metrics(&self) -> TcpMetrics {
+        TcpMetrics {
+            peers: self
+                .inner
+                .counters
+                .iter()
+                .map(|(id, c)| (*id, c.snapshot()))
+                .collect(),
+            refused: self.inner.global.refused.load(Ordering::Relaxed),
+            bad_frames: self.inner.global.bad_frames.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &TcpConfig {
+        &self.inner.cfg
+    }
+}
+
+impl Transport for TcpTransport {
+    fn send(&self, to: NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
+        let queue = self
+            .inner
+            .queues
+            .get(&to)
+            .ok_or(TransportError::UnknownPeer(to))?;
+        let size = estimated_size(&messages);
+        let max = self.inner.cfg.max_batch_bytes();
+        if size > max {
+            return Err(TransportError::TooLarge { size, max });
+        }
+        let n = messages.len() as u64;
+        queue.try_send(messages).map_err(|_| {
+            // Full (the peer is slow or down) or closed (shut down): drop,
+            // count, and let Raft's retries resend what still matters.
+            if let Some(c) = self.inner.counters.get(&to) {
+                Counters::add(&c.drops, n);
+            }
+            TransportError::Unreachable(to)
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! The TCP transport passes the `Transport` conformance suite over
+//! loopback, with ports chosen by binding to port 0.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+
+use actix::Recipient;
+use raft_actors::node::messages::peer::Peer;
+use raft_actors::testing::{transport_suite, TransportHarness};
+use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
+
+struct Harness {
+    addrs: BTreeMap<u64, SocketAddr>,
+    listeners: BTreeMap<u64, TcpListener>,
+    running: BTreeMap<u64, TcpTransport>,
+}
+
+impl Harness {
+    fn new(ids: &[u64]) -> Self {
+        let listeners: BTreeMap<u64, TcpListener> = ids
+            .iter()
+            .map(|id| (*id, TcpListener::bind("127.0.0.1:0").expect("bind")))
+            .collect();
+        let addrs = listeners
+            .iter()
+            .map(|(id, l)| (*id, l.local_addr().expect("addr")))
+            .collect();
+        Harness {
+            addrs,
+            listeners,
+            running: BTreeMap::new(),
+        }
+    }
+}
+
+impl TransportHarness for Harness {
+    type T = TcpTransport;
+
+    fn endpoint(&mut self, id: u64, inbox: Recipient<Peer>) -> TcpTransport {
+        let listener = match self.listeners.remove(&id) {
+            Some(l) => l,
+            // A restarted node listens on its old address again.
+            None => TcpListener::bind(self.addrs[&id]).expect("rebind"),
+        };
+        let mut cfg = TcpConfig::new(id, 7, self.addrs.clone());
+        cfg.max_frame_bytes = 1 << 20;
+        let t = TcpTransport::new(cfg).expect("transport");
+        t.serve(listener, inbox).expect("serve");
+        self.running.insert(id, t.clone());
+        t
+    }
+
+    async fn disconnect(&mut self, id: u64) {
+        if let Some(t) = self.running.remove(&id) {
+            t.shutdown().await;
+        }
+    }
+
+    fn max_batch_bytes(&self) -> usize {
+        (1 << 20) - 16
+    }
+}
+
+#[actix_rt::test]
+async fn conformance() {
+    transport_suite(Harness::new(&[1, 2, 3])).await;
+}

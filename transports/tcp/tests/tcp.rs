@@ -1,0 +1,289 @@
+//! What the conformance suite cannot check from outside: the handshake's
+//! refusals, frame limits on the wire, reconnects, drops and metrics.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use actix::{Actor, Context, Handler, Recipient};
+use bytes::BytesMut;
+use futures::StreamExt;
+use raft_actors::core::{Body, Message};
+use raft_actors::node::messages::peer::Peer;
+use raft_actors::transport::{Transport, TransportError};
+use raft_actors_transport_tcp::frame::{Frame, FrameCodec};
+use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+
+const DEADLINE: Duration = Duration::from_secs(5);
+const CLUSTER: u64 = 7;
+
+struct Collector(mpsc::UnboundedSender<Peer>);
+impl Actor for Collector {
+    type Context = Context<Self>;
+}
+impl Handler<Peer> for Collector {
+    type Result = ();
+    fn handle(&mut self, msg: Peer, _: &mut Self::Context) {
+        let _ = self.0.send(msg);
+    }
+}
+
+fn inbox() -> (Recipient<Peer>, mpsc::UnboundedReceiver<Peer>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Collector(tx).start().recipient(), rx)
+}
+
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+fn hb(from: u64, to: u64, seq: u64) -> Message {
+    Message {
+        from,
+        to,
+        term: 1,
+        body: Body::Heartbeat { commit: 0, seq },
+    }
+}
+
+/// Two listeners on free loopback ports, and the address map.
+fn two_nodes() -> (TcpListener, TcpListener, BTreeMap<u64, SocketAddr>) {
+    let l1 = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let l2 = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let peers = [
+        (1, l1.local_addr().expect("addr")),
+        (2, l2.local_addr().expect("addr")),
+    ]
+    .into();
+    (l1, l2, peers)
+}
+
+/// Node 1, serving, and its mailbox.
+fn node1(
+    l1: TcpListener,
+    peers: &BTreeMap<u64, SocketAddr>,
+) -> (TcpTransport, mpsc::UnboundedReceiver<Peer>) {
+    let (inb, rx) = inbox();
+    let t = TcpTransport::new(TcpConfig::new(1, CLUSTER, peers.clone())).expect("new");
+    t.serve(l1, inb).expect("serve");
+    (t, rx)
+}
+
+async fn recv(rx: &mut mpsc::UnboundedReceiver<Peer>) -> Option<Peer> {
+    tokio::time::timeout(DEADLINE, rx.recv())
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Polls `f` until it holds or the deadline passes.
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn raw_hello(addr: SocketAddr, cluster_id: u64, from: u64) -> (TcpStream, Option<Frame>) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut buf = BytesMut::new();
+    FrameCodec::new(1 << 20)
+        .encode_into(
+            &Frame::Hello {
+                cluster_id,
+                from,
+                to: 1,
+            },
+            &mut buf,
+        )
+        .expect("encode");
+    s.write_all(&buf).await.expect("write");
+    let mut reader = FramedRead::new(&mut s, FrameCodec::new(1 << 20));
+    let reply = tokio::time::timeout(DEADLINE, reader.next())
+        .await
+        .expect("a reply in time")
+        .and_then(Result::ok);
+    (s, reply)
+}
+
+/// Reads until EOF (the server closed); panics if it stays open.
+async fn assert_closed(mut s: TcpStream) {
+    let mut sink = Vec::new();
+    let r = tokio::time::timeout(DEADLINE, s.read_to_end(&mut sink)).await;
+    assert!(r.is_ok(), "the server must close the connection");
+}
+
+#[actix_rt::test]
+async fn a_wrong_cluster_id_is_refused_and_the_connection_closed() {
+    init_logging();
+    let (l1, _l2, peers) = two_nodes();
+    let addr = peers[&1];
+    let (t1, _rx) = node1(l1, &peers);
+    let (s, reply) = raw_hello(addr, CLUSTER + 1, 2).await;
+    assert!(
+        matches!(&reply, Some(Frame::Refused { reason }) if reason.contains("cluster")),
+        "{reply:?}"
+    );
+    assert_closed(s).await;
+    assert_eq!(t1.metrics().refused, 1);
+
+    // A whole transport of another cluster delivers nothing.
+    let (inb2, _rx2) = inbox();
+    let mut cfg = TcpConfig::new(2, CLUSTER + 1, peers.clone());
+    cfg.backoff_max = Duration::from_millis(20);
+    let other = TcpTransport::new(cfg).expect("new");
+    other.serve(_l2, inb2).expect("serve");
+    other.send(1, vec![hb(2, 1, 1)]).expect("queued");
+    eventually("the second refusal", || t1.metrics().refused >= 2).await;
+    assert_eq!(t1.metrics().peers[&2].messages_received, 0);
+}
+
+#[actix_rt::test]
+async fn an_unknown_node_is_refused() {
+    init_logging();
+    let (l1, _l2, peers) = two_nodes();
+    let (t1, _rx) = node1(l1, &peers);
+    let (s, reply) = raw_hello(peers[&1], CLUSTER, 99).await;
+    assert!(
+        matches!(&reply, Some(Frame::Refused { reason }) if reason.contains("unknown node 99")),
+        "{reply:?}"
+    );
+    assert_closed(s).await;
+    assert_eq!(t1.metrics().refused, 1);
+}
+
+#[actix_rt::test]
+async fn an_oversized_or_malformed_frame_closes_only_its_connection() {
+    init_logging();
+    let (l1, l2, peers) = two_nodes();
+    let (t1, mut rx) = node1(l1, &peers);
+    let bad_inputs: [&[u8]; 3] = [
+        // A length prefix claiming 4 GiB: refused before any allocation.
+        &[0xff, 0xff, 0xff, 0xff, 1, 2, 3],
+        // A wrong wire version.
+        &[0, 0, 0, 2, 99, 0],
+        // The right version, then bytes that are no frame.
+        &[0, 0, 0, 3, 1, 0xff, 0xff],
+    ];
+    for (i, bad) in bad_inputs.iter().enumerate() {
+        let (mut s, reply) = raw_hello(peers[&1], CLUSTER, 2).await;
+        assert_eq!(reply, Some(Frame::Welcome));
+        s.write_all(bad).await.expect("write");
+        assert_closed(s).await;
+        eventually("bad frame counted", || {
+            t1.metrics().bad_frames == i as u64 + 1
+        })
+        .await;
+    }
+    info_line("--- the node still serves a well-behaved peer");
+    let (inb2, _rx2) = inbox();
+    let t2 = TcpTransport::new(TcpConfig::new(2, CLUSTER, peers)).expect("new");
+    t2.serve(l2, inb2).expect("serve");
+    t2.send(1, vec![hb(2, 1, 5)]).expect("send");
+    let got = recv(&mut rx).await.expect("delivered");
+    assert_eq!(got.messages, vec![hb(2, 1, 5)]);
+}
+
+fn info_line(s: &str) {
+    tracing::info!("{s}");
+}
+
+#[actix_rt::test]
+async fn a_message_claiming_another_sender_closes_the_connection() {
+    init_logging();
+    let (l1, _l2, peers) = two_nodes();
+    let (t1, mut rx) = node1(l1, &peers);
+    let (mut s, reply) = raw_hello(peers[&1], CLUSTER, 2).await;
+    assert_eq!(reply, Some(Frame::Welcome));
+    let mut buf = BytesMut::new();
+    FrameCodec::new(1 << 20)
+        .encode_into(
+            &Frame::Batch {
+                messages: vec![hb(3, 1, 1)],
+            },
+            &mut buf,
+        )
+        .expect("encode");
+    s.write_all(&buf).await.expect("write");
+    assert_closed(s).await;
+    assert_eq!(t1.metrics().bad_frames, 1);
+    assert!(rx.try_recv().is_err(), "nothing delivered");
+}
+
+#[actix_rt::test]
+async fn reconnects_sends_and_receipts_are_counted() {
+    init_logging();
+    let (l1, l2, peers) = two_nodes();
+    let (t1, _rx1) = node1(l1, &peers);
+    let (inb2, mut rx2) = inbox();
+    let t2 = TcpTransport::new(TcpConfig::new(2, CLUSTER, peers.clone())).expect("new");
+    t2.serve(l2, inb2).expect("serve");
+    t1.send(2, vec![hb(1, 2, 1), hb(1, 2, 2)]).expect("send");
+    assert_eq!(recv(&mut rx2).await.expect("delivered").messages.len(), 2);
+    // The sender counts after its write returns: wait for it, not assume.
+    eventually("sender counted", || {
+        t1.metrics().peers[&2].messages_sent == 2
+    })
+    .await;
+    let m1 = t1.metrics().peers[&2];
+    assert!(m1.bytes_sent > 0);
+    let m2 = t2.metrics().peers[&1];
+    assert_eq!(m2.messages_received, 2);
+    assert_eq!(
+        m2.bytes_received, m1.bytes_sent,
+        "both ends count the same bytes"
+    );
+
+    info_line("--- node 2 restarts on the same address");
+    t2.shutdown().await;
+    let (inb2, mut rx2) = inbox();
+    let t2 = TcpTransport::new(TcpConfig::new(2, CLUSTER, peers.clone())).expect("new");
+    t2.serve(TcpListener::bind(peers[&2]).expect("rebind"), inb2)
+        .expect("serve");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let _ = t1.send(2, vec![hb(1, 2, 9)]);
+        if let Ok(Some(p)) = tokio::time::timeout(Duration::from_millis(50), rx2.recv()).await {
+            assert_eq!(p.messages, vec![hb(1, 2, 9)]);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery after restart"
+        );
+    }
+    assert!(t1.metrics().peers[&2].reconnects >= 1, "{:?}", t1.metrics());
+}
+
+#[actix_rt::test]
+async fn a_full_queue_drops_and_counts() {
+    init_logging();
+    // A port nobody listens on: the link stays down and the queue fills.
+    let dead = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let peers = [(2, dead.local_addr().expect("addr"))].into();
+    drop(dead);
+    let mut cfg = TcpConfig::new(1, CLUSTER, peers);
+    cfg.queue_capacity = 4;
+    let t1 = TcpTransport::new(cfg).expect("new");
+    let results: Vec<_> = (0..20).map(|i| t1.send(2, vec![hb(1, 2, i)])).collect();
+    let refused = results
+        .iter()
+        .filter(|r| **r == Err(TransportError::Unreachable(2)))
+        .count();
+    // The task may already hold one batch while dialling.
+    assert!((15..=16).contains(&refused), "{results:?}");
+    assert_eq!(t1.metrics().peers[&2].drops, refused as u64);
+    t1.shutdown().await;
+    assert_eq!(
+        t1.send(2, vec![hb(1, 2, 1)]),
+        Err(TransportError::Unreachable(2))
+    );
+}
