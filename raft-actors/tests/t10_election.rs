@@ -4,7 +4,9 @@
 
 mod common;
 
+use common::{kv_cluster, T};
 use raft_actors::testing::{cases, Kv, TestCluster, TypedBuilder};
+use tracing::info;
 
 fn memory(seed: u64) -> TypedBuilder<Kv> {
     common::init_logging();
