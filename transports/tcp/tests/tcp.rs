@@ -86,9 +86,12 @@ async fn recv(rx: &mut mpsc::UnboundedReceiver<Peer>) -> Option<Peer> {
 /// Polls `f` until it holds or the deadline passes.
 async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + DEADLINE;
+    // A condition polled at a fixed rate, with a deadline: never a bare
+    // sleep standing in for the condition.
+    let mut poll = tokio::time::interval(Duration::from_millis(5));
     while !f() {
         assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        poll.tick().await;
     }
 }
 
