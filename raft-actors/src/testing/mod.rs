@@ -22,4 +22,4 @@ pub use kv::{Kv, KvCommand};
 pub use linearizability::{check_linearizable, CheckStats, LinearizabilityError};
 pub use proxy::{ProxyFaults, ProxyMesh, ProxyStats, TcpProxy};
 pub use storage_suite::storage_suite;
-pub use transport_suite::{transport_suite, TransportHarness};
+pub use transport_suite::{inbox, transport_suite, TransportHarness};

@@ -44,7 +44,9 @@ impl Handler<Peer> for Collector {
     }
 }
 
-fn inbox() -> (Recipient<Peer>, mpsc::UnboundedReceiver<Peer>) {
+/// A mailbox for tests of transports: what it receives comes out of the
+/// returned channel.
+pub fn inbox() -> (Recipient<Peer>, mpsc::UnboundedReceiver<Peer>) {
     let (tx, rx) = mpsc::unbounded_channel();
     (Collector(tx).start().recipient(), rx)
 }

@@ -6,23 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use actix::{Actor, Context, Handler};
 use raft_actors::core::{Body, Message};
 use raft_actors::node::messages::peer::Peer;
 use raft_actors_transport_http::wire::{Envelope, PATH};
 use raft_actors_transport_http::{HttpConfig, HttpTransport};
 use tokio::sync::mpsc;
-
-struct Collector(mpsc::UnboundedSender<Peer>);
-impl Actor for Collector {
-    type Context = Context<Self>;
-}
-impl Handler<Peer> for Collector {
-    type Result = ();
-    fn handle(&mut self, msg: Peer, _: &mut Self::Context) {
-        let _ = self.0.send(msg);
-    }
-}
 
 fn hb(from: u64, to: u64) -> Message {
     Message {
@@ -45,9 +33,8 @@ fn node1() -> (HttpTransport, String, mpsc::UnboundedReceiver<Peer>) {
     );
     cfg.max_body_bytes = 4096;
     let t = HttpTransport::new(cfg);
-    let (tx, rx) = mpsc::unbounded_channel();
-    t.serve(l, Collector(tx).start().recipient())
-        .expect("serve");
+    let (mailbox, rx) = raft_actors::testing::inbox();
+    t.serve(l, mailbox).expect("serve");
     (t, format!("http://{addr}{PATH}"), rx)
 }
 

@@ -39,27 +39,14 @@ async fn conformance() {
 async fn faults_are_decided_by_the_seed() {
     use std::time::Duration;
 
-    use actix::{Actor, Context, Handler};
     use raft_actors::core::{Body, Message};
     use raft_actors::transport::Transport;
     use raft_actors_transport_memory::LinkFaults;
-    use tokio::sync::mpsc;
-
-    struct Collector(mpsc::UnboundedSender<Peer>);
-    impl Actor for Collector {
-        type Context = Context<Self>;
-    }
-    impl Handler<Peer> for Collector {
-        type Result = ();
-        fn handle(&mut self, msg: Peer, _: &mut Self::Context) {
-            let _ = self.0.send(msg);
-        }
-    }
 
     async fn pattern(seed: u64) -> Vec<u64> {
         let net = MemoryNetwork::new(seed);
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        net.register(2, Collector(tx).start().recipient());
+        let (mailbox, mut rx) = raft_actors::testing::inbox();
+        net.register(2, mailbox);
         let faults = LinkFaults {
             drop: 0.3,
             duplicate: 0.2,

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use actix::{Actor, Context, Handler, Recipient};
 use bytes::BytesMut;
 use futures::StreamExt;
 use raft_actors::core::{Body, Message};
 use raft_actors::node::messages::peer::Peer;
+use raft_actors::testing::inbox;
 use raft_actors::transport::{Transport, TransportError};
 use raft_actors_transport_tcp::frame::{Frame, FrameCodec};
 use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
@@ -20,22 +20,6 @@ use tokio_util::codec::FramedRead;
 
 const DEADLINE: Duration = Duration::from_secs(5);
 const CLUSTER: u64 = 7;
-
-struct Collector(mpsc::UnboundedSender<Peer>);
-impl Actor for Collector {
-    type Context = Context<Self>;
-}
-impl Handler<Peer> for Collector {
-    type Result = ();
-    fn handle(&mut self, msg: Peer, _: &mut Self::Context) {
-        let _ = self.0.send(msg);
-    }
-}
-
-fn inbox() -> (Recipient<Peer>, mpsc::UnboundedReceiver<Peer>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    (Collector(tx).start().recipient(), rx)
-}
 
 fn init_logging() {
     let _ = tracing_subscriber::fmt()
