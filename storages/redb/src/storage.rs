@@ -43,13 +43,25 @@ type Job = Box<dyn FnOnce(&mut Store) + Send>;
 /// assert_eq!(s.load().await?.entries.len(), 1);
 /// # Ok(()) }
 /// ```
+///
+/// Clones share one store (one file, one thread), as [`MemoryStorage`]
+/// clones do: keep one to inspect what a running node wrote. The file is
+/// closed when the last clone is dropped.
+///
+/// [`MemoryStorage`]: raft_actors::storage::MemoryStorage
+#[derive(Clone)]
 pub struct RedbStorage {
+    shared: Arc<Shared>,
+    fresh: bool,
+    membership: Membership,
+}
+
+/// The storage thread and what every clone shares.
+struct Shared {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
     path: PathBuf,
     counters: Arc<Counters>,
-    fresh: bool,
-    membership: Membership,
 }
 
 /// Counters of a [`RedbStorage`] since it was opened.
@@ -129,10 +141,12 @@ impl RedbStorage {
             }
         };
         Ok(RedbStorage {
-            jobs: Some(jobs),
-            thread: Some(thread),
-            path,
-            counters,
+            shared: Arc::new(Shared {
+                jobs: Some(jobs),
+                thread: Some(thread),
+                path,
+                counters,
+            }),
             fresh,
             membership,
         })
@@ -167,23 +181,23 @@ impl RedbStorage {
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
     /// Fsyncs and entries written since the store was opened.
     pub fn stats(&self) -> RedbStats {
         RedbStats {
-            fsyncs: self.counters.commits.load(Ordering::Relaxed),
-            entries: self.counters.entries.load(Ordering::Relaxed),
+            fsyncs: self.shared.counters.commits.load(Ordering::Relaxed),
+            entries: self.shared.counters.entries.load(Ordering::Relaxed),
         }
     }
 
     fn stopped(&self) -> StorageError {
-        RedbError::Stopped(self.path.clone()).into()
+        RedbError::Stopped(self.shared.path.clone()).into()
     }
 
     fn send(&self, job: Job) -> Result<(), StorageError> {
-        match &self.jobs {
+        match &self.shared.jobs {
             Some(jobs) => jobs.send(job).map_err(|_| self.stopped()),
             None => Err(self.stopped()),
         }
@@ -230,9 +244,10 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-impl Drop for RedbStorage {
-    /// Closes the database: waits for the job in progress, so the file is
-    /// released when this returns (a reopen in the same process succeeds).
+impl Drop for Shared {
+    /// Closes the database once the last clone is gone: waits for the jobs
+    /// sent, so the file is released when this returns (a reopen in the
+    /// same process succeeds).
     fn drop(&mut self) {
         self.jobs.take();
         if let Some(thread) = self.thread.take() {
@@ -244,7 +259,7 @@ impl Drop for RedbStorage {
 impl std::fmt::Debug for RedbStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedbStorage")
-            .field("path", &self.path)
+            .field("path", &self.shared.path)
             .field("stats", &self.stats())
             .finish()
     }

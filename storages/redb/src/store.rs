@@ -32,6 +32,8 @@ const SNAPSHOT_KEY: &str = "current";
 
 /// The database file inside the data dir.
 pub(crate) const FILE_NAME: &str = "raft.redb";
+/// The file beside it that says a store was created here.
+const SIDECAR_NAME: &str = "raft.redb.format";
 
 /// Counters shared with the handle: commits are fsyncs.
 #[derive(Debug, Default)]
@@ -157,7 +159,17 @@ impl Store {
                 Err(e) => return Err(self.io(e)),
             }
         };
+        let sidecar = self.path.with_file_name(SIDECAR_NAME);
         match found.as_deref() {
+            None if sidecar.exists() => Err(RedbError::corrupt(
+                &self.path,
+                0,
+                "database file",
+                format!(
+                    "{} says this dir held a store, but the file holds none (emptied or replaced?)",
+                    sidecar.display()
+                ),
+            )),
             None => {
                 let txn = self.db.begin_write().map_err(|e| self.io(e))?;
                 {
@@ -165,9 +177,17 @@ impl Store {
                     meta.insert(FORMAT_KEY, [RECORD_VERSION].as_slice())
                         .map_err(|e| self.io(e))?;
                 }
-                txn.commit().map_err(|e| self.io(e))
+                txn.commit().map_err(|e| self.io(e))?;
+                self.write_sidecar(&sidecar)
             }
-            Some([v]) if *v == RECORD_VERSION => Ok(()),
+            Some([v]) if *v == RECORD_VERSION => {
+                if sidecar.exists() {
+                    Ok(())
+                } else {
+                    // A crash between the marker's commit and the sidecar.
+                    self.write_sidecar(&sidecar)
+                }
+            }
             Some([v]) if *v > RECORD_VERSION => Err(RedbError::NewerFormat {
                 path: self.path.clone(),
                 found: *v,
@@ -180,6 +200,26 @@ impl Store {
                 format!("unreadable format marker {other:?}"),
             )),
         }
+    }
+
+    /// Records, beside the database, that this dir holds a store: if the
+    /// database file is ever emptied or replaced by a blank one, the next
+    /// open refuses it instead of starting over as a fresh node (which
+    /// would forget its votes and acknowledged entries).
+    fn write_sidecar(&self, sidecar: &Path) -> Result<(), RedbError> {
+        let write = || -> std::io::Result<()> {
+            let f = std::fs::File::create(sidecar)?;
+            std::io::Write::write_all(
+                &mut &f,
+                format!("raft-actors-storage-redb format {RECORD_VERSION}\n").as_bytes(),
+            )?;
+            f.sync_all()?;
+            if let Some(dir) = sidecar.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| self.io(format!("writing {}: {e}", sidecar.display())))
     }
 
     fn has_membership(&self) -> Result<bool, RedbError> {
