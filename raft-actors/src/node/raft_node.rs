@@ -128,6 +128,8 @@ pub struct RaftNode<C: TypeConfig> {
     /// commit's yield.
     storage_writes: u64,
     entries_persisted: u64,
+    /// The storage's own fsync count, if it keeps one.
+    fsyncs: Option<u64>,
 }
 
 /// How many forwarded request ids are remembered per origin for dedup.
@@ -160,6 +162,7 @@ impl<C: TypeConfig> RaftNode<C> {
             snapshot_building: false,
             storage_writes: 0,
             entries_persisted: 0,
+            fsyncs: None,
             pending: Pending::new(),
             // Random base: ids must not repeat across a restart of this
             // process, or the leader's dedup window would drop new ones.
@@ -240,8 +243,13 @@ impl<C: TypeConfig> RaftNode<C> {
             self.gate = Some(gate);
             let storage = Arc::clone(&self.storage);
             let entries = persist.entries.len() as u64;
-            let write = async move { storage.lock().await.write(persist).await };
-            ctx.spawn(write.into_actor(self).map(move |res, node, ctx| {
+            let write = async move {
+                let mut storage = storage.lock().await;
+                let res = storage.write(persist).await;
+                (res, storage.fsyncs())
+            };
+            ctx.spawn(write.into_actor(self).map(move |(res, fsyncs), node, ctx| {
+                node.fsyncs = fsyncs.or(node.fsyncs);
                 node.guarded(ctx, |node, ctx| node.persisted(res, entries, ctx));
             }));
         }
@@ -359,12 +367,13 @@ impl<C: TypeConfig> RaftNode<C> {
         };
         let status = core.status();
         let applied = self.applied;
-        let (writes, entries) = (self.storage_writes, self.entries_persisted);
+        let (writes, entries, fsyncs) = (self.storage_writes, self.entries_persisted, self.fsyncs);
         self.metrics.send_if_modified(|m| {
             let mut next = m.clone();
             next.update(&status, applied);
             next.storage_writes = writes;
             next.entries_persisted = entries;
+            next.fsyncs = fsyncs;
             next.down = None;
             let changed = next != *m;
             *m = next;

@@ -153,7 +153,11 @@ pub trait Storage: Send + Sync + 'static {
     /// state and entries, then compaction. The node calls this once per
     /// `Ready`; it is the group commit.
     ///
-    /// To ensure correctness: `Ok` means all of it is durable. A durable
+    /// To ensure correctness: `Ok` means all of it is durable, except that
+    /// a batch that changes only the commit index (no term, vote, entries
+    /// or snapshot) may be made durable lazily, as long as it is never
+    /// durable before an earlier batch: Raft needs only term, vote and
+    /// entries on disk before the node answers (Figure 2). A durable
     /// adapter should override this to make it one atomic write with one
     /// flush to disk (the default makes up to three calls, each durable on
     /// its own, which is correct but flushes up to three times).
@@ -172,5 +176,13 @@ pub trait Storage: Send + Sync + 'static {
             self.compact(upto).await?;
         }
         Ok(())
+    }
+
+    /// How many times this storage flushed to disk (fsync) since it was
+    /// opened, if it counts them; `None` for one that does not (or is not
+    /// durable). The node publishes it, so a service can show how many
+    /// entries share one fsync.
+    fn fsyncs(&self) -> Option<u64> {
+        None
     }
 }

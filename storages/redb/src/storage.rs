@@ -326,4 +326,8 @@ impl Storage for RedbStorage {
     async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
         self.call(move |store| store.write(batch)).await
     }
+
+    fn fsyncs(&self) -> Option<u64> {
+        Some(self.stats().fsyncs)
+    }
 }

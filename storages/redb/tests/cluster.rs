@@ -60,7 +60,7 @@ fn snapshots_every(threshold: u64, trailing: u64) -> NodeConfig {
 }
 
 #[actix_rt::test]
-async fn concurrent_proposals_share_fsyncs_and_each_ready_is_one_fsync() {
+async fn concurrent_proposals_share_fsyncs_and_no_ready_takes_two() {
     let dir = tempfile::tempdir().expect("dir");
     let (b, opened) = on_redb(3, NodeConfig::default(), dir.path());
     let c = b.start().await.expect("cluster");
@@ -83,12 +83,22 @@ async fn concurrent_proposals_share_fsyncs_and_each_ready_is_one_fsync() {
         fsyncs * 8 <= entries,
         "group commit: {entries} entries took {fsyncs} fsyncs"
     );
-    // The node's own counters agree with the store's: one storage write,
-    // one fsync (the store's extra commit is the bootstrap's).
+    // The node publishes the store's counts: at most one fsync per Ready
+    // (the store's extra commit is the bootstrap's; writes that only move
+    // the commit index skip the fsync).
     let m = c.raft(leader).current();
-    assert_eq!(m.storage_writes + 1, after.fsyncs, "one fsync per Ready");
+    assert_eq!(
+        m.fsyncs,
+        Some(after.fsyncs),
+        "the node shows the store's fsyncs"
+    );
+    assert!(
+        m.storage_writes + 1 >= after.fsyncs,
+        "one fsync per Ready at most"
+    );
     assert_eq!(m.entries_persisted, after.entries);
-    assert!(m.entries_per_write() > 1.0, "{}", m.entries_per_write());
+    let ratio = m.entries_per_fsync().expect("redb counts fsyncs");
+    assert!(ratio > 4.0, "entries per fsync: {ratio}");
     c.shutdown().await;
 }
 
