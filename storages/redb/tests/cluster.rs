@@ -251,3 +251,138 @@ async fn a_lagging_follower_installs_the_leaders_snapshot_on_disk() {
     }
     c.shutdown().await;
 }
+
+/// The memory network, with a switch that stalls every InstallSnapshot
+/// transfer after its first chunk, and a count of the chunks followers
+/// acknowledged short of the end (proof that a transfer is half done).
+#[derive(Clone)]
+struct StallingNetwork {
+    inner: raft_actors::transport::MemoryNetwork,
+    stall: Arc<std::sync::atomic::AtomicBool>,
+    partial_acks: Arc<std::sync::atomic::AtomicU64>,
+}
+
+struct StallingTransport {
+    inner: raft_actors::transport::MemoryTransport,
+    net: StallingNetwork,
+}
+
+impl raft_actors::transport::Transport for StallingTransport {
+    fn send(
+        &self,
+        to: NodeId,
+        mut messages: Vec<raft_actors::core::Message>,
+    ) -> Result<(), raft_actors::transport::TransportError> {
+        use raft_actors::core::Body;
+        use std::sync::atomic::Ordering;
+        let stall = self.net.stall.load(Ordering::SeqCst);
+        messages.retain(|m| match &m.body {
+            Body::InstallSnapshot { offset, .. } => !(stall && *offset > 0),
+            Body::SnapshotResponse {
+                next_offset, done, ..
+            } => {
+                if *next_offset > 0 && !*done {
+                    self.net.partial_acks.fetch_add(1, Ordering::SeqCst);
+                }
+                true
+            }
+            _ => true,
+        });
+        self.inner.send(to, messages)
+    }
+}
+
+impl raft_actors::testing::ClusterNetwork for StallingNetwork {
+    fn transport(
+        &mut self,
+        id: NodeId,
+        _ids: &[NodeId],
+    ) -> Box<dyn raft_actors::transport::Transport> {
+        Box::new(StallingTransport {
+            inner: self.inner.transport(id),
+            net: self.clone(),
+        })
+    }
+    fn register(
+        &mut self,
+        id: NodeId,
+        mailbox: actix::Recipient<raft_actors::node::messages::peer::Peer>,
+    ) {
+        self.inner.register(id, mailbox);
+    }
+    fn unregister(&mut self, id: NodeId) {
+        self.inner.unregister(id);
+    }
+}
+
+#[actix_rt::test]
+async fn a_crash_in_the_middle_of_a_snapshot_transfer_leaves_the_old_state_intact() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().expect("dir");
+    let net = StallingNetwork {
+        inner: raft_actors::transport::MemoryNetwork::new(5),
+        stall: Arc::default(),
+        partial_acks: Arc::default(),
+    };
+    let (b, opened) = on_redb(3, snapshots_every(20, 0), dir.path());
+    let c = b.network(net.clone()).start().await.expect("cluster");
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    let lagging = c
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("follower");
+    let mut last = 0;
+    for key in 0..5 {
+        last = c
+            .raft(leader)
+            .propose(put(key, 1))
+            .await
+            .expect("write")
+            .index;
+    }
+    c.wait_all_applied(last, T).await.expect("applied");
+    c.crash(lagging).await;
+    for key in 0..200 {
+        last = c
+            .raft(leader)
+            .propose(put(key, key + 7))
+            .await
+            .expect("write")
+            .index;
+    }
+    let old = store(&opened, lagging).load().await.expect("load");
+    assert!(old.snapshot.is_none(), "no snapshot before the transfer");
+
+    tracing::info!("--- the transfer stalls after its first chunk; the follower crashes mid-way");
+    net.stall.store(true, Ordering::SeqCst);
+    c.restart(lagging).await.expect("restart");
+    let deadline = Instant::now() + T;
+    let mut poll = actix_rt::time::interval(Duration::from_millis(2));
+    while net.partial_acks.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no chunk was ever acknowledged");
+        poll.tick().await;
+    }
+    c.crash(lagging).await;
+    let after = store(&opened, lagging)
+        .load()
+        .await
+        .expect("load after the crash");
+    assert_eq!(after.snapshot, old.snapshot, "no half snapshot on disk");
+    assert_eq!(after.entries, old.entries, "the old log is intact");
+    assert_eq!(after.membership, old.membership);
+
+    tracing::info!("--- the transfer resumes from scratch and completes");
+    net.stall.store(false, Ordering::SeqCst);
+    c.restart(lagging).await.expect("restart again");
+    c.wait_all_applied(last, T).await.expect("caught up");
+    let done = store(&opened, lagging).load().await.expect("load");
+    assert!(done.snapshot.is_some(), "the snapshot was installed");
+    let v = c
+        .raft(lagging)
+        .read(199, Consistency::Stale)
+        .await
+        .expect("read");
+    assert_eq!(v, Some(206));
+    c.shutdown().await;
+}
