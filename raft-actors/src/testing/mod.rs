@@ -24,4 +24,6 @@ pub use linearizability::{check_linearizable, CheckStats, LinearizabilityError};
 pub use load::{propose_load, LoadReport};
 pub use proxy::{ProxyFaults, ProxyMesh, ProxyStats, TcpProxy};
 pub use storage_suite::storage_suite;
-pub use transport_suite::{inbox, transport_suite, TransportHarness};
+pub use transport_suite::{
+    heartbeats_overtake_snapshot_chunks, inbox, transport_suite, TransportHarness,
+};

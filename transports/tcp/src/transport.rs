@@ -12,9 +12,8 @@ use std::sync::Arc;
 use actix::Recipient;
 use raft_actors::core::{Message, NodeId};
 use raft_actors::node::messages::peer::Peer;
-use raft_actors::transport::{estimated_size, Transport, TransportError};
+use raft_actors::transport::{estimated_size, lanes, LaneSender, Transport, TransportError};
 use thiserror::Error;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -72,7 +71,7 @@ pub struct TcpTransport {
 #[derive(Debug)]
 struct Inner {
     cfg: Arc<TcpConfig>,
-    queues: BTreeMap<NodeId, mpsc::Sender<Vec<Message>>>,
+    queues: BTreeMap<NodeId, LaneSender>,
     counters: Arc<BTreeMap<NodeId, Arc<Counters>>>,
     global: Arc<Global>,
     token: CancellationToken,
@@ -102,7 +101,7 @@ impl TcpTransport {
             if peer == cfg.id {
                 continue;
             }
-            let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
+            let (tx, rx) = lanes(cfg.queue_capacity);
             let c = Arc::new(Counters::default());
             queues.insert(peer, tx);
             counters.insert(peer, Arc::clone(&c));
@@ -212,12 +211,11 @@ impl Transport for TcpTransport {
         if size > max {
             return Err(TransportError::TooLarge { size, max });
         }
-        let n = messages.len() as u64;
-        queue.try_send(messages).map_err(|_| {
+        queue.try_send(messages).map_err(|dropped| {
             // Full (the peer is slow or down) or closed (shut down): drop,
             // count, and let Raft's retries resend what still matters.
             if let Some(c) = self.inner.counters.get(&to) {
-                Counters::add(&c.drops, n);
+                Counters::add(&c.drops, dropped);
             }
             TransportError::Unreachable(to)
         })
