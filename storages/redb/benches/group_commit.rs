@@ -4,8 +4,8 @@
 //! fsync, beside the disk's raw fsync rate (the limit without batching).
 //!
 //! `cargo bench -p raft-actors-storage-redb --bench group_commit`
-//! (`BENCH_SECS` per point, `BENCH_DIR` for the data dirs: put it on the
-//! disk to measure).
+//! (`BENCH_SECS` per point, `BENCH_DIR` for the data dirs, by default
+//! under the target dir, on the disk).
 
 use std::io::Write;
 use std::path::Path;
@@ -48,7 +48,8 @@ impl Apply<Counter> for Counter {
     }
 }
 
-/// Raw fsyncs per second: rewrite 4 KiB and `fdatasync`, in a loop.
+/// Raw fsyncs per second: append 4 KiB and `fdatasync`, in a loop (what a
+/// log without batching pays per entry).
 fn raw_fsync_rate(dir: &Path, secs: f64) -> f64 {
     let path = dir.join("fsync-probe");
     let mut f = std::fs::File::create(&path).expect("probe file");

@@ -148,7 +148,9 @@ async fn restarts_restore_the_snapshot_and_replay_the_tail_even_after_a_full_clo
         "the log was compacted"
     );
 
-    // A crash and restart from the disk (same process, same file).
+    // A crash and restart: the node reloads through its store (the same
+    // open handle, so redb's view of the file); the full close below
+    // reopens the files themselves.
     c.crash(follower).await;
     c.restart(follower).await.expect("restart");
     c.wait_all_applied(last, T)
