@@ -103,18 +103,29 @@ fn main() {
     let raw = raw_fsync_rate(root.path(), 2.0);
     let one = redb_commit_rate(root.path(), 2.0);
     println!("raw fdatasync of 4 KiB: {raw:.0}/s; redb one-entry commits: {one:.0}/s");
-    println!("| concurrent proposers | proposals/s | p50 | p99 | entries per fsync (leader) | leader fsyncs/s |");
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("| concurrent proposers | proposals/s | p50 | p99 | entries per fsync (leader) | leader fsyncs/s | failed |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     let sys = actix::System::new();
     sys.block_on(async move {
         let arbiters: Vec<Arbiter> = (0..3).map(|_| Arbiter::new()).collect();
-        for (point, clients) in [1usize, 64, 256].into_iter().enumerate() {
+        // BENCH_AB=1 measures every point also without early replication
+        // (the leader persisting before it replicates), for comparison.
+        let variants: &[bool] = if std::env::var("BENCH_AB").is_ok_and(|v| v == "1") {
+            &[false, true]
+        } else {
+            &[true]
+        };
+        let points = [1usize, 64, 256]
+            .into_iter()
+            .flat_map(|c| variants.iter().map(move |e| (c, *e)));
+        for (point, (clients, early)) in points.enumerate() {
             let dir = root.path().join(format!("point-{point}"));
             let net = MemoryNetwork::new(1);
             let mut nodes = Vec::new();
             for id in 1..=3u64 {
                 let cfg = NodeConfig {
                     max_pending: 1 << 20,
+                    early_replication: early,
                     core: Config {
                         snapshot_threshold: 10_000,
                         ..Config::default()
@@ -151,17 +162,22 @@ fn main() {
             let before = leader.current();
             let p = propose_load(&leader, clients, secs, |_| 1).await;
             let after = leader.current();
-            assert_eq!(p.errors, 0, "failed proposals");
             let fsyncs = after.fsyncs.unwrap_or(0) - before.fsyncs.unwrap_or(0);
             let entries = after.entries_persisted - before.entries_persisted;
             println!(
-                "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} | {:.0} |",
+                "| {}{} | {:.0} | {:.2} ms | {:.2} ms | {:.1} | {:.0} | {} |",
                 p.clients,
+                if early {
+                    ""
+                } else {
+                    " (persist, then replicate)"
+                },
                 p.per_sec(),
                 p.p50.as_secs_f64() * 1e3,
                 p.p99.as_secs_f64() * 1e3,
                 entries as f64 / fsyncs.max(1) as f64,
-                fsyncs as f64 / p.secs
+                fsyncs as f64 / p.secs,
+                p.errors
             );
             for r in &nodes {
                 r.shutdown().await;
