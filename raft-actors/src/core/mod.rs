@@ -312,6 +312,23 @@ impl RaftCore {
             self.counters.malformed += 1;
             return;
         }
+        let asks_vote = matches!(
+            m.body,
+            Body::PreVote { .. }
+                | Body::Vote {
+                    transfer: false,
+                    ..
+                }
+        );
+        if asks_vote && !self.knows_voter(m.from) {
+            // A server removed from the configuration never learns it was
+            // (it gets no more entries), times out and campaigns forever;
+            // answering it, or taking its term, would depose healthy
+            // leaders again and again (thesis §4.2.3). hashicorp/raft
+            // refuses such candidates the same way.
+            self.counters.votes_refused_non_member += 1;
+            return;
+        }
         if m.term > self.term {
             let vote_request = match m.body {
                 Body::PreVote { .. } => true,
@@ -481,6 +498,17 @@ impl RaftCore {
         self.handed_hard_state = hs;
         self.ready_outstanding = true;
         Some(ready)
+    }
+
+    /// Whether `id` may ask this node for a vote: it votes in the
+    /// configuration in force here or in the last committed one (the same
+    /// two a node itself campaigns by), or this node knows no
+    /// configuration yet.
+    fn knows_voter(&self, id: NodeId) -> bool {
+        let m = &self.membership;
+        (m.voters.is_empty() && m.outgoing.is_empty())
+            || m.is_voter(id)
+            || self.configs.at(self.log.commit).is_voter(id)
     }
 
     /// Acknowledges the last [`Ready`]: its `ToPersist` is durable and its

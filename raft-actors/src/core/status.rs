@@ -84,6 +84,9 @@ pub struct Counters {
     pub stale_term: u64,
     /// Vote requests refused because a leader was heard from recently.
     pub votes_refused_in_lease: u64,
+    /// Vote requests refused because the candidate is not a voter in this
+    /// node's configuration (a removed server that does not know it).
+    pub votes_refused_non_member: u64,
     /// Responses from nodes that are not members, or not expected.
     pub unknown_peer: u64,
     /// Messages whose content is impossible (term 0, gaps in entries, an
