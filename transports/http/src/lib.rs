@@ -28,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod peers;
 mod transport;
 pub mod wire;
 

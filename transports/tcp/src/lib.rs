@@ -49,6 +49,7 @@ pub mod frame;
 mod inbound;
 mod metrics;
 mod outbound;
+mod peers;
 mod transport;
 
 pub use backoff::Backoff;

@@ -4,7 +4,6 @@
 //! It must never block the node: [`Transport::send`] only checks the batch
 //! and queues it; a full queue drops the batch and counts it.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,14 +13,14 @@ use raft_actors::core::{Message, NodeId};
 use raft_actors::node::messages::peer::Peer;
 use raft_actors::transport::{estimated_size, Transport, TransportError};
 use thiserror::Error;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::TcpConfig;
 use crate::frame::FrameError;
+use crate::inbound;
 use crate::metrics::{Counters, Global, TcpMetrics};
-use crate::{inbound, outbound};
+use crate::peers::PeerTable;
 
 /// Why the transport could not start, or why a connection ended.
 #[derive(Debug, Error)]
@@ -72,8 +71,7 @@ pub struct TcpTransport {
 #[derive(Debug)]
 struct Inner {
     cfg: Arc<TcpConfig>,
-    queues: BTreeMap<NodeId, mpsc::Sender<Vec<Message>>>,
-    counters: Arc<BTreeMap<NodeId, Arc<Counters>>>,
+    peers: Arc<PeerTable>,
     global: Arc<Global>,
     token: CancellationToken,
     tracker: TaskTracker,
@@ -96,33 +94,16 @@ impl TcpTransport {
         let cfg = Arc::new(cfg);
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let mut queues = BTreeMap::new();
-        let mut counters = BTreeMap::new();
-        for (&peer, &addr) in &cfg.peers {
-            if peer == cfg.id {
-                continue;
-            }
-            let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
-            let c = Arc::new(Counters::default());
-            queues.insert(peer, tx);
-            counters.insert(peer, Arc::clone(&c));
-            tracker.spawn_on(
-                outbound::run(outbound::Link {
-                    cfg: Arc::clone(&cfg),
-                    peer,
-                    addr,
-                    rx,
-                    counters: c,
-                    token: token.clone(),
-                }),
-                &handle,
-            );
-        }
+        let peers = Arc::new(PeerTable::new(
+            Arc::clone(&cfg),
+            handle,
+            token.clone(),
+            tracker.clone(),
+        ));
         Ok(TcpTransport {
             inner: Arc::new(Inner {
                 cfg,
-                queues,
-                counters: Arc::new(counters),
+                peers,
                 global: Arc::new(Global::default()),
                 token,
                 tracker,
@@ -155,7 +136,7 @@ impl TcpTransport {
                 cfg: Arc::clone(&inner.cfg),
                 listener,
                 inbox,
-                counters: Arc::clone(&inner.counters),
+                peers: Arc::clone(&inner.peers),
                 global: Arc::clone(&inner.global),
                 token: inner.token.clone(),
                 tracker: inner.tracker.clone(),
@@ -185,13 +166,33 @@ impl TcpTransport {
         TcpMetrics {
             peers: self
                 .inner
-                .counters
+                .peers
+                .all_counters()
                 .iter()
                 .map(|(id, c)| (*id, c.snapshot()))
                 .collect(),
             refused: self.inner.global.refused.load(Ordering::Relaxed),
             bad_frames: self.inner.global.bad_frames.load(Ordering::Relaxed),
         }
+    }
+
+    /// Adds peer `id` at `addr`, or moves it there (a node joined the
+    /// cluster, or moved). Its connection task starts at once; its counters
+    /// carry over a move. This node's own id is ignored.
+    ///
+    /// ```
+    /// # #[actix_rt::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use raft_actors::transport::{Transport, TransportError};
+    /// use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
+    /// let t = TcpTransport::new(TcpConfig::new(1, 42, Default::default()))?;
+    /// assert_eq!(t.send(2, vec![]), Err(TransportError::UnknownPeer(2)));
+    /// t.set_peer(2, "127.0.0.1:9".parse()?);
+    /// t.send(2, vec![])?;
+    /// t.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_peer(&self, id: NodeId, addr: SocketAddr) {
+        self.inner.peers.set(id, addr);
     }
 
     /// The settings it runs with.
@@ -202,10 +203,10 @@ impl TcpTransport {
 
 impl Transport for TcpTransport {
     fn send(&self, to: NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
-        let queue = self
+        let (queue, counters) = self
             .inner
-            .queues
-            .get(&to)
+            .peers
+            .queue(to)
             .ok_or(TransportError::UnknownPeer(to))?;
         let size = estimated_size(&messages);
         let max = self.inner.cfg.max_batch_bytes();
@@ -216,9 +217,7 @@ impl Transport for TcpTransport {
         queue.try_send(messages).map_err(|_| {
             // Full (the peer is slow or down) or closed (shut down): drop,
             // count, and let Raft's retries resend what still matters.
-            if let Some(c) = self.inner.counters.get(&to) {
-                Counters::add(&c.drops, n);
-            }
+            Counters::add(&counters.drops, n);
             TransportError::Unreachable(to)
         })
     }
