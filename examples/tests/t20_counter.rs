@@ -24,15 +24,16 @@ fn counter_client_api() {
     assert_error_body(&c.req(f[1], "GET", "/counter?consistency=strong", None), 400);
 
     // Overflow: applied as a no-op, answered 422 with the current value.
-    let big = format!(r#"{{"delta": {}}}"#, i64::MAX);
-    let o = add(f[0], &big);
+    let a = add(f[0], &format!(r#"{{"delta": {}}}"#, i64::MAX));
+    assert_eq!(a.json()["value"].as_i64(), Some(i64::MAX - 2));
+    let o = add(f[0], r#"{"delta": 3}"#);
     let v = assert_error_body(&o, 422);
-    assert_eq!((v["error"].as_str(), v["value"].as_i64()), (Some("overflow"), Some(-2)));
-    let ok = add(f[0], &format!(r#"{{"delta": {}}}"#, i64::MIN + 2));
-    assert_eq!(ok.json()["value"].as_i64(), Some(i64::MIN));
-    let under = add(f[0], r#"{"delta": -1}"#);
-    assert_eq!(assert_error_body(&under, 422)["value"].as_i64(), Some(i64::MIN));
-    assert_eq!(add(f[0], &format!(r#"{{"delta": {}}}"#, i64::MAX)).json()["value"], -1);
+    assert_eq!((v["error"].as_str(), v["value"].as_i64()), (Some("overflow"), Some(i64::MAX - 2)));
+    let a = add(f[1], &format!(r#"{{"delta": {}}}"#, i64::MIN));
+    assert_eq!(a.json()["value"].as_i64(), Some(-3));
+    let under = add(f[0], &format!(r#"{{"delta": {}}}"#, i64::MIN));
+    assert_eq!(assert_error_body(&under, 422)["value"].as_i64(), Some(-3));
+    assert_eq!(add(f[0], r#"{"delta": 2}"#).json()["value"], -1);
 
     // Malformed: 400, nothing applied.
     for bad in ["", "{", r#"{"delta": "1"}"#, r#"{"delta": 1.5}"#, r#"{"delta": 99999999999999999999}"#, r#"{"other": 1}"#] {
