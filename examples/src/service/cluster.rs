@@ -102,10 +102,19 @@ async fn route<S: Service>(node: &Node<S>, req: &HttpRequest) -> Result<Route, A
     let Some(leader) = s.leader else {
         return Err(ApiError::unavailable("no leader is known").with_leader(None));
     };
-    match node.directory.get(leader).and_then(|a| a.http) {
-        Some(addr) => Ok(Route::Forward(addr)),
-        None => Err(ApiError::unavailable("the leader's client address is not known here")
-            .with_leader(Some(leader))),
+    // A leader records its client address within moments of its election
+    // (run.rs, `register_self`): wait for it rather than refuse at once.
+    let deadline = actix_rt::time::Instant::now() + Duration::from_millis(node.flags.timeout_ms);
+    let mut poll = actix_rt::time::interval(Duration::from_millis(20));
+    loop {
+        if let Some(addr) = node.directory.get(leader).and_then(|a| a.http) {
+            return Ok(Route::Forward(addr));
+        }
+        if actix_rt::time::Instant::now() >= deadline {
+            return Err(ApiError::unavailable("the leader's client address is not known here")
+                .with_leader(Some(leader)));
+        }
+        poll.tick().await;
     }
 }
 

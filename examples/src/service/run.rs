@@ -151,7 +151,7 @@ async fn register_self<S: Service>(node: web::Data<Node<S>>) {
         raft: node.flags.raft_addr,
         http: Some(node.flags.http_addr),
     };
-    let mut every = actix_rt::time::interval(Duration::from_millis(500));
+    let mut every = actix_rt::time::interval(Duration::from_millis(100));
     loop {
         every.tick().await;
         let Ok(s) = node.raft.status().await else {
