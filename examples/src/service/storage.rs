@@ -16,7 +16,7 @@ use super::flags::{Peers, StorageKind};
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The data dir cannot be created or read.
-    #[error("data dir {dir}: {source}")]
+    #[error("cannot use data dir {dir}")]
     DataDir {
         /// The directory.
         dir: String,
