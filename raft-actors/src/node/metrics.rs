@@ -34,6 +34,14 @@ pub struct Metrics {
     pub down: Option<String>,
     /// How many times the node was (re)built from storage.
     pub incarnation: u64,
+    /// Storage writes completed since the process started: one per `Ready`
+    /// that had something to persist, so one fsync each on a durable
+    /// storage.
+    pub storage_writes: u64,
+    /// Log entries those writes carried. `entries_persisted /
+    /// storage_writes` is how many entries share one fsync
+    /// ([`entries_per_write`](Self::entries_per_write)).
+    pub entries_persisted: u64,
 }
 
 impl Metrics {
@@ -50,6 +58,24 @@ impl Metrics {
             matched: BTreeMap::new(),
             down: None,
             incarnation: 0,
+            storage_writes: 0,
+            entries_persisted: 0,
+        }
+    }
+
+    /// Entries per storage write (per fsync on a durable storage): the
+    /// group commit's yield; 0 before the first write.
+    ///
+    /// ```
+    /// use raft_actors::node::Metrics;
+    /// let m = Metrics { storage_writes: 4, entries_persisted: 100, ..Metrics::starting(1) };
+    /// assert_eq!(m.entries_per_write(), 25.0);
+    /// ```
+    pub fn entries_per_write(&self) -> f64 {
+        if self.storage_writes == 0 {
+            0.0
+        } else {
+            self.entries_persisted as f64 / self.storage_writes as f64
         }
     }
 

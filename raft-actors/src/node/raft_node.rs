@@ -31,7 +31,7 @@ use super::pending::Pending;
 use crate::apply::{Apply, ApplyActor, ApplyBatch, BuildSnapshot, RestoreSnapshot};
 use crate::core::{
     AfterPersist, Body, ConfChangeError, Config, LogIndex, Membership, Message, NodeId,
-    PersistGate, RaftCore, RequestId, SnapshotError, Status, Term, ToPersist, TransferError,
+    PersistGate, RaftCore, RequestId, SnapshotError, Status, Term, TransferError,
 };
 use crate::error::{ClientError, FatalError};
 use crate::storage::{LogState, Storage, StorageError};
@@ -122,6 +122,12 @@ pub struct RaftNode<C: TypeConfig> {
     /// The core asked for a snapshot; one is being built (or will be).
     snapshot_wanted: bool,
     snapshot_building: bool,
+    /// Storage writes that succeeded (one per `Ready` with something to
+    /// persist: one fsync on a durable adapter), and the entries they
+    /// carried, since the process started: their ratio is the group
+    /// commit's yield.
+    storage_writes: u64,
+    entries_persisted: u64,
 }
 
 /// How many forwarded request ids are remembered per origin for dedup.
@@ -152,6 +158,8 @@ impl<C: TypeConfig> RaftNode<C> {
             drive_scheduled: false,
             snapshot_wanted: false,
             snapshot_building: false,
+            storage_writes: 0,
+            entries_persisted: 0,
             pending: Pending::new(),
             // Random base: ids must not repeat across a restart of this
             // process, or the leader's dedup window would drop new ones.
@@ -231,9 +239,10 @@ impl<C: TypeConfig> RaftNode<C> {
             }
             self.gate = Some(gate);
             let storage = Arc::clone(&self.storage);
-            let write = async move { write_batch(&mut **storage.lock().await, persist).await };
-            ctx.spawn(write.into_actor(self).map(|res, node, ctx| {
-                node.guarded(ctx, |node, ctx| node.persisted(res, ctx));
+            let entries = persist.entries.len() as u64;
+            let write = async move { storage.lock().await.write(persist).await };
+            ctx.spawn(write.into_actor(self).map(move |res, node, ctx| {
+                node.guarded(ctx, |node, ctx| node.persisted(res, entries, ctx));
             }));
         }
         if std::mem::take(&mut self.snapshot_wanted) {
@@ -242,11 +251,13 @@ impl<C: TypeConfig> RaftNode<C> {
         self.publish();
     }
 
-    fn persisted(&mut self, res: Result<(), StorageError>, ctx: &mut Context<Self>) {
+    fn persisted(&mut self, res: Result<(), StorageError>, entries: u64, ctx: &mut Context<Self>) {
         if let Err(e) = res {
             return self.fail(ctx, FatalError::Storage(e));
         }
         self.restarts = 0;
+        self.storage_writes += 1;
+        self.entries_persisted += entries;
         // No gate: the node crashed (a test fault) while this was in
         // flight; what was written stays written, as on a disk.
         if let Some(gate) = self.gate.take() {
@@ -348,9 +359,12 @@ impl<C: TypeConfig> RaftNode<C> {
         };
         let status = core.status();
         let applied = self.applied;
+        let (writes, entries) = (self.storage_writes, self.entries_persisted);
         self.metrics.send_if_modified(|m| {
             let mut next = m.clone();
             next.update(&status, applied);
+            next.storage_writes = writes;
+            next.entries_persisted = entries;
             next.down = None;
             let changed = next != *m;
             *m = next;
@@ -852,25 +866,6 @@ fn split_batches(messages: Vec<Message>, max: usize) -> Vec<Vec<Message>> {
         size += len;
     }
     out
-}
-
-/// Makes one `ToPersist` durable, in the order its fields give: snapshot,
-/// hard state and entries, compaction.
-async fn write_batch(storage: &mut dyn Storage, persist: ToPersist) -> Result<(), StorageError> {
-    if let Some(snapshot) = persist.snapshot {
-        if persist.snapshot_received {
-            storage.install_snapshot(snapshot).await?;
-        } else {
-            storage.save_snapshot(snapshot).await?;
-        }
-    }
-    if persist.hard_state.is_some() || !persist.entries.is_empty() {
-        storage.append(persist.hard_state, persist.entries).await?;
-    }
-    if let Some(upto) = persist.compact_to {
-        storage.compact(upto).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

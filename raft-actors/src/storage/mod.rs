@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::core::{Entry, HardState, LogIndex, Membership, Recovered};
-pub use crate::core::{Snapshot, SnapshotMeta};
+pub use crate::core::{Snapshot, SnapshotMeta, ToPersist};
 
 pub use memory::MemoryStorage;
 
@@ -147,4 +147,30 @@ pub trait Storage: Send + Sync + 'static {
     /// Discards entries up to `upto` (inclusive), which a saved snapshot
     /// must cover; [`StorageError::OutOfOrder`] otherwise.
     async fn compact(&mut self, upto: LogIndex) -> Result<(), StorageError>;
+
+    /// Makes everything one `Ready` asks to persist durable, in field
+    /// order: the snapshot (installed if received, else saved), then hard
+    /// state and entries, then compaction. The node calls this once per
+    /// `Ready`; it is the group commit.
+    ///
+    /// To ensure correctness: `Ok` means all of it is durable. A durable
+    /// adapter should override this to make it one atomic write with one
+    /// flush to disk (the default makes up to three calls, each durable on
+    /// its own, which is correct but flushes up to three times).
+    async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
+        if let Some(snapshot) = batch.snapshot {
+            if batch.snapshot_received {
+                self.install_snapshot(snapshot).await?;
+            } else {
+                self.save_snapshot(snapshot).await?;
+            }
+        }
+        if batch.hard_state.is_some() || !batch.entries.is_empty() {
+            self.append(batch.hard_state, batch.entries).await?;
+        }
+        if let Some(upto) = batch.compact_to {
+            self.compact(upto).await?;
+        }
+        Ok(())
+    }
 }

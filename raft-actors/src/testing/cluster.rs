@@ -20,7 +20,7 @@ use crate::node::messages::internal::InjectFault;
 use crate::node::messages::peer::Peer;
 use crate::node::{ApplyFactory, Metrics, NodeConfig};
 use crate::raft::Raft;
-use crate::storage::MemoryStorage;
+use crate::storage::{MemoryStorage, Storage};
 use crate::transport::{MemoryNetwork, Transport};
 use crate::type_config::TypeConfig;
 
@@ -49,7 +49,11 @@ pub struct TypedBuilder<C: TypeConfig> {
     base: ClusterBuilder,
     apply: ApplyFactory<C>,
     network: Option<Box<dyn ClusterNetwork>>,
+    storage: Option<StorageFactory>,
 }
+
+/// Opens node `id`'s storage for a new cluster of `membership`.
+type StorageFactory = Box<dyn Fn(NodeId, &Membership) -> Box<dyn Storage> + Send>;
 
 /// How a test cluster's nodes reach each other: the memory network by
 /// default, or any adapter (TCP, HTTP) behind this trait, so one test body
@@ -140,6 +144,7 @@ impl ClusterBuilder {
             base: self,
             apply: Arc::new(move || Box::new(new()) as Box<dyn Apply<C>>),
             network: None,
+            storage: None,
         }
     }
 }
@@ -150,6 +155,17 @@ impl<C: TypeConfig> TypedBuilder<C> {
     /// network's own controls).
     pub fn network(mut self, network: impl ClusterNetwork) -> Self {
         self.network = Some(Box::new(network));
+        self
+    }
+
+    /// Stores each node's log with `open(id, membership)` instead of the
+    /// memory storage (then [`TestCluster::storage`] is not available),
+    /// e.g. a durable adapter in temporary directories.
+    pub fn storage(
+        mut self,
+        open: impl Fn(NodeId, &Membership) -> Box<dyn Storage> + Send + 'static,
+    ) -> Self {
+        self.storage = Some(Box::new(open));
         self
     }
 
@@ -173,7 +189,14 @@ impl<C: TypeConfig> TypedBuilder<C> {
         let mut nodes = BTreeMap::new();
         let mut storages = BTreeMap::new();
         for &id in &ids {
-            let storage = MemoryStorage::new(membership.clone());
+            let storage: Box<dyn Storage> = match &self.storage {
+                Some(open) => open(id, &membership),
+                None => {
+                    let memory = MemoryStorage::new(membership.clone());
+                    storages.insert(id, memory.clone());
+                    Box::new(memory)
+                }
+            };
             let cfg = NodeConfig {
                 seed,
                 ..cfg.clone()
@@ -181,14 +204,13 @@ impl<C: TypeConfig> TypedBuilder<C> {
             let raft = Raft::start(
                 id,
                 cfg,
-                Box::new(storage.clone()),
+                storage,
                 network.transport(id, &ids),
                 Arc::clone(&self.apply),
             )
             .with_timeout(timeout);
             network.register(id, raft.addr().clone().recipient());
             nodes.insert(id, raft);
-            storages.insert(id, storage);
         }
         Ok(TestCluster {
             nodes,
@@ -227,8 +249,14 @@ impl<C: TypeConfig> TestCluster<C> {
     }
 
     /// Node `id`'s storage (shared with the node).
+    ///
+    /// # Panics
+    /// If the cluster was built with [`TypedBuilder::storage`]: a test's
+    /// own mistake.
     pub fn storage(&self, id: NodeId) -> &MemoryStorage {
-        &self.storages[&id]
+        self.storages
+            .get(&id)
+            .unwrap_or_else(|| panic!("node {id} does not run on the memory storage"))
     }
 
     /// Every node's metrics as last published.

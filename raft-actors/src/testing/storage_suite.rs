@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use crate::core::{Entry, HardState, LogIndex, Membership, Payload, Term};
-use crate::storage::{Snapshot, SnapshotMeta, Storage, StorageError};
+use crate::storage::{Snapshot, SnapshotMeta, Storage, StorageError, ToPersist};
 
 fn entry(index: LogIndex, term: Term) -> Entry {
     Entry {
@@ -185,9 +185,9 @@ where
     assert_eq!(state.hard_state, hs2, "hard state survives reopen");
     assert_eq!(state.membership, m2, "membership survives reopen");
     assert_eq!(
-        state.snapshot.as_ref().map(|x| x.meta.index),
-        Some(3),
-        "snapshot survives reopen"
+        state.snapshot,
+        Some(snapshot(3, 1, &[1, 2, 3, 4])),
+        "snapshot, data included, survives reopen"
     );
     assert_eq!(
         state.entries.first().map(|e| e.index),
@@ -243,4 +243,49 @@ where
         entries(10, 10, 4),
         "read after the snapshot"
     );
+
+    // One `Ready`'s batch: a snapshot taken here, new entries and a hard
+    // state, and the compaction the snapshot allows, in one write.
+    s.append(None, entries(11, 12, 4))
+        .await
+        .expect("append 11..=12");
+    let hs3 = HardState {
+        term: 5,
+        vote: Some(2),
+        commit: 12,
+    };
+    s.write(ToPersist {
+        snapshot: Some(snapshot(12, 4, &[1, 2, 3])),
+        snapshot_received: false,
+        hard_state: Some(hs3),
+        entries: entries(13, 14, 5),
+        compact_to: Some(11),
+    })
+    .await
+    .expect("one batch");
+    let state = s.load().await.expect("load");
+    assert_eq!(state.hard_state, hs3, "the batch's hard state");
+    assert_eq!(
+        state.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![12, 13, 14],
+        "the batch appended and compacted"
+    );
+    assert_eq!(
+        state.snapshot.map(|x| x.meta.index),
+        Some(12),
+        "the batch's snapshot"
+    );
+    // A batch refused anywhere changes nothing: here its entries leave a gap.
+    let refused = s
+        .write(ToPersist {
+            hard_state: Some(HardState { term: 6, ..hs3 }),
+            entries: entries(20, 20, 6),
+            ..ToPersist::default()
+        })
+        .await;
+    assert!(refused.is_err(), "a batch with a gap is refused");
+    let mut s = reopen(s);
+    let state = s.load().await.expect("load after reopen");
+    assert_eq!(state.hard_state, hs3, "a refused batch wrote nothing");
+    assert_eq!(state.last_index(), 14, "a refused batch appended nothing");
 }

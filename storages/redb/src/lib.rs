@@ -1,0 +1,34 @@
+//! Durable log storage for raft-actors on [redb](https://docs.rs/redb).
+//!
+//! [`RedbStorage`] implements [`raft_actors::storage::Storage`]: a node's
+//! hard state, log, configuration and latest snapshot in one redb file in
+//! the node's data dir. What it guarantees:
+//!
+//! - **Group commit.** Everything one `Ready` asks to persist (snapshot,
+//!   hard state, entries, compaction) is one write transaction with
+//!   immediate durability: one fsync. Under load many entries share it
+//!   ([`RedbStats::entries_per_fsync`]).
+//! - **Crash safety.** A transaction is on disk whole or not at all, so a
+//!   `kill -9` at any moment leaves the last acknowledged state: a snapshot
+//!   received from the leader replaces the old one and its log atomically.
+//! - **Refusal over damage.** Every record carries a format version byte
+//!   and a checksum ([`record`]); the file carries a format marker. A
+//!   damaged, truncated or inconsistent store, or one from a newer format,
+//!   fails [`RedbStorage::open`] with one clear [`RedbError`]: no panic, no
+//!   silent loss of acknowledged entries.
+//! - **No blocking on async threads.** The database lives on a thread of
+//!   its own; the node awaits its answers.
+//!
+//! # Layout
+//! - [`record`]: the versioned, checksummed record format.
+//! - `store`: the database and its operations (blocking; storage thread only).
+//! - `storage`: [`RedbStorage`], the async handle the node holds.
+//! - `error`: [`RedbError`].
+
+mod error;
+pub mod record;
+mod storage;
+mod store;
+
+pub use error::RedbError;
+pub use storage::{RedbStats, RedbStorage};

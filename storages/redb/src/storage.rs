@@ -1,0 +1,329 @@
+//! [`RedbStorage`]: the [`Storage`] a node uses, a handle to a store that
+//! lives on a thread of its own.
+//!
+//! redb's calls block (a commit waits for fsync), and a blocked actix
+//! thread would stall every actor on it, ticks and heartbeats included. So
+//! the [`Store`] is owned by one dedicated thread that runs jobs in the
+//! order they are sent; the async methods send a job and await its answer.
+//! The handle must never touch the database itself.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use raft_actors::core::{Entry, HardState, LogIndex, Membership};
+use raft_actors::storage::{LogState, Snapshot, Storage, StorageError, ToPersist};
+use tokio::sync::oneshot;
+
+use crate::error::RedbError;
+use crate::store::{Counters, Store, FILE_NAME};
+
+type Job = Box<dyn FnOnce(&mut Store) + Send>;
+
+/// Durable [`Storage`] on redb. See the [crate docs](crate).
+///
+/// ```
+/// # #[actix_rt::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use raft_actors::core::{Entry, HardState, Membership, Payload};
+/// use raft_actors::storage::Storage;
+/// use raft_actors_storage_redb::RedbStorage;
+///
+/// let dir = tempfile::tempdir()?;
+/// let mut s = RedbStorage::open(dir.path())?;
+/// assert!(s.is_fresh());
+/// s.bootstrap(Membership::voters([1, 2, 3]))?;
+/// let e = Entry { index: 1, term: 1, payload: Payload::Noop };
+/// s.append(Some(HardState { term: 1, vote: Some(1), commit: 0 }), vec![e]).await?;
+/// drop(s); // closes the file
+///
+/// let mut s = RedbStorage::open(dir.path())?;
+/// assert!(!s.is_fresh());
+/// assert_eq!(s.load().await?.entries.len(), 1);
+/// # Ok(()) }
+/// ```
+///
+/// Clones share one store (one file, one thread), as [`MemoryStorage`]
+/// clones do: keep one to inspect what a running node wrote. The file is
+/// closed when the last clone is dropped.
+///
+/// [`MemoryStorage`]: raft_actors::storage::MemoryStorage
+#[derive(Clone)]
+pub struct RedbStorage {
+    shared: Arc<Shared>,
+    fresh: bool,
+    membership: Membership,
+}
+
+/// The storage thread and what every clone shares.
+struct Shared {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    path: PathBuf,
+    counters: Arc<Counters>,
+}
+
+/// Counters of a [`RedbStorage`] since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RedbStats {
+    /// Committed write transactions: one fsync each.
+    pub fsyncs: u64,
+    /// Log entries those transactions wrote.
+    pub entries: u64,
+}
+
+impl RedbStats {
+    /// Entries per fsync: how well group commit batches (0 before any
+    /// write).
+    pub fn entries_per_fsync(&self) -> f64 {
+        if self.fsyncs == 0 {
+            0.0
+        } else {
+            self.entries as f64 / self.fsyncs as f64
+        }
+    }
+}
+
+impl RedbStorage {
+    /// Opens the store in `dir` (creating the dir and an empty store if
+    /// missing), checks its format version and reads every record once.
+    /// Blocks while it does: call it before starting the node.
+    ///
+    /// Refuses, with one clear [`RedbError`], a dir it cannot use, a file
+    /// that is not a sound redb file, one written by a newer format, and
+    /// any damaged or missing record: the node must not start on it.
+    pub fn open(dir: impl AsRef<Path>) -> Result<RedbStorage, RedbError> {
+        let dir = dir.as_ref().to_path_buf();
+        let path = dir.join(FILE_NAME);
+        let counters = Arc::new(Counters::default());
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (opened, opened_rx) = mpsc::sync_channel(1);
+        let thread_counters = Arc::clone(&counters);
+        let thread = std::thread::Builder::new()
+            .name("redb-storage".into())
+            .spawn(move || {
+                let open = std::panic::catch_unwind(|| Store::open(&dir, thread_counters));
+                let mut store = match open {
+                    Ok(Ok(store)) => {
+                        let fresh = store.is_fresh();
+                        let membership = store.read_all().map(|s| s.membership);
+                        let _ = opened.send(membership.map(|m| (fresh, m)));
+                        store
+                    }
+                    Ok(Err(e)) => {
+                        let _ = opened.send(Err(e));
+                        return;
+                    }
+                    Err(panic) => {
+                        let _ = opened.send(Err(RedbError::Open {
+                            path: dir.join(FILE_NAME),
+                            reason: format!("redb panicked: {}", panic_text(&*panic)),
+                        }));
+                        return;
+                    }
+                };
+                run(&mut store, rx);
+            })
+            .map_err(|e| RedbError::Io {
+                path: path.clone(),
+                reason: format!("cannot start the storage thread: {e}"),
+            })?;
+        let (fresh, membership) = match opened_rx.recv() {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(RedbError::Stopped(path));
+            }
+        };
+        Ok(RedbStorage {
+            shared: Arc::new(Shared {
+                jobs: Some(jobs),
+                thread: Some(thread),
+                path,
+                counters,
+            }),
+            fresh,
+            membership,
+        })
+    }
+
+    /// Whether the store held nothing when opened (a new data dir): only
+    /// then may a node bootstrap a cluster from its command line.
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// The configuration stored (bootstrapped, or from an installed
+    /// snapshot; empty for a node that was never given one). Entries in
+    /// the log may have changed it since: the node replays them.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// Writes the first configuration of a fresh store. Blocks until it is
+    /// durable.
+    pub fn bootstrap(&mut self, membership: Membership) -> Result<(), StorageError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let m = membership.clone();
+        self.send(Box::new(move |store: &mut Store| {
+            let _ = tx.send(store.save_membership(&m));
+        }))?;
+        rx.recv().map_err(|_| self.stopped())??;
+        self.fresh = false;
+        self.membership = membership;
+        Ok(())
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Fsyncs and entries written since the store was opened.
+    pub fn stats(&self) -> RedbStats {
+        RedbStats {
+            fsyncs: self.shared.counters.commits.load(Ordering::Relaxed),
+            entries: self.shared.counters.entries.load(Ordering::Relaxed),
+        }
+    }
+
+    fn stopped(&self) -> StorageError {
+        RedbError::Stopped(self.shared.path.clone()).into()
+    }
+
+    fn send(&self, job: Job) -> Result<(), StorageError> {
+        match &self.shared.jobs {
+            Some(jobs) => jobs.send(job).map_err(|_| self.stopped()),
+            None => Err(self.stopped()),
+        }
+    }
+
+    /// Runs `f` on the storage thread and awaits its answer.
+    async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<R, StorageError> + Send + 'static,
+    ) -> Result<R, StorageError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Box::new(move |store: &mut Store| {
+            let _ = tx.send(f(store));
+        }))?;
+        rx.await.map_err(|_| self.stopped())?
+    }
+}
+
+/// The storage thread's loop: jobs in order until the handle is dropped. A
+/// job that panics poisons the store: every later job is refused (its
+/// caller sees the thread as stopped) rather than run on a store whose
+/// in-memory bounds may no longer match the file.
+fn run(store: &mut Store, jobs: mpsc::Receiver<Job>) {
+    let mut poisoned = false;
+    while let Ok(job) = jobs.recv() {
+        if poisoned {
+            continue;
+        }
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(store)));
+        if let Err(panic) = done {
+            tracing::error!(panic = %panic_text(&*panic), "redb storage job panicked; refusing further work");
+            poisoned = true;
+        }
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+impl Drop for Shared {
+    /// Closes the database once the last clone is gone: waits for the jobs
+    /// sent, so the file is released when this returns (a reopen in the
+    /// same process succeeds).
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for RedbStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStorage")
+            .field("path", &self.shared.path)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Storage for RedbStorage {
+    async fn load(&mut self) -> Result<LogState, StorageError> {
+        self.call(|store| store.read_all().map_err(StorageError::from))
+            .await
+    }
+
+    async fn append(
+        &mut self,
+        hard_state: Option<HardState>,
+        entries: Vec<Entry>,
+    ) -> Result<(), StorageError> {
+        self.write(ToPersist {
+            hard_state,
+            entries,
+            ..ToPersist::default()
+        })
+        .await
+    }
+
+    async fn entries(&mut self, lo: LogIndex, hi: LogIndex) -> Result<Vec<Entry>, StorageError> {
+        self.call(move |store| store.entries(lo, hi)).await
+    }
+
+    async fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError> {
+        self.call(move |store| store.truncate(from)).await
+    }
+
+    async fn save_membership(&mut self, membership: Membership) -> Result<(), StorageError> {
+        self.call(move |store| store.save_membership(&membership))
+            .await
+    }
+
+    async fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
+        self.write(ToPersist {
+            snapshot: Some(snapshot),
+            ..ToPersist::default()
+        })
+        .await
+    }
+
+    async fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
+        self.write(ToPersist {
+            snapshot: Some(snapshot),
+            snapshot_received: true,
+            ..ToPersist::default()
+        })
+        .await
+    }
+
+    async fn compact(&mut self, upto: LogIndex) -> Result<(), StorageError> {
+        self.write(ToPersist {
+            compact_to: Some(upto),
+            ..ToPersist::default()
+        })
+        .await
+    }
+
+    async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
+        self.call(move |store| store.write(batch)).await
+    }
+}

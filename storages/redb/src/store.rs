@@ -1,0 +1,606 @@
+//! [`Store`]: the redb database and every operation on it, blocking. It
+//! runs only on the storage's own thread (see [`crate::storage`]), never on
+//! an async executor.
+//!
+//! Layout: table `meta` holds the file's format version and the hard state
+//! and configuration records; `log` maps an index to its entry's record;
+//! `snapshot` holds the latest snapshot (metadata and data in one record,
+//! so they can never disagree). Everything one `Ready` persists is one
+//! write transaction, committed with redb's immediate durability: one
+//! fsync. A transaction that fails anywhere is dropped uncommitted, so
+//! nothing of it reaches the disk or the in-memory bounds.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use raft_actors::core::{Entry, HardState, LogIndex, Membership, Term};
+use raft_actors::storage::{LogState, Snapshot, StorageError, ToPersist};
+use redb::{Database, ReadableTable, Table, TableDefinition, TableError, WriteTransaction};
+
+use crate::error::RedbError;
+use crate::record::{self, RECORD_VERSION};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
+
+const FORMAT_KEY: &str = "format";
+const HARD_STATE_KEY: &str = "hard_state";
+const MEMBERSHIP_KEY: &str = "membership";
+const SNAPSHOT_KEY: &str = "current";
+
+/// The database file inside the data dir.
+pub(crate) const FILE_NAME: &str = "raft.redb";
+/// The file beside it that says a store was created here.
+const SIDECAR_NAME: &str = "raft.redb.format";
+
+/// Counters shared with the handle: commits are fsyncs.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) commits: AtomicU64,
+    pub(crate) entries: AtomicU64,
+}
+
+/// What the store knows without reading the disk, kept in step with every
+/// committed transaction (and only with committed ones).
+#[derive(Clone, Debug, Default)]
+struct Bounds {
+    /// First and last index of the entries held, if any.
+    held: Option<(LogIndex, LogIndex)>,
+    /// Index and term of the stored snapshot (0, 0 without one).
+    snapshot: (LogIndex, Term),
+    hard_state: HardState,
+    /// Whether a configuration record exists (bootstrapped or installed).
+    has_membership: bool,
+}
+
+impl Bounds {
+    /// The index before the first entry held.
+    fn offset(&self) -> LogIndex {
+        match self.held {
+            Some((first, _)) => first - 1,
+            None => self.snapshot.0,
+        }
+    }
+
+    fn last_index(&self) -> LogIndex {
+        match self.held {
+            Some((_, last)) => last,
+            None => self.snapshot.0,
+        }
+    }
+}
+
+/// The open database. See the [module docs](self).
+pub(crate) struct Store {
+    db: Database,
+    path: PathBuf,
+    bounds: Bounds,
+    counters: Arc<Counters>,
+}
+
+impl Store {
+    /// Opens or creates the store in `dir`, checks its format, and reads
+    /// and checks every record once, so a damaged store is refused here,
+    /// at startup, with one clear error.
+    pub(crate) fn open(dir: &Path, counters: Arc<Counters>) -> Result<Store, RedbError> {
+        let data_dir = |reason: String| RedbError::DataDir {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| data_dir(e.to_string()))?;
+        if !dir.is_dir() {
+            return Err(data_dir("not a directory".into()));
+        }
+        let path = dir.join(FILE_NAME);
+        // Probe that the dir is usable before redb creates a file in it.
+        if let Err(e) = std::fs::read_dir(dir) {
+            return Err(data_dir(e.to_string()));
+        }
+        let db = Database::create(&path).map_err(|e| RedbError::Open {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut store = Store {
+            db,
+            path,
+            bounds: Bounds::default(),
+            counters,
+        };
+        store.check_format()?;
+        let state = store.read_all()?;
+        store.bounds = Bounds {
+            held: match (state.entries.first(), state.entries.last()) {
+                (Some(f), Some(l)) => Some((f.index, l.index)),
+                _ => None,
+            },
+            snapshot: state
+                .snapshot
+                .as_ref()
+                .map_or((0, 0), |s| (s.meta.index, s.meta.term)),
+            hard_state: state.hard_state,
+            has_membership: store.has_membership()?,
+        };
+        Ok(store)
+    }
+
+    /// Whether nothing was ever stored: no configuration, no hard state, no
+    /// entry, no snapshot.
+    pub(crate) fn is_fresh(&self) -> bool {
+        let b = &self.bounds;
+        !b.has_membership
+            && b.held.is_none()
+            && b.snapshot.0 == 0
+            && b.hard_state == HardState::default()
+    }
+
+    fn io(&self, e: impl ToString) -> RedbError {
+        RedbError::Io {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn sio(&self, e: impl ToString) -> StorageError {
+        StorageError::from(self.io(e))
+    }
+
+    /// A fresh file gets this build's format; an existing one must have it.
+    fn check_format(&mut self) -> Result<(), RedbError> {
+        let found = {
+            let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+            match txn.open_table(META) {
+                Ok(meta) => meta
+                    .get(FORMAT_KEY)
+                    .map_err(|e| self.io(e))?
+                    .map(|v| v.value().to_vec()),
+                Err(TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(self.io(e)),
+            }
+        };
+        let sidecar = self.path.with_file_name(SIDECAR_NAME);
+        match found.as_deref() {
+            None if sidecar.exists() => Err(RedbError::corrupt(
+                &self.path,
+                0,
+                "database file",
+                format!(
+                    "{} says this dir held a store, but the file holds none (emptied or replaced?)",
+                    sidecar.display()
+                ),
+            )),
+            None => {
+                let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+                {
+                    let mut meta = txn.open_table(META).map_err(|e| self.io(e))?;
+                    meta.insert(FORMAT_KEY, [RECORD_VERSION].as_slice())
+                        .map_err(|e| self.io(e))?;
+                }
+                txn.commit().map_err(|e| self.io(e))?;
+                self.write_sidecar(&sidecar)
+            }
+            Some([v]) if *v == RECORD_VERSION => {
+                if sidecar.exists() {
+                    Ok(())
+                } else {
+                    // A crash between the marker's commit and the sidecar.
+                    self.write_sidecar(&sidecar)
+                }
+            }
+            Some([v]) if *v > RECORD_VERSION => Err(RedbError::NewerFormat {
+                path: self.path.clone(),
+                found: *v,
+                supported: RECORD_VERSION,
+            }),
+            Some(other) => Err(RedbError::corrupt(
+                &self.path,
+                0,
+                "format marker",
+                format!("unreadable format marker {other:?}"),
+            )),
+        }
+    }
+
+    /// Records, beside the database, that this dir holds a store: if the
+    /// database file is ever emptied or replaced by a blank one, the next
+    /// open refuses it instead of starting over as a fresh node (which
+    /// would forget its votes and acknowledged entries).
+    fn write_sidecar(&self, sidecar: &Path) -> Result<(), RedbError> {
+        let write = || -> std::io::Result<()> {
+            let f = std::fs::File::create(sidecar)?;
+            std::io::Write::write_all(
+                &mut &f,
+                format!("raft-actors-storage-redb format {RECORD_VERSION}\n").as_bytes(),
+            )?;
+            f.sync_all()?;
+            if let Some(dir) = sidecar.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| self.io(format!("writing {}: {e}", sidecar.display())))
+    }
+
+    fn has_membership(&self) -> Result<bool, RedbError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let meta = txn.open_table(META).map_err(|e| self.io(e))?;
+        let found = meta.get(MEMBERSHIP_KEY).map_err(|e| self.io(e))?.is_some();
+        Ok(found)
+    }
+
+    /// Reads and checks everything: each record decodes, the log is
+    /// contiguous and joins the snapshot, and the hard state is consistent
+    /// with the log (a commit index past the last entry means entries were
+    /// lost, which must stop the node rather than shorten its log).
+    pub(crate) fn read_all(&self) -> Result<LogState, RedbError> {
+        let path = &self.path;
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let meta = txn.open_table(META).map_err(|e| self.io(e))?;
+        let get_meta = |key: &str| -> Result<Option<Vec<u8>>, RedbError> {
+            Ok(meta
+                .get(key)
+                .map_err(|e| self.io(e))?
+                .map(|v| v.value().to_vec()))
+        };
+        let hard_state: HardState = match get_meta(HARD_STATE_KEY)? {
+            Some(rec) => {
+                record::decode(&rec).map_err(|e| RedbError::record(path, 0, "hard state", e))?
+            }
+            None => HardState::default(),
+        };
+        let membership: Membership = match get_meta(MEMBERSHIP_KEY)? {
+            Some(rec) => {
+                record::decode(&rec).map_err(|e| RedbError::record(path, 0, "configuration", e))?
+            }
+            None => Membership::default(),
+        };
+        let snapshot: Option<Snapshot> = match txn.open_table(SNAPSHOT) {
+            Ok(t) => match t.get(SNAPSHOT_KEY).map_err(|e| self.io(e))? {
+                Some(rec) => Some(
+                    record::decode(rec.value())
+                        .map_err(|e| RedbError::record(path, 0, "snapshot", e))?,
+                ),
+                None => None,
+            },
+            Err(TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(self.io(e)),
+        };
+        let mut entries: Vec<Entry> = Vec::new();
+        match txn.open_table(LOG) {
+            Ok(log) => {
+                for item in log.iter().map_err(|e| self.io(e))? {
+                    let (k, v) = item.map_err(|e| self.io(e))?;
+                    let key = k.value();
+                    let what = format!("entry {key}");
+                    let entry: Entry = record::decode(v.value())
+                        .map_err(|e| RedbError::record(path, key, &what, e))?;
+                    if entry.index != key {
+                        return Err(RedbError::corrupt(
+                            path,
+                            key,
+                            what,
+                            format!("holds the entry of index {}", entry.index),
+                        ));
+                    }
+                    if let Some(prev) = entries.last() {
+                        if prev.index + 1 != key {
+                            return Err(RedbError::corrupt(
+                                path,
+                                key,
+                                what,
+                                format!("entries {}..{key} are missing", prev.index + 1),
+                            ));
+                        }
+                    }
+                    entries.push(entry);
+                }
+            }
+            Err(TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(self.io(e)),
+        }
+        let snap_index = snapshot.as_ref().map_or(0, |s| s.meta.index);
+        if let Some(first) = entries.first() {
+            if first.index > snap_index + 1 {
+                return Err(RedbError::corrupt(
+                    path,
+                    first.index,
+                    "log",
+                    format!(
+                        "entries {}..{} between the snapshot and the log are missing",
+                        snap_index + 1,
+                        first.index
+                    ),
+                ));
+            }
+        }
+        let last = entries
+            .last()
+            .map_or(snap_index, |e| e.index.max(snap_index));
+        if hard_state.commit > last {
+            return Err(RedbError::corrupt(
+                path,
+                last + 1,
+                "log",
+                format!(
+                    "the commit index is {} but the log ends at {last}: committed entries are missing",
+                    hard_state.commit
+                ),
+            ));
+        }
+        Ok(LogState {
+            hard_state,
+            entries,
+            membership,
+            snapshot,
+        })
+    }
+
+    /// Writes the configuration of a fresh store.
+    pub(crate) fn save_membership(&mut self, membership: &Membership) -> Result<(), StorageError> {
+        let rec = record::encode(membership).map_err(|e| self.sio(e))?;
+        let txn = self.db.begin_write().map_err(|e| self.sio(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.sio(e))?;
+            meta.insert(MEMBERSHIP_KEY, rec.as_slice())
+                .map_err(|e| self.sio(e))?;
+        }
+        self.commit(txn, 0)?;
+        self.bounds.has_membership = true;
+        Ok(())
+    }
+
+    /// Entries `lo..=hi` that are held, in order.
+    pub(crate) fn entries(&self, lo: LogIndex, hi: LogIndex) -> Result<Vec<Entry>, StorageError> {
+        let offset = self.bounds.offset();
+        if lo <= offset && lo <= hi {
+            return Err(StorageError::Compacted { first: offset + 1 });
+        }
+        let Some((_, last)) = self.bounds.held else {
+            return Ok(Vec::new());
+        };
+        let hi = hi.min(last);
+        if lo > hi {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin_read().map_err(|e| self.sio(e))?;
+        let log = txn.open_table(LOG).map_err(|e| self.sio(e))?;
+        let mut out = Vec::with_capacity((hi - lo + 1) as usize);
+        for item in log.range(lo..=hi).map_err(|e| self.sio(e))? {
+            let (k, v) = item.map_err(|e| self.sio(e))?;
+            let entry: Entry = record::decode(v.value()).map_err(|e| StorageError::Corrupt {
+                index: k.value(),
+                reason: e.to_string(),
+            })?;
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    /// Removes entries from `from` on.
+    pub(crate) fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError> {
+        if from <= self.bounds.offset() {
+            return Err(StorageError::OutOfOrder(format!(
+                "truncate from {from} inside the snapshot"
+            )));
+        }
+        let txn = self.db.begin_write().map_err(|e| self.sio(e))?;
+        let mut next = self.bounds.clone();
+        {
+            let mut log = txn.open_table(LOG).map_err(|e| self.sio(e))?;
+            self.drop_from(&mut log, &mut next, from)?;
+        }
+        self.commit(txn, 0)?;
+        self.bounds = next;
+        Ok(())
+    }
+
+    /// Everything one `Ready` persists, in one transaction, one fsync.
+    pub(crate) fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
+        let txn = self.db.begin_write().map_err(|e| self.sio(e))?;
+        let mut next = self.bounds.clone();
+        let written = batch.entries.len() as u64;
+        {
+            let mut log = txn.open_table(LOG).map_err(|e| self.sio(e))?;
+            let mut meta = txn.open_table(META).map_err(|e| self.sio(e))?;
+            if let Some(snapshot) = batch.snapshot {
+                let mut snaps = txn.open_table(SNAPSHOT).map_err(|e| self.sio(e))?;
+                if batch.snapshot_received {
+                    self.install(&mut log, &mut meta, &mut snaps, &mut next, snapshot)?;
+                } else {
+                    self.save_snapshot(&mut snaps, &mut next, snapshot)?;
+                }
+            }
+            if batch.hard_state.is_some() || !batch.entries.is_empty() {
+                self.append(
+                    &mut log,
+                    &mut meta,
+                    &mut next,
+                    batch.hard_state,
+                    batch.entries,
+                )?;
+            }
+            if let Some(upto) = batch.compact_to {
+                self.compact(&mut log, &mut next, upto)?;
+            }
+        }
+        self.commit(txn, written)?;
+        self.bounds = next;
+        Ok(())
+    }
+
+    fn commit(&self, txn: WriteTransaction, entries: u64) -> Result<(), StorageError> {
+        txn.commit().map_err(|e| self.sio(e))?;
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        self.counters.entries.fetch_add(entries, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn append(
+        &self,
+        log: &mut Table<'_, u64, &'static [u8]>,
+        meta: &mut Table<'_, &'static str, &'static [u8]>,
+        next: &mut Bounds,
+        hard_state: Option<HardState>,
+        entries: Vec<Entry>,
+    ) -> Result<(), StorageError> {
+        if let Some(first) = entries.first() {
+            let (offset, last) = (next.offset(), next.last_index());
+            if first.index == 0 || first.index > last + 1 || first.index <= offset {
+                return Err(StorageError::OutOfOrder(format!(
+                    "append at {} to a log holding {}..={last}",
+                    first.index,
+                    offset + 1
+                )));
+            }
+            if entries.windows(2).any(|w| w[1].index != w[0].index + 1) {
+                return Err(StorageError::OutOfOrder("entries not contiguous".into()));
+            }
+            self.drop_from(log, next, first.index)?;
+            for e in &entries {
+                let rec = record::encode(e).map_err(|err| self.sio(err))?;
+                log.insert(e.index, rec.as_slice())
+                    .map_err(|err| self.sio(err))?;
+            }
+            let lo = next.held.map_or(first.index, |(f, _)| f);
+            let hi = entries.last().map_or(first.index, |e| e.index);
+            next.held = Some((lo, hi));
+        }
+        if let Some(hs) = hard_state {
+            let rec = record::encode(&hs).map_err(|e| self.sio(e))?;
+            meta.insert(HARD_STATE_KEY, rec.as_slice())
+                .map_err(|e| self.sio(e))?;
+            next.hard_state = hs;
+        }
+        Ok(())
+    }
+
+    /// Removes held entries from `from` on, inside the caller's transaction.
+    fn drop_from(
+        &self,
+        log: &mut Table<'_, u64, &'static [u8]>,
+        next: &mut Bounds,
+        from: LogIndex,
+    ) -> Result<(), StorageError> {
+        let Some((first, last)) = next.held else {
+            return Ok(());
+        };
+        for index in from.max(first)..=last {
+            log.remove(index).map_err(|e| self.sio(e))?;
+        }
+        next.held = (from > first).then(|| (first, last.min(from - 1)));
+        Ok(())
+    }
+
+    fn save_snapshot(
+        &self,
+        snaps: &mut Table<'_, &'static str, &'static [u8]>,
+        next: &mut Bounds,
+        snapshot: Snapshot,
+    ) -> Result<(), StorageError> {
+        if snapshot.meta.index > next.last_index() {
+            return Err(StorageError::OutOfOrder(format!(
+                "snapshot at {} past the last entry {}",
+                snapshot.meta.index,
+                next.last_index()
+            )));
+        }
+        let rec = record::encode(&snapshot).map_err(|e| self.sio(e))?;
+        snaps
+            .insert(SNAPSHOT_KEY, rec.as_slice())
+            .map_err(|e| self.sio(e))?;
+        next.snapshot = (snapshot.meta.index, snapshot.meta.term);
+        Ok(())
+    }
+
+    /// A leader's snapshot (§7): replaces the stored one and its
+    /// configuration, and the entries it covers (all of them if the log
+    /// diverged), in the caller's transaction: a crash mid-install leaves
+    /// the old snapshot and log as they were.
+    fn install(
+        &self,
+        log: &mut Table<'_, u64, &'static [u8]>,
+        meta: &mut Table<'_, &'static str, &'static [u8]>,
+        snaps: &mut Table<'_, &'static str, &'static [u8]>,
+        next: &mut Bounds,
+        snapshot: Snapshot,
+    ) -> Result<(), StorageError> {
+        let index = snapshot.meta.index;
+        if index <= next.snapshot.0 {
+            return Err(StorageError::OutOfOrder(format!(
+                "install of a snapshot at {index} over one at {}",
+                next.snapshot.0
+            )));
+        }
+        let matching = match next.held {
+            Some((first, last)) if (first..=last).contains(&index) => {
+                match log.get(index).map_err(|e| self.sio(e))? {
+                    Some(rec) => {
+                        let e: Entry =
+                            record::decode(rec.value()).map_err(|e| StorageError::Corrupt {
+                                index,
+                                reason: e.to_string(),
+                            })?;
+                        e.term == snapshot.meta.term
+                    }
+                    None => false,
+                }
+            }
+            _ => false,
+        };
+        if matching {
+            self.drop_upto(log, next, index)?;
+        } else if let Some((first, _)) = next.held {
+            self.drop_from(log, next, first)?;
+        }
+        let membership = record::encode(&snapshot.meta.membership).map_err(|e| self.sio(e))?;
+        meta.insert(MEMBERSHIP_KEY, membership.as_slice())
+            .map_err(|e| self.sio(e))?;
+        next.has_membership = true;
+        if next.hard_state.commit < index {
+            next.hard_state.commit = index;
+            let rec = record::encode(&next.hard_state).map_err(|e| self.sio(e))?;
+            meta.insert(HARD_STATE_KEY, rec.as_slice())
+                .map_err(|e| self.sio(e))?;
+        }
+        let term = snapshot.meta.term;
+        let rec = record::encode(&snapshot).map_err(|e| self.sio(e))?;
+        snaps
+            .insert(SNAPSHOT_KEY, rec.as_slice())
+            .map_err(|e| self.sio(e))?;
+        next.snapshot = (index, term);
+        Ok(())
+    }
+
+    fn compact(
+        &self,
+        log: &mut Table<'_, u64, &'static [u8]>,
+        next: &mut Bounds,
+        upto: LogIndex,
+    ) -> Result<(), StorageError> {
+        if upto > next.snapshot.0 {
+            return Err(StorageError::OutOfOrder(format!(
+                "compact to {upto} past the snapshot at {}",
+                next.snapshot.0
+            )));
+        }
+        self.drop_upto(log, next, upto)
+    }
+
+    /// Removes held entries up to `upto`, inside the caller's transaction.
+    fn drop_upto(
+        &self,
+        log: &mut Table<'_, u64, &'static [u8]>,
+        next: &mut Bounds,
+        upto: LogIndex,
+    ) -> Result<(), StorageError> {
+        let Some((first, last)) = next.held else {
+            return Ok(());
+        };
+        for index in first..=upto.min(last) {
+            log.remove(index).map_err(|e| self.sio(e))?;
+        }
+        next.held = (upto < last).then(|| (first.max(upto + 1), last));
+        Ok(())
+    }
+}

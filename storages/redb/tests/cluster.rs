@@ -1,0 +1,243 @@
+//! Actor clusters on redb (over the memory network): group commit under
+//! load, restarts that restore the snapshot and replay the tail, a full
+//! close and reopen of every file, and a lagging follower caught up by
+//! InstallSnapshot that stores what it received.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use raft_actors::core::{Config, NodeId};
+use raft_actors::node::NodeConfig;
+use raft_actors::storage::Storage;
+use raft_actors::testing::{cases::T, Kv, KvCommand, TestCluster, TypedBuilder};
+use raft_actors::Consistency;
+use raft_actors_storage_redb::RedbStorage;
+
+type Opened = Arc<Mutex<BTreeMap<NodeId, RedbStorage>>>;
+
+/// A cluster builder whose node `id` keeps its log in `root/id`; every
+/// store opened is also kept in the returned map (a clone, to inspect).
+fn on_redb(size: u64, cfg: NodeConfig, root: &Path) -> (TypedBuilder<Kv>, Opened) {
+    let opened: Opened = Arc::default();
+    let keep = Arc::clone(&opened);
+    let root: PathBuf = root.to_path_buf();
+    let b = TestCluster::memory(size)
+        .seed(3)
+        .config(cfg)
+        .apply(Kv::default)
+        .storage(move |id, membership| {
+            let mut s = RedbStorage::open(root.join(id.to_string())).expect("open the store");
+            if s.is_fresh() {
+                s.bootstrap(membership.clone()).expect("bootstrap");
+            }
+            keep.lock().expect("lock").insert(id, s.clone());
+            Box::new(s)
+        });
+    (b, opened)
+}
+
+fn store(opened: &Opened, id: NodeId) -> RedbStorage {
+    opened.lock().expect("lock")[&id].clone()
+}
+
+fn put(key: u64, value: u64) -> KvCommand {
+    KvCommand::Put { key, value }
+}
+
+fn snapshots_every(threshold: u64, trailing: u64) -> NodeConfig {
+    NodeConfig {
+        core: Config {
+            snapshot_threshold: threshold,
+            trailing_logs: trailing,
+            snapshot_chunk_bytes: 64,
+            ..Config::default()
+        },
+        ..NodeConfig::default()
+    }
+}
+
+#[actix_rt::test]
+async fn concurrent_proposals_share_fsyncs_and_each_ready_is_one_fsync() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (b, opened) = on_redb(3, NodeConfig::default(), dir.path());
+    let c = b.start().await.expect("cluster");
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    let before = store(&opened, leader).stats();
+
+    let writes = join_all((0..256u64).map(|k| c.raft(leader).propose(put(k, k)))).await;
+    let last = writes
+        .into_iter()
+        .map(|w| w.expect("write").index)
+        .max()
+        .expect("writes");
+    c.wait_all_applied(last, T).await.expect("applied");
+
+    let after = store(&opened, leader).stats();
+    let fsyncs = after.fsyncs - before.fsyncs;
+    let entries = after.entries - before.entries;
+    assert!(entries >= 256, "the leader wrote every entry: {entries}");
+    assert!(
+        fsyncs * 8 <= entries,
+        "group commit: {entries} entries took {fsyncs} fsyncs"
+    );
+    // The node's own counters agree with the store's: one storage write,
+    // one fsync (the store's extra commit is the bootstrap's).
+    let m = c.raft(leader).current();
+    assert_eq!(m.storage_writes + 1, after.fsyncs, "one fsync per Ready");
+    assert_eq!(m.entries_persisted, after.entries);
+    assert!(m.entries_per_write() > 1.0, "{}", m.entries_per_write());
+    c.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn restarts_restore_the_snapshot_and_replay_the_tail_even_after_a_full_close() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (b, opened) = on_redb(3, snapshots_every(20, 5), dir.path());
+    let c = b.start().await.expect("cluster");
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    let mut last = 0;
+    for key in 0..50 {
+        last = c
+            .raft(leader)
+            .propose(put(key, key + 1000))
+            .await
+            .expect("write")
+            .index;
+    }
+    c.wait_all_applied(last, T).await.expect("applied");
+
+    // On disk: a snapshot, the log compacted up to it but for the trailing
+    // entries, and the tail after it.
+    let deadline = Instant::now() + T;
+    let mut poll = actix_rt::time::interval(Duration::from_millis(5));
+    let follower = c
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("follower");
+    let state = loop {
+        poll.tick().await;
+        let state = store(&opened, follower).load().await.expect("load");
+        let snap = state.snapshot.as_ref().map_or(0, |s| s.meta.index);
+        if snap >= 40
+            && state
+                .entries
+                .first()
+                .is_some_and(|e| e.index + 5 <= snap + 1)
+        {
+            break state;
+        }
+        assert!(Instant::now() < deadline, "no snapshot on disk: {state:?}");
+    };
+    assert_eq!(state.last_index(), last, "the tail is on disk");
+    assert!(
+        state.entries.first().expect("entries").index > 1,
+        "the log was compacted"
+    );
+
+    // A crash and restart from the disk (same process, same file).
+    c.crash(follower).await;
+    c.restart(follower).await.expect("restart");
+    c.wait_all_applied(last, T)
+        .await
+        .expect("applied after restart");
+    for key in [0, 25, 49] {
+        let v = c
+            .raft(follower)
+            .read(key, Consistency::Stale)
+            .await
+            .expect("read");
+        assert_eq!(v, Some(key + 1000), "key {key} after a restart");
+    }
+
+    // A full close: every node gone, every file closed, then a new cluster
+    // on the same dirs.
+    c.shutdown().await;
+    drop(c);
+    opened.lock().expect("lock").clear();
+    wait_closed(dir.path(), 3).await;
+    let (b, _reopened) = on_redb(3, snapshots_every(20, 5), dir.path());
+    let c = b.start().await.expect("cluster again");
+    let leader = c.wait_for_leader(T).await.expect("leader again");
+    for key in 0..50 {
+        let v = c
+            .raft(leader)
+            .read(key, Consistency::Linearizable)
+            .await
+            .expect("read");
+        assert_eq!(v, Some(key + 1000), "key {key} after a full close");
+    }
+    let more = c.raft(leader).propose(put(99, 1)).await.expect("write");
+    assert!(more.index > last, "the log goes on after the old one");
+    c.shutdown().await;
+}
+
+/// Waits (bounded) until every node's file can be opened again, i.e. the
+/// stopped actors have dropped their stores.
+async fn wait_closed(root: &Path, size: u64) {
+    let deadline = Instant::now() + T;
+    let mut poll = actix_rt::time::interval(Duration::from_millis(5));
+    for id in 1..=size {
+        loop {
+            poll.tick().await;
+            match RedbStorage::open(root.join(id.to_string())) {
+                Ok(s) => {
+                    drop(s);
+                    break;
+                }
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "store {id} never closed: {e}");
+                }
+            }
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_lagging_follower_installs_the_leaders_snapshot_on_disk() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (b, opened) = on_redb(3, snapshots_every(20, 0), dir.path());
+    let c = b.start().await.expect("cluster");
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    let lagging = c
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("follower");
+    c.crash(lagging).await;
+    let mut last = 0;
+    for key in 0..60 {
+        last = c
+            .raft(leader)
+            .propose(put(key, key + 100))
+            .await
+            .expect("write")
+            .index;
+    }
+    let before = store(&opened, lagging).load().await.expect("load");
+    assert!(
+        before.snapshot.is_none(),
+        "the follower had no snapshot yet"
+    );
+    c.restart(lagging).await.expect("restart");
+    c.wait_all_applied(last, T).await.expect("caught up");
+    let after = store(&opened, lagging).load().await.expect("load");
+    let snap = after.snapshot.expect("the follower stored the snapshot");
+    assert!(snap.meta.index >= 40, "snapshot at {}", snap.meta.index);
+    assert!(
+        after.hard_state.commit >= snap.meta.index,
+        "an installed snapshot is committed"
+    );
+    for key in [0, 30, 59] {
+        let v = c
+            .raft(lagging)
+            .read(key, Consistency::Stale)
+            .await
+            .expect("read");
+        assert_eq!(v, Some(key + 100), "key {key} on the follower");
+    }
+    c.shutdown().await;
+}

@@ -1,0 +1,239 @@
+//! Damaged stores are refused at open, with one clear error, never a
+//! panic and never a silently shorter log. Each test damages a real file:
+//! flipped bytes, truncation, garbage, a newer format, missing records.
+
+use std::path::Path;
+
+use raft_actors::core::{Entry, HardState, Membership, Payload};
+use raft_actors::storage::Storage;
+use raft_actors_storage_redb::{RedbError, RedbStorage};
+use redb::{Database, ReadableTable, TableDefinition};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+
+fn marker(index: u64) -> String {
+    format!("payload-marker-{index:06}")
+}
+
+/// A store with entries 1..=50 (terms 1), commit 50, closed.
+async fn written_store(dir: &Path) {
+    let mut s = RedbStorage::open(dir).expect("open");
+    s.bootstrap(Membership::voters([1, 2, 3]))
+        .expect("bootstrap");
+    let entries: Vec<Entry> = (1..=50)
+        .map(|i| Entry {
+            index: i,
+            term: 1,
+            payload: Payload::Command(marker(i).into()),
+        })
+        .collect();
+    let hs = HardState {
+        term: 1,
+        vote: Some(1),
+        commit: 50,
+    };
+    s.append(Some(hs), entries).await.expect("append");
+    assert_eq!(s.stats().fsyncs, 2, "bootstrap and one append: two commits");
+}
+
+fn file(dir: &Path) -> std::path::PathBuf {
+    dir.join("raft.redb")
+}
+
+fn open_err(dir: &Path) -> RedbError {
+    match RedbStorage::open(dir) {
+        Ok(_) => panic!("a damaged store was opened"),
+        Err(e) => {
+            let line = e.to_string();
+            assert!(!line.contains('\n'), "one line: {line}");
+            e
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_flipped_byte_inside_an_entry_is_refused_naming_the_entry() {
+    let dir = tempfile::tempdir().expect("dir");
+    written_store(dir.path()).await;
+    let mut bytes = std::fs::read(file(dir.path())).expect("read file");
+    let needle = marker(42).into_bytes();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_slice())
+        .expect("entry 42's payload is in the file");
+    bytes[at + needle.len() - 1] ^= 0x01; // "...000042" becomes "...000043"
+    std::fs::write(file(dir.path()), &bytes).expect("write file");
+
+    match open_err(dir.path()) {
+        RedbError::Corrupt { index, reason, .. } => {
+            assert_eq!(index, 42, "names the damaged entry");
+            assert!(reason.contains("checksum"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+}
+
+#[actix_rt::test]
+async fn a_truncated_file_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    written_store(dir.path()).await;
+    let len = std::fs::metadata(file(dir.path())).expect("stat").len();
+    let bytes = std::fs::read(file(dir.path())).expect("read");
+    for keep in [0, 100, len / 3, len / 2, len - 1] {
+        let copy = tempfile::tempdir().expect("dir");
+        std::fs::write(file(copy.path()), &bytes[..keep as usize]).expect("write");
+        // Whatever redb makes of it, the store must not open with fewer
+        // entries than were committed.
+        match RedbStorage::open(copy.path()) {
+            Err(e) => eprintln!("truncated to {keep}/{len}: {e}"),
+            Ok(mut s) => {
+                let state = s.load().await.expect("an opened store loads");
+                assert!(
+                    state.entries.len() == 50 || state.entries.is_empty() && keep == 0,
+                    "truncated to {keep} of {len} bytes, the store opened with {} entries",
+                    state.entries.len()
+                );
+            }
+        }
+    }
+    // Emptied in place: the dir says a store lived here, so the blank file
+    // is refused instead of taken for a new node.
+    std::fs::write(file(dir.path()), b"").expect("empty the file");
+    match open_err(dir.path()) {
+        RedbError::Corrupt { reason, .. } => assert!(reason.contains("holds none"), "{reason}"),
+        other => panic!("expected Corrupt, got {other}"),
+    }
+    std::fs::remove_file(file(dir.path())).expect("remove the file");
+    open_err(dir.path());
+
+    // Half a file, the common torn copy, is refused outright.
+    let half = tempfile::tempdir().expect("dir");
+    std::fs::write(file(half.path()), &bytes[..bytes.len() / 2]).expect("write");
+    open_err(half.path());
+}
+
+#[actix_rt::test]
+async fn garbage_is_refused_without_a_panic() {
+    use rand::{RngCore, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    for len in [1usize, 17, 4096, 65536] {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut bytes = vec![0u8; len];
+        rng.fill_bytes(&mut bytes);
+        std::fs::write(file(dir.path()), &bytes).expect("write");
+        match open_err(dir.path()) {
+            RedbError::Open { reason, .. } => assert!(!reason.is_empty()),
+            other => panic!("expected Open, got {other}"),
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn a_file_from_a_newer_format_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    written_store(dir.path()).await;
+    {
+        let db = Database::create(file(dir.path())).expect("redb");
+        let txn = db.begin_write().expect("txn");
+        txn.open_table(META)
+            .expect("meta")
+            .insert("format", [9u8].as_slice())
+            .expect("insert");
+        txn.commit().expect("commit");
+    }
+    match open_err(dir.path()) {
+        RedbError::NewerFormat {
+            found, supported, ..
+        } => assert_eq!((found, supported), (9, 1)),
+        other => panic!("expected NewerFormat, got {other}"),
+    }
+}
+
+#[actix_rt::test]
+async fn a_record_from_a_newer_format_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    written_store(dir.path()).await;
+    {
+        let db = Database::create(file(dir.path())).expect("redb");
+        let txn = db.begin_write().expect("txn");
+        {
+            let mut log = txn.open_table(LOG).expect("log");
+            let mut rec = log.get(7).expect("get").expect("entry 7").value().to_vec();
+            rec[0] = 2;
+            log.insert(7, rec.as_slice()).expect("insert");
+        }
+        txn.commit().expect("commit");
+    }
+    match open_err(dir.path()) {
+        RedbError::Corrupt { index, reason, .. } => {
+            assert_eq!(index, 7);
+            assert!(reason.contains("newer"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+}
+
+#[actix_rt::test]
+async fn missing_entries_are_refused_not_skipped() {
+    // A hole in the middle of the log.
+    let dir = tempfile::tempdir().expect("dir");
+    written_store(dir.path()).await;
+    remove_entries(dir.path(), 20..=20);
+    match open_err(dir.path()) {
+        RedbError::Corrupt { index, reason, .. } => {
+            assert_eq!(index, 21);
+            assert!(reason.contains("missing"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+
+    // The committed tail gone: the log would silently end early.
+    let dir = tempfile::tempdir().expect("dir");
+    written_store(dir.path()).await;
+    remove_entries(dir.path(), 45..=50);
+    match open_err(dir.path()) {
+        RedbError::Corrupt { reason, .. } => {
+            assert!(reason.contains("committed entries are missing"), "{reason}")
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+}
+
+fn remove_entries(dir: &Path, range: std::ops::RangeInclusive<u64>) {
+    let db = Database::create(file(dir)).expect("redb");
+    let txn = db.begin_write().expect("txn");
+    {
+        let mut log = txn.open_table(LOG).expect("log");
+        for i in range {
+            log.remove(i).expect("remove");
+        }
+    }
+    txn.commit().expect("commit");
+}
+
+#[actix_rt::test]
+async fn an_unusable_data_dir_is_refused() {
+    let f = tempfile::NamedTempFile::new().expect("file");
+    match open_err(f.path()) {
+        RedbError::DataDir { .. } => {}
+        other => panic!("expected DataDir, got {other}"),
+    }
+    let under = f.path().join("node");
+    match open_err(&under) {
+        RedbError::DataDir { .. } => {}
+        other => panic!("expected DataDir, got {other}"),
+    }
+}
+
+#[actix_rt::test]
+async fn a_store_open_elsewhere_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let held = RedbStorage::open(dir.path()).expect("open");
+    match open_err(dir.path()) {
+        RedbError::Open { .. } => {}
+        other => panic!("expected Open, got {other}"),
+    }
+    drop(held);
+    RedbStorage::open(dir.path()).expect("reopens once closed");
+}
