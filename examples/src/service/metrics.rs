@@ -1,12 +1,14 @@
 //! [`ServiceMetrics`]: the node's `/metrics`, in the Prometheus text format
 //! (prometheus-client): role, term, commit and applied index, proposals and
-//! their latency, per-peer replication lag, transport drops and reconnects.
+//! their latency, entries per fsync, per-peer replication lag, transport
+//! drops and reconnects.
 //!
 //! Gauges are refreshed from the runtime's and the transport's counters at
 //! scrape time; only proposals are counted as they happen. It must never
 //! slow a request beyond one histogram update.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +36,9 @@ struct Inner {
     lag: Family<Labels, Gauge>,
     drops: Family<Labels, Gauge>,
     reconnects: Family<Labels, Gauge>,
+    storage_writes: Gauge,
+    entries_persisted: Gauge,
+    entries_per_fsync: Gauge<f64, AtomicU64>,
 }
 
 /// The node's metrics. Clones share them.
@@ -63,6 +68,9 @@ impl ServiceMetrics {
             lag: Family::default(),
             drops: Family::default(),
             reconnects: Family::default(),
+            storage_writes: Gauge::default(),
+            entries_persisted: Gauge::default(),
+            entries_per_fsync: Gauge::default(),
         };
         {
             let mut r = inner.registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -91,6 +99,21 @@ impl ServiceMetrics {
                 "transport_reconnects",
                 "Connections to each peer re-established after a failure",
                 inner.reconnects.clone(),
+            );
+            r.register(
+                "storage_writes",
+                "Storage write batches since start (one fsync each on redb)",
+                inner.storage_writes.clone(),
+            );
+            r.register(
+                "entries_persisted",
+                "Log entries persisted since start",
+                inner.entries_persisted.clone(),
+            );
+            r.register(
+                "entries_per_fsync",
+                "Log entries per storage write since start: the group commit's yield",
+                inner.entries_per_fsync.clone(),
             );
         }
         ServiceMetrics {
@@ -128,6 +151,9 @@ impl ServiceMetrics {
         i.commit.set(g(m.commit));
         i.applied.set(g(m.applied));
         i.last_index.set(g(m.last_index));
+        i.storage_writes.set(g(m.storage_writes));
+        i.entries_persisted.set(g(m.entries_persisted));
+        i.entries_per_fsync.set(m.entries_per_write());
         i.lag.clear();
         if m.role == Role::Leader {
             for (peer, matched) in &m.matched {

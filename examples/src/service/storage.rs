@@ -8,6 +8,7 @@ use std::path::Path;
 
 use raft_actors::core::Membership;
 use raft_actors::storage::{MemoryStorage, Storage};
+use raft_actors_storage_redb::{RedbError, RedbStorage};
 use tracing::warn;
 
 use super::flags::{Peers, StorageKind};
@@ -23,9 +24,12 @@ pub enum OpenError {
         /// What went wrong.
         source: std::io::Error,
     },
-    /// This build has no redb storage yet.
-    #[error("--storage redb is not available in this build; use --storage memory")]
-    NoRedb,
+    /// The redb store cannot be opened (unusable, damaged, newer format).
+    #[error(transparent)]
+    Redb(#[from] RedbError),
+    /// The bootstrap membership cannot be written.
+    #[error("cannot bootstrap the store: {0}")]
+    Bootstrap(#[from] raft_actors::storage::StorageError),
 }
 
 /// Opens (creating if needed) the storage in `dir`. An empty one is
@@ -40,7 +44,14 @@ pub fn open_storage(
     let initial = peers.map_or_else(Membership::default, |p| Membership::voters(p.0.keys().copied()));
     match kind {
         StorageKind::Memory => Ok(Box::new(MemoryStorage::new(initial))),
-        StorageKind::Redb => Err(OpenError::NoRedb),
+        StorageKind::Redb => {
+            let mut store = RedbStorage::open(dir)?;
+            // Only an empty store takes --peers; a used one keeps its own.
+            if store.is_fresh() && peers.is_some() {
+                store.bootstrap(initial)?;
+            }
+            Ok(Box::new(store))
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// The storage the cluster tests run on.
-pub const STORAGE: &str = "memory";
+pub const STORAGE: &str = "redb";
 /// Raft tick of test nodes: elections in 200 to 400 ms.
 pub const TICK_MS: &str = "20";
 /// How long a test waits for any one condition.
