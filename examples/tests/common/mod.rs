@@ -221,6 +221,7 @@ pub struct Opts {
     pub bin: &'static str,
     pub storage: &'static str,
     pub transport: &'static str,
+    pub tick_ms: &'static str,
     pub extra: Vec<String>,
 }
 
@@ -230,6 +231,7 @@ impl Opts {
             bin,
             storage: STORAGE,
             transport: "tcp",
+            tick_ms: TICK_MS,
             extra: Vec::new(),
         }
     }
@@ -297,7 +299,7 @@ impl Cluster {
             "--transport".into(),
             self.opts.transport.into(),
             "--tick-ms".into(),
-            TICK_MS.into(),
+            self.opts.tick_ms.into(),
         ];
         if let Some(p) = peers {
             a.push("--peers".into());
