@@ -56,7 +56,12 @@ fn kv_client_api() {
 
     // CAS: null expects absence; a mismatch is 409 with the current value.
     let cas = |node, key: &str, body: &str| {
-        c.req(node, "POST", &format!("/kv/{key}/cas"), Some(body.as_bytes()))
+        c.req(
+            node,
+            "POST",
+            &format!("/kv/{key}/cas"),
+            Some(body.as_bytes()),
+        )
     };
     let ok = cas(a, "lock", r#"{"expect": null, "value": "mine"}"#);
     assert_eq!(ok.status, 200, "{}", ok.text());
@@ -90,7 +95,10 @@ fn kv_client_api() {
     // Sizes are inclusive: 1024-byte keys and 1 MiB values are accepted.
     let k1024 = "k".repeat(1024);
     let k1025 = "k".repeat(1025);
-    assert_eq!(c.req(a, "PUT", &format!("/kv/{k1024}"), Some(b"v")).status, 200);
+    assert_eq!(
+        c.req(a, "PUT", &format!("/kv/{k1024}"), Some(b"v")).status,
+        200
+    );
     assert_eq!(c.req(b, "GET", &format!("/kv/{k1024}"), None).body, b"v");
     assert_error_body(&c.req(a, "PUT", &format!("/kv/{k1025}"), Some(b"v")), 413);
     assert_error_body(&c.req(a, "GET", &format!("/kv/{k1025}"), None), 413);
@@ -100,7 +108,11 @@ fn kv_client_api() {
     assert_eq!(c.req(a, "PUT", "/kv/big", Some(&mib)).status, 200);
     assert_eq!(c.req(b, "GET", "/kv/big", None).body.len(), 1 << 20);
     assert_error_body(&c.req(a, "PUT", "/kv/big", Some(&over)), 413);
-    assert_eq!(c.req(b, "GET", "/kv/big", None).body, mib, "the oversized write was not applied");
+    assert_eq!(
+        c.req(b, "GET", "/kv/big", None).body,
+        mib,
+        "the oversized write was not applied"
+    );
     assert_error_body(&c.req(a, "PUT", "/kv/fresh-big", Some(&over)), 413);
     assert_eq!(c.req(b, "GET", "/kv/fresh-big", None).status, 404);
 
@@ -110,7 +122,10 @@ fn kv_client_api() {
     assert_error_body(&cas(a, "lock", r#"{"expect": null}"#), 400);
     assert_error_body(&cas(a, "lock", r#"{"expect": 5, "value": "x"}"#), 400);
     assert_eq!(c.req(a, "GET", "/kv/lock", None).body, b"theirs");
-    assert_eq!(c.status(leader).expect("status")["commit_index"].as_u64(), before);
+    assert_eq!(
+        c.status(leader).expect("status")["commit_index"].as_u64(),
+        before
+    );
 
     // Unknown routes and methods: 404 with the error body.
     assert_error_body(&c.req(a, "GET", "/nope", None), 404);
@@ -121,7 +136,11 @@ fn kv_client_api() {
 fn kv_idempotency_key_retry_is_answered_once() {
     let c = Cluster::start(Opts::new(KV), 3);
     let leader = c.wait_leader();
-    let other = c.running().into_iter().find(|id| *id != leader).expect("a follower");
+    let other = c
+        .running()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("a follower");
     let key = [("Idempotency-Key", "client-a:1")];
     let first = request("PUT", &c.url(other, "/kv/x"), Some(b"first"), &key);
     assert_eq!(first.status, 200);
@@ -132,7 +151,12 @@ fn kv_idempotency_key_retry_is_answered_once() {
     assert_eq!(retry.json()["index"], first.json()["index"]);
     assert_eq!(c.req(leader, "GET", "/kv/x", None).body, b"first");
     // The next sequence is a new write.
-    let next = request("PUT", &c.url(leader, "/kv/x"), Some(b"third"), &[("Idempotency-Key", "client-a:2")]);
+    let next = request(
+        "PUT",
+        &c.url(leader, "/kv/x"),
+        Some(b"third"),
+        &[("Idempotency-Key", "client-a:2")],
+    );
     assert!(next.json()["index"].as_u64() > first.json()["index"].as_u64());
     assert_eq!(c.req(other, "GET", "/kv/x", None).body, b"third");
     // A CAS retry gets its first answer (swapped), though now it would not swap.
@@ -141,9 +165,17 @@ fn kv_idempotency_key_retry_is_answered_once() {
     let first = request("POST", &c.url(other, "/kv/x/cas"), Some(body), &cas_key);
     assert_eq!(first.status, 200);
     let retry = request("POST", &c.url(other, "/kv/x/cas"), Some(body), &cas_key);
-    assert_eq!((retry.status, retry.json()["index"].clone()), (200, first.json()["index"].clone()));
+    assert_eq!(
+        (retry.status, retry.json()["index"].clone()),
+        (200, first.json()["index"].clone())
+    );
     // A malformed key is a 400, not applied.
-    let bad = request("PUT", &c.url(leader, "/kv/x"), Some(b"bad"), &[("Idempotency-Key", "no-sequence")]);
+    let bad = request(
+        "PUT",
+        &c.url(leader, "/kv/x"),
+        Some(b"bad"),
+        &[("Idempotency-Key", "no-sequence")],
+    );
     assert_error_body(&bad, 400);
     assert_eq!(c.req(leader, "GET", "/kv/x", None).body, b"fourth");
 

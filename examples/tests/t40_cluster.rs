@@ -10,17 +10,27 @@ use common::*;
 
 fn put(c: &Cluster, node: u64, key: &str, value: &str) -> u64 {
     let a = wait_until(Instant::now() + WAIT, "a write to be acknowledged", || {
-        try_request("PUT", &c.url(node, &format!("/kv/{key}")), Some(value.as_bytes()), &[])
-            .filter(|a| a.status == 200)
+        try_request(
+            "PUT",
+            &c.url(node, &format!("/kv/{key}")),
+            Some(value.as_bytes()),
+            &[],
+        )
+        .filter(|a| a.status == 200)
     })
     .expect("write acknowledged");
     a.json()["index"].as_u64().expect("index")
 }
 
 fn stale(c: &Cluster, node: u64, key: &str) -> Option<Vec<u8>> {
-    try_request("GET", &c.url(node, &format!("/kv/{key}?consistency=stale")), None, &[])
-        .filter(|a| a.status == 200)
-        .map(|a| a.body)
+    try_request(
+        "GET",
+        &c.url(node, &format!("/kv/{key}?consistency=stale")),
+        None,
+        &[],
+    )
+    .filter(|a| a.status == 200)
+    .map(|a| a.body)
 }
 
 fn ids(v: &serde_json::Value) -> Vec<u64> {
@@ -76,34 +86,55 @@ fn learner_added_caught_up_by_snapshot_then_promoted() {
     c.add_node(4);
     c.launch(4, None);
     let s = c.status(4).expect("status");
-    assert_eq!((s["role"].as_str(), s["leader"].is_null()), (Some("follower"), true));
+    assert_eq!(
+        (s["role"].as_str(), s["leader"].is_null()),
+        (Some("follower"), true)
+    );
     assert!(ids(&s["voters"]).is_empty() && ids(&s["learners"]).is_empty());
     assert_error_body(&c.req(4, "PUT", "/kv/x", Some(b"y")), 503);
 
     // Added as a learner through a follower (forwarded to the leader).
-    let follower = c.running().into_iter().find(|i| *i != leader && *i != 4).expect("follower");
-    let body = format!(r#"{{"id": 4, "raft_addr": "127.0.0.1:{}", "role": "learner"}}"#, c.nodes[&4].raft);
+    let follower = c
+        .running()
+        .into_iter()
+        .find(|i| *i != leader && *i != 4)
+        .expect("follower");
+    let body = format!(
+        r#"{{"id": 4, "raft_addr": "127.0.0.1:{}", "role": "learner"}}"#,
+        c.nodes[&4].raft
+    );
     let add = c.req(follower, "POST", "/cluster/members", Some(body.as_bytes()));
     assert_eq!(add.status, 200, "{}", add.text());
     assert_eq!(ids(&add.json()["learners"]), vec![4]);
     assert_eq!(ids(&add.json()["voters"]), vec![1, 2, 3]);
     c.wait_applied(4, snap_index);
-    assert_eq!(stale(&c, 4, "k0").as_deref(), Some(&b"v0"[..]), "caught up by snapshot");
+    assert_eq!(
+        stale(&c, 4, "k0").as_deref(),
+        Some(&b"v0"[..]),
+        "caught up by snapshot"
+    );
     assert_eq!(c.status(4).expect("status")["role"], "learner");
     let idx = put(&c, leader, "late", "yes");
     c.wait_applied(4, idx);
     assert_eq!(stale(&c, 4, "late").as_deref(), Some(&b"yes"[..]));
 
     // Promoted to voter.
-    let body = format!(r#"{{"id": 4, "raft_addr": "127.0.0.1:{}", "role": "voter"}}"#, c.nodes[&4].raft);
+    let body = format!(
+        r#"{{"id": 4, "raft_addr": "127.0.0.1:{}", "role": "voter"}}"#,
+        c.nodes[&4].raft
+    );
     let promote = c.req(leader, "POST", "/cluster/members", Some(body.as_bytes()));
     assert_eq!(promote.status, 200, "{}", promote.text());
     assert_eq!(ids(&promote.json()["voters"]), vec![1, 2, 3, 4]);
     assert!(ids(&promote.json()["learners"]).is_empty());
-    wait_until(Instant::now() + WAIT, "node 4 to see itself a voter", || {
-        let s = c.status(4)?;
-        (ids(&s["voters"]) == vec![1, 2, 3, 4] && s["role"] == "follower").then_some(())
-    })
+    wait_until(
+        Instant::now() + WAIT,
+        "node 4 to see itself a voter",
+        || {
+            let s = c.status(4)?;
+            (ids(&s["voters"]) == vec![1, 2, 3, 4] && s["role"] == "follower").then_some(())
+        },
+    )
     .expect("promoted");
     // The new voter can reach every member: with the leader gone, the
     // other three still elect one and commit.
@@ -121,11 +152,19 @@ fn remove_the_leader_and_transfer_leadership() {
 
     // Leadership transfer, asked of a follower (forwarded).
     let to = others[0];
-    let t = c.req(others[1], "POST", "/cluster/leader", Some(format!(r#"{{"id": {to}}}"#).as_bytes()));
+    let t = c.req(
+        others[1],
+        "POST",
+        "/cluster/leader",
+        Some(format!(r#"{{"id": {to}}}"#).as_bytes()),
+    );
     assert_eq!(t.status, 200, "{}", t.text());
     assert_eq!(t.json()["leader"].as_u64(), Some(to));
     assert_eq!(c.wait_leader(), to);
-    assert_error_body(&c.req(to, "POST", "/cluster/leader", Some(b"{\"id\": \"x\"}")), 400);
+    assert_error_body(
+        &c.req(to, "POST", "/cluster/leader", Some(b"{\"id\": \"x\"}")),
+        400,
+    );
 
     // Remove the leader itself.
     put(&c, to, "k", "v");
@@ -140,13 +179,18 @@ fn remove_the_leader_and_transfer_leadership() {
     let _ = idx;
 
     // The removed node keeps running, is in no list, and refuses writes.
-    let s = wait_until(Instant::now() + WAIT, "the removed node to apply its removal", || {
-        c.status(to).filter(|s| !ids(&s["voters"]).contains(&to))
-    })
+    let s = wait_until(
+        Instant::now() + WAIT,
+        "the removed node to apply its removal",
+        || c.status(to).filter(|s| !ids(&s["voters"]).contains(&to)),
+    )
     .expect("removed");
     assert!(!ids(&s["learners"]).contains(&to));
     assert_error_body(&c.req(to, "PUT", "/kv/x", Some(b"y")), 503);
-    assert_error_body(&c.req(new, "DELETE", &format!("/cluster/members/{to}"), None), 404);
+    assert_error_body(
+        &c.req(new, "DELETE", &format!("/cluster/members/{to}"), None),
+        404,
+    );
     assert_error_body(&c.req(new, "DELETE", "/cluster/members/abc", None), 400);
 }
 
@@ -158,7 +202,16 @@ fn status_snapshot_and_metrics() {
     for id in c.running() {
         c.wait_applied(id, idx);
         let s = c.status(id).expect("status");
-        for field in ["id", "role", "term", "leader", "commit_index", "applied_index", "voters", "learners"] {
+        for field in [
+            "id",
+            "role",
+            "term",
+            "leader",
+            "commit_index",
+            "applied_index",
+            "voters",
+            "learners",
+        ] {
             assert!(s.get(field).is_some(), "{field} missing: {s}");
         }
         assert_eq!(s["id"].as_u64(), Some(id));
@@ -187,6 +240,13 @@ fn status_snapshot_and_metrics() {
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }
-    let f = c.running().into_iter().find(|i| *i != leader).expect("follower");
-    assert!(c.req(f, "GET", "/metrics", None).text().contains("raft_role{role=\"follower\"} 1"));
+    let f = c
+        .running()
+        .into_iter()
+        .find(|i| *i != leader)
+        .expect("follower");
+    assert!(c
+        .req(f, "GET", "/metrics", None)
+        .text()
+        .contains("raft_role{role=\"follower\"} 1"));
 }

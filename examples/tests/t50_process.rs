@@ -21,7 +21,9 @@ fn run(bin: &str, args: &[String]) -> (Option<i32>, String) {
         .spawn()
         .expect("spawn");
     let deadline = Instant::now() + WAIT;
-    let status = wait_until(deadline, "the process to exit", || child.try_wait().ok().flatten());
+    let status = wait_until(deadline, "the process to exit", || {
+        child.try_wait().ok().flatten()
+    });
     let status = status.unwrap_or_else(|e| {
         let _ = child.kill();
         panic!("{e}")
@@ -35,16 +37,35 @@ fn run(bin: &str, args: &[String]) -> (Option<i32>, String) {
 
 fn one_line_failure(bin: &str, args: &[String], mentions: &str) {
     let (code, err) = run(bin, args);
-    assert!(code.is_some_and(|c| c != 0), "exit {code:?} for {args:?}: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line for {args:?}: {err:?}");
-    assert!(err.contains(mentions), "{err:?} does not mention {mentions:?}");
+    assert!(
+        code.is_some_and(|c| c != 0),
+        "exit {code:?} for {args:?}: {err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "not one line for {args:?}: {err:?}"
+    );
+    assert!(
+        err.contains(mentions),
+        "{err:?} does not mention {mentions:?}"
+    );
 }
 
 fn base_args(dir: &std::path::Path, raft: u16, http: u16) -> Vec<String> {
     [
-        "--id", "1", "--raft-addr", &format!("127.0.0.1:{raft}"), "--http-addr",
-        &format!("127.0.0.1:{http}"), "--peers", &format!("1=127.0.0.1:{raft}"),
-        "--data-dir", &dir.display().to_string(), "--storage", "memory",
+        "--id",
+        "1",
+        "--raft-addr",
+        &format!("127.0.0.1:{raft}"),
+        "--http-addr",
+        &format!("127.0.0.1:{http}"),
+        "--peers",
+        &format!("1=127.0.0.1:{raft}"),
+        "--data-dir",
+        &dir.display().to_string(),
+        "--storage",
+        "memory",
     ]
     .map(String::from)
     .to_vec()
@@ -79,8 +100,16 @@ fn bad_flags_address_in_use_and_bad_data_dir_exit_with_one_line() {
     // An address in use.
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
-    one_line_failure(KV, &base_args(&tmp.0.join("d"), raft, port), &port.to_string());
-    one_line_failure(KV, &base_args(&tmp.0.join("d"), port, http), &port.to_string());
+    one_line_failure(
+        KV,
+        &base_args(&tmp.0.join("d"), raft, port),
+        &port.to_string(),
+    );
+    one_line_failure(
+        KV,
+        &base_args(&tmp.0.join("d"), port, http),
+        &port.to_string(),
+    );
     // A data dir that cannot be one (a file is in the way).
     let file = tmp.0.join("file");
     std::fs::write(&file, b"not a dir").expect("write");
@@ -95,8 +124,14 @@ fn sigterm_exits_zero_within_ten_seconds() {
     for bin in [KV, COUNTER, QUEUE] {
         let mut c = Cluster::start(Opts::new(bin), 1);
         let _ = c.req(1, "GET", "/status", None);
-        let mut p = c.nodes.get_mut(&1).and_then(|n| n.proc.take()).expect("running");
-        let status = p.terminate(Duration::from_secs(10)).expect("exited within 10 s");
+        let mut p = c
+            .nodes
+            .get_mut(&1)
+            .and_then(|n| n.proc.take())
+            .expect("running");
+        let status = p
+            .terminate(Duration::from_secs(10))
+            .expect("exited within 10 s");
         assert_eq!(status.code(), Some(0), "stderr: {}", p.stderr());
     }
 }
@@ -109,20 +144,28 @@ fn http_transport_and_memory_storage_variants() {
     let mut c = Cluster::start(opts, 3);
     let leader = c.wait_leader();
     let f: Vec<u64> = c.running().into_iter().filter(|i| *i != leader).collect();
-    assert_eq!(c.req(f[0], "PUT", "/kv/over-http", Some(b"yes")).status, 200);
+    assert_eq!(
+        c.req(f[0], "PUT", "/kv/over-http", Some(b"yes")).status,
+        200
+    );
     assert_eq!(c.req(f[1], "GET", "/kv/over-http", None).body, b"yes");
     // A node added over the HTTP transport learns the others too.
     c.add_node(4);
     c.launch(4, None);
-    let body = format!(r#"{{"id": 4, "raft_addr": "127.0.0.1:{}", "role": "voter"}}"#, c.nodes[&4].raft);
+    let body = format!(
+        r#"{{"id": 4, "raft_addr": "127.0.0.1:{}", "role": "voter"}}"#,
+        c.nodes[&4].raft
+    );
     let add = c.req(f[0], "POST", "/cluster/members", Some(body.as_bytes()));
     assert_eq!(add.status, 200, "{}", add.text());
     c.kill(leader);
     let rest = c.running();
     let new = c.wait_leader_among(&rest);
-    let w = wait_until(Instant::now() + WAIT, "a write after the leader died", || {
-        try_request("PUT", &c.url(4, "/kv/after"), Some(b"ok"), &[]).filter(|a| a.status == 200)
-    });
+    let w = wait_until(
+        Instant::now() + WAIT,
+        "a write after the leader died",
+        || try_request("PUT", &c.url(4, "/kv/after"), Some(b"ok"), &[]).filter(|a| a.status == 200),
+    );
     assert!(w.is_ok(), "{w:?}");
     assert_eq!(c.req(new, "GET", "/kv/after", None).body, b"ok");
 }

@@ -29,17 +29,32 @@ fn no_quorum_is_504_once_proposed_then_503_without_a_leader() {
     assert_eq!(v["leader"].as_u64(), Some(leader));
 
     // Check-quorum steps it down: now nothing can be proposed: 503.
-    wait_until(Instant::now() + WAIT, "the lone leader to step down", || {
-        let s = c.status(leader)?;
-        (s["role"] != "leader").then_some(())
-    })
+    wait_until(
+        Instant::now() + WAIT,
+        "the lone leader to step down",
+        || {
+            let s = c.status(leader)?;
+            (s["role"] != "leader").then_some(())
+        },
+    )
     .expect("stepped down");
     let refused = c.req(leader, "PUT", "/kv/k", Some(b"refused"));
     assert_error_body(&refused, 503);
     assert_error_body(&c.req(leader, "GET", "/kv/k", None), 503);
-    assert_error_body(&c.req(leader, "POST", "/kv/k/cas", Some(br#"{"expect":null,"value":"x"}"#)), 503);
+    assert_error_body(
+        &c.req(
+            leader,
+            "POST",
+            "/kv/k/cas",
+            Some(br#"{"expect":null,"value":"x"}"#),
+        ),
+        503,
+    );
     // A stale read still answers from local state.
-    assert_eq!(c.req(leader, "GET", "/kv/k?consistency=stale", None).status, 200);
+    assert_eq!(
+        c.req(leader, "GET", "/kv/k?consistency=stale", None).status,
+        200
+    );
 }
 
 #[test]
@@ -57,11 +72,19 @@ fn an_idempotency_key_whose_answer_was_evicted_is_expired_never_reapplied() {
     for seq in 0..130 {
         assert_eq!(add(seq).status, 200);
     }
-    assert_eq!(add(129).json()["value"], 130, "a recent retry gets its answer");
+    assert_eq!(
+        add(129).json()["value"],
+        130,
+        "a recent retry gets its answer"
+    );
     let expired = add(0);
     let v = assert_error_body(&expired, 422);
     assert_eq!(v["error"], "idempotency key expired");
-    assert_eq!(c.req(1, "GET", "/counter", None).json()["value"], 130, "not applied again");
+    assert_eq!(
+        c.req(1, "GET", "/counter", None).json()["value"],
+        130,
+        "not applied again"
+    );
 }
 
 #[test]
@@ -70,8 +93,17 @@ fn cluster_api_refuses_malformed_requests() {
     let post = |path: &str, body: &str| c.req(1, "POST", path, Some(body.as_bytes()));
     assert_error_body(&post("/cluster/members", "{"), 400);
     assert_error_body(&post("/cluster/members", r#"{"id": 2}"#), 400);
-    assert_error_body(&post("/cluster/members", r#"{"id": 2, "raft_addr": "nowhere"}"#), 400);
-    assert_error_body(&post("/cluster/members", r#"{"id": 2, "raft_addr": "127.0.0.1:1", "role": "boss"}"#), 400);
+    assert_error_body(
+        &post("/cluster/members", r#"{"id": 2, "raft_addr": "nowhere"}"#),
+        400,
+    );
+    assert_error_body(
+        &post(
+            "/cluster/members",
+            r#"{"id": 2, "raft_addr": "127.0.0.1:1", "role": "boss"}"#,
+        ),
+        400,
+    );
     assert_error_body(&post("/cluster/leader", "[]"), 400);
     assert_error_body(&post("/cluster/leader", r#"{"id": 9}"#), 400);
     assert_error_body(&c.req(1, "GET", "/cluster/members", None), 404);

@@ -57,7 +57,11 @@ struct Add {
     delta: i64,
 }
 
-async fn add(node: web::Data<Node<Counter>>, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
+async fn add(
+    node: web::Data<Node<Counter>>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let Add { delta } = read_json(body).await?;
     match node.write(&req, delta).await?.output {
         Added::Value(v) => Ok(HttpResponse::Ok().json(json!({ "value": v }))),

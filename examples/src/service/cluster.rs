@@ -32,7 +32,10 @@ pub fn routes<S: Service>(cfg: &mut web::ServiceConfig) {
     cfg.route("/status", web::get().to(status::<S>))
         .route("/metrics", web::get().to(metrics::<S>))
         .route("/cluster/members", web::post().to(add_member::<S>))
-        .route("/cluster/members/{id}", web::delete().to(remove_member::<S>))
+        .route(
+            "/cluster/members/{id}",
+            web::delete().to(remove_member::<S>),
+        )
         .route("/cluster/leader", web::post().to(transfer::<S>))
         .route("/cluster/snapshot", web::post().to(snapshot::<S>));
 }
@@ -111,15 +114,22 @@ async fn route<S: Service>(node: &Node<S>, req: &HttpRequest) -> Result<Route, A
             return Ok(Route::Forward(addr));
         }
         if actix_rt::time::Instant::now() >= deadline {
-            return Err(ApiError::unavailable("the leader's client address is not known here")
-                .with_leader(Some(leader)));
+            return Err(
+                ApiError::unavailable("the leader's client address is not known here")
+                    .with_leader(Some(leader)),
+            );
         }
         poll.tick().await;
     }
 }
 
 /// Sends the request on to the leader's client API and relays its answer.
-async fn forward(req: &HttpRequest, body: Bytes, to: SocketAddr, wait: Duration) -> Result<HttpResponse, ApiError> {
+async fn forward(
+    req: &HttpRequest,
+    body: Bytes,
+    to: SocketAddr,
+    wait: Duration,
+) -> Result<HttpResponse, ApiError> {
     let url = format!("http://{to}{}", req.uri());
     let client = awc::Client::builder().timeout(wait).finish();
     let mut answer = client
@@ -134,11 +144,12 @@ async fn forward(req: &HttpRequest, body: Bytes, to: SocketAddr, wait: Duration)
             ),
             e => ApiError::unavailable(format!("forwarding to the leader failed: {e}")),
         })?;
-    let bytes = answer
-        .body()
-        .limit(MAX_JSON_BODY)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::GATEWAY_TIMEOUT, format!("reading the leader's answer: {e}")))?;
+    let bytes = answer.body().limit(MAX_JSON_BODY).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("reading the leader's answer: {e}"),
+        )
+    })?;
     let mut out = HttpResponse::build(answer.status());
     if let Some(ct) = answer.headers().get(actix_web::http::header::CONTENT_TYPE) {
         out.insert_header((actix_web::http::header::CONTENT_TYPE, ct.clone()));
@@ -187,7 +198,9 @@ async fn add_member<S: Service>(
     register_addresses(&node, add.id, add.raft_addr).await?;
     let current = node.status().await?.membership;
     if !current.contains(add.id) {
-        node.raft.change_membership(ConfChange::AddLearner(add.id)).await?;
+        node.raft
+            .change_membership(ConfChange::AddLearner(add.id))
+            .await?;
     } else if !voter && current.is_voter(add.id) {
         return Err(ApiError::bad_request(format!(
             "node {} is a voter; remove it first to make it a learner",
@@ -214,7 +227,9 @@ async fn register_addresses<S: Service>(
     for (id, raft) in wanted {
         let known = node.directory.get(id);
         if known.map(|a| a.raft) != Some(raft) {
-            let http = known.and_then(|a| a.http).filter(|_| known.is_some_and(|a| a.raft == raft));
+            let http = known
+                .and_then(|a| a.http)
+                .filter(|_| known.is_some_and(|a| a.raft == raft));
             node.register(id, Addrs { raft, http }).await?;
         }
     }

@@ -134,7 +134,10 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut body = Map::new();
         body.insert("error".into(), Value::String(self.message.clone()));
-        body.insert("leader".into(), self.leader.map_or(Value::Null, Value::from));
+        body.insert(
+            "leader".into(),
+            self.leader.map_or(Value::Null, Value::from),
+        );
         for (k, v) in &self.extra {
             body.insert(k.clone(), v.clone());
         }

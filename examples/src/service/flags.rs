@@ -60,7 +60,10 @@ fn parse_peers(s: &str) -> Result<Peers, String> {
 
 /// The flags of every service.
 #[derive(Clone, Debug, Parser)]
-#[command(version, about = "A replicated service on raft-actors (see shared/CONTRACT.md).")]
+#[command(
+    version,
+    about = "A replicated service on raft-actors (see shared/CONTRACT.md)."
+)]
 pub struct Flags {
     /// This node's id.
     #[arg(long)]
@@ -135,7 +138,12 @@ impl Flags {
         let bad = |msg: String| clap::Error::raw(clap::error::ErrorKind::ValueValidation, msg);
         if let Some(Peers(peers)) = &self.peers {
             match peers.get(&self.id) {
-                None => return Err(bad(format!("--peers does not name this node ({})", self.id))),
+                None => {
+                    return Err(bad(format!(
+                        "--peers does not name this node ({})",
+                        self.id
+                    )))
+                }
                 Some(a) if *a != self.raft_addr => {
                     return Err(bad(format!(
                         "--peers gives node {} the address {a}, but --raft-addr is {}",
@@ -160,7 +168,13 @@ mod tests {
     fn peers_parse_and_refuse_garbage() {
         let p = parse_peers("1=127.0.0.1:7001,2=127.0.0.1:7002").expect("parses");
         assert_eq!(p.0.len(), 2);
-        for bad in ["", "1", "x=127.0.0.1:1", "1=nowhere", "1=127.0.0.1:1,1=127.0.0.1:2"] {
+        for bad in [
+            "",
+            "1",
+            "x=127.0.0.1:1",
+            "1=nowhere",
+            "1=127.0.0.1:1,1=127.0.0.1:2",
+        ] {
             assert!(parse_peers(bad).is_err(), "{bad}");
         }
     }

@@ -74,12 +74,32 @@ impl ServiceMetrics {
         };
         {
             let mut r = inner.registry.lock().unwrap_or_else(|p| p.into_inner());
-            r.register("role", "1 for the node's current role (leader, follower, candidate, learner)", inner.role.clone());
+            r.register(
+                "role",
+                "1 for the node's current role (leader, follower, candidate, learner)",
+                inner.role.clone(),
+            );
             r.register("term", "The node's current term", inner.term.clone());
-            r.register("commit_index", "Highest log index known committed", inner.commit.clone());
-            r.register("applied_index", "Highest log index applied", inner.applied.clone());
-            r.register("last_index", "Index of the node's last log entry", inner.last_index.clone());
-            r.register("proposals", "Writes proposed through this node, by outcome", inner.proposals.clone());
+            r.register(
+                "commit_index",
+                "Highest log index known committed",
+                inner.commit.clone(),
+            );
+            r.register(
+                "applied_index",
+                "Highest log index applied",
+                inner.applied.clone(),
+            );
+            r.register(
+                "last_index",
+                "Index of the node's last log entry",
+                inner.last_index.clone(),
+            );
+            r.register(
+                "proposals",
+                "Writes proposed through this node, by outcome",
+                inner.proposals.clone(),
+            );
             r.register(
                 "proposal_latency_seconds",
                 "Time from proposing a write to its answer",
@@ -133,7 +153,12 @@ impl ServiceMetrics {
 
     /// The text exposition, refreshed from the node's metrics `m`, whether
     /// it is a learner, and the transport's per-peer counts.
-    pub fn render(&self, m: &Metrics, learner: bool, peers: &BTreeMap<NodeId, PeerMetrics>) -> String {
+    pub fn render(
+        &self,
+        m: &Metrics,
+        learner: bool,
+        peers: &BTreeMap<NodeId, PeerMetrics>,
+    ) -> String {
         let i = &self.inner;
         let role = match m.role {
             Role::Leader => "leader",
@@ -166,7 +191,9 @@ impl ServiceMetrics {
         }
         for (peer, p) in peers {
             i.drops.get_or_create(&peer_label(*peer)).set(g(p.drops));
-            i.reconnects.get_or_create(&peer_label(*peer)).set(g(p.reconnects));
+            i.reconnects
+                .get_or_create(&peer_label(*peer))
+                .set(g(p.reconnects));
         }
         let mut out = String::new();
         let r = i.registry.lock().unwrap_or_else(|p| p.into_inner());

@@ -61,19 +61,37 @@ async fn run<S: Service>(flags: Flags) -> anyhow::Result<()> {
     let http_listener = TcpListener::bind(flags.http_addr)
         .with_context(|| format!("cannot listen on --http-addr {}", flags.http_addr))?;
     let storage = open_storage(flags.storage, &flags.data_dir, flags.peers.as_ref())?;
-    let peers = flags.peers.as_ref().map(|p| p.0.clone()).unwrap_or_default();
-    let network = Network::start(flags.transport, flags.id, flags.raft_addr, flags.cluster_id, peers)
-        .context("cannot start the transport")?;
+    let peers = flags
+        .peers
+        .as_ref()
+        .map(|p| p.0.clone())
+        .unwrap_or_default();
+    let network = Network::start(
+        flags.transport,
+        flags.id,
+        flags.raft_addr,
+        flags.cluster_id,
+        peers,
+    )
+    .context("cannot start the transport")?;
     let directory = {
         let network = network.clone();
         Directory::new(Arc::new(move |id, addr| network.set_peer(id, addr)))
     };
     let apply: ApplyFactory<Machine<S>> = {
         let directory = directory.clone();
-        Arc::new(move || Box::new(Machine::<S>::new(directory.clone())) as Box<dyn Apply<Machine<S>>>)
+        Arc::new(move || {
+            Box::new(Machine::<S>::new(directory.clone())) as Box<dyn Apply<Machine<S>>>
+        })
     };
-    let raft = Raft::start(flags.id, node_config(&flags), storage, network.adapter(), apply)
-        .with_timeout(Duration::from_millis(flags.timeout_ms));
+    let raft = Raft::start(
+        flags.id,
+        node_config(&flags),
+        storage,
+        network.adapter(),
+        apply,
+    )
+    .with_timeout(Duration::from_millis(flags.timeout_ms));
     network
         .serve(raft_listener, raft.addr().clone().recipient())
         .context("cannot serve the raft address")?;
@@ -157,7 +175,10 @@ async fn register_self<S: Service>(node: web::Data<Node<S>>) {
         let Ok(s) = node.raft.status().await else {
             continue;
         };
-        if s.membership.contains(s.id) && s.leader.is_some() && node.directory.get(s.id) != Some(own) {
+        if s.membership.contains(s.id)
+            && s.leader.is_some()
+            && node.directory.get(s.id) != Some(own)
+        {
             if let Err(e) = node.register(s.id, own).await {
                 warn!(%e, "could not record this node's address yet");
             }

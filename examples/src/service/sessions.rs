@@ -48,7 +48,9 @@ pub struct IdempotencyKey {
 
 /// A header value that is not `<client-id>:<sequence>`.
 #[derive(Debug, thiserror::Error)]
-#[error("Idempotency-Key must be <client-id>:<sequence> (sequence a u64, client-id at most 256 bytes)")]
+#[error(
+    "Idempotency-Key must be <client-id>:<sequence> (sequence a u64, client-id at most 256 bytes)"
+)]
 pub struct BadKey;
 
 impl FromStr for IdempotencyKey {
@@ -200,12 +202,17 @@ mod tests {
         s.record(&key("busy", 2), IDLE_EXPIRY_ENTRIES, ());
         s.sweep(IDLE_EXPIRY_ENTRIES + SWEEP_EVERY);
         assert_eq!(s.clients(), 1);
-        assert_eq!(s.lookup(&key("busy", 2), 0), Lookup::Answered(IDLE_EXPIRY_ENTRIES, ()));
+        assert_eq!(
+            s.lookup(&key("busy", 2), 0),
+            Lookup::Answered(IDLE_EXPIRY_ENTRIES, ())
+        );
     }
 
     #[test]
     fn keys_parse_strictly() {
-        assert!("a:b:7".parse::<IdempotencyKey>().is_ok_and(|k| k.client == "a:b"));
+        assert!("a:b:7"
+            .parse::<IdempotencyKey>()
+            .is_ok_and(|k| k.client == "a:b"));
         for bad in ["", ":1", "a:", "a:-1", "a:x"] {
             assert!(bad.parse::<IdempotencyKey>().is_err(), "{bad}");
         }

@@ -41,7 +41,9 @@ pub fn open_storage(
     peers: Option<&Peers>,
 ) -> Result<Box<dyn Storage>, OpenError> {
     check_dir(dir)?;
-    let initial = peers.map_or_else(Membership::default, |p| Membership::voters(p.0.keys().copied()));
+    let initial = peers.map_or_else(Membership::default, |p| {
+        Membership::voters(p.0.keys().copied())
+    });
     match kind {
         StorageKind::Memory => Ok(Box::new(MemoryStorage::new(initial))),
         StorageKind::Redb => {
@@ -61,7 +63,11 @@ pub fn warn_if_peers_disagree(stored: &Membership, peers: Option<&Peers>) {
         let named: Vec<_> = p.0.keys().copied().collect();
         let voters: Vec<_> = stored.voters.iter().copied().collect();
         if !stored.members().is_empty() && named != voters {
-            warn!(?named, ?voters, "--peers disagrees with the stored membership; ignoring --peers");
+            warn!(
+                ?named,
+                ?voters,
+                "--peers disagrees with the stored membership; ignoring --peers"
+            );
         }
     }
 }

@@ -73,8 +73,10 @@ impl Proc {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.pid(), libc::SIGTERM) };
         let deadline = Instant::now() + within;
-        wait_until(deadline, "the process to exit", || self.child.try_wait().ok().flatten())
-            .ok()
+        wait_until(deadline, "the process to exit", || {
+            self.child.try_wait().ok().flatten()
+        })
+        .ok()
     }
 
     /// SIGKILL, then reap.
@@ -100,7 +102,10 @@ pub fn spawn(bin: &str, args: &[String], dir: &Path, tag: &str) -> Proc {
     let stderr = std::fs::File::create(&stderr_path).expect("create stderr file");
     let child = Command::new(bin)
         .args(args)
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)

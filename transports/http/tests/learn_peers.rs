@@ -22,7 +22,12 @@ fn hb(from: u64, to: u64) -> Message {
     }
 }
 
-async fn delivered(t: &HttpTransport, from: u64, to: u64, rx: &mut mpsc::UnboundedReceiver<Peer>) -> Peer {
+async fn delivered(
+    t: &HttpTransport,
+    from: u64,
+    to: u64,
+    rx: &mut mpsc::UnboundedReceiver<Peer>,
+) -> Peer {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let mut poll = tokio::time::interval(Duration::from_millis(20));
     loop {
@@ -31,14 +36,23 @@ async fn delivered(t: &HttpTransport, from: u64, to: u64, rx: &mut mpsc::Unbound
         if let Ok(p) = rx.try_recv() {
             return p;
         }
-        assert!(tokio::time::Instant::now() < deadline, "nothing from {from} reached {to}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing from {from} reached {to}"
+        );
     }
 }
 
 #[actix_rt::test]
 async fn a_joining_node_learns_the_peer_that_posts_to_it_and_answers() {
-    let (l1, l2) = (TcpListener::bind("127.0.0.1:0").expect("test setup"), TcpListener::bind("127.0.0.1:0").expect("test setup"));
-    let (a1, a2) = (l1.local_addr().expect("test setup"), l2.local_addr().expect("test setup"));
+    let (l1, l2) = (
+        TcpListener::bind("127.0.0.1:0").expect("test setup"),
+        TcpListener::bind("127.0.0.1:0").expect("test setup"),
+    );
+    let (a1, a2) = (
+        l1.local_addr().expect("test setup"),
+        l2.local_addr().expect("test setup"),
+    );
     let mut c1 = HttpConfig::new(1, CLUSTER, Default::default());
     c1.advertise = Some(a1);
     let t1 = HttpTransport::new(c1);
@@ -50,10 +64,15 @@ async fn a_joining_node_learns_the_peer_that_posts_to_it_and_answers() {
     t1.serve(l1, i1).expect("test setup");
     t2.serve(l2, i2).expect("test setup");
 
-    assert_eq!(t2.send(1, vec![hb(2, 1)]), Err(TransportError::UnknownPeer(1)));
+    assert_eq!(
+        t2.send(1, vec![hb(2, 1)]),
+        Err(TransportError::UnknownPeer(1))
+    );
     // From another thread, as a state machine's apply would.
     let t1c = t1.clone();
-    std::thread::spawn(move || t1c.set_peer(2, a2)).join().expect("test setup");
+    std::thread::spawn(move || t1c.set_peer(2, a2))
+        .join()
+        .expect("test setup");
     let p = delivered(&t1, 1, 2, &mut rx2).await;
     assert_eq!(p.messages[0].from, 1);
     let p = delivered(&t2, 2, 1, &mut rx1).await;

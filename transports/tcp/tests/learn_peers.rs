@@ -24,7 +24,12 @@ fn hb(from: u64, to: u64) -> Message {
 
 /// Sends until a batch arrives (the first ones may meet a connection
 /// still being dialled), or the deadline.
-async fn delivered(t: &TcpTransport, from: u64, to: u64, rx: &mut mpsc::UnboundedReceiver<Peer>) -> Peer {
+async fn delivered(
+    t: &TcpTransport,
+    from: u64,
+    to: u64,
+    rx: &mut mpsc::UnboundedReceiver<Peer>,
+) -> Peer {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let mut poll = tokio::time::interval(Duration::from_millis(20));
     loop {
@@ -33,14 +38,23 @@ async fn delivered(t: &TcpTransport, from: u64, to: u64, rx: &mut mpsc::Unbounde
         if let Ok(p) = rx.try_recv() {
             return p;
         }
-        assert!(tokio::time::Instant::now() < deadline, "nothing from {from} reached {to}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing from {from} reached {to}"
+        );
     }
 }
 
 #[actix_rt::test]
 async fn a_joining_node_learns_the_peer_that_dials_it_and_answers() {
-    let (l1, l2) = (TcpListener::bind("127.0.0.1:0").expect("test setup"), TcpListener::bind("127.0.0.1:0").expect("test setup"));
-    let (a1, a2) = (l1.local_addr().expect("test setup"), l2.local_addr().expect("test setup"));
+    let (l1, l2) = (
+        TcpListener::bind("127.0.0.1:0").expect("test setup"),
+        TcpListener::bind("127.0.0.1:0").expect("test setup"),
+    );
+    let (a1, a2) = (
+        l1.local_addr().expect("test setup"),
+        l2.local_addr().expect("test setup"),
+    );
     let mut c1 = TcpConfig::new(1, CLUSTER, Default::default());
     c1.advertise = Some(a1);
     let t1 = TcpTransport::new(c1).expect("test setup");
@@ -53,7 +67,10 @@ async fn a_joining_node_learns_the_peer_that_dials_it_and_answers() {
     t2.serve(l2, i2).expect("test setup");
 
     // Node 2 knows nobody: it cannot send yet.
-    assert_eq!(t2.send(1, vec![hb(2, 1)]), Err(TransportError::UnknownPeer(1)));
+    assert_eq!(
+        t2.send(1, vec![hb(2, 1)]),
+        Err(TransportError::UnknownPeer(1))
+    );
     // Node 1 is told where 2 is, and dials it.
     t1.set_peer(2, a2);
     let p = delivered(&t1, 1, 2, &mut rx2).await;
@@ -67,9 +84,19 @@ async fn a_joining_node_learns_the_peer_that_dials_it_and_answers() {
 
 #[actix_rt::test]
 async fn unknown_senders_are_refused_without_learn_peers_and_set_peer_moves_a_peer() {
-    let (l1, l2) = (TcpListener::bind("127.0.0.1:0").expect("test setup"), TcpListener::bind("127.0.0.1:0").expect("test setup"));
-    let (a1, a2) = (l1.local_addr().expect("test setup"), l2.local_addr().expect("test setup"));
-    let mut c1 = TcpConfig::new(1, CLUSTER, [(2, "127.0.0.1:9".parse().expect("test setup"))].into());
+    let (l1, l2) = (
+        TcpListener::bind("127.0.0.1:0").expect("test setup"),
+        TcpListener::bind("127.0.0.1:0").expect("test setup"),
+    );
+    let (a1, a2) = (
+        l1.local_addr().expect("test setup"),
+        l2.local_addr().expect("test setup"),
+    );
+    let mut c1 = TcpConfig::new(
+        1,
+        CLUSTER,
+        [(2, "127.0.0.1:9".parse().expect("test setup"))].into(),
+    );
     c1.advertise = Some(a1);
     let t1 = TcpTransport::new(c1).expect("test setup");
     let t2 = TcpTransport::new(TcpConfig::new(2, CLUSTER, Default::default())).expect("test setup");
@@ -84,7 +111,10 @@ async fn unknown_senders_are_refused_without_learn_peers_and_set_peer_moves_a_pe
     let mut poll = tokio::time::interval(Duration::from_millis(20));
     while t2.metrics().refused == 0 {
         let _ = t1.send(2, vec![hb(1, 2)]);
-        assert!(tokio::time::Instant::now() < deadline, "no handshake refused");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no handshake refused"
+        );
         poll.tick().await;
     }
     assert!(rx2.try_recv().is_err());
