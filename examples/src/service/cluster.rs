@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::directory::Addrs;
 use super::error::ApiError;
-use super::http::{read_body, MAX_JSON_BODY};
+use super::http::{read_json_and_body, MAX_JSON_BODY};
 use super::node::Node;
 use super::Service;
 
@@ -177,9 +177,7 @@ async fn add_member<S: Service>(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload, MAX_JSON_BODY).await?;
-    let add: AddMember = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let (add, body): (AddMember, _) = read_json_and_body(payload).await?;
     let voter = match add.role.as_deref() {
         None | Some("voter") => true,
         Some("learner") => false,
@@ -292,9 +290,7 @@ async fn transfer<S: Service>(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload, MAX_JSON_BODY).await?;
-    let t: Transfer = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let (t, body): (Transfer, _) = read_json_and_body(payload).await?;
     let s = node.status().await?;
     if s.leader == Some(t.id) {
         return Ok(HttpResponse::Ok().json(json!({ "leader": t.id })));

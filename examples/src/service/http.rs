@@ -51,8 +51,17 @@ pub async fn read_value(payload: web::Payload) -> Result<Bytes, ApiError> {
 
 /// Reads and parses a JSON body; 400 if it is not the expected JSON.
 pub async fn read_json<T: DeserializeOwned>(payload: web::Payload) -> Result<T, ApiError> {
+    Ok(read_json_and_body(payload).await?.0)
+}
+
+/// [`read_json`], also answering the raw body (to forward it).
+pub async fn read_json_and_body<T: DeserializeOwned>(
+    payload: web::Payload,
+) -> Result<(T, Bytes), ApiError> {
     let body = read_body(payload, MAX_JSON_BODY).await?;
-    serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))
+    let value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    Ok((value, body))
 }
 
 /// The percent-decoded path segment after `prefix` (e.g. `/kv/`), up to the

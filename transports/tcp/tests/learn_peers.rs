@@ -117,7 +117,10 @@ async fn unknown_senders_are_refused_without_learn_peers_and_set_peer_moves_a_pe
         );
         poll.tick().await;
     }
-    assert!(rx2.try_recv().is_err());
+    assert!(
+        rx2.try_recv().is_err(),
+        "a refused peer's batch was delivered"
+    );
     // Once node 2 knows node 1, the batches flow.
     t2.set_peer(1, a1);
     let p = delivered(&t1, 1, 2, &mut rx2).await;
