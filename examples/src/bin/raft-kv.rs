@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
 use raft_service::service::http::{
     key_after, put_bytes, read_json, read_value, take_bytes, MAX_VALUE,
 };
@@ -14,32 +15,34 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 #[derive(Default)]
-struct Kv(BTreeMap<Vec<u8>, Vec<u8>>);
+struct Kv(BTreeMap<Bytes, Bytes>);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+// `Bytes` serializes as one byte string (not a sequence of u8s): a 1 MiB
+// value costs one copy in the log, not a million elements.
 enum Cmd {
-    Put(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
+    Put(Bytes, Bytes),
+    Delete(Bytes),
     Cas {
-        key: Vec<u8>,
-        expect: Option<Vec<u8>>,
-        value: Vec<u8>,
+        key: Bytes,
+        expect: Option<Bytes>,
+        value: Bytes,
     },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Out {
     Done,
-    NotSwapped(Option<Vec<u8>>),
+    NotSwapped(Option<Bytes>),
 }
 
 impl Service for Kv {
     const NAME: &'static str = "raft-kv";
     type Command = Cmd;
     type Output = Out;
-    type Query = Vec<u8>;
-    type Answer = Option<Vec<u8>>;
-    type Snapshot = BTreeMap<Vec<u8>, Vec<u8>>;
+    type Query = Bytes;
+    type Answer = Option<Bytes>;
+    type Snapshot = BTreeMap<Bytes, Bytes>;
 
     fn apply(&mut self, cmd: Cmd) -> Out {
         match cmd {
@@ -59,7 +62,7 @@ impl Service for Kv {
         }
         Out::Done
     }
-    fn query(&self, key: Vec<u8>) -> Option<Vec<u8>> {
+    fn query(&self, key: Bytes) -> Option<Bytes> {
         self.0.get(&key).cloned()
     }
     fn snapshot(&self) -> Self::Snapshot {
@@ -95,18 +98,18 @@ async fn write(node: &Kvn, req: &HttpRequest, cmd: Cmd) -> Result<HttpResponse, 
 }
 
 async fn put(node: Kvn, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let key = key_after(&req, "/kv/")?;
+    let key = key_after(&req, "/kv/")?.into();
     let value = read_value(body).await?;
-    write(&node, &req, Cmd::Put(key, value.to_vec())).await
+    write(&node, &req, Cmd::Put(key, value)).await
 }
 
 async fn delete(node: Kvn, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let key = key_after(&req, "/kv/")?;
+    let key = key_after(&req, "/kv/")?.into();
     write(&node, &req, Cmd::Delete(key)).await
 }
 
 async fn cas(node: Kvn, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let key = key_after(&req, "/kv/")?;
+    let key = key_after(&req, "/kv/")?.into();
     let body: Map<String, Value> = read_json(body).await?;
     let expect = take_bytes(&body, "expect")?;
     let value = take_bytes(&body, "value")?
@@ -114,11 +117,12 @@ async fn cas(node: Kvn, req: HttpRequest, body: web::Payload) -> Result<HttpResp
     if expect.as_ref().map_or(0, Vec::len) > MAX_VALUE || value.len() > MAX_VALUE {
         return Err(ApiError::too_large(format!("value over {MAX_VALUE} bytes")));
     }
+    let (expect, value) = (expect.map(Bytes::from), Bytes::from(value));
     write(&node, &req, Cmd::Cas { key, expect, value }).await
 }
 
 async fn get(node: Kvn, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let key = key_after(&req, "/kv/")?;
+    let key = key_after(&req, "/kv/")?.into();
     match node.read(&req, key).await? {
         Some(v) => Ok(HttpResponse::Ok()
             .content_type("application/octet-stream")

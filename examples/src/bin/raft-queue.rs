@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::process::ExitCode;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
 use raft_service::service::http::{put_bytes, read_value};
 use raft_service::service::{ApiError, Node, Service};
 use serde::{Deserialize, Serialize};
@@ -12,20 +13,20 @@ use serde_json::{json, Map, Value};
 
 #[derive(Default)]
 struct Queue {
-    items: VecDeque<(u64, Vec<u8>)>,
+    items: VecDeque<(u64, Bytes)>,
     next: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Cmd {
-    Push(Vec<u8>),
+    Push(Bytes),
     Pop,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 enum Out {
     Pushed(u64),
-    Popped(Option<(u64, Vec<u8>)>),
+    Popped(Option<(u64, Bytes)>),
 }
 
 impl Service for Queue {
@@ -34,7 +35,7 @@ impl Service for Queue {
     type Output = Out;
     type Query = ();
     type Answer = usize;
-    type Snapshot = (VecDeque<(u64, Vec<u8>)>, u64);
+    type Snapshot = (VecDeque<(u64, Bytes)>, u64);
 
     fn apply(&mut self, cmd: Cmd) -> Out {
         match cmd {
@@ -67,7 +68,7 @@ type Qn = web::Data<Node<Queue>>;
 
 async fn push(node: Qn, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let item = read_value(body).await?;
-    match node.write(&req, Cmd::Push(item.to_vec())).await?.output {
+    match node.write(&req, Cmd::Push(item)).await?.output {
         Out::Pushed(id) => Ok(HttpResponse::Ok().json(json!({ "id": id }))),
         Out::Popped(_) => Err(ApiError::unavailable("unexpected answer")),
     }

@@ -66,7 +66,10 @@ async fn status<S: Service>(node: web::Data<Node<S>>) -> Result<HttpResponse, Ap
         "term": s.term,
         "leader": s.leader,
         "commit_index": s.commit,
-        "applied_index": s.applied,
+        // What the state machine was handed (the core's own count may run
+        // ahead while a batch is still being persisted): a stale read sent
+        // after seeing this index sees the entry.
+        "applied_index": s.applied.min(node.raft.current().applied),
         "voters": voters(&s.membership),
         "learners": s.membership.learners.iter().collect::<Vec<_>>(),
     })))

@@ -28,10 +28,19 @@ pub const KV: &str = env!("CARGO_BIN_EXE_raft-kv");
 pub const COUNTER: &str = env!("CARGO_BIN_EXE_raft-counter");
 pub const QUEUE: &str = env!("CARGO_BIN_EXE_raft-queue");
 
-/// A port free right now on loopback.
+/// A port free right now on loopback, below the ephemeral range (Linux:
+/// 32768 and up): a port picked from that range could be taken by one of
+/// the nodes' own outgoing connections before the node binds it.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let base = u64::from(std::process::id()) * 131;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + ((base + n) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A fresh directory under the system's temp dir, removed on drop.
@@ -320,12 +329,20 @@ impl Cluster {
         let n = self.nodes.get_mut(&id).expect("known node");
         n.restarts += 1;
         let tag = format!("n{id}-{}", n.restarts);
-        n.proc = Some(spawn(self.opts.bin, &args, &self.tmp.0, &tag));
+        let mut proc = spawn(self.opts.bin, &args, &self.tmp.0, &tag);
         let url = n.url("/status");
-        wait_until(Instant::now() + WAIT, "the node to serve /status", || {
-            try_request("GET", &url, None, &[]).filter(|a| a.status == 200)
-        })
-        .unwrap_or_else(|e| panic!("node {id}: {e}; stderr: {}", self.stderr(id)));
+        let served = wait_until(Instant::now() + WAIT, "the node to serve /status", || {
+            if let Ok(Some(exit)) = proc.child.try_wait() {
+                return Some(Err(format!("exited with {exit}")));
+            }
+            try_request("GET", &url, None, &[])
+                .filter(|a| a.status == 200)
+                .map(Ok)
+        });
+        if let Err(e) | Ok(Err(e)) = served.map(|r| r.map(|_| ())) {
+            panic!("node {id}: {e}; stderr: {}", proc.stderr());
+        }
+        n.proc = Some(proc);
     }
 
     /// Adds a node (not yet started) with fresh ports.
