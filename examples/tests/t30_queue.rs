@@ -66,7 +66,8 @@ fn queue_client_api() {
 
     // Items up to 1 MiB inclusive; one byte more is 413, not applied.
     let mib = vec![b'q'; 1 << 20];
-    assert_eq!(c.req(f[0], "POST", "/queue", Some(&mib)).status, 200);
+    let big = c.req(f[0], "POST", "/queue", Some(&mib));
+    assert_eq!(big.status, 200, "{}", big.text());
     assert_error_body(
         &c.req(f[0], "POST", "/queue", Some(&[b'q'; (1 << 20) + 1])),
         413,

@@ -91,7 +91,7 @@ fn learner_added_caught_up_by_snapshot_then_promoted() {
         (Some("follower"), true)
     );
     assert!(ids(&s["voters"]).is_empty() && ids(&s["learners"]).is_empty());
-    assert_error_body(&c.req(4, "PUT", "/kv/x", Some(b"y")), 503);
+    assert_error_body(&c.req_once(4, "PUT", "/kv/x", Some(b"y")), 503);
 
     // Added as a learner through a follower (forwarded to the leader).
     let follower = c
@@ -186,7 +186,7 @@ fn remove_the_leader_and_transfer_leadership() {
     )
     .expect("removed");
     assert!(!ids(&s["learners"]).contains(&to));
-    assert_error_body(&c.req(to, "PUT", "/kv/x", Some(b"y")), 503);
+    assert_error_body(&c.req_once(to, "PUT", "/kv/x", Some(b"y")), 503);
     assert_error_body(
         &c.req(new, "DELETE", &format!("/cluster/members/{to}"), None),
         404,

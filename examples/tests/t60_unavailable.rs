@@ -24,7 +24,7 @@ fn no_quorum_is_504_once_proposed_then_503_without_a_leader() {
             c.kill(id);
         }
     }
-    let lost = c.req(leader, "PUT", "/kv/k", Some(b"lost?"));
+    let lost = c.req_once(leader, "PUT", "/kv/k", Some(b"lost?"));
     let v = assert_error_body(&lost, 504);
     assert_eq!(v["leader"].as_u64(), Some(leader));
 
@@ -38,11 +38,11 @@ fn no_quorum_is_504_once_proposed_then_503_without_a_leader() {
         },
     )
     .expect("stepped down");
-    let refused = c.req(leader, "PUT", "/kv/k", Some(b"refused"));
+    let refused = c.req_once(leader, "PUT", "/kv/k", Some(b"refused"));
     assert_error_body(&refused, 503);
-    assert_error_body(&c.req(leader, "GET", "/kv/k", None), 503);
+    assert_error_body(&c.req_once(leader, "GET", "/kv/k", None), 503);
     assert_error_body(
-        &c.req(
+        &c.req_once(
             leader,
             "POST",
             "/kv/k/cas",
@@ -52,7 +52,8 @@ fn no_quorum_is_504_once_proposed_then_503_without_a_leader() {
     );
     // A stale read still answers from local state.
     assert_eq!(
-        c.req(leader, "GET", "/kv/k?consistency=stale", None).status,
+        c.req_once(leader, "GET", "/kv/k?consistency=stale", None)
+            .status,
         200
     );
 }

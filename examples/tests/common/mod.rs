@@ -196,9 +196,31 @@ pub fn try_request(
 }
 
 /// Sends one request; panics if the connection fails.
-pub fn request(method: &str, url: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> Answer {
+pub fn request_once(
+    method: &str,
+    url: &str,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> Answer {
     try_request(method, url, body, headers)
         .unwrap_or_else(|| panic!("{method} {url}: connection failed"))
+}
+
+/// Sends a request, and again while it is answered 503 (nothing was
+/// applied: an election under way, say, on a loaded machine), for up to
+/// [`WAIT`]; answers the last answer.
+pub fn request(method: &str, url: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> Answer {
+    let mut last = None;
+    let answer = wait_until(Instant::now() + WAIT, "an answer other than 503", || {
+        let a = request_once(method, url, body, headers);
+        if a.status == 503 {
+            last = Some(a);
+            None
+        } else {
+            Some(a)
+        }
+    });
+    answer.unwrap_or_else(|_| last.expect("at least one answer"))
 }
 
 /// Asserts the contract's error body: JSON with `error` and `leader`.
@@ -423,8 +445,13 @@ impl Cluster {
         }
     }
 
-    /// A request to node `id`.
+    /// A request to node `id`, sent again while it is answered 503.
     pub fn req(&self, id: u64, method: &str, path: &str, body: Option<&[u8]>) -> Answer {
         request(method, &self.url(id, path), body, &[])
+    }
+
+    /// A request to node `id`, sent once.
+    pub fn req_once(&self, id: u64, method: &str, path: &str, body: Option<&[u8]>) -> Answer {
+        request_once(method, &self.url(id, path), body, &[])
     }
 }
