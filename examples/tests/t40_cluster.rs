@@ -250,3 +250,42 @@ fn status_snapshot_and_metrics() {
         .text()
         .contains("raft_role{role=\"follower\"} 1"));
 }
+
+#[test]
+fn sigkill_of_every_node_loses_no_acknowledged_write_and_sigterm_closes_the_store() {
+    let mut c = Cluster::start(Opts::new(KV), 3);
+    let leader = c.wait_leader();
+    let mut acked = Vec::new();
+    for i in 0..30 {
+        let node = 1 + (i % 3);
+        put(&c, node, &format!("d{i}"), &format!("{i}"));
+        acked.push(i);
+    }
+    let _ = leader;
+    for id in 1..=3 {
+        c.kill(id);
+    }
+    let peers = c.peers_flag();
+    for id in 1..=3 {
+        c.launch(id, Some(&peers));
+    }
+    let leader = c.wait_leader();
+    for i in &acked {
+        let got = c.req(leader, "GET", &format!("/kv/d{i}"), None);
+        assert_eq!(got.text(), i.to_string(), "acknowledged write d{i} lost");
+    }
+    // SIGTERM closes the store: the node restarts on it at once.
+    let mut p = c
+        .nodes
+        .get_mut(&1)
+        .and_then(|n| n.proc.take())
+        .expect("running");
+    let exit = p
+        .terminate(std::time::Duration::from_secs(10))
+        .expect("exited");
+    assert_eq!(exit.code(), Some(0));
+    c.launch(1, Some(&peers));
+    let idx = put(&c, 1, "after-restart", "ok");
+    c.wait_applied(1, idx);
+    assert_eq!(stale(&c, 1, "d0").as_deref(), Some(&b"0"[..]));
+}

@@ -134,3 +134,86 @@ impl<S: Service> Apply<Machine<S>> for Machine<S> {
         self.directory.publish(&self.book);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::web;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Sum(i64);
+
+    impl Service for Sum {
+        const NAME: &'static str = "sum";
+        type Command = i64;
+        type Output = i64;
+        type Query = ();
+        type Answer = i64;
+        type Snapshot = i64;
+        fn apply(&mut self, d: i64) -> i64 {
+            self.0 += d;
+            self.0
+        }
+        fn query(&self, _: ()) -> i64 {
+            self.0
+        }
+        fn snapshot(&self) -> i64 {
+            self.0
+        }
+        fn restore(&mut self, s: i64) {
+            self.0 = s;
+        }
+        fn routes(_: &mut web::ServiceConfig) {}
+    }
+
+    fn keyed(seq: u64, d: i64) -> Envelope<i64> {
+        Envelope::Command {
+            key: Some(IdempotencyKey {
+                client: "c".into(),
+                seq,
+            }),
+            command: d,
+        }
+    }
+
+    fn done(o: Outcome<i64>) -> (LogIndex, i64) {
+        match o {
+            Outcome::Done { index, output } => (index, output),
+            other => panic!("not done: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_retried_key_is_answered_from_the_table_and_survives_a_snapshot() {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let h = Arc::clone(&heard);
+        let dir = Directory::new(Arc::new(move |id, addr| {
+            h.lock().expect("lock").push((id, addr))
+        }));
+        let mut m = Machine::<Sum>::new(dir.clone());
+        assert_eq!(done(m.apply(1, keyed(1, 5))), (1, 5));
+        assert_eq!(done(m.apply(2, keyed(1, 100))), (1, 5), "applied once");
+        let addrs = Addrs {
+            raft: "127.0.0.1:7004".parse().expect("addr"),
+            http: None,
+        };
+        assert!(matches!(
+            m.apply(3, Envelope::Register { id: 4, addrs }),
+            Outcome::Registered
+        ));
+        assert_eq!(heard.lock().expect("lock").len(), 1);
+
+        // A node restored from the snapshot knows the answer and the address.
+        let snap = m.snapshot();
+        let bytes = raft_actors::type_config::encode(&snap).expect("encodes");
+        let mut other = Machine::<Sum>::new(Directory::new(Arc::new(|_, _| {})));
+        other.restore(raft_actors::type_config::decode(&bytes).expect("decodes"));
+        assert_eq!(done(other.apply(4, keyed(1, 100))), (1, 5));
+        assert_eq!(done(other.apply(5, keyed(2, 1))), (5, 6));
+        assert_eq!(other.query(()), 6);
+        assert_eq!(other.directory.get(4), Some(addrs));
+    }
+}
