@@ -28,7 +28,6 @@
 //! ```
 #![deny(missing_docs)]
 
-mod peers;
 mod transport;
 pub mod wire;
 

@@ -18,6 +18,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use raft_actors::core::{Message, NodeId};
 use raft_actors::node::messages::peer::Peer;
 use raft_actors::transport::{estimated_size, Transport, TransportError};
+use raft_actors_transport_tcp::peers::{PeerTable, SpawnLink};
 use raft_actors_transport_tcp::{Backoff, PeerMetrics};
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -25,7 +26,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::peers::PeerTable;
 use crate::wire::{Envelope, ADVERTISE_HEADER, PATH};
 
 /// Settings of one node's HTTP transport.
@@ -118,7 +118,7 @@ pub struct HttpMetrics {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+struct Counters {
     bytes_sent: AtomicU64,
     messages_sent: AtomicU64,
     bytes_received: AtomicU64,
@@ -165,7 +165,7 @@ pub struct HttpTransport {
 #[derive(Debug)]
 struct Inner {
     cfg: Arc<HttpConfig>,
-    peers: Arc<PeerTable>,
+    peers: Arc<PeerTable<Counters>>,
     refused: Arc<AtomicU64>,
     bad_bodies: Arc<AtomicU64>,
     token: CancellationToken,
@@ -195,11 +195,24 @@ impl HttpTransport {
         let cfg = Arc::new(cfg);
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let peers = Arc::new(PeerTable::new(
-            Arc::clone(&cfg),
-            token.clone(),
-            tracker.clone(),
-        ));
+        // awc's client is bound to its thread: every sending task runs on
+        // this arbiter, whichever thread adds the peer (queued even from
+        // this thread; the task starts once the caller yields, with its
+        // messages already queued).
+        let spawn: SpawnLink<Counters> = {
+            let arbiter = actix_rt::Arbiter::current();
+            let (cfg, token, tracker) = (Arc::clone(&cfg), token.clone(), tracker.clone());
+            Box::new(move |peer, addr, rx, counters| {
+                let (cfg, token, tracker) = (Arc::clone(&cfg), token.clone(), tracker.clone());
+                arbiter.spawn_fn(move || {
+                    tracker.spawn_local(post_loop(cfg, peer, addr, rx, counters, token));
+                });
+            })
+        };
+        let peers = Arc::new(PeerTable::new(cfg.id, cfg.queue_capacity, spawn));
+        for (&peer, &addr) in &cfg.peers {
+            peers.set(peer, addr);
+        }
         HttpTransport {
             inner: Arc::new(Inner {
                 cfg,
@@ -317,7 +330,9 @@ impl HttpTransport {
     /// # Ok(()) }
     /// ```
     pub fn set_peer(&self, id: NodeId, addr: SocketAddr) {
-        self.inner.peers.set(id, addr);
+        if !self.inner.token.is_cancelled() {
+            self.inner.peers.set(id, addr);
+        }
     }
 }
 
@@ -344,7 +359,7 @@ impl Transport for HttpTransport {
 
 /// Posts one peer's queued batches, one request at a time so they arrive
 /// in order; after a failure, backs off with jitter.
-pub(crate) async fn post_loop(
+async fn post_loop(
     cfg: Arc<HttpConfig>,
     peer: NodeId,
     addr: SocketAddr,
@@ -437,7 +452,7 @@ pub(crate) async fn post_loop(
 struct Endpoint {
     cfg: Arc<HttpConfig>,
     inbox: Recipient<Peer>,
-    peers: Arc<PeerTable>,
+    peers: Arc<PeerTable<Counters>>,
     refused: Arc<AtomicU64>,
     bad_bodies: Arc<AtomicU64>,
 }

@@ -30,7 +30,7 @@ pub(crate) struct Acceptor {
     pub cfg: Arc<TcpConfig>,
     pub listener: TcpListener,
     pub inbox: Recipient<Peer>,
-    pub peers: Arc<PeerTable>,
+    pub peers: Arc<PeerTable<Counters>>,
     pub global: Arc<Global>,
     pub token: CancellationToken,
     pub tracker: TaskTracker,
@@ -63,7 +63,7 @@ pub(crate) async fn accept_loop(a: Acceptor) {
 struct Conn {
     cfg: Arc<TcpConfig>,
     inbox: Recipient<Peer>,
-    peers: Arc<PeerTable>,
+    peers: Arc<PeerTable<Counters>>,
     global: Arc<Global>,
     token: CancellationToken,
     remote: SocketAddr,

@@ -1,112 +1,108 @@
 //! [`PeerTable`]: the peers a transport talks to (their addresses, queues
-//! and counters), shared by the sending side and the listener, and
-//! growable while the transport runs ([`TcpTransport::set_peer`]), so a
-//! cluster can add a node.
+//! and counters), shared by the sending side and the receiving side, and
+//! growable while the transport runs (`set_peer`), so a cluster can add a
+//! node. The TCP and the HTTP transport both use it, each with its own
+//! sending task.
 //!
-//! It must never hold its lock across an await, and never let two
-//! connection tasks write to one peer: replacing an address closes the old
-//! task's queue first.
-//!
-//! [`TcpTransport::set_peer`]: crate::TcpTransport::set_peer
+//! It must never hold its lock while a task starts or a send waits, and
+//! never let two sending tasks serve one peer: replacing an address closes
+//! the old task's queue, which ends that task.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use raft_actors::core::{Message, NodeId};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::config::TcpConfig;
-use crate::metrics::Counters;
-use crate::outbound;
+/// Starts the sending task of one peer: `(peer, addr, queue, counters)`.
+pub type SpawnLink<C> =
+    Box<dyn Fn(NodeId, SocketAddr, mpsc::Receiver<Vec<Message>>, Arc<C>) + Send + Sync>;
 
-#[derive(Debug)]
-struct Entry {
+struct Entry<C> {
     addr: SocketAddr,
     queue: mpsc::Sender<Vec<Message>>,
-    counters: Arc<Counters>,
+    counters: Arc<C>,
 }
 
-#[derive(Debug)]
-pub(crate) struct PeerTable {
-    cfg: Arc<TcpConfig>,
-    handle: tokio::runtime::Handle,
-    token: CancellationToken,
-    tracker: TaskTracker,
-    peers: RwLock<BTreeMap<NodeId, Entry>>,
+/// One transport's peers; `C` is its per-peer counters.
+pub struct PeerTable<C> {
+    own: NodeId,
+    capacity: usize,
+    spawn: SpawnLink<C>,
+    peers: RwLock<BTreeMap<NodeId, Entry<C>>>,
 }
 
-impl PeerTable {
-    pub fn new(
-        cfg: Arc<TcpConfig>,
-        handle: tokio::runtime::Handle,
-        token: CancellationToken,
-        tracker: TaskTracker,
-    ) -> Self {
-        let table = PeerTable {
-            cfg: Arc::clone(&cfg),
-            handle,
-            token,
-            tracker,
+impl<C> fmt::Debug for PeerTable<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
+        let addrs: BTreeMap<_, _> = peers.iter().map(|(id, e)| (*id, e.addr)).collect();
+        f.debug_struct("PeerTable")
+            .field("own", &self.own)
+            .field("peers", &addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Default + Send + Sync + 'static> PeerTable<C> {
+    /// The table of node `own`, with queues of `capacity` batches, each
+    /// peer's task started by `spawn`.
+    pub fn new(own: NodeId, capacity: usize, spawn: SpawnLink<C>) -> Self {
+        PeerTable {
+            own,
+            capacity: capacity.max(1),
+            spawn,
             peers: RwLock::default(),
-        };
-        for (&peer, &addr) in &cfg.peers {
-            table.set(peer, addr);
         }
-        table
     }
 
-    /// Adds `peer` at `addr`, or moves it there; its own id is ignored.
+    /// Adds `peer` at `addr`, or moves it there (its counters carry over);
+    /// the node's own id is ignored.
     pub fn set(&self, peer: NodeId, addr: SocketAddr) {
-        if peer == self.cfg.id || self.token.is_cancelled() {
+        if peer == self.own {
             return;
         }
-        let mut peers = self.peers.write().unwrap_or_else(|p| p.into_inner());
-        if peers.get(&peer).is_some_and(|e| e.addr == addr) {
-            return;
-        }
-        let counters = peers
-            .get(&peer)
-            .map_or_else(Arc::default, |e| Arc::clone(&e.counters));
-        let (tx, rx) = mpsc::channel(self.cfg.queue_capacity.max(1));
-        // Replacing the entry drops the old queue's sender: the old task
-        // sees its queue closed and ends.
-        peers.insert(
-            peer,
-            Entry {
-                addr,
-                queue: tx,
-                counters: Arc::clone(&counters),
-            },
-        );
-        self.tracker.spawn_on(
-            outbound::run(outbound::Link {
-                cfg: Arc::clone(&self.cfg),
+        let (rx, counters) = {
+            let mut peers = self.peers.write().unwrap_or_else(|p| p.into_inner());
+            if peers.get(&peer).is_some_and(|e| e.addr == addr) {
+                return;
+            }
+            let counters = peers
+                .get(&peer)
+                .map_or_else(Arc::default, |e| Arc::clone(&e.counters));
+            let (tx, rx) = mpsc::channel(self.capacity);
+            // Replacing the entry drops the old queue's sender: the old
+            // task sees its queue closed and ends.
+            peers.insert(
                 peer,
-                addr,
-                rx,
-                counters,
-                token: self.token.clone(),
-            }),
-            &self.handle,
-        );
+                Entry {
+                    addr,
+                    queue: tx,
+                    counters: Arc::clone(&counters),
+                },
+            );
+            (rx, counters)
+        };
+        (self.spawn)(peer, addr, rx, counters);
     }
 
-    pub fn queue(&self, peer: NodeId) -> Option<(mpsc::Sender<Vec<Message>>, Arc<Counters>)> {
+    /// The queue and counters of `peer`, if known.
+    pub fn queue(&self, peer: NodeId) -> Option<(mpsc::Sender<Vec<Message>>, Arc<C>)> {
         let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
         peers
             .get(&peer)
             .map(|e| (e.queue.clone(), Arc::clone(&e.counters)))
     }
 
-    pub fn counters(&self, peer: NodeId) -> Option<Arc<Counters>> {
+    /// The counters of `peer`, if known.
+    pub fn counters(&self, peer: NodeId) -> Option<Arc<C>> {
         let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
         peers.get(&peer).map(|e| Arc::clone(&e.counters))
     }
 
-    pub fn all_counters(&self) -> BTreeMap<NodeId, Arc<Counters>> {
+    /// Every peer's counters.
+    pub fn all_counters(&self) -> BTreeMap<NodeId, Arc<C>> {
         let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
         peers
             .iter()

@@ -18,9 +18,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::TcpConfig;
 use crate::frame::FrameError;
-use crate::inbound;
 use crate::metrics::{Counters, Global, TcpMetrics};
-use crate::peers::PeerTable;
+use crate::peers::{PeerTable, SpawnLink};
+use crate::{inbound, outbound};
 
 /// Why the transport could not start, or why a connection ended.
 #[derive(Debug, Error)]
@@ -71,7 +71,7 @@ pub struct TcpTransport {
 #[derive(Debug)]
 struct Inner {
     cfg: Arc<TcpConfig>,
-    peers: Arc<PeerTable>,
+    peers: Arc<PeerTable<Counters>>,
     global: Arc<Global>,
     token: CancellationToken,
     tracker: TaskTracker,
@@ -94,12 +94,24 @@ impl TcpTransport {
         let cfg = Arc::new(cfg);
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let peers = Arc::new(PeerTable::new(
-            Arc::clone(&cfg),
-            handle,
-            token.clone(),
-            tracker.clone(),
-        ));
+        let spawn: SpawnLink<Counters> = {
+            let (cfg, token, tracker) = (Arc::clone(&cfg), token.clone(), tracker.clone());
+            Box::new(move |peer, addr, rx, counters| {
+                let link = outbound::Link {
+                    cfg: Arc::clone(&cfg),
+                    peer,
+                    addr,
+                    rx,
+                    counters,
+                    token: token.clone(),
+                };
+                tracker.spawn_on(outbound::run(link), &handle);
+            })
+        };
+        let peers = Arc::new(PeerTable::new(cfg.id, cfg.queue_capacity, spawn));
+        for (&peer, &addr) in &cfg.peers {
+            peers.set(peer, addr);
+        }
         Ok(TcpTransport {
             inner: Arc::new(Inner {
                 cfg,
@@ -192,7 +204,9 @@ impl TcpTransport {
     /// # Ok(()) }
     /// ```
     pub fn set_peer(&self, id: NodeId, addr: SocketAddr) {
-        self.inner.peers.set(id, addr);
+        if !self.inner.token.is_cancelled() {
+            self.inner.peers.set(id, addr);
+        }
     }
 
     /// The settings it runs with.
