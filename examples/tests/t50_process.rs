@@ -114,6 +114,13 @@ fn bad_flags_address_in_use_and_bad_data_dir_exit_with_one_line() {
     let file = tmp.0.join("file");
     std::fs::write(&file, b"not a dir").expect("write");
     one_line_failure(KV, &base_args(&file, raft, http), "data dir");
+    // A damaged redb file in the data dir.
+    let damaged = tmp.0.join("damaged");
+    std::fs::create_dir_all(&damaged).expect("mkdir");
+    std::fs::write(damaged.join("raft.redb"), vec![0x5a; 4096]).expect("write");
+    let mut args = base_args(&damaged, raft, http);
+    args[11] = "redb".into();
+    one_line_failure(KV, &args, "raft.redb");
     // --help is not an error.
     let (code, _) = run(KV, &["--help".to_string()]);
     assert_eq!(code, Some(0));
