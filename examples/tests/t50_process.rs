@@ -176,3 +176,33 @@ fn http_transport_and_memory_storage_variants() {
     assert!(w.is_ok(), "{w:?}");
     assert_eq!(c.req(new, "GET", "/kv/after", None).body, b"ok");
 }
+
+#[test]
+fn the_load_tool_drives_each_service_and_prints_percentiles() {
+    for (bin, service) in [(KV, "kv"), (COUNTER, "counter"), (QUEUE, "queue")] {
+        let c = Cluster::start(Opts::new(bin), 1);
+        let out = Command::new(env!("CARGO_BIN_EXE_raft-load"))
+            .args([
+                "--target",
+                &c.url(1, ""),
+                "--service",
+                service,
+                "--clients",
+                "4",
+                "--duration",
+                "500ms",
+                "--read-percent",
+                "20",
+            ])
+            .output()
+            .expect("run raft-load");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("failed=0"), "{text}");
+        assert!(text.contains("ops/s") && text.contains("p99="), "{text}");
+    }
+}
