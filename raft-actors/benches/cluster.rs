@@ -7,14 +7,14 @@
 //! thread).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::Arbiter;
-use futures::future::join_all;
 use raft_actors::apply::Apply;
 use raft_actors::core::{LogIndex, Membership, Role};
 use raft_actors::node::NodeConfig;
 use raft_actors::storage::MemoryStorage;
+use raft_actors::testing::propose_load;
 use raft_actors::transport::MemoryNetwork;
 use raft_actors::{Raft, TypeConfig};
 
@@ -42,43 +42,6 @@ impl Apply<Counter> for Counter {
     }
     fn restore(&mut self, s: u64) {
         self.0 = s;
-    }
-}
-
-struct Point {
-    clients: usize,
-    ops: usize,
-    secs: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-async fn measure(leader: &Raft<Counter>, clients: usize, secs: f64) -> Point {
-    let until = Instant::now() + Duration::from_secs_f64(secs);
-    let started = Instant::now();
-    let per_client = join_all((0..clients).map(|_| {
-        let raft = leader.clone();
-        async move {
-            let mut lat = Vec::with_capacity(1 << 16);
-            while Instant::now() < until {
-                let t = Instant::now();
-                raft.propose(1).await.expect("propose");
-                lat.push(t.elapsed());
-            }
-            lat
-        }
-    }))
-    .await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut lat: Vec<Duration> = per_client.into_iter().flatten().collect();
-    lat.sort_unstable();
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    Point {
-        clients,
-        ops: lat.len(),
-        secs: elapsed,
-        p50: pct(0.50),
-        p99: pct(0.99),
     }
 }
 
@@ -138,12 +101,13 @@ fn main() {
         for clients in [1, 64, 256] {
             let (nodes, leader) = cluster((!one_thread).then_some(&arbiters[..])).await;
             // Warm up: allocations, the leader's pipeline.
-            measure(&leader, clients, 0.3).await;
-            let p = measure(&leader, clients, secs).await;
+            propose_load(&leader, clients, 0.3, |_| 1).await;
+            let p = propose_load(&leader, clients, secs, |_| 1).await;
+            assert_eq!(p.errors, 0, "failed proposals");
             println!(
                 "| {} | {:.0} | {:.1} µs | {:.1} µs |",
                 p.clients,
-                p.ops as f64 / p.secs,
+                p.per_sec(),
                 p.p50.as_secs_f64() * 1e6,
                 p.p99.as_secs_f64() * 1e6
             );

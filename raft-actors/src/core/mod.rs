@@ -461,6 +461,11 @@ impl RaftCore {
             && !self.snapshot_requested
             && self.log.applied.saturating_sub(snapshot_index) >= self.cfg.snapshot_threshold;
         self.snapshot_requested |= snapshot_wanted;
+        // A leader whose term and vote are durable (this batch changes
+        // neither) may replicate before its own write lands.
+        let early_ok = self.role == Role::Leader
+            && hs.term == self.handed_hard_state.term
+            && hs.vote == self.handed_hard_state.vote;
         let after = AfterPersist {
             messages: std::mem::take(&mut self.msgs),
             restore: self.snapshot_to_restore.take(),
@@ -469,7 +474,7 @@ impl RaftCore {
             reads: std::mem::take(&mut self.read_outcomes),
             snapshot_wanted,
         };
-        let ready = Ready::new(persist, after);
+        let ready = Ready::new(persist, after, early_ok);
         if ready.is_empty() {
             return None;
         }

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Entry, HardState, LogIndex, Message, ProposeError, ReadError, RequestId, Snapshot, Term,
+    Body, Entry, HardState, LogIndex, Message, ProposeError, ReadError, RequestId, Snapshot, Term,
 };
 
 /// Everything the core asks of its driver, in one batch.
@@ -34,6 +34,9 @@ use super::{
 pub struct Ready {
     persist: ToPersist,
     after: AfterPersist,
+    /// Whether the leader's replication messages may leave before the
+    /// persist (see [`take_early`](Self::take_early)).
+    early_ok: bool,
 }
 
 /// The part of a [`Ready`] to make durable first, in one write, in field
@@ -110,8 +113,49 @@ pub struct ReadOutcome {
 }
 
 impl Ready {
-    pub(crate) fn new(persist: ToPersist, after: AfterPersist) -> Self {
-        Ready { persist, after }
+    pub(crate) fn new(persist: ToPersist, after: AfterPersist, early_ok: bool) -> Self {
+        Ready {
+            persist,
+            after,
+            early_ok,
+        }
+    }
+
+    /// A leader's replication messages (appends, heartbeats, snapshot
+    /// chunks) that may leave *before* its own write is durable, so the
+    /// leader's fsync and the followers' overlap (thesis §10.2.1). Safe
+    /// because they promise nothing about the leader's disk: its term and
+    /// vote are durable already (they are only taken when this `Ready`
+    /// changes neither), and the leader counts its own entries toward the
+    /// commit index only at [`advance`](super::RaftCore::advance). A
+    /// driver that never calls this gets them after the persist, with the
+    /// rest, as before.
+    ///
+    /// ```
+    /// use raft_actors::core::{Config, Membership, RaftCore, Recovered};
+    /// use rand::SeedableRng;
+    /// let rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    /// let boot = Recovered::bootstrap(Membership::voters([1]));
+    /// let mut core = RaftCore::new(1, Config::default(), boot, rng).expect("core");
+    /// let mut ready = core.ready().unwrap_or_default();
+    /// let early = ready.take_early(); // send these now
+    /// let (persist, gate) = ready.split(); // persist, then the rest
+    /// # let _ = (early, persist, gate.persisted());
+    /// ```
+    pub fn take_early(&mut self) -> Vec<Message> {
+        if !self.early_ok {
+            return Vec::new();
+        }
+        let (early, gated) = std::mem::take(&mut self.after.messages)
+            .into_iter()
+            .partition(|m| {
+                matches!(
+                    m.body,
+                    Body::Append { .. } | Body::Heartbeat { .. } | Body::InstallSnapshot { .. }
+                )
+            });
+        self.after.messages = gated;
+        early
     }
 
     /// What to persist, and the gate to the rest.

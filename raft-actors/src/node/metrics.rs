@@ -42,6 +42,11 @@ pub struct Metrics {
     /// storage_writes` is how many entries share one fsync
     /// ([`entries_per_write`](Self::entries_per_write)).
     pub entries_persisted: u64,
+    /// The storage's count of fsyncs since it was opened, if it keeps one
+    /// ([`Storage::fsyncs`](crate::storage::Storage::fsyncs)): a durable
+    /// storage may skip the fsync of a write that only moves the commit
+    /// index, so this can be below `storage_writes`.
+    pub fsyncs: Option<u64>,
 }
 
 impl Metrics {
@@ -60,7 +65,27 @@ impl Metrics {
             incarnation: 0,
             storage_writes: 0,
             entries_persisted: 0,
+            fsyncs: None,
         }
+    }
+
+    /// Entries per fsync, if the storage counts its fsyncs (0 before the
+    /// first).
+    ///
+    /// ```
+    /// use raft_actors::node::Metrics;
+    /// let m = Metrics { fsyncs: Some(4), entries_persisted: 100, ..Metrics::starting(1) };
+    /// assert_eq!(m.entries_per_fsync(), Some(25.0));
+    /// assert_eq!(Metrics::starting(1).entries_per_fsync(), None);
+    /// ```
+    pub fn entries_per_fsync(&self) -> Option<f64> {
+        self.fsyncs.map(|f| {
+            if f == 0 {
+                0.0
+            } else {
+                self.entries_persisted as f64 / f as f64
+            }
+        })
     }
 
     /// Entries per storage write (per fsync on a durable storage): the

@@ -224,9 +224,12 @@ impl SimNode {
             let Some(core) = self.core.as_mut() else {
                 return out;
             };
-            let Some(ready) = core.ready() else {
+            let Some(mut ready) = core.ready() else {
                 return out;
             };
+            // A leader's replication leaves before its write, as in the
+            // actor: a crash before the persist must not make that unsafe.
+            out.messages.extend(ready.take_early());
             if crash.take() == Some(CrashPoint::BeforePersist) {
                 self.crash();
                 out.crashed = true;

@@ -183,6 +183,14 @@ impl Storage for MemoryStorage {
                 inner.state.last_index()
             )));
         }
+        let current = inner.state.snapshot.as_ref().map_or(0, |s| s.meta.index);
+        if snapshot.meta.index < current {
+            // It would leave compacted entries uncovered.
+            return Err(StorageError::OutOfOrder(format!(
+                "snapshot at {} older than the stored one at {current}",
+                snapshot.meta.index
+            )));
+        }
         inner.state.snapshot = Some(snapshot);
         Ok(())
     }

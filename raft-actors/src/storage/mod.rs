@@ -112,7 +112,8 @@ pub trait Storage: Send + Sync + 'static {
     ///
     /// To ensure correctness:
     /// - `Ok` means both are durable: the node may now vote or acknowledge
-    ///   on them (Figure 2);
+    ///   on them (Figure 2); only a call that changes nothing but the
+    ///   commit index may be made durable lazily (see [`write`](Self::write));
     /// - `entries` are contiguous and start at most one past the last
     ///   stored index; an adapter refuses a gap with
     ///   [`StorageError::OutOfOrder`].
@@ -145,7 +146,9 @@ pub trait Storage: Send + Sync + 'static {
     async fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError>;
 
     /// Discards entries up to `upto` (inclusive), which a saved snapshot
-    /// must cover; [`StorageError::OutOfOrder`] otherwise.
+    /// must cover; [`StorageError::OutOfOrder`] otherwise. It may be made
+    /// durable lazily (entries a snapshot covers are harmless if a crash
+    /// brings them back), but never before an earlier call.
     async fn compact(&mut self, upto: LogIndex) -> Result<(), StorageError>;
 
     /// Makes everything one `Ready` asks to persist durable, in field
@@ -153,7 +156,11 @@ pub trait Storage: Send + Sync + 'static {
     /// state and entries, then compaction. The node calls this once per
     /// `Ready`; it is the group commit.
     ///
-    /// To ensure correctness: `Ok` means all of it is durable. A durable
+    /// To ensure correctness: `Ok` means all of it is durable, except that
+    /// a batch that changes only the commit index or compacts (no term,
+    /// vote, entries or snapshot) may be made durable lazily, as long as it
+    /// is never durable before an earlier batch: Raft needs only term, vote
+    /// and entries on disk before the node answers (Figure 2). A durable
     /// adapter should override this to make it one atomic write with one
     /// flush to disk (the default makes up to three calls, each durable on
     /// its own, which is correct but flushes up to three times).
@@ -172,5 +179,13 @@ pub trait Storage: Send + Sync + 'static {
             self.compact(upto).await?;
         }
         Ok(())
+    }
+
+    /// How many times this storage flushed to disk (fsync) since it was
+    /// opened, if it counts them; `None` for one that does not (or is not
+    /// durable). The node publishes it, so a service can show how many
+    /// entries share one fsync.
+    fn fsyncs(&self) -> Option<u64> {
+        None
     }
 }

@@ -12,6 +12,7 @@ mod cluster;
 mod history;
 mod kv;
 mod linearizability;
+mod load;
 mod proxy;
 mod storage_suite;
 mod transport_suite;
@@ -20,6 +21,9 @@ pub use cluster::{ClusterBuilder, ClusterError, ClusterNetwork, TestCluster, Typ
 pub use history::{History, Op, OpId, OpKind, Outcome};
 pub use kv::{Kv, KvCommand};
 pub use linearizability::{check_linearizable, CheckStats, LinearizabilityError};
+pub use load::{propose_load, LoadReport};
 pub use proxy::{ProxyFaults, ProxyMesh, ProxyStats, TcpProxy};
 pub use storage_suite::storage_suite;
-pub use transport_suite::{inbox, transport_suite, TransportHarness};
+pub use transport_suite::{
+    heartbeats_overtake_snapshot_chunks, inbox, transport_suite, TransportHarness,
+};

@@ -58,8 +58,10 @@ where
     assert!(state.snapshot.is_none(), "a fresh store holds no snapshot");
 
     // Ordering: what is appended reads back in order, by range.
+    // A node's current term is never below the terms in its log (a durable
+    // adapter may refuse a store where it is).
     let hs = HardState {
-        term: 2,
+        term: 4,
         vote: Some(1),
         commit: 3,
     };

@@ -196,3 +196,54 @@ pub async fn transport_suite<H: TransportHarness>(mut h: H) {
         }
     }
 }
+
+/// For adapters that queue snapshot chunks in a lane of their own
+/// ([`lanes`](crate::transport::lanes): the TCP and HTTP transports): a
+/// heartbeat sent after a backlog of InstallSnapshot chunks arrives before
+/// them, and the chunks still arrive, in order. (The memory network
+/// delivers in send order and has no such lane.)
+///
+/// ```no_run
+/// # async fn f(h: impl raft_actors::testing::TransportHarness) {
+/// raft_actors::testing::heartbeats_overtake_snapshot_chunks(h).await;
+/// # }
+/// ```
+pub async fn heartbeats_overtake_snapshot_chunks<H: TransportHarness>(mut h: H) {
+    use crate::core::{Membership, SnapshotMeta};
+    let (in1, _rx1) = inbox();
+    let (in2, mut rx2) = inbox();
+    let t1 = h.endpoint(1, in1);
+    let _t2 = h.endpoint(2, in2);
+    let len = (h.max_batch_bytes() / 4).max(1);
+    let chunk = |i: u64| Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: Body::InstallSnapshot {
+            meta: SnapshotMeta {
+                index: 100,
+                term: 1,
+                membership: Membership::voters([1, 2]),
+            },
+            offset: i * len as u64,
+            data: Bytes::from(vec![i as u8; len]),
+            done: false,
+        },
+    };
+    let chunks = crate::transport::SNAPSHOT_LANE_CAPACITY as u64;
+    for i in 0..chunks {
+        t1.send(2, vec![chunk(i)]).expect("a chunk is queued");
+    }
+    t1.send(2, vec![heartbeat(1, 2, 9)])
+        .expect("a heartbeat is queued");
+    let first = next(&mut rx2, "the first delivery").await;
+    assert_eq!(
+        first.messages,
+        vec![heartbeat(1, 2, 9)],
+        "a heartbeat queued behind snapshot chunks arrives first"
+    );
+    for i in 0..chunks {
+        let got = next(&mut rx2, "a snapshot chunk").await;
+        assert_eq!(got.messages, vec![chunk(i)], "chunks arrive in order");
+    }
+}

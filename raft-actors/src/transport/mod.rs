@@ -12,12 +12,14 @@
 //! The in-process adapter lives in [`memory`]; `transports/memory`
 //! re-exports it (see `transports/README.md` for why it lives here).
 
+mod lanes;
 pub mod memory;
 
 use thiserror::Error;
 
 use crate::core::{Body, Message, NodeId};
 
+pub use lanes::{lanes, LaneReceiver, LaneSender, SNAPSHOT_LANE_CAPACITY};
 pub use memory::{LinkFaults, MemoryNetwork, MemoryTransport};
 
 /// Why a batch was refused at once. A batch accepted with `Ok` may still be
@@ -55,7 +57,9 @@ pub trait Transport: Send + 'static {
     ///   documents (the memory transport duplicates only when told to);
     /// - with no faults injected, batches on one link arrive in send order
     ///   (not required by Raft, but it keeps forwarding answers ahead of the
-    ///   commits that follow them);
+    ///   commits that follow them), except that an adapter may let other
+    ///   messages overtake `InstallSnapshot` chunks (see [`lanes`]) so a
+    ///   heartbeat never waits behind a snapshot;
     /// - [`TransportError::TooLarge`] and [`TransportError::UnknownPeer`]
     ///   are refused before anything is sent.
     fn send(&self, to: NodeId, messages: Vec<Message>) -> Result<(), TransportError>;

@@ -43,7 +43,15 @@ pub enum RecordError {
 }
 
 /// Encodes `value` as a record.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, RecordError> {
+///
+/// ```
+/// use raft_actors_storage_redb::record::{decode, encode, RECORD_VERSION};
+/// let rec = encode(&7u64)?;
+/// assert_eq!(rec[0], RECORD_VERSION);
+/// assert_eq!(decode::<u64>(&rec)?, 7);
+/// # Ok::<(), raft_actors_storage_redb::record::RecordError>(())
+/// ```
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, RecordError> {
     let mut buf = vec![RECORD_VERSION, 0, 0, 0, 0];
     let mut buf = postcard::to_extend(value, std::mem::take(&mut buf))
         .map_err(|e| RecordError::Malformed(e.to_string()))?;
@@ -54,7 +62,7 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Record
 
 /// Decodes a record written by [`encode`], checking version and checksum
 /// before the body is parsed.
-pub(crate) fn decode<T: DeserializeOwned>(record: &[u8]) -> Result<T, RecordError> {
+pub fn decode<T: DeserializeOwned>(record: &[u8]) -> Result<T, RecordError> {
     let Some(&version) = record.first() else {
         return Err(RecordError::Truncated(0));
     };

@@ -104,11 +104,9 @@ impl RedbStorage {
             .name("redb-storage".into())
             .spawn(move || {
                 let open = std::panic::catch_unwind(|| Store::open(&dir, thread_counters));
-                let mut store = match open {
-                    Ok(Ok(store)) => {
-                        let fresh = store.is_fresh();
-                        let membership = store.read_all().map(|s| s.membership);
-                        let _ = opened.send(membership.map(|m| (fresh, m)));
+                let store = match open {
+                    Ok(Ok((store, membership))) => {
+                        let _ = opened.send(Ok((store.is_fresh(), membership)));
                         store
                     }
                     Ok(Err(e)) => {
@@ -123,7 +121,7 @@ impl RedbStorage {
                         return;
                     }
                 };
-                run(&mut store, rx);
+                run(store, rx);
             })
             .map_err(|e| RedbError::Io {
                 path: path.clone(),
@@ -166,8 +164,15 @@ impl RedbStorage {
     }
 
     /// Writes the first configuration of a fresh store. Blocks until it is
-    /// durable.
+    /// durable (call it at startup, before the node runs). Refuses a store
+    /// that is not fresh: its configuration comes from its own history.
     pub fn bootstrap(&mut self, membership: Membership) -> Result<(), StorageError> {
+        if !self.fresh {
+            return Err(StorageError::OutOfOrder(format!(
+                "{} holds a store already: bootstrap only a fresh one",
+                self.shared.path.display()
+            )));
+        }
         let (tx, rx) = mpsc::sync_channel(1);
         let m = membership.clone();
         self.send(Box::new(move |store: &mut Store| {
@@ -216,20 +221,25 @@ impl RedbStorage {
     }
 }
 
-/// The storage thread's loop: jobs in order until the handle is dropped. A
-/// job that panics poisons the store: every later job is refused (its
-/// caller sees the thread as stopped) rather than run on a store whose
-/// in-memory bounds may no longer match the file.
-fn run(store: &mut Store, jobs: mpsc::Receiver<Job>) {
-    let mut poisoned = false;
+/// The storage thread's loop: jobs in order until the handle is dropped,
+/// then the database is closed. A job that panics poisons the store: every
+/// later job is refused (its caller sees the thread as stopped), and the
+/// database is abandoned, not closed: a panic inside a write transaction
+/// skips redb's rollback, and closing would commit that half-done state.
+/// The next open recovers the file from its last commit instead.
+fn run(store: Store, jobs: mpsc::Receiver<Job>) {
+    let mut store = Some(store);
     while let Ok(job) = jobs.recv() {
-        if poisoned {
+        let Some(open) = store.as_mut() else {
             continue;
-        }
-        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(store)));
+        };
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(open)));
         if let Err(panic) = done {
-            tracing::error!(panic = %panic_text(&*panic), "redb storage job panicked; refusing further work");
-            poisoned = true;
+            tracing::error!(
+                panic = %panic_text(&*panic),
+                "redb storage job panicked; the store is abandoned until the next open"
+            );
+            std::mem::forget(store.take());
         }
     }
 }
@@ -246,8 +256,10 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 
 impl Drop for Shared {
     /// Closes the database once the last clone is gone: waits for the jobs
-    /// sent, so the file is released when this returns (a reopen in the
-    /// same process succeeds).
+    /// sent and for redb's close (a few milliseconds), so the file is
+    /// released when this returns and a reopen in the same process
+    /// succeeds. The node drops its storage once, when it is torn down; a
+    /// restart by its supervisor keeps it.
     fn drop(&mut self) {
         self.jobs.take();
         if let Some(thread) = self.thread.take() {
@@ -325,5 +337,9 @@ impl Storage for RedbStorage {
 
     async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
         self.call(move |store| store.write(batch)).await
+    }
+
+    fn fsyncs(&self) -> Option<u64> {
+        Some(self.stats().fsyncs)
     }
 }

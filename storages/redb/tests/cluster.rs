@@ -60,7 +60,7 @@ fn snapshots_every(threshold: u64, trailing: u64) -> NodeConfig {
 }
 
 #[actix_rt::test]
-async fn concurrent_proposals_share_fsyncs_and_each_ready_is_one_fsync() {
+async fn concurrent_proposals_share_fsyncs_and_no_ready_takes_two() {
     let dir = tempfile::tempdir().expect("dir");
     let (b, opened) = on_redb(3, NodeConfig::default(), dir.path());
     let c = b.start().await.expect("cluster");
@@ -83,12 +83,22 @@ async fn concurrent_proposals_share_fsyncs_and_each_ready_is_one_fsync() {
         fsyncs * 8 <= entries,
         "group commit: {entries} entries took {fsyncs} fsyncs"
     );
-    // The node's own counters agree with the store's: one storage write,
-    // one fsync (the store's extra commit is the bootstrap's).
+    // The node publishes the store's counts: at most one fsync per Ready
+    // (the store's extra commit is the bootstrap's; writes that only move
+    // the commit index skip the fsync).
     let m = c.raft(leader).current();
-    assert_eq!(m.storage_writes + 1, after.fsyncs, "one fsync per Ready");
+    assert_eq!(
+        m.fsyncs,
+        Some(after.fsyncs),
+        "the node shows the store's fsyncs"
+    );
+    assert!(
+        m.storage_writes + 1 >= after.fsyncs,
+        "one fsync per Ready at most"
+    );
     assert_eq!(m.entries_persisted, after.entries);
-    assert!(m.entries_per_write() > 1.0, "{}", m.entries_per_write());
+    let ratio = m.entries_per_fsync().expect("redb counts fsyncs");
+    assert!(ratio > 4.0, "entries per fsync: {ratio}");
     c.shutdown().await;
 }
 
@@ -138,7 +148,9 @@ async fn restarts_restore_the_snapshot_and_replay_the_tail_even_after_a_full_clo
         "the log was compacted"
     );
 
-    // A crash and restart from the disk (same process, same file).
+    // A crash and restart: the node reloads through its store (the same
+    // open handle, so redb's view of the file); the full close below
+    // reopens the files themselves.
     c.crash(follower).await;
     c.restart(follower).await.expect("restart");
     c.wait_all_applied(last, T)
@@ -239,5 +251,140 @@ async fn a_lagging_follower_installs_the_leaders_snapshot_on_disk() {
             .expect("read");
         assert_eq!(v, Some(key + 100), "key {key} on the follower");
     }
+    c.shutdown().await;
+}
+
+/// The memory network, with a switch that stalls every InstallSnapshot
+/// transfer after its first chunk, and a count of the chunks followers
+/// acknowledged short of the end (proof that a transfer is half done).
+#[derive(Clone)]
+struct StallingNetwork {
+    inner: raft_actors::transport::MemoryNetwork,
+    stall: Arc<std::sync::atomic::AtomicBool>,
+    partial_acks: Arc<std::sync::atomic::AtomicU64>,
+}
+
+struct StallingTransport {
+    inner: raft_actors::transport::MemoryTransport,
+    net: StallingNetwork,
+}
+
+impl raft_actors::transport::Transport for StallingTransport {
+    fn send(
+        &self,
+        to: NodeId,
+        mut messages: Vec<raft_actors::core::Message>,
+    ) -> Result<(), raft_actors::transport::TransportError> {
+        use raft_actors::core::Body;
+        use std::sync::atomic::Ordering;
+        let stall = self.net.stall.load(Ordering::SeqCst);
+        messages.retain(|m| match &m.body {
+            Body::InstallSnapshot { offset, .. } => !(stall && *offset > 0),
+            Body::SnapshotResponse {
+                next_offset, done, ..
+            } => {
+                if *next_offset > 0 && !*done {
+                    self.net.partial_acks.fetch_add(1, Ordering::SeqCst);
+                }
+                true
+            }
+            _ => true,
+        });
+        self.inner.send(to, messages)
+    }
+}
+
+impl raft_actors::testing::ClusterNetwork for StallingNetwork {
+    fn transport(
+        &mut self,
+        id: NodeId,
+        _ids: &[NodeId],
+    ) -> Box<dyn raft_actors::transport::Transport> {
+        Box::new(StallingTransport {
+            inner: self.inner.transport(id),
+            net: self.clone(),
+        })
+    }
+    fn register(
+        &mut self,
+        id: NodeId,
+        mailbox: actix::Recipient<raft_actors::node::messages::peer::Peer>,
+    ) {
+        self.inner.register(id, mailbox);
+    }
+    fn unregister(&mut self, id: NodeId) {
+        self.inner.unregister(id);
+    }
+}
+
+#[actix_rt::test]
+async fn a_crash_in_the_middle_of_a_snapshot_transfer_leaves_the_old_state_intact() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().expect("dir");
+    let net = StallingNetwork {
+        inner: raft_actors::transport::MemoryNetwork::new(5),
+        stall: Arc::default(),
+        partial_acks: Arc::default(),
+    };
+    let (b, opened) = on_redb(3, snapshots_every(20, 0), dir.path());
+    let c = b.network(net.clone()).start().await.expect("cluster");
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    let lagging = c
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("follower");
+    let mut last = 0;
+    for key in 0..5 {
+        last = c
+            .raft(leader)
+            .propose(put(key, 1))
+            .await
+            .expect("write")
+            .index;
+    }
+    c.wait_all_applied(last, T).await.expect("applied");
+    c.crash(lagging).await;
+    for key in 0..200 {
+        last = c
+            .raft(leader)
+            .propose(put(key, key + 7))
+            .await
+            .expect("write")
+            .index;
+    }
+    let old = store(&opened, lagging).load().await.expect("load");
+    assert!(old.snapshot.is_none(), "no snapshot before the transfer");
+
+    tracing::info!("--- the transfer stalls after its first chunk; the follower crashes mid-way");
+    net.stall.store(true, Ordering::SeqCst);
+    c.restart(lagging).await.expect("restart");
+    let deadline = Instant::now() + T;
+    let mut poll = actix_rt::time::interval(Duration::from_millis(2));
+    while net.partial_acks.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no chunk was ever acknowledged");
+        poll.tick().await;
+    }
+    c.crash(lagging).await;
+    let after = store(&opened, lagging)
+        .load()
+        .await
+        .expect("load after the crash");
+    assert_eq!(after.snapshot, old.snapshot, "no half snapshot on disk");
+    assert_eq!(after.entries, old.entries, "the old log is intact");
+    assert_eq!(after.membership, old.membership);
+
+    tracing::info!("--- the transfer resumes from scratch and completes");
+    net.stall.store(false, Ordering::SeqCst);
+    c.restart(lagging).await.expect("restart again");
+    c.wait_all_applied(last, T).await.expect("caught up");
+    let done = store(&opened, lagging).load().await.expect("load");
+    assert!(done.snapshot.is_some(), "the snapshot was installed");
+    let v = c
+        .raft(lagging)
+        .read(199, Consistency::Stale)
+        .await
+        .expect("read");
+    assert_eq!(v, Some(206));
     c.shutdown().await;
 }

@@ -26,3 +26,82 @@ async fn conformance() {
     )
     .await;
 }
+
+/// Each batch is one transaction with at most one fsync; one that only
+/// moves the commit index skips the fsync, and a clean close still keeps it.
+#[actix_rt::test]
+async fn one_fsync_per_batch_and_none_for_a_commit_only_batch() {
+    use raft_actors::core::{Entry, HardState, Membership, Payload};
+    use raft_actors::storage::{Snapshot, SnapshotMeta, Storage, ToPersist};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut s = RedbStorage::open(dir.path()).expect("open");
+    s.bootstrap(Membership::voters([1])).expect("bootstrap");
+    let base = s.stats().fsyncs;
+    let entries = |lo: u64, hi: u64| -> Vec<Entry> {
+        (lo..=hi)
+            .map(|index| Entry {
+                index,
+                term: 1,
+                payload: Payload::Command(vec![1u8; 16].into()),
+            })
+            .collect()
+    };
+    let hs = HardState {
+        term: 1,
+        vote: Some(1),
+        commit: 0,
+    };
+    s.write(ToPersist {
+        hard_state: Some(hs),
+        entries: entries(1, 100),
+        ..ToPersist::default()
+    })
+    .await
+    .expect("write");
+    assert_eq!(
+        s.stats().fsyncs,
+        base + 1,
+        "100 entries and a vote: one fsync"
+    );
+    assert_eq!(s.stats().entries, 100);
+
+    s.write(ToPersist {
+        hard_state: Some(HardState { commit: 100, ..hs }),
+        ..ToPersist::default()
+    })
+    .await
+    .expect("commit only");
+    assert_eq!(s.stats().fsyncs, base + 1, "a commit-only batch: no fsync");
+
+    s.write(ToPersist {
+        snapshot: Some(Snapshot {
+            meta: SnapshotMeta {
+                index: 90,
+                term: 1,
+                membership: Membership::voters([1]),
+            },
+            data: "state".into(),
+        }),
+        entries: entries(101, 101),
+        compact_to: Some(80),
+        ..ToPersist::default()
+    })
+    .await
+    .expect("snapshot, entries and compaction");
+    assert_eq!(
+        s.stats().fsyncs,
+        base + 2,
+        "snapshot + entries + compaction: one fsync"
+    );
+
+    drop(s);
+    let mut s = RedbStorage::open(dir.path()).expect("reopen");
+    let state = s.load().await.expect("load");
+    assert_eq!(
+        state.hard_state.commit, 100,
+        "the lazy commit index survives a clean close"
+    );
+    assert_eq!(state.entries.first().map(|e| e.index), Some(81));
+    assert_eq!(state.last_index(), 101);
+}

@@ -237,3 +237,111 @@ async fn a_store_open_elsewhere_is_refused() {
     drop(held);
     RedbStorage::open(dir.path()).expect("reopens once closed");
 }
+
+/// Rewrites one record of `table` under `key` with `f` applied to it.
+fn damage_record<K: redb::Key + 'static>(
+    dir: &Path,
+    table: TableDefinition<K, &[u8]>,
+    key: K::SelfType<'_>,
+    f: impl FnOnce(&mut Vec<u8>),
+) where
+    for<'a> K::SelfType<'a>: Clone,
+{
+    let db = Database::create(file(dir)).expect("redb");
+    let txn = db.begin_write().expect("txn");
+    {
+        let mut t = txn.open_table(table).expect("table");
+        let mut rec = t
+            .get(key.clone())
+            .expect("get")
+            .expect("the record exists")
+            .value()
+            .to_vec();
+        f(&mut rec);
+        t.insert(key, rec.as_slice()).expect("insert");
+    }
+    txn.commit().expect("commit");
+}
+
+#[actix_rt::test]
+async fn damaged_hard_state_configuration_and_snapshot_records_are_refused() {
+    const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
+    for (what, damage) in [
+        ("hard state", 0usize),
+        ("configuration", 1),
+        ("snapshot", 2),
+    ] {
+        let dir = tempfile::tempdir().expect("dir");
+        written_store(dir.path()).await;
+        {
+            let mut s = RedbStorage::open(dir.path()).expect("open");
+            let snap = raft_actors::storage::Snapshot {
+                meta: raft_actors::storage::SnapshotMeta {
+                    index: 40,
+                    term: 1,
+                    membership: Membership::voters([1, 2, 3]),
+                },
+                data: "the state at 40".into(),
+            };
+            s.save_snapshot(snap).await.expect("snapshot");
+        }
+        let flip_last = |rec: &mut Vec<u8>| {
+            let last = rec.len() - 1;
+            rec[last] ^= 0x40;
+        };
+        match damage {
+            0 => damage_record(dir.path(), META, "hard_state", flip_last),
+            1 => damage_record(dir.path(), META, "membership", flip_last),
+            _ => damage_record(dir.path(), SNAPSHOT, "current", flip_last),
+        }
+        match open_err(dir.path()) {
+            RedbError::Corrupt {
+                what: w, reason, ..
+            } => {
+                assert_eq!(w, what);
+                assert!(reason.contains("checksum"), "{reason}");
+            }
+            other => panic!("{what}: expected Corrupt, got {other}"),
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn an_entry_newer_than_the_stored_term_is_refused() {
+    // The hard state is written with (or before) every entry of its term;
+    // an entry of a later term means the stored vote is stale.
+    let dir = tempfile::tempdir().expect("dir");
+    written_store(dir.path()).await;
+    damage_record(dir.path(), LOG, 50, |rec| {
+        let e = Entry {
+            index: 50,
+            term: 2,
+            payload: Payload::Command(marker(50).into()),
+        };
+        *rec = raft_actors_storage_redb::record::encode(&e).expect("encode");
+    });
+    match open_err(dir.path()) {
+        RedbError::Corrupt { index, reason, .. } => {
+            assert_eq!(index, 50);
+            assert!(reason.contains("above the stored current term"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+}
+
+#[actix_rt::test]
+async fn bootstrap_refuses_a_store_that_is_not_fresh() {
+    let dir = tempfile::tempdir().expect("dir");
+    written_store(dir.path()).await;
+    let mut s = RedbStorage::open(dir.path()).expect("open");
+    assert!(!s.is_fresh());
+    assert!(s.bootstrap(Membership::voters([7])).is_err());
+    assert_eq!(s.membership(), &Membership::voters([1, 2, 3]));
+    drop(s);
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("raft.redb.format"), b"x").expect("marker");
+    match open_err(dir.path()) {
+        RedbError::Corrupt { reason, .. } => assert!(reason.contains("missing"), "{reason}"),
+        other => panic!("a missing file where a store lived: expected Corrupt, got {other}"),
+    }
+}

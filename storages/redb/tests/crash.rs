@@ -101,9 +101,18 @@ impl Storage for Reporting {
     }
     async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
         let hs = batch.hard_state;
+        let snapshot = batch
+            .snapshot
+            .as_ref()
+            .map(|s| (s.meta.index, batch.snapshot_received));
         self.0.write(batch).await?;
         if let Some(hs) = hs {
             report("HS", &hs);
+        }
+        match snapshot {
+            Some((index, true)) => println!("SNAP installed {index}"),
+            Some((index, false)) => println!("SNAP taken {index}"),
+            None => {}
         }
         Ok(())
     }
@@ -172,8 +181,9 @@ async fn run_node(args: NodeArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// One line in, one line out: `PUT k v` → `OK index`, `GET k` → `VAL v` or
-/// `NONE`; failures → `ERR reason`.
+/// One line in, one line out: `PUT k v` → `OK index`, `GET k`
+/// (linearizable) or `SGET k` (this node's state) → `VAL v` or `NONE`,
+/// `APPLIED` → `APPLIED index`; failures → `ERR reason`.
 async fn serve_client(conn: tokio::net::TcpStream, raft: Raft<Kv>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let (rd, mut wr) = conn.into_split();
@@ -188,8 +198,19 @@ async fn serve_client(conn: tokio::net::TcpStream, raft: Raft<Kv>) {
                 },
                 _ => "ERR bad numbers".into(),
             },
-            ["GET", k] => match k.parse() {
-                Ok(key) => match raft.read(key, Consistency::Linearizable).await {
+            ["APPLIED"] => format!("APPLIED {}", raft.current().applied),
+            [get @ ("GET" | "SGET"), k] => match k.parse() {
+                Ok(key) => match raft
+                    .read(
+                        key,
+                        if *get == "GET" {
+                            Consistency::Linearizable
+                        } else {
+                            Consistency::Stale
+                        },
+                    )
+                    .await
+                {
                     Ok(Some(v)) => format!("VAL {v}"),
                     Ok(None) => "NONE".into(),
                     Err(e) => format!("ERR {e}"),
@@ -253,10 +274,22 @@ impl Cluster {
         self.procs.insert(id, Proc { child, reader });
     }
 
-    /// SIGKILL, then wait for the process and for the last of its output.
-    fn kill(&mut self, id: NodeId) {
-        if let Some(mut p) = self.procs.remove(&id) {
-            let _ = p.child.kill();
+    /// SIGKILL to every victim first (at once, as a power cut would),
+    /// then waits for each process and the last of its output. A victim
+    /// that had already exited on its own fails the test: a node must not
+    /// die, or refuse to start, by itself.
+    fn kill(&mut self, ids: &[NodeId]) {
+        let mut victims = Vec::new();
+        for id in ids {
+            if let Some(mut p) = self.procs.remove(id) {
+                if let Ok(Some(status)) = p.child.try_wait() {
+                    panic!("node {id} exited on its own ({status}) before it was killed");
+                }
+                let _ = p.child.kill();
+                victims.push(p);
+            }
+        }
+        for mut p in victims {
             let _ = p.child.wait();
             let _ = p.reader.join();
         }
@@ -265,9 +298,9 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let ids: Vec<NodeId> = self.procs.keys().copied().collect();
-        for id in ids {
-            self.kill(id);
+        for p in self.procs.values_mut() {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
         }
     }
 }
@@ -290,11 +323,21 @@ struct Votes {
     last: BTreeMap<NodeId, (u64, u64)>,
     loads: u64,
     changes: u64,
+    /// `READY` lines per node: a (re)started node serves.
+    ready: BTreeMap<NodeId, u64>,
+    snapshots_taken: u64,
+    snapshots_installed: u64,
 }
 
 impl Votes {
     fn see(&mut self, id: NodeId, line: &str) {
         let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["READY"] => *self.ready.entry(id).or_default() += 1,
+            ["SNAP", "taken", _] => self.snapshots_taken += 1,
+            ["SNAP", "installed", _] => self.snapshots_installed += 1,
+            _ => {}
+        }
         let (tag, term, vote) = match words.as_slice() {
             [tag @ ("HS" | "LOADED"), t, v] => (
                 *tag,
@@ -349,8 +392,10 @@ fn orchestrate() {
     for id in &ids {
         cluster.start(*id);
     }
+    let mut votes = Votes::default();
+    wait_ready(&ids, &lines, &mut votes, 0);
 
-    let acked: Arc<Mutex<Vec<(u64, u64)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let acks = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<JoinHandle<u64>> = (0..3u64)
@@ -361,7 +406,6 @@ fn orchestrate() {
         })
         .collect();
 
-    let mut votes = Votes::default();
     let mut patterns = [0u64; 3];
     for round in 0..rounds {
         // A random moment: after a random number of further acknowledged
@@ -375,55 +419,136 @@ fn orchestrate() {
             victims.swap(i, rng.gen_range(0..=i));
         }
         victims.truncate(pattern + 1);
-        for id in &victims {
-            cluster.kill(*id);
-        }
+        cluster.kill(&victims);
         drain(&lines, &mut votes);
         for id in &victims {
             cluster.start(*id);
         }
+        wait_ready(&victims, &lines, &mut votes, round);
     }
     let target = acks.load(Ordering::SeqCst) + 5;
     wait_for_acks(&acks, target, &lines, &mut votes, rounds);
     stop.store(true, Ordering::SeqCst);
     let attempted: u64 = writers.into_iter().map(|w| w.join().expect("writer")).sum();
 
-    // Every acknowledged write must be there.
+    // Every acknowledged write must be there: read through the leader
+    // (linearizable), and in every node's own state once it has applied
+    // the last acknowledged index.
     let acked = acked.lock().expect("lock").clone();
     let addrs: Vec<SocketAddr> = cluster.client.values().copied().collect();
-    for (n, (key, value)) in acked.iter().enumerate() {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let answer = loop {
-            let addr = addrs[n % addrs.len()];
-            match request(addr, &format!("GET {key}"), Duration::from_secs(3)) {
-                Some(a) if a.starts_with("VAL") || a == "NONE" => break a,
-                other => assert!(
-                    Instant::now() < deadline,
-                    "no answer to a read of {key}: {other:?}"
-                ),
-            }
-        };
+    for (n, a) in acked.iter().enumerate() {
+        let answer = ask(addrs[n % addrs.len()], &format!("GET {}", a.key));
         assert_eq!(
             answer,
-            format!("VAL {value}"),
-            "acknowledged write {key}={value} was lost"
+            format!("VAL {}", a.value),
+            "acknowledged write {}={} (index {}) was lost",
+            a.key,
+            a.value,
+            a.index
         );
+    }
+    let last = acked.iter().map(|a| a.index).max().unwrap_or(0);
+    for (id, addr) in &cluster.client {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let applied = ask(*addr, "APPLIED");
+            let at: u64 = applied
+                .strip_prefix("APPLIED ")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if at >= last {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {id} never applied {last}: {applied}"
+            );
+            std::thread::park_timeout(Duration::from_millis(5));
+        }
+        for a in &acked {
+            assert_eq!(
+                ask(*addr, &format!("SGET {}", a.key)),
+                format!("VAL {}", a.value),
+                "node {id} lacks acknowledged write {}={}",
+                a.key,
+                a.value
+            );
+        }
     }
     drain(&lines, &mut votes);
     assert!(
         votes.loads >= rounds,
         "every restart reported what it loaded"
     );
+    assert!(
+        votes.snapshots_taken > 0,
+        "no snapshot was taken: the run did not exercise compaction"
+    );
     println!(
-        "crash test: {rounds} rounds (one node {}, a majority {}, all {}), {} writes acknowledged of {attempted} attempted, all present; {} hard states and {} loads checked",
+        "crash test: {rounds} rounds (one node {}, a majority {}, all {}), {} writes acknowledged of {attempted} attempted, all present on every node; {} hard states and {} loads checked; {} snapshots taken, {} installed",
         patterns[0],
         patterns[1],
         patterns[2],
         acked.len(),
         votes.changes,
-        votes.loads
+        votes.loads,
+        votes.snapshots_taken,
+        votes.snapshots_installed
     );
     drop(cluster);
+}
+
+/// An acknowledged write.
+#[derive(Clone, Copy, Debug)]
+struct Acked {
+    key: u64,
+    value: u64,
+    index: u64,
+}
+
+/// One request, retried (bounded) until the node answers it: for the final
+/// checks, when every node is up.
+fn ask(addr: SocketAddr, line: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match request(addr, line, Duration::from_secs(3)) {
+            Some(a) if !a.starts_with("ERR") => return a,
+            other => assert!(
+                Instant::now() < deadline,
+                "{addr} never answered {line}: {other:?}"
+            ),
+        }
+        // A client's retry backoff, not a wait standing in for a condition.
+        std::thread::park_timeout(Duration::from_millis(5));
+    }
+}
+
+/// Waits, bounded, until every node in `ids` said `READY` once more than
+/// before this wait: each restarted node opened its store and serves.
+fn wait_ready(
+    ids: &[NodeId],
+    lines: &mpsc::Receiver<(NodeId, String)>,
+    votes: &mut Votes,
+    round: u64,
+) {
+    let want: BTreeMap<NodeId, u64> = ids
+        .iter()
+        .map(|id| (*id, votes.ready.get(id).copied().unwrap_or(0) + 1))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while want
+        .iter()
+        .any(|(id, n)| votes.ready.get(id).copied().unwrap_or(0) < *n)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "round {round}: nodes {ids:?} did not all start: ready {:?}",
+            votes.ready
+        );
+        if let Ok((id, line)) = lines.recv_timeout(Duration::from_millis(20)) {
+            votes.see(id, &line);
+        }
+    }
 }
 
 fn drain(lines: &mpsc::Receiver<(NodeId, String)>, votes: &mut Votes) {
@@ -462,7 +587,7 @@ fn write_until(
     w: u64,
     addrs: &[SocketAddr],
     stop: &AtomicBool,
-    acked: &Mutex<Vec<(u64, u64)>>,
+    acked: &Mutex<Vec<Acked>>,
     acks: &AtomicU64,
 ) -> u64 {
     let mut n = 0u64;
@@ -472,8 +597,12 @@ fn write_until(
         let addr = addrs[((w + n) as usize) % addrs.len()];
         n += 1;
         match request(addr, &format!("PUT {key} {value}"), Duration::from_secs(3)) {
-            Some(a) if a.starts_with("OK") => {
-                acked.lock().expect("lock").push((key, value));
+            Some(a) if a.starts_with("OK ") => {
+                let index = a[3..].parse().expect("OK carries the index");
+                acked
+                    .lock()
+                    .expect("lock")
+                    .push(Acked { key, value, index });
                 acks.fetch_add(1, Ordering::SeqCst);
             }
             // A client's retry backoff, not a wait for a condition: a

@@ -17,11 +17,10 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use raft_actors::core::{Message, NodeId};
 use raft_actors::node::messages::peer::Peer;
-use raft_actors::transport::{estimated_size, Transport, TransportError};
+use raft_actors::transport::{estimated_size, LaneReceiver, Transport, TransportError};
 use raft_actors_transport_tcp::peers::{PeerTable, SpawnLink};
 use raft_actors_transport_tcp::{Backoff, PeerMetrics};
 use thiserror::Error;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
@@ -348,22 +347,21 @@ impl Transport for HttpTransport {
         if size > max {
             return Err(TransportError::TooLarge { size, max });
         }
-        let n = messages.len() as u64;
-        queue.try_send(messages).map_err(|_| {
+        queue.try_send(messages).map_err(|dropped| {
             // Full or shut down: drop and count; Raft retries.
-            add(&counters.drops, n);
+            add(&counters.drops, dropped);
             TransportError::Unreachable(to)
         })
     }
 }
 
-/// Posts one peer's queued batches, one request at a time so they arrive
-/// in order; after a failure, backs off with jitter.
+/// Posts one peer's queued batches, one request at a time so each lane
+/// arrives in order; after a failure, backs off with jitter.
 async fn post_loop(
     cfg: Arc<HttpConfig>,
     peer: NodeId,
     addr: SocketAddr,
-    mut rx: mpsc::Receiver<Vec<Message>>,
+    mut rx: LaneReceiver,
     counters: Arc<Counters>,
     token: CancellationToken,
 ) {
@@ -374,17 +372,11 @@ async fn post_loop(
     let mut backoff = Backoff::new(cfg.backoff_min, cfg.backoff_max, cfg.seed ^ peer);
     let mut failing = false;
     loop {
-        let first = tokio::select! {
+        // Heartbeats and appends first, then at most one snapshot chunk.
+        let batches = tokio::select! {
             _ = token.cancelled() => return,
-            b = rx.recv() => match b { Some(b) => b, None => return },
+            b = rx.next_write(cfg.max_batches_per_request) => match b { Some(b) => b, None => return },
         };
-        let mut batches = vec![first];
-        while batches.len() < cfg.max_batches_per_request.max(1) {
-            match rx.try_recv() {
-                Ok(b) => batches.push(b),
-                Err(_) => break,
-            }
-        }
         let n: u64 = batches.iter().map(|b| b.len() as u64).sum();
         let env = Envelope {
             cluster_id: cfg.cluster_id,

@@ -2,8 +2,9 @@
 //! batches, several frames per socket write; on any failure, back off with
 //! jitter and dial again.
 //!
-//! It owns the only connection to its peer, so batches leave in queue
-//! order. It must never buffer beyond the bounded queue: a batch in hand
+//! It owns the only connection to its peer, so batches of one lane leave
+//! in queue order; snapshot chunks wait in a lane of their own, behind
+//! everything else (see `raft_actors::transport::lanes`). It must never buffer beyond the bounded queue: a batch in hand
 //! when a write fails is dropped and counted, not kept.
 
 use std::net::SocketAddr;
@@ -11,11 +12,11 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use futures::StreamExt;
-use raft_actors::core::{Message, NodeId};
+use raft_actors::core::NodeId;
+use raft_actors::transport::LaneReceiver;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -30,7 +31,7 @@ pub(crate) struct Link {
     pub cfg: Arc<TcpConfig>,
     pub peer: NodeId,
     pub addr: SocketAddr,
-    pub rx: mpsc::Receiver<Vec<Message>>,
+    pub rx: LaneReceiver,
     pub counters: Arc<Counters>,
     pub token: CancellationToken,
 }
@@ -152,22 +153,16 @@ async fn pump(
                     Some(Ok(f)) => TcpError::Protocol(format!("unexpected {f:?}")),
                 })
             }
-            b = link.rx.recv() => match b {
+            // What else is queued goes in the same write, heartbeats and
+            // appends before at most one snapshot chunk.
+            b = link.rx.next_write(link.cfg.max_batches_per_write) => match b {
                 Some(b) => b,
                 None => return End::Stop,
             },
         };
-        // Take what else is queued, so one write carries many frames.
-        let mut batches = vec![first];
-        while batches.len() < link.cfg.max_batches_per_write.max(1) {
-            match link.rx.try_recv() {
-                Ok(b) => batches.push(b),
-                Err(_) => break,
-            }
-        }
         buf.clear();
         let mut sent = 0u64;
-        for messages in batches {
+        for messages in first {
             let n = messages.len() as u64;
             match codec.encode_into(&Frame::Batch { messages }, &mut buf) {
                 Ok(_) => sent += n,

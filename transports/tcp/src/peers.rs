@@ -13,16 +13,15 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
-use raft_actors::core::{Message, NodeId};
-use tokio::sync::mpsc;
+use raft_actors::core::NodeId;
+use raft_actors::transport::{lanes, LaneReceiver, LaneSender};
 
 /// Starts the sending task of one peer: `(peer, addr, queue, counters)`.
-pub type SpawnLink<C> =
-    Box<dyn Fn(NodeId, SocketAddr, mpsc::Receiver<Vec<Message>>, Arc<C>) + Send + Sync>;
+pub type SpawnLink<C> = Box<dyn Fn(NodeId, SocketAddr, LaneReceiver, Arc<C>) + Send + Sync>;
 
 struct Entry<C> {
     addr: SocketAddr,
-    queue: mpsc::Sender<Vec<Message>>,
+    queue: LaneSender,
     counters: Arc<C>,
 }
 
@@ -46,7 +45,8 @@ impl<C> fmt::Debug for PeerTable<C> {
 }
 
 impl<C: Default + Send + Sync + 'static> PeerTable<C> {
-    /// The table of node `own`, with queues of `capacity` batches, each
+    /// The table of node `own`, with queues of `capacity` batches (plus
+    /// the snapshot lane, `raft_actors::transport::lanes`), each
     /// peer's task started by `spawn`.
     pub fn new(own: NodeId, capacity: usize, spawn: SpawnLink<C>) -> Self {
         PeerTable {
@@ -71,7 +71,7 @@ impl<C: Default + Send + Sync + 'static> PeerTable<C> {
             let counters = peers
                 .get(&peer)
                 .map_or_else(Arc::default, |e| Arc::clone(&e.counters));
-            let (tx, rx) = mpsc::channel(self.capacity);
+            let (tx, rx) = lanes(self.capacity);
             // Replacing the entry drops the old queue's sender: the old
             // task sees its queue closed and ends.
             peers.insert(
@@ -88,7 +88,7 @@ impl<C: Default + Send + Sync + 'static> PeerTable<C> {
     }
 
     /// The queue and counters of `peer`, if known.
-    pub fn queue(&self, peer: NodeId) -> Option<(mpsc::Sender<Vec<Message>>, Arc<C>)> {
+    pub fn queue(&self, peer: NodeId) -> Option<(LaneSender, Arc<C>)> {
         let peers = self.peers.read().unwrap_or_else(|p| p.into_inner());
         peers
             .get(&peer)

@@ -227,11 +227,10 @@ impl Transport for TcpTransport {
         if size > max {
             return Err(TransportError::TooLarge { size, max });
         }
-        let n = messages.len() as u64;
-        queue.try_send(messages).map_err(|_| {
+        queue.try_send(messages).map_err(|dropped| {
             // Full (the peer is slow or down) or closed (shut down): drop,
             // count, and let Raft's retries resend what still matters.
-            Counters::add(&counters.drops, n);
+            Counters::add(&counters.drops, dropped);
             TransportError::Unreachable(to)
         })
     }

@@ -6,7 +6,9 @@ use std::net::{SocketAddr, TcpListener};
 
 use actix::Recipient;
 use raft_actors::node::messages::peer::Peer;
-use raft_actors::testing::{transport_suite, TransportHarness};
+use raft_actors::testing::{
+    heartbeats_overtake_snapshot_chunks, transport_suite, TransportHarness,
+};
 use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
 
 struct Harness {
@@ -64,4 +66,9 @@ impl TransportHarness for Harness {
 #[actix_rt::test]
 async fn conformance() {
     transport_suite(Harness::new(&[1, 2, 3])).await;
+}
+
+#[actix_rt::test]
+async fn snapshot_chunks_do_not_delay_heartbeats() {
+    heartbeats_overtake_snapshot_chunks(Harness::new(&[1, 2])).await;
 }
