@@ -81,6 +81,12 @@ fn learner_added_caught_up_by_snapshot_then_promoted() {
     assert_eq!(snap.status, 200, "{}", snap.text());
     let snap_index = snap.json()["index"].as_u64().expect("index");
     assert!(snap_index >= 60);
+    // The leader's log no longer starts at 1: a node that joins now can
+    // only catch up by InstallSnapshot.
+    let first = c.status(leader).expect("status")["first_index"]
+        .as_u64()
+        .expect("first_index");
+    assert!(first > 1, "log not compacted: first index {first}");
 
     // Node 4 starts without --peers: a follower of nobody, refusing writes.
     c.add_node(4);

@@ -72,6 +72,10 @@ async fn status<S: Service>(node: web::Data<Node<S>>) -> Result<HttpResponse, Ap
         "applied_index": s.applied.min(node.raft.current().applied),
         "voters": voters(&s.membership),
         "learners": s.membership.learners.iter().collect::<Vec<_>>(),
+        // Extensions: where the log starts after compaction, and the last
+        // snapshot's index.
+        "first_index": s.first_index,
+        "snapshot_index": s.snapshot_index,
     })))
 }
 
