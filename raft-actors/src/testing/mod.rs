@@ -25,5 +25,6 @@ pub use load::{propose_load, LoadReport};
 pub use proxy::{ProxyFaults, ProxyMesh, ProxyStats, TcpProxy};
 pub use storage_suite::storage_suite;
 pub use transport_suite::{
-    heartbeats_overtake_snapshot_chunks, inbox, transport_suite, TransportHarness,
+    heartbeat, heartbeats_overtake_snapshot_chunks, inbox, send_until, send_until_delivered,
+    transport_suite, TransportHarness,
 };

@@ -51,7 +51,9 @@ pub fn inbox() -> (Recipient<Peer>, mpsc::UnboundedReceiver<Peer>) {
     (Collector(tx).start().recipient(), rx)
 }
 
-fn heartbeat(from: NodeId, to: NodeId, seq: u64) -> Message {
+/// A heartbeat from `from` to `to`: the smallest message a transport test
+/// can send.
+pub fn heartbeat(from: NodeId, to: NodeId, seq: u64) -> Message {
     Message {
         from,
         to,
@@ -61,6 +63,51 @@ fn heartbeat(from: NodeId, to: NodeId, seq: u64) -> Message {
 }
 
 const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Sends a heartbeat from `from` to `to` through `t` on every poll (20 ms)
+/// until `done` holds, panicking after the suite's deadline (5 s). For
+/// tests of an adapter's connections: the first batches may meet a link
+/// still being dialled, and are dropped.
+pub async fn send_until(
+    t: &impl Transport,
+    from: NodeId,
+    to: NodeId,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) {
+    let deadline = actix_rt::time::Instant::now() + DEADLINE;
+    let mut poll = actix_rt::time::interval(Duration::from_millis(20));
+    while !done() {
+        assert!(
+            actix_rt::time::Instant::now() < deadline,
+            "timed out: {what}"
+        );
+        let _ = t.send(to, vec![heartbeat(from, to, 1)]);
+        poll.tick().await;
+    }
+}
+
+/// [`send_until`] a batch from `from` arrives at `rx`; answers it.
+pub async fn send_until_delivered(
+    t: &impl Transport,
+    from: NodeId,
+    to: NodeId,
+    rx: &mut mpsc::UnboundedReceiver<Peer>,
+) -> Peer {
+    let mut got = None;
+    send_until(
+        t,
+        from,
+        to,
+        &format!("a batch from {from} to reach {to}"),
+        || {
+            got = rx.try_recv().ok();
+            got.is_some()
+        },
+    )
+    .await;
+    got.expect("send_until returns once a batch arrived")
+}
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<Peer>, what: &str) -> Peer {
     match actix_rt::time::timeout(DEADLINE, rx.recv()).await {

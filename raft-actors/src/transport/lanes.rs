@@ -106,6 +106,13 @@ impl LaneSender {
 }
 
 impl LaneReceiver {
+    /// Whether every sender is gone (the transport dropped this peer's
+    /// queue, e.g. because the peer moved): nothing more will arrive once
+    /// the lanes are drained.
+    pub fn is_closed(&self) -> bool {
+        self.control.is_closed() && self.bulk.is_closed()
+    }
+
     /// Waits for the next batch, control lane first; `None` once the
     /// sender is gone and both lanes are empty.
     pub async fn recv(&mut self) -> Option<Vec<Message>> {

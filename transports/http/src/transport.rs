@@ -17,16 +17,15 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use raft_actors::core::{Message, NodeId};
 use raft_actors::node::messages::peer::Peer;
-use raft_actors::transport::{
-    estimated_size, lanes, LaneReceiver, LaneSender, Transport, TransportError,
-};
+use raft_actors::transport::{estimated_size, LaneReceiver, Transport, TransportError};
+use raft_actors_transport_tcp::peers::{PeerTable, SpawnLink};
 use raft_actors_transport_tcp::{Backoff, PeerMetrics};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
-use crate::wire::{Envelope, PATH};
+use crate::wire::{Envelope, ADVERTISE_HEADER, PATH};
 
 /// Settings of one node's HTTP transport.
 ///
@@ -57,6 +56,15 @@ pub struct HttpConfig {
     pub backoff_max: Duration,
     /// Deadline of one request.
     pub request_timeout: Duration,
+    /// This node's own endpoint address, sent with every request (header
+    /// [`ADVERTISE_HEADER`](crate::wire::ADVERTISE_HEADER)) so that a peer
+    /// with [`learn_peers`](Self::learn_peers) can learn it.
+    pub advertise: Option<SocketAddr>,
+    /// Accept a request from a node not in [`peers`](Self::peers) if it
+    /// advertises its address, and add it as a peer. For a node that joins
+    /// a running cluster and knows nobody yet; the cluster id is still
+    /// checked.
+    pub learn_peers: bool,
     /// Seeds the backoff jitter.
     pub seed: u64,
 }
@@ -74,6 +82,8 @@ impl HttpConfig {
             backoff_min: Duration::from_millis(10),
             backoff_max: Duration::from_secs(1),
             request_timeout: Duration::from_secs(2),
+            advertise: None,
+            learn_peers: false,
             seed: 0,
         }
     }
@@ -154,8 +164,7 @@ pub struct HttpTransport {
 #[derive(Debug)]
 struct Inner {
     cfg: Arc<HttpConfig>,
-    queues: BTreeMap<NodeId, LaneSender>,
-    counters: Arc<BTreeMap<NodeId, Arc<Counters>>>,
+    peers: Arc<PeerTable<Counters>>,
     refused: Arc<AtomicU64>,
     bad_bodies: Arc<AtomicU64>,
     token: CancellationToken,
@@ -185,30 +194,28 @@ impl HttpTransport {
         let cfg = Arc::new(cfg);
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let mut queues = BTreeMap::new();
-        let mut counters = BTreeMap::new();
+        // awc's client is bound to its thread: every sending task runs on
+        // this arbiter, whichever thread adds the peer (queued even from
+        // this thread; the task starts once the caller yields, with its
+        // messages already queued).
+        let spawn: SpawnLink<Counters> = {
+            let arbiter = actix_rt::Arbiter::current();
+            let (cfg, token, tracker) = (Arc::clone(&cfg), token.clone(), tracker.clone());
+            Box::new(move |peer, addr, rx, counters| {
+                let (cfg, token, tracker) = (Arc::clone(&cfg), token.clone(), tracker.clone());
+                arbiter.spawn_fn(move || {
+                    tracker.spawn_local(post_loop(cfg, peer, addr, rx, counters, token));
+                });
+            })
+        };
+        let peers = Arc::new(PeerTable::new(cfg.id, cfg.queue_capacity, spawn));
         for (&peer, &addr) in &cfg.peers {
-            if peer == cfg.id {
-                continue;
-            }
-            let (tx, rx) = lanes(cfg.queue_capacity);
-            let c = Arc::new(Counters::default());
-            queues.insert(peer, tx);
-            counters.insert(peer, Arc::clone(&c));
-            tracker.spawn_local(post_loop(
-                Arc::clone(&cfg),
-                peer,
-                addr,
-                rx,
-                c,
-                token.clone(),
-            ));
+            peers.set(peer, addr);
         }
         HttpTransport {
             inner: Arc::new(Inner {
                 cfg,
-                queues,
-                counters: Arc::new(counters),
+                peers,
                 refused: Arc::default(),
                 bad_bodies: Arc::default(),
                 token,
@@ -233,7 +240,7 @@ impl HttpTransport {
         let state = web::Data::new(Endpoint {
             cfg: Arc::clone(&self.inner.cfg),
             inbox,
-            counters: Arc::clone(&self.inner.counters),
+            peers: Arc::clone(&self.inner.peers),
             refused: Arc::clone(&self.inner.refused),
             bad_bodies: Arc::clone(&self.inner.bad_bodies),
         });
@@ -293,7 +300,8 @@ impl HttpTransport {
         HttpMetrics {
             peers: self
                 .inner
-                .counters
+                .peers
+                .all_counters()
                 .iter()
                 .map(|(id, c)| (*id, c.snapshot()))
                 .collect(),
@@ -303,12 +311,36 @@ impl HttpTransport {
     }
 }
 
+impl HttpTransport {
+    /// Adds peer `id` at `addr`, or moves it there (a node joined the
+    /// cluster, or moved); callable from any thread. Its sending task
+    /// starts on the transport's arbiter; its counters carry over a move.
+    /// This node's own id is ignored.
+    ///
+    /// ```
+    /// # #[actix_rt::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use raft_actors::transport::{Transport, TransportError};
+    /// use raft_actors_transport_http::{HttpConfig, HttpTransport};
+    /// let t = HttpTransport::new(HttpConfig::new(1, 42, Default::default()));
+    /// assert_eq!(t.send(2, vec![]), Err(TransportError::UnknownPeer(2)));
+    /// t.set_peer(2, "127.0.0.1:9".parse()?);
+    /// t.send(2, vec![])?;
+    /// t.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_peer(&self, id: NodeId, addr: SocketAddr) {
+        if !self.inner.token.is_cancelled() {
+            self.inner.peers.set(id, addr);
+        }
+    }
+}
+
 impl Transport for HttpTransport {
     fn send(&self, to: NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
-        let queue = self
+        let (queue, counters) = self
             .inner
-            .queues
-            .get(&to)
+            .peers
+            .queue(to)
             .ok_or(TransportError::UnknownPeer(to))?;
         let size = estimated_size(&messages);
         let max = self.inner.cfg.max_batch_bytes();
@@ -317,9 +349,7 @@ impl Transport for HttpTransport {
         }
         queue.try_send(messages).map_err(|dropped| {
             // Full or shut down: drop and count; Raft retries.
-            if let Some(c) = self.inner.counters.get(&to) {
-                add(&c.drops, dropped);
-            }
+            add(&counters.drops, dropped);
             TransportError::Unreachable(to)
         })
     }
@@ -335,6 +365,7 @@ async fn post_loop(
     counters: Arc<Counters>,
     token: CancellationToken,
 ) {
+    let advertise = cfg.advertise.map(|a| a.to_string());
     // awc's default connector pools and keeps connections alive.
     let client = awc::Client::builder().timeout(cfg.request_timeout).finish();
     let url = format!("http://{addr}{PATH}");
@@ -374,7 +405,13 @@ async fn post_loop(
         let len = body.len() as u64;
         let sent = tokio::select! {
             _ = token.cancelled() => return,
-            r = client.post(&url).content_type("application/octet-stream").send_body(body) => r,
+            r = {
+                let mut req = client.post(&url).content_type("application/octet-stream");
+                if let Some(a) = &advertise {
+                    req = req.insert_header((ADVERTISE_HEADER, a.as_str()));
+                }
+                req.send_body(body)
+            } => r,
         };
         let failure = match sent {
             Ok(resp) if resp.status().is_success() => None,
@@ -407,13 +444,17 @@ async fn post_loop(
 struct Endpoint {
     cfg: Arc<HttpConfig>,
     inbox: Recipient<Peer>,
-    counters: Arc<BTreeMap<NodeId, Arc<Counters>>>,
+    peers: Arc<PeerTable<Counters>>,
     refused: Arc<AtomicU64>,
     bad_bodies: Arc<AtomicU64>,
 }
 
 /// The endpoint: checks the body, then delivers its batches in order.
-async fn receive(state: web::Data<Endpoint>, body: web::Bytes) -> HttpResponse {
+async fn receive(
+    state: web::Data<Endpoint>,
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let node = state.cfg.id;
     let env = match Envelope::decode(&body) {
         Ok(env) => env,
@@ -430,8 +471,22 @@ async fn receive(state: web::Data<Endpoint>, body: web::Bytes) -> HttpResponse {
         ))
     } else if env.to != node {
         Some(format!("this is node {node}, not {}", env.to))
-    } else if !state.counters.contains_key(&env.from) {
-        Some(format!("unknown node {}", env.from))
+    } else if state.peers.counters(env.from).is_none() {
+        // A node of this cluster that says where it listens, to a node
+        // told to learn peers (one joining the cluster).
+        let advertised = req
+            .headers()
+            .get(ADVERTISE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<SocketAddr>().ok());
+        match advertised {
+            Some(addr) if state.cfg.learn_peers && env.from != node => {
+                debug!(node, from = env.from, %addr, "learnt a peer from its request");
+                state.peers.set(env.from, addr);
+                None
+            }
+            _ => Some(format!("unknown node {}", env.from)),
+        }
     } else {
         None
     };
@@ -454,7 +509,7 @@ async fn receive(state: web::Data<Endpoint>, body: web::Bytes) -> HttpResponse {
         );
         return HttpResponse::BadRequest().body("message not from the request's sender");
     }
-    let Some(c) = state.counters.get(&from) else {
+    let Some(c) = state.peers.counters(from) else {
         return HttpResponse::Forbidden().finish();
     };
     add(&c.bytes_received, body.len() as u64);

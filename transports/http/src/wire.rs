@@ -14,6 +14,10 @@ use thiserror::Error;
 /// beside this one.
 pub const PATH: &str = "/raft/v1/batches";
 
+/// The request header carrying the sender's own endpoint address
+/// (`host:port`), when it advertises one.
+pub const ADVERTISE_HEADER: &str = "x-raft-advertise";
+
 /// One request: every batch queued for one peer, in send order, each
 /// delivered as one `Peer` message. Each request carries the cluster id
 /// and both node ids, which HTTP's stateless requests need in place of a

@@ -40,6 +40,16 @@ pub struct TcpConfig {
     pub backoff_max: Duration,
     /// Deadline of a connect and of each side of the handshake.
     pub handshake_timeout: Duration,
+    /// This node's own listening address, sent in the handshake
+    /// ([`Frame::HelloAt`](crate::frame::Frame::HelloAt)) so that a peer
+    /// with [`learn_peers`](Self::learn_peers) can learn it. `None` sends
+    /// the plain `Hello`.
+    pub advertise: Option<SocketAddr>,
+    /// Accept a handshake from a node not in [`peers`](Self::peers) if it
+    /// advertises its address, and add it as a peer. For a node that joins
+    /// a running cluster and knows nobody yet; the cluster id is still
+    /// checked.
+    pub learn_peers: bool,
     /// Seeds the reconnect jitter (mixed with the peer id), so a test run
     /// replays the same delays.
     pub seed: u64,
@@ -58,6 +68,8 @@ impl TcpConfig {
             backoff_min: Duration::from_millis(10),
             backoff_max: Duration::from_secs(1),
             handshake_timeout: Duration::from_secs(2),
+            advertise: None,
+            learn_peers: false,
             seed: 0,
         }
     }

@@ -53,6 +53,21 @@ pub enum Frame {
         /// The messages, in send order.
         messages: Vec<Message>,
     },
+    /// A [`Frame::Hello`] that also says where the dialling node listens,
+    /// so a node that does not know it yet (one joining the cluster, with
+    /// [`TcpConfig::learn_peers`](crate::TcpConfig::learn_peers)) can
+    /// accept it and answer. Sent when
+    /// [`TcpConfig::advertise`](crate::TcpConfig::advertise) is set.
+    HelloAt {
+        /// The cluster both sides must belong to.
+        cluster_id: u64,
+        /// The dialling node.
+        from: NodeId,
+        /// The node it expects to reach.
+        to: NodeId,
+        /// Where the dialling node accepts connections.
+        addr: std::net::SocketAddr,
+    },
 }
 
 /// Why bytes are not a frame. Each closes the connection it came from.

@@ -6,7 +6,6 @@
 //! closes that connection with one log line. It must never panic and never
 //! deliver a message that claims another sender than the handshake's.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,7 +13,6 @@ use std::sync::Arc;
 use actix::Recipient;
 use bytes::BytesMut;
 use futures::StreamExt;
-use raft_actors::core::NodeId;
 use raft_actors::node::messages::peer::Peer;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -26,12 +24,13 @@ use tracing::{debug, warn};
 use crate::config::TcpConfig;
 use crate::frame::{Frame, FrameCodec};
 use crate::metrics::{Counters, Global};
+use crate::peers::PeerTable;
 
 pub(crate) struct Acceptor {
     pub cfg: Arc<TcpConfig>,
     pub listener: TcpListener,
     pub inbox: Recipient<Peer>,
-    pub counters: Arc<BTreeMap<NodeId, Arc<Counters>>>,
+    pub peers: Arc<PeerTable<Counters>>,
     pub global: Arc<Global>,
     pub token: CancellationToken,
     pub tracker: TaskTracker,
@@ -48,7 +47,7 @@ pub(crate) async fn accept_loop(a: Acceptor) {
                 let conn = Conn {
                     cfg: Arc::clone(&a.cfg),
                     inbox: a.inbox.clone(),
-                    counters: Arc::clone(&a.counters),
+                    peers: Arc::clone(&a.peers),
                     global: Arc::clone(&a.global),
                     token: a.token.clone(),
                     remote,
@@ -64,7 +63,7 @@ pub(crate) async fn accept_loop(a: Acceptor) {
 struct Conn {
     cfg: Arc<TcpConfig>,
     inbox: Recipient<Peer>,
-    counters: Arc<BTreeMap<NodeId, Arc<Counters>>>,
+    peers: Arc<PeerTable<Counters>>,
     global: Arc<Global>,
     token: CancellationToken,
     remote: SocketAddr,
@@ -83,12 +82,18 @@ impl Conn {
             _ = self.token.cancelled() => return,
             r = tokio::time::timeout(self.cfg.handshake_timeout, reader.next()) => r,
         };
-        let (cluster_id, from, to) = match hello {
+        let (cluster_id, from, to, at) = match hello {
             Ok(Some(Ok(Frame::Hello {
                 cluster_id,
                 from,
                 to,
-            }))) => (cluster_id, from, to),
+            }))) => (cluster_id, from, to, None),
+            Ok(Some(Ok(Frame::HelloAt {
+                cluster_id,
+                from,
+                to,
+                addr,
+            }))) => (cluster_id, from, to, Some(addr)),
             Ok(Some(Ok(other))) => {
                 self.global.bad_frames.fetch_add(1, Ordering::Relaxed);
                 warn!(node, %remote, kind = frame_kind(&other), "closing connection: expected a Hello frame");
@@ -112,8 +117,17 @@ impl Conn {
             ))
         } else if to != node {
             Some(format!("this is node {node}, not {to}"))
-        } else if !self.counters.contains_key(&from) {
-            Some(format!("unknown node {from}"))
+        } else if self.peers.counters(from).is_none() {
+            match at {
+                // A node of this cluster that says where it listens, to a
+                // node told to learn peers (one joining the cluster).
+                Some(addr) if self.cfg.learn_peers && from != node => {
+                    debug!(node, from, %addr, "learnt a peer from its handshake");
+                    self.peers.set(from, addr);
+                    None
+                }
+                _ => Some(format!("unknown node {from}")),
+            }
         } else {
             None
         };
@@ -134,7 +148,7 @@ impl Conn {
         if !welcomed {
             return;
         }
-        let Some(counters) = self.counters.get(&from).cloned() else {
+        let Some(counters) = self.peers.counters(from) else {
             return;
         };
         let mut counted = reader.decoder().decoded_bytes();
@@ -182,6 +196,7 @@ impl Conn {
 fn frame_kind(f: &Frame) -> &'static str {
     match f {
         Frame::Hello { .. } => "Hello",
+        Frame::HelloAt { .. } => "HelloAt",
         Frame::Welcome => "Welcome",
         Frame::Refused { .. } => "Refused",
         Frame::Batch { .. } => "Batch",

@@ -24,6 +24,7 @@
 //! | wire format, decoder | [`frame`] |
 //! | counters | [`PeerMetrics`], [`TcpMetrics`] |
 //! | reconnect delays | [`Backoff`] |
+//! | the peers, growable at run time (shared with the HTTP transport) | [`PeerTable`] |
 //!
 //! ```
 //! # #[actix_rt::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -49,9 +50,11 @@ pub mod frame;
 mod inbound;
 mod metrics;
 mod outbound;
+pub mod peers;
 mod transport;
 
 pub use backoff::Backoff;
 pub use config::TcpConfig;
 pub use metrics::{PeerMetrics, TcpMetrics};
+pub use peers::PeerTable;
 pub use transport::{TcpError, TcpTransport};

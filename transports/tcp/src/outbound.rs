@@ -52,6 +52,10 @@ pub(crate) async fn run(mut link: Link) {
     );
     let mut connected_before = false;
     loop {
+        if link.rx.is_closed() {
+            // The peer moved (a new task took over) or the transport is gone.
+            return;
+        }
         let dialled = tokio::select! {
             _ = link.token.cancelled() => return,
             r = dial(&link) => r,
@@ -97,14 +101,20 @@ async fn dial(
         let (r, mut w) = stream.into_split();
         let codec = FrameCodec::new(cfg.max_frame_bytes);
         let mut buf = BytesMut::new();
-        codec.encode_into(
-            &Frame::Hello {
+        let hello = match cfg.advertise {
+            Some(addr) => Frame::HelloAt {
+                cluster_id: cfg.cluster_id,
+                from: cfg.id,
+                to: link.peer,
+                addr,
+            },
+            None => Frame::Hello {
                 cluster_id: cfg.cluster_id,
                 from: cfg.id,
                 to: link.peer,
             },
-            &mut buf,
-        )?;
+        };
+        codec.encode_into(&hello, &mut buf)?;
         w.write_all(&buf).await?;
         let mut reader = FramedRead::new(r, codec);
         match reader.next().await {

@@ -4,7 +4,6 @@
 //! It must never block the node: [`Transport::send`] only checks the batch
 //! and queues it; a full queue drops the batch and counts it.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,7 +11,7 @@ use std::sync::Arc;
 use actix::Recipient;
 use raft_actors::core::{Message, NodeId};
 use raft_actors::node::messages::peer::Peer;
-use raft_actors::transport::{estimated_size, lanes, LaneSender, Transport, TransportError};
+use raft_actors::transport::{estimated_size, Transport, TransportError};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -20,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::TcpConfig;
 use crate::frame::FrameError;
 use crate::metrics::{Counters, Global, TcpMetrics};
+use crate::peers::{PeerTable, SpawnLink};
 use crate::{inbound, outbound};
 
 /// Why the transport could not start, or why a connection ended.
@@ -71,8 +71,7 @@ pub struct TcpTransport {
 #[derive(Debug)]
 struct Inner {
     cfg: Arc<TcpConfig>,
-    queues: BTreeMap<NodeId, LaneSender>,
-    counters: Arc<BTreeMap<NodeId, Arc<Counters>>>,
+    peers: Arc<PeerTable<Counters>>,
     global: Arc<Global>,
     token: CancellationToken,
     tracker: TaskTracker,
@@ -95,33 +94,28 @@ impl TcpTransport {
         let cfg = Arc::new(cfg);
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let mut queues = BTreeMap::new();
-        let mut counters = BTreeMap::new();
-        for (&peer, &addr) in &cfg.peers {
-            if peer == cfg.id {
-                continue;
-            }
-            let (tx, rx) = lanes(cfg.queue_capacity);
-            let c = Arc::new(Counters::default());
-            queues.insert(peer, tx);
-            counters.insert(peer, Arc::clone(&c));
-            tracker.spawn_on(
-                outbound::run(outbound::Link {
+        let spawn: SpawnLink<Counters> = {
+            let (cfg, token, tracker) = (Arc::clone(&cfg), token.clone(), tracker.clone());
+            Box::new(move |peer, addr, rx, counters| {
+                let link = outbound::Link {
                     cfg: Arc::clone(&cfg),
                     peer,
                     addr,
                     rx,
-                    counters: c,
+                    counters,
                     token: token.clone(),
-                }),
-                &handle,
-            );
+                };
+                tracker.spawn_on(outbound::run(link), &handle);
+            })
+        };
+        let peers = Arc::new(PeerTable::new(cfg.id, cfg.queue_capacity, spawn));
+        for (&peer, &addr) in &cfg.peers {
+            peers.set(peer, addr);
         }
         Ok(TcpTransport {
             inner: Arc::new(Inner {
                 cfg,
-                queues,
-                counters: Arc::new(counters),
+                peers,
                 global: Arc::new(Global::default()),
                 token,
                 tracker,
@@ -154,7 +148,7 @@ impl TcpTransport {
                 cfg: Arc::clone(&inner.cfg),
                 listener,
                 inbox,
-                counters: Arc::clone(&inner.counters),
+                peers: Arc::clone(&inner.peers),
                 global: Arc::clone(&inner.global),
                 token: inner.token.clone(),
                 tracker: inner.tracker.clone(),
@@ -184,12 +178,34 @@ impl TcpTransport {
         TcpMetrics {
             peers: self
                 .inner
-                .counters
+                .peers
+                .all_counters()
                 .iter()
                 .map(|(id, c)| (*id, c.snapshot()))
                 .collect(),
             refused: self.inner.global.refused.load(Ordering::Relaxed),
             bad_frames: self.inner.global.bad_frames.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Adds peer `id` at `addr`, or moves it there (a node joined the
+    /// cluster, or moved). Its connection task starts at once; its counters
+    /// carry over a move. This node's own id is ignored.
+    ///
+    /// ```
+    /// # #[actix_rt::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use raft_actors::transport::{Transport, TransportError};
+    /// use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
+    /// let t = TcpTransport::new(TcpConfig::new(1, 42, Default::default()))?;
+    /// assert_eq!(t.send(2, vec![]), Err(TransportError::UnknownPeer(2)));
+    /// t.set_peer(2, "127.0.0.1:9".parse()?);
+    /// t.send(2, vec![])?;
+    /// t.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_peer(&self, id: NodeId, addr: SocketAddr) {
+        if !self.inner.token.is_cancelled() {
+            self.inner.peers.set(id, addr);
         }
     }
 
@@ -201,10 +217,10 @@ impl TcpTransport {
 
 impl Transport for TcpTransport {
     fn send(&self, to: NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
-        let queue = self
+        let (queue, counters) = self
             .inner
-            .queues
-            .get(&to)
+            .peers
+            .queue(to)
             .ok_or(TransportError::UnknownPeer(to))?;
         let size = estimated_size(&messages);
         let max = self.inner.cfg.max_batch_bytes();
@@ -214,9 +230,7 @@ impl Transport for TcpTransport {
         queue.try_send(messages).map_err(|dropped| {
             // Full (the peer is slow or down) or closed (shut down): drop,
             // count, and let Raft's retries resend what still matters.
-            if let Some(c) = self.inner.counters.get(&to) {
-                Counters::add(&c.drops, dropped);
-            }
+            Counters::add(&counters.drops, dropped);
             TransportError::Unreachable(to)
         })
     }

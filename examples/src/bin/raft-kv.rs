@@ -1,0 +1,136 @@
+//! `raft-kv`: a replicated key-value map with compare-and-swap
+//! (`shared/CONTRACT.md`). Keys and values are any bytes.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use raft_service::service::http::{
+    key_after, put_bytes, read_json, read_value, take_bytes, MAX_VALUE,
+};
+use raft_service::service::{ApiError, Node, Service};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+#[derive(Default)]
+struct Kv(BTreeMap<Bytes, Bytes>);
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+// `Bytes` serializes as one byte string (not a sequence of u8s): a 1 MiB
+// value costs one copy in the log, not a million elements.
+enum Cmd {
+    Put(Bytes, Bytes),
+    Delete(Bytes),
+    Cas {
+        key: Bytes,
+        expect: Option<Bytes>,
+        value: Bytes,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Out {
+    Done,
+    NotSwapped(Option<Bytes>),
+}
+
+impl Service for Kv {
+    const NAME: &'static str = "raft-kv";
+    type Command = Cmd;
+    type Output = Out;
+    type Query = Bytes;
+    type Answer = Option<Bytes>;
+    type Snapshot = BTreeMap<Bytes, Bytes>;
+
+    fn apply(&mut self, cmd: Cmd) -> Out {
+        match cmd {
+            Cmd::Put(k, v) => {
+                self.0.insert(k, v);
+            }
+            Cmd::Delete(k) => {
+                self.0.remove(&k);
+            }
+            Cmd::Cas { key, expect, value } => {
+                let current = self.0.get(&key);
+                if current != expect.as_ref() {
+                    return Out::NotSwapped(current.cloned());
+                }
+                self.0.insert(key, value);
+            }
+        }
+        Out::Done
+    }
+    fn query(&self, key: Bytes) -> Option<Bytes> {
+        self.0.get(&key).cloned()
+    }
+    fn snapshot(&self) -> Self::Snapshot {
+        self.0.clone()
+    }
+    fn restore(&mut self, s: Self::Snapshot) {
+        self.0 = s;
+    }
+    fn routes(cfg: &mut web::ServiceConfig) {
+        cfg.route("/kv/{key}", web::put().to(put))
+            .route("/kv/{key}", web::get().to(get))
+            .route("/kv/{key}", web::delete().to(delete))
+            .route("/kv/{key}/cas", web::post().to(cas));
+    }
+}
+
+type Kvn = web::Data<Node<Kv>>;
+
+async fn write(node: &Kvn, req: &HttpRequest, cmd: Cmd) -> Result<HttpResponse, ApiError> {
+    let w = node.write(req, cmd).await?;
+    match w.output {
+        Out::Done => Ok(HttpResponse::Ok().json(json!({ "index": w.index }))),
+        Out::NotSwapped(current) => {
+            let mut body = Map::new();
+            put_bytes(&mut body, "current", current.as_deref());
+            let mut e = ApiError::new(StatusCode::CONFLICT, "not swapped");
+            for (k, v) in body {
+                e = e.with(&k, v);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn put(node: Kvn, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
+    let key = key_after(&req, "/kv/")?.into();
+    let value = read_value(body).await?;
+    write(&node, &req, Cmd::Put(key, value)).await
+}
+
+async fn delete(node: Kvn, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let key = key_after(&req, "/kv/")?.into();
+    write(&node, &req, Cmd::Delete(key)).await
+}
+
+async fn cas(node: Kvn, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
+    let key = key_after(&req, "/kv/")?.into();
+    let body: Map<String, Value> = read_json(body).await?;
+    let expect = take_bytes(&body, "expect")?;
+    let value = take_bytes(&body, "value")?
+        .ok_or_else(|| ApiError::bad_request("value is required (a string)"))?;
+    if expect.as_ref().map_or(0, Vec::len) > MAX_VALUE || value.len() > MAX_VALUE {
+        return Err(ApiError::too_large(format!("value over {MAX_VALUE} bytes")));
+    }
+    let (expect, value) = (expect.map(Bytes::from), Bytes::from(value));
+    write(&node, &req, Cmd::Cas { key, expect, value }).await
+}
+
+async fn get(node: Kvn, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let key = key_after(&req, "/kv/")?.into();
+    match node.read(&req, key).await? {
+        Some(v) => Ok(HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .body(v)),
+        None => Err(ApiError::not_found("no such key")),
+    }
+}
+
+fn main() -> ExitCode {
+    raft_service::service::main::<Kv>()
+}

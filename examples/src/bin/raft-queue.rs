@@ -1,0 +1,97 @@
+//! `raft-queue`: a replicated FIFO queue of byte strings
+//! (`shared/CONTRACT.md`). Shows a write that returns data: a pop.
+
+use std::collections::VecDeque;
+use std::process::ExitCode;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use raft_service::service::http::{put_bytes, read_value};
+use raft_service::service::{ApiError, Node, Service};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<(u64, Bytes)>,
+    next: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Cmd {
+    Push(Bytes),
+    Pop,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Out {
+    Pushed(u64),
+    Popped(Option<(u64, Bytes)>),
+}
+
+impl Service for Queue {
+    const NAME: &'static str = "raft-queue";
+    type Command = Cmd;
+    type Output = Out;
+    type Query = ();
+    type Answer = usize;
+    type Snapshot = (VecDeque<(u64, Bytes)>, u64);
+
+    fn apply(&mut self, cmd: Cmd) -> Out {
+        match cmd {
+            Cmd::Push(item) => {
+                self.next += 1;
+                self.items.push_back((self.next, item));
+                Out::Pushed(self.next)
+            }
+            Cmd::Pop => Out::Popped(self.items.pop_front()),
+        }
+    }
+    fn query(&self, _: ()) -> usize {
+        self.items.len()
+    }
+    fn snapshot(&self) -> Self::Snapshot {
+        (self.items.clone(), self.next)
+    }
+    fn restore(&mut self, (items, next): Self::Snapshot) {
+        self.items = items;
+        self.next = next;
+    }
+    fn routes(cfg: &mut web::ServiceConfig) {
+        cfg.route("/queue", web::post().to(push))
+            .route("/queue/pop", web::post().to(pop))
+            .route("/queue/len", web::get().to(len));
+    }
+}
+
+type Qn = web::Data<Node<Queue>>;
+
+async fn push(node: Qn, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
+    let item = read_value(body).await?;
+    match node.write(&req, Cmd::Push(item)).await?.output {
+        Out::Pushed(id) => Ok(HttpResponse::Ok().json(json!({ "id": id }))),
+        Out::Popped(_) => Err(ApiError::unavailable("unexpected answer")),
+    }
+}
+
+async fn pop(node: Qn, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    match node.write(&req, Cmd::Pop).await?.output {
+        Out::Popped(Some((id, value))) => {
+            let mut body = Map::new();
+            body.insert("id".into(), Value::from(id));
+            put_bytes(&mut body, "value", Some(&value));
+            Ok(HttpResponse::Ok().json(Value::Object(body)))
+        }
+        Out::Popped(None) => Ok(HttpResponse::NoContent().finish()),
+        Out::Pushed(_) => Err(ApiError::unavailable("unexpected answer")),
+    }
+}
+
+async fn len(node: Qn, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let n = node.read(&req, ()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "len": n })))
+}
+
+fn main() -> ExitCode {
+    raft_service::service::main::<Queue>()
+}

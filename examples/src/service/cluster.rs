@@ -1,0 +1,310 @@
+//! The cluster API of `shared/CONTRACT.md`: `/status`, `/cluster/members`,
+//! `/cluster/leader`, `/cluster/snapshot` and `/metrics`, the same for
+//! every service.
+//!
+//! Membership and leadership requests run on the leader: a follower
+//! forwards them over HTTP to the leader's client API (its address comes
+//! from the replicated address book), once, and answers 503 when it cannot.
+//! It must never report a change before it is committed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use raft_actors::core::{ConfChange, Membership, NodeId, Role, Status};
+use raft_actors::ClientError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::directory::Addrs;
+use super::error::ApiError;
+use super::http::{read_json_and_body, MAX_JSON_BODY};
+use super::node::Node;
+use super::Service;
+
+/// Marks a request forwarded by a follower, so it is never forwarded twice.
+const FORWARDED: &str = "x-raft-forwarded";
+
+/// Registers the cluster API's routes.
+pub fn routes<S: Service>(cfg: &mut web::ServiceConfig) {
+    cfg.route("/status", web::get().to(status::<S>))
+        .route("/metrics", web::get().to(metrics::<S>))
+        .route("/cluster/members", web::post().to(add_member::<S>))
+        .route(
+            "/cluster/members/{id}",
+            web::delete().to(remove_member::<S>),
+        )
+        .route("/cluster/leader", web::post().to(transfer::<S>))
+        .route("/cluster/snapshot", web::post().to(snapshot::<S>));
+}
+
+/// The contract's name of a node's role.
+pub fn role_name(s: &Status) -> &'static str {
+    match s.role {
+        Role::Leader => "leader",
+        Role::Candidate | Role::PreCandidate => "candidate",
+        Role::Follower if s.membership.learners.contains(&s.id) => "learner",
+        Role::Follower => "follower",
+    }
+}
+
+fn voters(m: &Membership) -> Vec<NodeId> {
+    m.voters.union(&m.outgoing).copied().collect()
+}
+
+fn config(m: &Membership) -> Value {
+    json!({ "voters": voters(m), "learners": m.learners.iter().collect::<Vec<_>>() })
+}
+
+async fn status<S: Service>(node: web::Data<Node<S>>) -> Result<HttpResponse, ApiError> {
+    let s = node.status().await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "id": s.id,
+        "role": role_name(&s),
+        "term": s.term,
+        "leader": s.leader,
+        "commit_index": s.commit,
+        // What the state machine was handed (the core's own count may run
+        // ahead while a batch is still being persisted): a stale read sent
+        // after seeing this index sees the entry.
+        "applied_index": s.applied.min(node.raft.current().applied),
+        "voters": voters(&s.membership),
+        "learners": s.membership.learners.iter().collect::<Vec<_>>(),
+        // Extensions: where the log starts after compaction, and the last
+        // snapshot's index.
+        "first_index": s.first_index,
+        "snapshot_index": s.snapshot_index,
+    })))
+}
+
+async fn metrics<S: Service>(node: web::Data<Node<S>>) -> Result<HttpResponse, ApiError> {
+    let learner = node
+        .status()
+        .await
+        .is_ok_and(|s| s.membership.learners.contains(&s.id));
+    let text = node
+        .metrics
+        .render(&node.raft.current(), learner, &node.network.peer_metrics());
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(text))
+}
+
+async fn snapshot<S: Service>(node: web::Data<Node<S>>) -> Result<HttpResponse, ApiError> {
+    let index = node.raft.snapshot().await?;
+    Ok(HttpResponse::Ok().json(json!({ "index": index })))
+}
+
+/// What to do with a leader-only request here.
+enum Route {
+    Here,
+    Forward(SocketAddr),
+}
+
+/// Runs leader-only requests on the leader: here, or forwarded once.
+async fn route<S: Service>(node: &Node<S>, req: &HttpRequest) -> Result<Route, ApiError> {
+    let s = node.status().await?;
+    if s.role == Role::Leader || req.headers().contains_key(FORWARDED) {
+        return Ok(Route::Here);
+    }
+    let Some(leader) = s.leader else {
+        return Err(ApiError::unavailable("no leader is known").with_leader(None));
+    };
+    // A leader records its client address within moments of its election
+    // (run.rs, `register_self`): wait for it rather than refuse at once.
+    let deadline = actix_rt::time::Instant::now() + Duration::from_millis(node.flags.timeout_ms);
+    let mut poll = actix_rt::time::interval(Duration::from_millis(20));
+    loop {
+        if let Some(addr) = node.directory.get(leader).and_then(|a| a.http) {
+            return Ok(Route::Forward(addr));
+        }
+        if actix_rt::time::Instant::now() >= deadline {
+            return Err(
+                ApiError::unavailable("the leader's client address is not known here")
+                    .with_leader(Some(leader)),
+            );
+        }
+        poll.tick().await;
+    }
+}
+
+/// Sends the request on to the leader's client API and relays its answer.
+async fn forward(
+    req: &HttpRequest,
+    body: Bytes,
+    to: SocketAddr,
+    wait: Duration,
+) -> Result<HttpResponse, ApiError> {
+    let url = format!("http://{to}{}", req.uri());
+    let client = awc::Client::builder().timeout(wait).finish();
+    let mut answer = client
+        .request(req.method().clone(), url)
+        .insert_header((FORWARDED, "1"))
+        .send_body(body)
+        .await
+        .map_err(|e| match e {
+            awc::error::SendRequestError::Timeout => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the leader did not answer in time; outcome unknown",
+            ),
+            e => ApiError::unavailable(format!("forwarding to the leader failed: {e}")),
+        })?;
+    let bytes = answer.body().limit(MAX_JSON_BODY).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("reading the leader's answer: {e}"),
+        )
+    })?;
+    let mut out = HttpResponse::build(answer.status());
+    if let Some(ct) = answer.headers().get(actix_web::http::header::CONTENT_TYPE) {
+        out.insert_header((actix_web::http::header::CONTENT_TYPE, ct.clone()));
+    }
+    Ok(out.body(bytes))
+}
+
+/// How long a membership change may take: catching a new voter up can take
+/// much longer than one write.
+fn change_deadline<S: Service>(node: &Node<S>) -> Duration {
+    Duration::from_millis(node.flags.timeout_ms.saturating_mul(6))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddMember {
+    id: NodeId,
+    raft_addr: SocketAddr,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+async fn add_member<S: Service>(
+    node: web::Data<Node<S>>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (add, body): (AddMember, _) = read_json_and_body(payload).await?;
+    let voter = match add.role.as_deref() {
+        None | Some("voter") => true,
+        Some("learner") => false,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "role must be learner or voter, not `{other}`"
+            )))
+        }
+    };
+    if let Route::Forward(to) = route(&*node, &req).await? {
+        return forward(&req, body, to, change_deadline(&*node)).await;
+    }
+    let deadline = actix_rt::time::Instant::now() + change_deadline(&*node);
+    // The address book first: every node, the new one included, must be
+    // able to reach every member once the change is in force.
+    register_addresses(&node, add.id, add.raft_addr).await?;
+    let current = node.status().await?.membership;
+    if !current.contains(add.id) {
+        node.raft
+            .change_membership(ConfChange::AddLearner(add.id))
+            .await?;
+    } else if !voter && current.is_voter(add.id) {
+        return Err(ApiError::bad_request(format!(
+            "node {} is a voter; remove it first to make it a learner",
+            add.id
+        )));
+    }
+    if voter {
+        promote(&node, add.id, deadline).await?;
+    }
+    let m = node.status().await?.membership;
+    Ok(HttpResponse::Ok().json(config(&m)))
+}
+
+/// Records `id` at `raft_addr`, and any bootstrap peer the book lacks.
+async fn register_addresses<S: Service>(
+    node: &Node<S>,
+    id: NodeId,
+    raft_addr: SocketAddr,
+) -> Result<(), ApiError> {
+    let mut wanted = vec![(id, raft_addr)];
+    if let Some(p) = &node.flags.peers {
+        wanted.extend(p.0.iter().map(|(i, a)| (*i, *a)));
+    }
+    for (id, raft) in wanted {
+        let known = node.directory.get(id);
+        if known.map(|a| a.raft) != Some(raft) {
+            let http = known
+                .and_then(|a| a.http)
+                .filter(|_| known.is_some_and(|a| a.raft == raft));
+            node.register(id, Addrs { raft, http }).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Promotes learner `id`, retrying while it catches up, until `deadline`.
+async fn promote<S: Service>(
+    node: &Node<S>,
+    id: NodeId,
+    deadline: actix_rt::time::Instant,
+) -> Result<(), ApiError> {
+    let mut retry = actix_rt::time::interval(Duration::from_millis(50));
+    loop {
+        if node.status().await?.membership.voters.contains(&id) {
+            return Ok(());
+        }
+        match node.raft.change_membership(ConfChange::AddVoter(id)).await {
+            Ok(_) => return Ok(()),
+            Err(ClientError::Busy) if actix_rt::time::Instant::now() < deadline => {
+                retry.tick().await;
+            }
+            Err(ClientError::Busy) => {
+                return Err(ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("node {id} is still catching up as a learner; try again"),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+async fn remove_member<S: Service>(
+    node: web::Data<Node<S>>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: NodeId = path
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("`{path}` is not a node id")))?;
+    if let Route::Forward(to) = route(&*node, &req).await? {
+        return forward(&req, Bytes::new(), to, change_deadline(&*node)).await;
+    }
+    if !node.status().await?.membership.contains(id) {
+        return Err(ApiError::not_found(format!("node {id} is not a member")));
+    }
+    let m = node.raft.change_membership(ConfChange::Remove(id)).await?;
+    Ok(HttpResponse::Ok().json(config(&m)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Transfer {
+    id: NodeId,
+}
+
+async fn transfer<S: Service>(
+    node: web::Data<Node<S>>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (t, body): (Transfer, _) = read_json_and_body(payload).await?;
+    let s = node.status().await?;
+    if s.leader == Some(t.id) {
+        return Ok(HttpResponse::Ok().json(json!({ "leader": t.id })));
+    }
+    if let Route::Forward(to) = route(&*node, &req).await? {
+        return forward(&req, body, to, Duration::from_millis(node.flags.timeout_ms)).await;
+    }
+    node.raft.transfer_leader(t.id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "leader": t.id })))
+}

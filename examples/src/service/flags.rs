@@ -1,0 +1,181 @@
+//! [`Flags`]: the command line of every service, as `shared/CONTRACT.md`
+//! fixes it, plus a few tuning extensions (hidden from the contract's
+//! reader, defaulted so the contract's command lines work unchanged).
+//!
+//! It must never exit on its own: [`Flags::parse_or_exit`] is the one place
+//! that turns a bad flag into one line on stderr and a non-zero exit.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use raft_actors::core::NodeId;
+
+/// Which log storage a node keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StorageKind {
+    /// Durable, in `<data-dir>/raft.redb`.
+    Redb,
+    /// In memory: lost when the process ends.
+    Memory,
+}
+
+/// How nodes talk to each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TransportKind {
+    /// Length-prefixed frames over TCP.
+    Tcp,
+    /// HTTP POSTs.
+    Http,
+}
+
+/// The initial voters, `1=127.0.0.1:7001,2=...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peers(pub BTreeMap<NodeId, SocketAddr>);
+
+fn parse_peers(s: &str) -> Result<Peers, String> {
+    let mut peers = BTreeMap::new();
+    for item in s.split(',').filter(|i| !i.is_empty()) {
+        let (id, addr) = item
+            .split_once('=')
+            .ok_or_else(|| format!("`{item}` is not <id>=<host:port>"))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{id}` is not a node id"))?;
+        let addr: SocketAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{addr}` is not a socket address"))?;
+        if peers.insert(id, addr).is_some() {
+            return Err(format!("node {id} is named twice"));
+        }
+    }
+    if peers.is_empty() {
+        return Err("no peers named".into());
+    }
+    Ok(Peers(peers))
+}
+
+/// The flags of every service.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    version,
+    about = "A replicated service on raft-actors (see shared/CONTRACT.md)."
+)]
+pub struct Flags {
+    /// This node's id.
+    #[arg(long)]
+    pub id: NodeId,
+    /// Where peers reach this node.
+    #[arg(long)]
+    pub raft_addr: SocketAddr,
+    /// Where the client API is served.
+    #[arg(long)]
+    pub http_addr: SocketAddr,
+    /// The initial voters, itself included: `1=host:port,2=host:port,...`.
+    /// Used only to bootstrap an empty data dir.
+    #[arg(long, value_parser = parse_peers)]
+    pub peers: Option<Peers>,
+    /// Where the node keeps its state.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The log storage.
+    #[arg(long, value_enum, default_value_t = StorageKind::Redb)]
+    pub storage: StorageKind,
+    /// The transport between nodes.
+    #[arg(long, value_enum, default_value_t = TransportKind::Tcp)]
+    pub transport: TransportKind,
+    /// Nodes of another cluster id are refused at the transport.
+    #[arg(long, default_value_t = 1)]
+    pub cluster_id: u64,
+    /// Length of one Raft tick in milliseconds (election timeout: 10 to 20
+    /// ticks, heartbeat: 1).
+    #[arg(long, default_value_t = 50)]
+    pub tick_ms: u64,
+    /// How long a client request waits before answering 504, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    pub timeout_ms: u64,
+    /// Snapshot and compact the log automatically after this many applied
+    /// entries.
+    #[arg(long, default_value_t = 10_000)]
+    pub snapshot_threshold: u64,
+    /// Entries kept in the log behind a snapshot, for slow followers.
+    #[arg(long, default_value_t = 1_000)]
+    pub trailing_logs: u64,
+}
+
+impl Flags {
+    /// Parses the process's arguments. `--help` and `--version` print and
+    /// exit 0; a bad flag prints one line on stderr and exits 2.
+    pub fn parse_or_exit(name: &str) -> Flags {
+        let flags = Flags::try_parse().and_then(|f| f.check().map(|()| f));
+        match flags {
+            Ok(f) => f,
+            Err(e) if !e.use_stderr() => {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            Err(e) => {
+                // clap's message spans several lines (the error, the
+                // missing flags, a usage): fold its first paragraph into one.
+                let text = e.render().to_string();
+                let first: Vec<&str> = text
+                    .lines()
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(str::trim)
+                    .collect();
+                let first = first.join(" ");
+                let first = first.strip_prefix("error: ").unwrap_or(&first);
+                eprintln!("{name}: error: {first} (see --help)");
+                std::process::exit(2);
+            }
+        }
+    }
+
+    fn check(&self) -> Result<(), clap::Error> {
+        let bad = |msg: String| clap::Error::raw(clap::error::ErrorKind::ValueValidation, msg);
+        if let Some(Peers(peers)) = &self.peers {
+            match peers.get(&self.id) {
+                None => {
+                    return Err(bad(format!(
+                        "--peers does not name this node ({})",
+                        self.id
+                    )))
+                }
+                Some(a) if *a != self.raft_addr => {
+                    return Err(bad(format!(
+                        "--peers gives node {} the address {a}, but --raft-addr is {}",
+                        self.id, self.raft_addr
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        if self.tick_ms == 0 || self.timeout_ms == 0 {
+            return Err(bad("--tick-ms and --timeout-ms must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_and_refuse_garbage() {
+        let p = parse_peers("1=127.0.0.1:7001,2=127.0.0.1:7002").expect("parses");
+        assert_eq!(p.0.len(), 2);
+        for bad in [
+            "",
+            "1",
+            "x=127.0.0.1:1",
+            "1=nowhere",
+            "1=127.0.0.1:1,1=127.0.0.1:2",
+        ] {
+            assert!(parse_peers(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Helpers the routes share: reading a body under an explicit limit,
+//! taking a key from the raw path, putting bytes into JSON.
+//!
+//! Every byte here comes from a client: limits are checked before a body
+//! is buffered past them, and nothing panics on malformed input. It must
+//! never leave a size decision to a framework default: `shared/CONTRACT.md`
+//! fixes the limits inclusively.
+
+use actix_web::{web, HttpRequest};
+use base64::Engine;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use percent_encoding::percent_decode_str;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+
+/// The largest key, inclusive.
+pub const MAX_KEY: usize = 1024;
+/// The largest value, inclusive.
+pub const MAX_VALUE: usize = 1 << 20;
+/// The largest JSON body (a CAS carries two values, escaped).
+pub const MAX_JSON_BODY: usize = 8 * MAX_VALUE;
+
+/// Reads the whole body; 413 past `limit` bytes (inclusive limit), before
+/// buffering more than that.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(ApiError::too_large(format!(
+                "body over the limit of {limit} bytes"
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Reads a value body: at most [`MAX_VALUE`] bytes.
+pub async fn read_value(payload: web::Payload) -> Result<Bytes, ApiError> {
+    read_body(payload, MAX_VALUE)
+        .await
+        .map_err(|e| match e.status().as_u16() {
+            413 => ApiError::too_large(format!("value over {MAX_VALUE} bytes")),
+            _ => e,
+        })
+}
+
+/// Reads and parses a JSON body; 400 if it is not the expected JSON.
+pub async fn read_json<T: DeserializeOwned>(payload: web::Payload) -> Result<T, ApiError> {
+    Ok(read_json_and_body(payload).await?.0)
+}
+
+/// [`read_json`], also answering the raw body (to forward it).
+pub async fn read_json_and_body<T: DeserializeOwned>(
+    payload: web::Payload,
+) -> Result<(T, Bytes), ApiError> {
+    let body = read_body(payload, MAX_JSON_BODY).await?;
+    let value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    Ok((value, body))
+}
+
+/// The percent-decoded path segment after `prefix` (e.g. `/kv/`), up to the
+/// next `/`; 413 if it decodes to more than [`MAX_KEY`] bytes, 400 if empty.
+///
+/// Taken from the raw request path, so `%2F` stays inside the key.
+pub fn key_after(req: &HttpRequest, prefix: &str) -> Result<Vec<u8>, ApiError> {
+    let path = req.uri().path();
+    let raw = path
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("");
+    let key: Vec<u8> = percent_decode_str(raw).collect();
+    if key.is_empty() {
+        return Err(ApiError::bad_request("empty key"));
+    }
+    if key.len() > MAX_KEY {
+        return Err(ApiError::too_large(format!("key over {MAX_KEY} bytes")));
+    }
+    Ok(key)
+}
+
+/// Puts `bytes` into `obj` as `name`: a string if they are UTF-8;
+/// otherwise `null` and `<name>_base64` carrying them.
+pub fn put_bytes(obj: &mut Map<String, Value>, name: &str, bytes: Option<&[u8]>) {
+    match bytes.map(std::str::from_utf8) {
+        None => {
+            obj.insert(name.into(), Value::Null);
+        }
+        Some(Ok(s)) => {
+            obj.insert(name.into(), Value::String(s.into()));
+        }
+        Some(Err(_)) => {
+            obj.insert(name.into(), Value::Null);
+            let b64 = base64::engine::general_purpose::STANDARD.encode(bytes.unwrap_or_default());
+            obj.insert(format!("{name}_base64"), Value::String(b64));
+        }
+    }
+}
+
+/// Decodes a JSON field given as a string `name` or as `<name>_base64`.
+/// `Ok(None)` when both are absent or `name` is `null`.
+pub fn take_bytes(obj: &Map<String, Value>, name: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    if let Some(v) = obj.get(&format!("{name}_base64")) {
+        let s = v
+            .as_str()
+            .ok_or_else(|| ApiError::bad_request(format!("{name}_base64 must be a string")))?;
+        let b = base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(|e| ApiError::bad_request(format!("{name}_base64: {e}")))?;
+        return Ok(Some(b));
+    }
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone().into_bytes())),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "{name} must be a string or null"
+        ))),
+    }
+}
+
+/// A JSON object answer.
+pub fn object(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
+    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}

@@ -1,0 +1,63 @@
+//! The [`Service`] trait: what one example service supplies (its state
+//! machine and its routes). Everything else is shared and lives in the
+//! sibling modules.
+//!
+//! A service must never do I/O, read a clock or use randomness in
+//! [`Service::apply`]: every node applies the same commands and must reach
+//! the same state.
+
+pub mod cluster;
+pub mod directory;
+pub mod error;
+pub mod flags;
+pub mod http;
+pub mod machine;
+pub mod metrics;
+pub mod network;
+pub mod node;
+pub mod run;
+pub mod sessions;
+pub mod storage;
+
+use std::fmt::Debug;
+
+use actix_web::web;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use error::ApiError;
+pub use node::{Node, Written};
+pub use run::main;
+
+/// One replicated service: its state machine and its HTTP routes.
+///
+/// The state machine sees only the service's own commands; the framework
+/// wraps them with the idempotency key and keeps the session table and
+/// the cluster's address book beside the service's state.
+pub trait Service: Default + Send + Sync + Unpin + 'static {
+    /// The binary's name, for messages (`raft-kv`).
+    const NAME: &'static str;
+    /// A write, replicated through the log.
+    type Command: Serialize + DeserializeOwned + Clone + Send + Sync + Debug + 'static;
+    /// What applying a command answers. Kept in the session table so a
+    /// retry gets the first answer, hence serializable.
+    type Output: Serialize + DeserializeOwned + Clone + Send + Sync + Debug + 'static;
+    /// A read-only question.
+    type Query: Send + 'static;
+    /// The answer to a [`Query`](Self::Query).
+    type Answer: Send + 'static;
+    /// The whole state, as saved in a snapshot.
+    type Snapshot: Serialize + DeserializeOwned + Send + 'static;
+
+    /// Applies one committed command. Deterministic: no clock, RNG or I/O.
+    fn apply(&mut self, command: Self::Command) -> Self::Output;
+    /// Answers a query from the current state.
+    fn query(&self, query: Self::Query) -> Self::Answer;
+    /// The whole state.
+    fn snapshot(&self) -> Self::Snapshot;
+    /// Replaces the whole state.
+    fn restore(&mut self, snapshot: Self::Snapshot);
+    /// Registers the service's routes; handlers take
+    /// `web::Data<Node<Self>>` to write and read.
+    fn routes(cfg: &mut web::ServiceConfig);
+}

@@ -1,0 +1,125 @@
+//! [`Node`]: what a route handler holds to write to and read from the
+//! replicated state machine, with the contract's rules applied: the
+//! idempotency key, the consistency parameter, membership, metrics.
+//!
+//! It must never answer a write before the runtime says it is applied
+//! here, and never turn an outcome-unknown error into one that invites a
+//! blind retry.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest};
+use raft_actors::core::{LogIndex, Status};
+use raft_actors::{Consistency, Raft};
+
+use super::directory::Directory;
+use super::error::ApiError;
+use super::machine::{Envelope, Machine, Outcome};
+use super::metrics::ServiceMetrics;
+use super::network::Network;
+use super::sessions::IdempotencyKey;
+use super::Service;
+
+/// A write's answer: the index it was applied at (the first time, for a
+/// retry) and the service's output.
+#[derive(Debug)]
+pub struct Written<O> {
+    /// The log index of the write.
+    pub index: LogIndex,
+    /// What the service's `apply` answered.
+    pub output: O,
+}
+
+/// The running node, shared by all handlers (`web::Data<Node<S>>`).
+pub struct Node<S: Service> {
+    pub(crate) raft: Raft<Machine<S>>,
+    pub(crate) directory: Directory,
+    pub(crate) metrics: ServiceMetrics,
+    pub(crate) network: Network,
+    pub(crate) flags: super::flags::Flags,
+}
+
+impl<S: Service> Node<S> {
+    /// The handle to the Raft node.
+    pub fn raft(&self) -> &Raft<Machine<S>> {
+        &self.raft
+    }
+
+    /// The node's status; 503 if it is down.
+    pub async fn status(&self) -> Result<Status, ApiError> {
+        Ok(self.raft.status().await?)
+    }
+
+    /// Proposes `command` with the request's `Idempotency-Key`, if any, and
+    /// answers once it is applied on this node.
+    ///
+    /// Answers 503 without proposing on a node that is not (or no longer) a
+    /// member; 422 for a retry whose answer expired; 504 on a timeout.
+    pub async fn write(
+        &self,
+        req: &HttpRequest,
+        command: S::Command,
+    ) -> Result<Written<S::Output>, ApiError> {
+        let key = idempotency_key(req)?;
+        let status = self.status().await?;
+        if !status.membership.contains(status.id) {
+            return Err(ApiError::unavailable(
+                "this node is not a member of the cluster",
+            ));
+        }
+        let started = Instant::now();
+        let res = self.raft.propose(Envelope::Command { key, command }).await;
+        self.metrics.proposal(started.elapsed(), res.is_ok());
+        match res?.output {
+            Outcome::Done { index, output } => Ok(Written { index, output }),
+            Outcome::Expired => Err(ApiError::unprocessable("idempotency key expired")),
+            Outcome::Registered => Err(ApiError::unavailable("unexpected answer")),
+        }
+    }
+
+    /// Answers `query` at the request's `?consistency=` (default
+    /// linearizable); 400 for an unknown consistency.
+    pub async fn read(&self, req: &HttpRequest, query: S::Query) -> Result<S::Answer, ApiError> {
+        let consistency = consistency(req)?;
+        Ok(self.raft.read(query, consistency).await?)
+    }
+
+    /// Proposes an address record (the cluster API's bookkeeping).
+    pub(crate) async fn register(
+        &self,
+        id: raft_actors::core::NodeId,
+        addrs: super::directory::Addrs,
+    ) -> Result<(), ApiError> {
+        self.raft.propose(Envelope::Register { id, addrs }).await?;
+        Ok(())
+    }
+}
+
+/// The `Idempotency-Key` header, parsed; 400 if malformed.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("Idempotency-Key is not text"))?;
+    value
+        .parse()
+        .map(Some)
+        .map_err(|e: super::sessions::BadKey| ApiError::bad_request(e.to_string()))
+}
+
+/// The `consistency` query parameter.
+fn consistency(req: &HttpRequest) -> Result<Consistency, ApiError> {
+    let q = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
+    match q.get("consistency").map(String::as_str) {
+        None | Some("linearizable") => Ok(Consistency::Linearizable),
+        Some("lease") => Ok(Consistency::Lease),
+        Some("stale") => Ok(Consistency::Stale),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "consistency must be linearizable, lease or stale, not `{other}`"
+        ))),
+    }
+}

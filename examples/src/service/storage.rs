@@ -1,0 +1,84 @@
+//! [`open_storage`]: the log storage a node runs (`--storage redb|memory`),
+//! opened from its data dir, bootstrapped from `--peers` only when empty.
+//!
+//! It must never overwrite a stored membership with `--peers`: a restarted
+//! node follows its own storage and warns when the flag disagrees.
+
+use std::path::Path;
+
+use raft_actors::core::Membership;
+use raft_actors::storage::{MemoryStorage, Storage};
+use raft_actors_storage_redb::{RedbError, RedbStorage};
+use tracing::warn;
+
+use super::flags::{Peers, StorageKind};
+
+/// Why the storage cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The data dir cannot be created or read.
+    #[error("cannot use data dir {dir}")]
+    DataDir {
+        /// The directory.
+        dir: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The redb store cannot be opened (unusable, damaged, newer format).
+    #[error(transparent)]
+    Redb(#[from] RedbError),
+    /// The bootstrap membership cannot be written.
+    #[error("cannot bootstrap the store: {0}")]
+    Bootstrap(#[from] raft_actors::storage::StorageError),
+}
+
+/// Opens (creating if needed) the storage in `dir`. An empty one is
+/// bootstrapped with `peers` as voters; without `peers` it starts with no
+/// members and waits to be added.
+pub fn open_storage(
+    kind: StorageKind,
+    dir: &Path,
+    peers: Option<&Peers>,
+) -> Result<Box<dyn Storage>, OpenError> {
+    check_dir(dir)?;
+    let initial = peers.map_or_else(Membership::default, |p| {
+        Membership::voters(p.0.keys().copied())
+    });
+    match kind {
+        StorageKind::Memory => Ok(Box::new(MemoryStorage::new(initial))),
+        StorageKind::Redb => {
+            let mut store = RedbStorage::open(dir)?;
+            // Only an empty store takes --peers; a used one keeps its own.
+            if store.is_fresh() && peers.is_some() {
+                store.bootstrap(initial)?;
+            }
+            Ok(Box::new(store))
+        }
+    }
+}
+
+/// Warns when a stored membership disagrees with `--peers`.
+pub fn warn_if_peers_disagree(stored: &Membership, peers: Option<&Peers>) {
+    if let Some(p) = peers {
+        let named: Vec<_> = p.0.keys().copied().collect();
+        let voters: Vec<_> = stored.voters.iter().copied().collect();
+        if !stored.members().is_empty() && named != voters {
+            warn!(
+                ?named,
+                ?voters,
+                "--peers disagrees with the stored membership; ignoring --peers"
+            );
+        }
+    }
+}
+
+/// Creates `dir` if missing and checks that it is a readable directory.
+fn check_dir(dir: &Path) -> Result<(), OpenError> {
+    let err = |source| OpenError::DataDir {
+        dir: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    std::fs::read_dir(dir).map_err(err)?;
+    Ok(())
+}

@@ -1,0 +1,457 @@
+//! The black-box harness: start the real service binaries as processes on
+//! loopback, talk to them over HTTP, wait for conditions with a deadline.
+//!
+//! Every process is killed when its guard drops, so a failing test leaves
+//! nothing running. Waits poll a condition on an interval inside a
+//! deadline; no test synchronizes on a fixed delay.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The storage the cluster tests run on.
+pub const STORAGE: &str = "redb";
+/// Raft tick of test nodes: elections in 200 to 400 ms.
+pub const TICK_MS: &str = "20";
+/// How long a test waits for any one condition.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub const KV: &str = env!("CARGO_BIN_EXE_raft-kv");
+pub const COUNTER: &str = env!("CARGO_BIN_EXE_raft-counter");
+pub const QUEUE: &str = env!("CARGO_BIN_EXE_raft-queue");
+
+/// A port free right now on loopback, below the ephemeral range (Linux:
+/// 32768 and up): a port picked from that range could be taken by one of
+/// the nodes' own outgoing connections before the node binds it.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let base = u64::from(std::process::id()) * 131;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + ((base + n) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A fresh directory under the system's temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "raft-examples-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running process, killed (SIGKILL) when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub stderr_path: PathBuf,
+}
+
+impl Proc {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends SIGTERM and waits for the exit, up to `within`.
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        let deadline = Instant::now() + within;
+        wait_until(deadline, "the process to exit", || {
+            self.child.try_wait().ok().flatten()
+        })
+        .ok()
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `bin` with `args`, stderr to a file in `dir`.
+pub fn spawn(bin: &str, args: &[String], dir: &Path, tag: &str) -> Proc {
+    let stderr_path = dir.join(format!("{tag}.stderr"));
+    let stderr = std::fs::File::create(&stderr_path).expect("create stderr file");
+    let child = Command::new(bin)
+        .args(args)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn the service binary");
+    Proc { child, stderr_path }
+}
+
+/// Polls `f` every 20 ms until it answers `Some`, or `deadline` passes.
+pub fn wait_until<T>(
+    deadline: Instant,
+    what: &str,
+    mut f: impl FnMut() -> Option<T>,
+) -> Result<T, String> {
+    let (_keep, tick) = std::sync::mpsc::channel::<()>();
+    loop {
+        if let Some(t) = f() {
+            return Ok(t);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
+        // The poll interval: the channel never receives, so this waits
+        // out the interval inside the deadline loop.
+        let _ = tick.recv_timeout(Duration::from_millis(20));
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(60))
+        .build()
+}
+
+/// Sends one request; `None` if the connection failed.
+pub fn try_request(
+    method: &str,
+    url: &str,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> Option<Answer> {
+    let mut req = agent().request(method, url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let res = match body {
+        Some(b) => req.send_bytes(b),
+        None => req.call(),
+    };
+    let resp = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(ureq::Error::Transport(_)) => return None,
+    };
+    let status = resp.status();
+    let mut body = Vec::new();
+    resp.into_reader()
+        .take(64 << 20)
+        .read_to_end(&mut body)
+        .ok()?;
+    Some(Answer { status, body })
+}
+
+/// Sends one request; panics if the connection fails.
+pub fn request_once(
+    method: &str,
+    url: &str,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> Answer {
+    try_request(method, url, body, headers)
+        .unwrap_or_else(|| panic!("{method} {url}: connection failed"))
+}
+
+/// Sends a request, and again while it is answered 503 (nothing was
+/// applied: an election under way, say, on a loaded machine), for up to
+/// [`WAIT`]; answers the last answer.
+pub fn request(method: &str, url: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> Answer {
+    let mut last = None;
+    let answer = wait_until(Instant::now() + WAIT, "an answer other than 503", || {
+        let a = request_once(method, url, body, headers);
+        if a.status == 503 {
+            last = Some(a);
+            None
+        } else {
+            Some(a)
+        }
+    });
+    answer.unwrap_or_else(|_| last.expect("at least one answer"))
+}
+
+/// Asserts the contract's error body: JSON with `error` and `leader`.
+pub fn assert_error_body(a: &Answer, status: u16) -> Value {
+    assert_eq!(a.status, status, "body: {}", a.text());
+    let v = a.json();
+    assert!(v["error"].is_string(), "no error field: {v}");
+    assert!(
+        v.get("leader").is_some_and(|l| l.is_null() || l.is_u64()),
+        "no leader field: {v}"
+    );
+    v
+}
+
+/// One node's addresses and process.
+pub struct Node {
+    pub id: u64,
+    pub raft: u16,
+    pub http: u16,
+    pub dir: PathBuf,
+    pub proc: Option<Proc>,
+    restarts: u32,
+}
+
+impl Node {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http)
+    }
+}
+
+/// How a cluster's nodes run.
+#[derive(Clone)]
+pub struct Opts {
+    pub bin: &'static str,
+    pub storage: &'static str,
+    pub transport: &'static str,
+    pub tick_ms: &'static str,
+    pub extra: Vec<String>,
+}
+
+impl Opts {
+    pub fn new(bin: &'static str) -> Self {
+        Opts {
+            bin,
+            storage: STORAGE,
+            transport: "tcp",
+            tick_ms: TICK_MS,
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// A cluster of service processes on loopback.
+pub struct Cluster {
+    pub opts: Opts,
+    pub nodes: BTreeMap<u64, Node>,
+    pub tmp: TempDir,
+}
+
+impl Cluster {
+    /// Starts nodes `1..=n`, bootstrapped with each other as `--peers`,
+    /// and waits for a leader.
+    pub fn start(opts: Opts, n: u64) -> Cluster {
+        let tmp = TempDir::new("cluster");
+        let mut c = Cluster {
+            opts,
+            nodes: BTreeMap::new(),
+            tmp,
+        };
+        for id in 1..=n {
+            c.nodes.insert(
+                id,
+                Node {
+                    id,
+                    raft: free_port(),
+                    http: free_port(),
+                    dir: c.tmp.0.join(format!("n{id}")),
+                    proc: None,
+                    restarts: 0,
+                },
+            );
+        }
+        let peers = c.peers_flag();
+        for id in 1..=n {
+            c.launch(id, Some(&peers));
+        }
+        c.wait_leader();
+        c
+    }
+
+    pub fn peers_flag(&self) -> String {
+        self.nodes
+            .values()
+            .map(|n| format!("{}=127.0.0.1:{}", n.id, n.raft))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn args(&self, id: u64, peers: Option<&str>) -> Vec<String> {
+        let n = &self.nodes[&id];
+        let mut a: Vec<String> = vec![
+            "--id".into(),
+            id.to_string(),
+            "--raft-addr".into(),
+            format!("127.0.0.1:{}", n.raft),
+            "--http-addr".into(),
+            format!("127.0.0.1:{}", n.http),
+            "--data-dir".into(),
+            n.dir.display().to_string(),
+            "--storage".into(),
+            self.opts.storage.into(),
+            "--transport".into(),
+            self.opts.transport.into(),
+            "--tick-ms".into(),
+            self.opts.tick_ms.into(),
+        ];
+        if let Some(p) = peers {
+            a.push("--peers".into());
+            a.push(p.into());
+        }
+        a.extend(self.opts.extra.iter().cloned());
+        a
+    }
+
+    /// Starts node `id`'s process and waits until it serves `/status`.
+    pub fn launch(&mut self, id: u64, peers: Option<&str>) {
+        let args = self.args(id, peers);
+        let n = self.nodes.get_mut(&id).expect("known node");
+        n.restarts += 1;
+        let tag = format!("n{id}-{}", n.restarts);
+        let mut proc = spawn(self.opts.bin, &args, &self.tmp.0, &tag);
+        let url = n.url("/status");
+        let served = wait_until(Instant::now() + WAIT, "the node to serve /status", || {
+            if let Ok(Some(exit)) = proc.child.try_wait() {
+                return Some(Err(format!("exited with {exit}")));
+            }
+            try_request("GET", &url, None, &[])
+                .filter(|a| a.status == 200)
+                .map(Ok)
+        });
+        if let Err(e) | Ok(Err(e)) = served.map(|r| r.map(|_| ())) {
+            panic!("node {id}: {e}; stderr: {}", proc.stderr());
+        }
+        n.proc = Some(proc);
+    }
+
+    /// Adds a node (not yet started) with fresh ports.
+    pub fn add_node(&mut self, id: u64) {
+        self.nodes.insert(
+            id,
+            Node {
+                id,
+                raft: free_port(),
+                http: free_port(),
+                dir: self.tmp.0.join(format!("n{id}")),
+                proc: None,
+                restarts: 0,
+            },
+        );
+    }
+
+    pub fn stderr(&self, id: u64) -> String {
+        self.nodes[&id]
+            .proc
+            .as_ref()
+            .map(Proc::stderr)
+            .unwrap_or_default()
+    }
+
+    pub fn url(&self, id: u64, path: &str) -> String {
+        self.nodes[&id].url(path)
+    }
+
+    pub fn running(&self) -> Vec<u64> {
+        self.nodes
+            .values()
+            .filter(|n| n.proc.is_some())
+            .map(|n| n.id)
+            .collect()
+    }
+
+    pub fn status(&self, id: u64) -> Option<Value> {
+        try_request("GET", &self.url(id, "/status"), None, &[])
+            .filter(|a| a.status == 200)
+            .map(|a| a.json())
+    }
+
+    /// Waits until every running voter agrees on one leader among the
+    /// running nodes; answers it.
+    pub fn wait_leader(&self) -> u64 {
+        self.wait_leader_among(&self.running())
+    }
+
+    pub fn wait_leader_among(&self, ids: &[u64]) -> u64 {
+        wait_until(Instant::now() + WAIT, "one leader", || {
+            let mut leader = None;
+            for id in ids {
+                let s = self.status(*id)?;
+                let l = s["leader"].as_u64()?;
+                if leader.is_some_and(|x| x != l) || !ids.contains(&l) {
+                    return None;
+                }
+                leader = Some(l);
+            }
+            let l = leader?;
+            (self.status(l)?["role"] == "leader").then_some(l)
+        })
+        .expect("a leader is elected")
+    }
+
+    /// Waits until node `id` has applied at least `index`.
+    pub fn wait_applied(&self, id: u64, index: u64) {
+        wait_until(Instant::now() + WAIT, "the node to apply", || {
+            (self.status(id)?["applied_index"].as_u64()? >= index).then_some(())
+        })
+        .unwrap_or_else(|e| panic!("node {id}: {e}"));
+    }
+
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut p) = self.nodes.get_mut(&id).and_then(|n| n.proc.take()) {
+            p.kill();
+        }
+    }
+
+    /// A request to node `id`, sent again while it is answered 503.
+    pub fn req(&self, id: u64, method: &str, path: &str, body: Option<&[u8]>) -> Answer {
+        request(method, &self.url(id, path), body, &[])
+    }
+
+    /// A request to node `id`, sent once.
+    pub fn req_once(&self, id: u64, method: &str, path: &str, body: Option<&[u8]>) -> Answer {
+        request_once(method, &self.url(id, path), body, &[])
+    }
+}

@@ -1,0 +1,208 @@
+//! The process contract: bad flags, an address in use and an unreadable
+//! data dir exit non-zero with one line on stderr; SIGTERM exits 0 within
+//! 10 s; the `--transport http` and `--storage memory` variants.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Runs `bin args` to its end; answers (exit code, stderr).
+fn run(bin: &str, args: &[String]) -> (Option<i32>, String) {
+    let mut child = Command::new(bin)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + WAIT;
+    let status = wait_until(deadline, "the process to exit", || {
+        child.try_wait().ok().flatten()
+    });
+    let status = status.unwrap_or_else(|e| {
+        let _ = child.kill();
+        panic!("{e}")
+    });
+    let mut err = String::new();
+    if let Some(mut s) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut s, &mut err);
+    }
+    (status.code(), err)
+}
+
+fn one_line_failure(bin: &str, args: &[String], mentions: &str) {
+    let (code, err) = run(bin, args);
+    assert!(
+        code.is_some_and(|c| c != 0),
+        "exit {code:?} for {args:?}: {err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "not one line for {args:?}: {err:?}"
+    );
+    assert!(
+        err.contains(mentions),
+        "{err:?} does not mention {mentions:?}"
+    );
+}
+
+fn base_args(dir: &std::path::Path, raft: u16, http: u16) -> Vec<String> {
+    [
+        "--id",
+        "1",
+        "--raft-addr",
+        &format!("127.0.0.1:{raft}"),
+        "--http-addr",
+        &format!("127.0.0.1:{http}"),
+        "--peers",
+        &format!("1=127.0.0.1:{raft}"),
+        "--data-dir",
+        &dir.display().to_string(),
+        "--storage",
+        "memory",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[test]
+fn bad_flags_address_in_use_and_bad_data_dir_exit_with_one_line() {
+    let tmp = TempDir::new("flags");
+    let (raft, http) = (free_port(), free_port());
+    let good = base_args(&tmp.0.join("d"), raft, http);
+    for bin in [KV, COUNTER, QUEUE] {
+        one_line_failure(bin, &[], "--id");
+        let mut unknown = good.clone();
+        unknown.push("--frobnicate".into());
+        one_line_failure(bin, &unknown, "--frobnicate");
+        let mut bad = good.clone();
+        bad[1] = "one".into();
+        one_line_failure(bin, &bad, "one");
+        let mut bad = good.clone();
+        bad[7] = "1=nowhere".into();
+        one_line_failure(bin, &bad, "nowhere");
+        let mut bad = good.clone();
+        bad[11] = "floppy".into();
+        one_line_failure(bin, &bad, "floppy");
+        let mut bad = good.clone();
+        bad.extend(["--transport".into(), "carrier-pigeon".into()]);
+        one_line_failure(bin, &bad, "carrier-pigeon");
+        let mut bad = good.clone();
+        bad[7] = format!("2=127.0.0.1:{raft}");
+        one_line_failure(bin, &bad, "--peers");
+    }
+    // An address in use.
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    one_line_failure(
+        KV,
+        &base_args(&tmp.0.join("d"), raft, port),
+        &port.to_string(),
+    );
+    one_line_failure(
+        KV,
+        &base_args(&tmp.0.join("d"), port, http),
+        &port.to_string(),
+    );
+    // A data dir that cannot be one (a file is in the way).
+    let file = tmp.0.join("file");
+    std::fs::write(&file, b"not a dir").expect("write");
+    one_line_failure(KV, &base_args(&file, raft, http), "data dir");
+    // A damaged redb file in the data dir.
+    let damaged = tmp.0.join("damaged");
+    std::fs::create_dir_all(&damaged).expect("mkdir");
+    std::fs::write(damaged.join("raft.redb"), vec![0x5a; 4096]).expect("write");
+    let mut args = base_args(&damaged, raft, http);
+    args[11] = "redb".into();
+    one_line_failure(KV, &args, "raft.redb");
+    // --help is not an error.
+    let (code, _) = run(KV, &["--help".to_string()]);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn sigterm_exits_zero_within_ten_seconds() {
+    for bin in [KV, COUNTER, QUEUE] {
+        let mut c = Cluster::start(Opts::new(bin), 1);
+        let _ = c.req(1, "GET", "/status", None);
+        let mut p = c
+            .nodes
+            .get_mut(&1)
+            .and_then(|n| n.proc.take())
+            .expect("running");
+        let status = p
+            .terminate(Duration::from_secs(10))
+            .expect("exited within 10 s");
+        assert_eq!(status.code(), Some(0), "stderr: {}", p.stderr());
+    }
+}
+
+#[test]
+fn http_transport_and_memory_storage_variants() {
+    let mut opts = Opts::new(KV);
+    opts.transport = "http";
+    opts.storage = "memory";
+    let mut c = Cluster::start(opts, 3);
+    let leader = c.wait_leader();
+    let f: Vec<u64> = c.running().into_iter().filter(|i| *i != leader).collect();
+    assert_eq!(
+        c.req(f[0], "PUT", "/kv/over-http", Some(b"yes")).status,
+        200
+    );
+    assert_eq!(c.req(f[1], "GET", "/kv/over-http", None).body, b"yes");
+    // A node added over the HTTP transport learns the others too.
+    c.add_node(4);
+    c.launch(4, None);
+    let body = format!(
+        r#"{{"id": 4, "raft_addr": "127.0.0.1:{}", "role": "voter"}}"#,
+        c.nodes[&4].raft
+    );
+    let add = c.req(f[0], "POST", "/cluster/members", Some(body.as_bytes()));
+    assert_eq!(add.status, 200, "{}", add.text());
+    c.kill(leader);
+    let rest = c.running();
+    let new = c.wait_leader_among(&rest);
+    let w = wait_until(
+        Instant::now() + WAIT,
+        "a write after the leader died",
+        || try_request("PUT", &c.url(4, "/kv/after"), Some(b"ok"), &[]).filter(|a| a.status == 200),
+    );
+    assert!(w.is_ok(), "{w:?}");
+    assert_eq!(c.req(new, "GET", "/kv/after", None).body, b"ok");
+}
+
+#[test]
+fn the_load_tool_drives_each_service_and_prints_percentiles() {
+    for (bin, service) in [(KV, "kv"), (COUNTER, "counter"), (QUEUE, "queue")] {
+        let c = Cluster::start(Opts::new(bin), 1);
+        let out = Command::new(env!("CARGO_BIN_EXE_raft-load"))
+            .args([
+                "--target",
+                &c.url(1, ""),
+                "--service",
+                service,
+                "--clients",
+                "4",
+                "--duration",
+                "500ms",
+                "--read-percent",
+                "20",
+            ])
+            .output()
+            .expect("run raft-load");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("failed=0"), "{text}");
+        assert!(text.contains("ops/s") && text.contains("p99="), "{text}");
+    }
+}
