@@ -47,6 +47,20 @@ fn put(key: u64, value: u64) -> KvCommand {
     KvCommand::Put { key, value }
 }
 
+/// Writes through whichever node leads, again if leadership moved under
+/// the write (a put is idempotent, so a retry of one that did apply is
+/// harmless); answers its index.
+async fn write(c: &raft_actors::testing::TestCluster<Kv>, cmd: KvCommand) -> u64 {
+    let deadline = Instant::now() + T;
+    loop {
+        let leader = c.wait_for_leader(T).await.expect("a leader");
+        match c.raft(leader).propose(cmd.clone()).await {
+            Ok(applied) => return applied.index,
+            Err(e) => assert!(Instant::now() < deadline, "write {cmd:?}: {e}"),
+        }
+    }
+}
+
 fn snapshots_every(threshold: u64, trailing: u64) -> NodeConfig {
     NodeConfig {
         core: Config {
@@ -110,12 +124,7 @@ async fn restarts_restore_the_snapshot_and_replay_the_tail_even_after_a_full_clo
     let leader = c.wait_for_leader(T).await.expect("leader");
     let mut last = 0;
     for key in 0..50 {
-        last = c
-            .raft(leader)
-            .propose(put(key, key + 1000))
-            .await
-            .expect("write")
-            .index;
+        last = write(&c, put(key, key + 1000)).await;
     }
     c.wait_all_applied(last, T).await.expect("applied");
 
@@ -182,8 +191,8 @@ async fn restarts_restore_the_snapshot_and_replay_the_tail_even_after_a_full_clo
             .expect("read");
         assert_eq!(v, Some(key + 1000), "key {key} after a full close");
     }
-    let more = c.raft(leader).propose(put(99, 1)).await.expect("write");
-    assert!(more.index > last, "the log goes on after the old one");
+    let more = write(&c, put(99, 1)).await;
+    assert!(more > last, "the log goes on after the old one");
     c.shutdown().await;
 }
 
@@ -222,12 +231,7 @@ async fn a_lagging_follower_installs_the_leaders_snapshot_on_disk() {
     c.crash(lagging).await;
     let mut last = 0;
     for key in 0..60 {
-        last = c
-            .raft(leader)
-            .propose(put(key, key + 100))
-            .await
-            .expect("write")
-            .index;
+        last = write(&c, put(key, key + 100)).await;
     }
     let before = store(&opened, lagging).load().await.expect("load");
     assert!(
@@ -336,22 +340,12 @@ async fn a_crash_in_the_middle_of_a_snapshot_transfer_leaves_the_old_state_intac
         .expect("follower");
     let mut last = 0;
     for key in 0..5 {
-        last = c
-            .raft(leader)
-            .propose(put(key, 1))
-            .await
-            .expect("write")
-            .index;
+        last = write(&c, put(key, 1)).await;
     }
     c.wait_all_applied(last, T).await.expect("applied");
     c.crash(lagging).await;
     for key in 0..200 {
-        last = c
-            .raft(leader)
-            .propose(put(key, key + 7))
-            .await
-            .expect("write")
-            .index;
+        last = write(&c, put(key, key + 7)).await;
     }
     let old = store(&opened, lagging).load().await.expect("load");
     assert!(old.snapshot.is_none(), "no snapshot before the transfer");
