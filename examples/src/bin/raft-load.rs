@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! raft-load --target http://127.0.0.1:8001 --service kv --clients 64 --duration 10s
+//! raft-load --target http://127.0.0.1:2379 --service etcd --clients 64   # the same load on etcd
 //! ```
 //!
 //! Each client is a thread with its own kept-alive connection, issuing one
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use base64::Engine;
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 
@@ -24,6 +26,9 @@ enum Kind {
     Kv,
     Counter,
     Queue,
+    /// An etcd v3 cluster through its HTTP/JSON gateway (`/v3/kv/put`,
+    /// `/v3/kv/range`), for side-by-side figures with the same clients.
+    Etcd,
 }
 
 #[derive(Parser, Debug)]
@@ -95,6 +100,8 @@ fn client(args: &Args, n: usize, until: Instant) -> anyhow::Result<Tally> {
         .build();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (n as u64 + 1));
     let value = vec![b'x'; args.value_size];
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let etcd_value = b64.encode(&value);
     let mut tally = Tally {
         latency: Histogram::new_with_bounds(1, 120_000_000, 3).context("histogram")?,
         failures: BTreeMap::new(),
@@ -124,6 +131,23 @@ fn client(args: &Args, n: usize, until: Instant) -> anyhow::Result<Tally> {
             (Kind::Queue, true) => agent
                 .get(&format!("{base}/queue/len?consistency={c}"))
                 .call(),
+            (Kind::Etcd, false) => agent.post(&format!("{base}/v3/kv/put")).send_bytes(
+                format!(
+                    r#"{{"key":"{}","value":"{}"}}"#,
+                    b64.encode(format!("k{}", rng.next() % args.keys)),
+                    etcd_value
+                )
+                .as_bytes(),
+            ),
+            // etcd's range is linearizable unless `serializable` is set.
+            (Kind::Etcd, true) => agent.post(&format!("{base}/v3/kv/range")).send_bytes(
+                format!(
+                    r#"{{"key":"{}","serializable":{}}}"#,
+                    b64.encode(format!("k{}", rng.next() % args.keys)),
+                    c == "stale"
+                )
+                .as_bytes(),
+            ),
         };
         let outcome = match res {
             Ok(r) => {
