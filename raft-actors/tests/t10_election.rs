@@ -4,14 +4,9 @@
 
 mod common;
 
-use common::{kv_cluster, T};
-use raft_actors::testing::{cases, Kv, TestCluster, TypedBuilder};
+use common::{kv_cluster, memory, T};
+use raft_actors::testing::cases;
 use tracing::info;
-
-fn memory(seed: u64) -> TypedBuilder<Kv> {
-    common::init_logging();
-    TestCluster::memory(3).seed(seed).apply(Kv::default)
-}
 
 #[actix_rt::test]
 async fn three_nodes_elect_one_leader() {
