@@ -31,6 +31,7 @@ use std::time::Duration;
 use tracing::info;
 
 use crate::core::{NodeId, Role};
+use crate::error::ClientError;
 use crate::node::messages::client::Consistency;
 use crate::testing::{Kv, KvCommand, TestCluster, TypedBuilder};
 use crate::type_config::TypeConfig;
@@ -90,11 +91,15 @@ fn follower_of<C: TypeConfig>(c: &TestCluster<C>, leader: NodeId) -> NodeId {
         .expect("a follower")
 }
 
-/// Declares one `#[actix_rt::test]` per shared body that injects its
-/// faults through [`TestCluster::faults`](crate::testing::TestCluster::faults)
-/// (membership, reads, restarts, state machine faults, faults under
-/// writes, snapshot after compaction, linearizable histories), each named
-/// after its body and seeded as its memory twin in `raft-actors/tests`.
+/// Declares one `#[actix_rt::test]` per shared body beyond the first five
+/// (election, leader crash, replication, forwarding, snapshot after a
+/// crash, which the socket crates call directly): paused clock, metrics,
+/// timeouts, group commit, queue bound, snapshot after compaction,
+/// membership, reads, restarts, state machine faults, faults under writes
+/// and linearizable histories, most of which inject faults through
+/// [`TestCluster::faults`](crate::testing::TestCluster::faults). Each test
+/// is named after its body and seeded as its memory twin in
+/// `raft-actors/tests`.
 ///
 /// `$make` is an `async fn(seed: u64, cfg: NodeConfig) -> TypedBuilder<Kv>`
 /// whose builder has a fault control attached. The linearizability test
@@ -118,6 +123,13 @@ fn follower_of<C: TypeConfig>(c: &TestCluster<C>, leader: NodeId) -> NodeId {
 macro_rules! cluster_cases {
     ($make:path) => {
         $crate::cluster_cases!(@default $make,
+            // t10_election.rs
+            a_leader_whose_ticks_pause_is_replaced_and_rejoins_as_follower 11,
+            // t20_replication.rs
+            metrics_subscription_reports_role_term_commit_and_follower_match 14,
+            a_write_that_cannot_commit_times_out_with_outcome_unknown 15,
+            concurrent_proposals_are_group_committed 12,
+            a_full_proposal_queue_answers_busy 13 small_queue_config,
             // t30_snapshot.rs
             lagging_follower_catches_up_by_snapshot_after_compaction 30 snapshot_config,
         );
@@ -212,6 +224,27 @@ pub async fn leader_crash_elects_a_new_leader(b: TypedBuilder<Kv>) {
     c.shutdown().await;
 }
 
+/// A leader whose clock stops sends no heartbeats and is replaced; its
+/// clock resumed, it learns the newer term and follows (§5.2).
+pub async fn a_leader_whose_ticks_pause_is_replaced_and_rejoins_as_follower(b: TypedBuilder<Kv>) {
+    let c = b.start().await.expect("cluster starts");
+    let old = c.wait_for_leader(T).await.expect("leader");
+    info!("--- the leader's clock stops: no heartbeats, the others elect");
+    c.pause_ticks(old);
+    let new = c
+        .wait_for_leader_except(&[old], T)
+        .await
+        .expect("a new leader");
+    assert_ne!(new, old);
+    info!("--- its clock resumes: it learns the newer term and follows");
+    c.resume_ticks(old);
+    c.raft(old)
+        .wait_for(T, |m| m.leader == Some(new) && !m.role.is_leader())
+        .await
+        .expect("follows the new leader");
+    c.shutdown().await;
+}
+
 /// Writes on the leader return the state machine's outputs, in growing
 /// indexes, and every node applies them.
 pub async fn leader_proposals_apply_everywhere(b: TypedBuilder<Kv>) {
@@ -232,6 +265,112 @@ pub async fn leader_proposals_apply_everywhere(b: TypedBuilder<Kv>) {
         let v = c.raft(id).read(1, Consistency::Stale).await.expect("read");
         assert_eq!(v, Some(10), "node {id}");
     }
+    c.shutdown().await;
+}
+
+/// The leader's metrics subscription shows its role, term, commit and
+/// both followers' match index, and every write publishes new metrics.
+pub async fn metrics_subscription_reports_role_term_commit_and_follower_match(b: TypedBuilder<Kv>) {
+    let c = b.start().await.expect("cluster starts");
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    let out = c.raft(leader).propose(put(1, 1)).await.expect("write");
+    info!("--- the leader's subscription shows both followers caught up");
+    let followers = c.ids().len() - 1;
+    let m = c
+        .raft(leader)
+        .wait_for(T, |m| {
+            m.matched.len() == followers && m.matched.values().all(|i| *i >= out.index)
+        })
+        .await
+        .expect("followers match");
+    assert_eq!(m.role, Role::Leader);
+    assert_eq!(m.leader, Some(leader));
+    assert!(m.term >= 1 && m.commit >= out.index && m.applied >= out.index);
+    let mut rx = c.raft(leader).metrics();
+    rx.borrow_and_update();
+    c.raft(leader).propose(put(1, 2)).await.expect("write");
+    let changed = actix_rt::time::timeout(T, rx.changed()).await;
+    assert!(
+        matches!(changed, Ok(Ok(()))),
+        "a write publishes new metrics"
+    );
+    assert!(rx.borrow().commit > out.index);
+    c.shutdown().await;
+}
+
+/// A write on a leader cut off from everyone cannot commit: it times out,
+/// and the error says the outcome is unknown.
+pub async fn a_write_that_cannot_commit_times_out_with_outcome_unknown(b: TypedBuilder<Kv>) {
+    let c = b.start().await.expect("cluster starts");
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    c.faults().isolate(leader);
+    let short = c
+        .raft(leader)
+        .clone()
+        .with_timeout(Duration::from_millis(300));
+    let r = short.propose(put(1, 1)).await;
+    assert_eq!(r.as_ref().map(|_| ()), Err(&ClientError::Timeout));
+    assert!(r.err().is_some_and(|e| e.outcome_unknown()));
+    c.shutdown().await;
+}
+
+/// 500 concurrent proposals all succeed, in fewer than 100 storage writes
+/// on the leader: appends are batched (group commit).
+pub async fn concurrent_proposals_are_group_committed(b: TypedBuilder<Kv>) {
+    let c = b.start().await.expect("cluster starts");
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    let before = c.storage(leader).append_calls();
+    info!("--- 500 concurrent proposals");
+    let raft = c.raft(leader).clone();
+    let results = futures::future::join_all((0..500).map(|i| {
+        let raft = raft.clone();
+        async move { raft.propose(put(i, i)).await }
+    }))
+    .await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(
+        ok,
+        500,
+        "all succeed: {:?}",
+        results.iter().find(|r| r.is_err())
+    );
+    let writes = c.storage(leader).append_calls() - before;
+    info!(writes, "--- storage writes on the leader");
+    assert!(
+        writes < 100,
+        "500 proposals took {writes} storage writes: not batched"
+    );
+    c.shutdown().await;
+}
+
+/// Node settings for [`a_full_proposal_queue_answers_busy`]: at most 4
+/// proposals pending.
+pub fn small_queue_config() -> crate::node::NodeConfig {
+    crate::node::NodeConfig {
+        max_pending: 4,
+        ..crate::node::NodeConfig::default()
+    }
+}
+
+/// With a queue of 4, some of 64 concurrent proposals are refused with
+/// `Busy` (nothing proposed) and every other one succeeds. Build the
+/// cluster with [`small_queue_config`].
+pub async fn a_full_proposal_queue_answers_busy(b: TypedBuilder<Kv>) {
+    let c = b.start().await.expect("cluster starts");
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    let raft = c.raft(leader).clone();
+    let results = futures::future::join_all((0..64).map(|i| {
+        let raft = raft.clone();
+        async move { raft.propose(put(i, i)).await }
+    }))
+    .await;
+    let busy = results
+        .iter()
+        .filter(|r| matches!(r, Err(ClientError::Busy)))
+        .count();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert!(busy > 0, "a queue of 4 must refuse some of 64");
+    assert_eq!(ok + busy, 64, "every other proposal succeeds: {results:?}");
     c.shutdown().await;
 }
 

@@ -379,6 +379,7 @@ impl<C: TypeConfig> TestCluster<C> {
         mut f: impl FnMut(&BTreeMap<NodeId, Metrics>) -> bool,
     ) -> Result<BTreeMap<NodeId, Metrics>, ClusterError> {
         let deadline = Instant::now() + timeout;
+        let mut poll = tokio::time::interval(POLL);
         loop {
             let m = self.metrics();
             if f(&m) {
@@ -390,7 +391,7 @@ impl<C: TypeConfig> TestCluster<C> {
                     format!("{what}; metrics: {m:?}"),
                 ));
             }
-            actix_rt::time::sleep(POLL).await;
+            poll.tick().await;
         }
     }
 

@@ -29,18 +29,6 @@ pub async fn kv_cluster(size: u64, seed: u64) -> TestCluster<Kv> {
         .expect("cluster starts")
 }
 
-/// A register-map cluster with the given node settings, seeded.
-pub async fn kv_cluster_with(size: u64, seed: u64, cfg: NodeConfig) -> TestCluster<Kv> {
-    init_logging();
-    TestCluster::memory(size)
-        .seed(seed)
-        .config(cfg)
-        .apply(Kv::default)
-        .start()
-        .await
-        .expect("cluster starts")
-}
-
 /// A 3-node register-map cluster's builder over the memory network,
 /// seeded, for the bodies of `raft_actors::testing::cases`.
 pub fn memory(seed: u64) -> TypedBuilder<Kv> {
