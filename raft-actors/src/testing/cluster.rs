@@ -192,6 +192,32 @@ impl<C: TypeConfig> TypedBuilder<C> {
     /// Replaces the state machine, keeping the network, faults and
     /// storage: a test body given a builder for one state machine can run
     /// its cluster with another.
+    ///
+    /// ```
+    /// # #[actix_rt::main] async fn main() {
+    /// use raft_actors::testing::{Kv, TestCluster};
+    /// use raft_actors::{core::LogIndex, Apply, TypeConfig};
+    /// #[derive(Debug, Default)]
+    /// struct Sum(i64);
+    /// impl TypeConfig for Sum {
+    ///     type Command = i64;
+    ///     type Output = i64;
+    ///     type Query = ();
+    ///     type QueryAnswer = i64;
+    ///     type Snapshot = i64;
+    /// }
+    /// impl Apply<Sum> for Sum {
+    ///     fn apply(&mut self, _: LogIndex, n: i64) -> i64 { self.0 += n; self.0 }
+    ///     fn query(&self, _: ()) -> i64 { self.0 }
+    ///     fn snapshot(&self) -> i64 { self.0 }
+    ///     fn restore(&mut self, s: i64) { self.0 = s }
+    /// }
+    /// let kv = TestCluster::memory(3).seed(1).apply(Kv::default);
+    /// let c = kv.apply(Sum::default).start().await.expect("cluster starts");
+    /// let leader = c.wait_for_leader(std::time::Duration::from_secs(10)).await.expect("leader");
+    /// assert_eq!(c.raft(leader).propose(2).await.expect("write").output, 2);
+    /// # }
+    /// ```
     pub fn apply<D, A>(self, new: impl Fn() -> A + Send + Sync + 'static) -> TypedBuilder<D>
     where
         D: TypeConfig,
@@ -294,6 +320,19 @@ impl<C: TypeConfig> TestCluster<C> {
     /// The network's fault control, the same calls on every transport:
     /// the memory network by default, or what [`TypedBuilder::faults`]
     /// attached.
+    ///
+    /// ```
+    /// # #[actix_rt::main] async fn main() {
+    /// use raft_actors::testing::{Kv, TestCluster};
+    /// use std::time::Duration;
+    /// let c = TestCluster::memory(3).seed(1).apply(Kv::default).start().await.expect("cluster starts");
+    /// let old = c.wait_for_leader(Duration::from_secs(10)).await.expect("leader");
+    /// c.faults().isolate(old);
+    /// let new = c.wait_for_leader_except(&[old], Duration::from_secs(10)).await.expect("new leader");
+    /// assert_ne!(new, old);
+    /// c.faults().heal();
+    /// # }
+    /// ```
     ///
     /// # Panics
     /// If the cluster runs over another [`ClusterNetwork`] and none was

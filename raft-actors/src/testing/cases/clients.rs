@@ -2,6 +2,11 @@
 //! nodes, each recorded in a [`History`] for the linearizability checker,
 //! and a counter of finished operations that paces the faults (the
 //! clients' progress, not a clock).
+//!
+//! A client records every outcome as the node answered it (an error whose
+//! outcome is unknown stays unknown): it must never retry behind the
+//! history's back or drop an operation, or the checker would judge a
+//! history that did not happen.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
