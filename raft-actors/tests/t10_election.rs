@@ -21,3 +21,8 @@ async fn leader_crash_elects_a_new_leader_in_a_higher_term() {
 async fn a_leader_whose_ticks_pause_is_replaced_and_rejoins_as_follower() {
     cases::a_leader_whose_ticks_pause_is_replaced_and_rejoins_as_follower(memory(11)).await;
 }
+
+#[actix_rt::test]
+async fn a_leader_cut_one_way_is_replaced() {
+    cases::leader_cut_one_way_is_replaced(memory(22)).await;
+}

@@ -396,7 +396,7 @@ pub async fn follower_proposal_is_forwarded(b: TypedBuilder<Kv>) {
 /// A leader whose outgoing links are cut (one way) is replaced by
 /// followers that stop hearing it (§5.2); hearing the higher term, it
 /// steps down; healed, everyone catches up.
-pub async fn leader_cut_one_way_is_replaced(b: TypedBuilder<Kv>, mesh: crate::testing::ProxyMesh) {
+pub async fn leader_cut_one_way_is_replaced(b: TypedBuilder<Kv>) {
     let c = b.start().await.expect("cluster starts");
     let old = c.wait_for_leader(T).await.expect("leader");
     let old_term = c.raft(old).current().term;
@@ -404,7 +404,7 @@ pub async fn leader_cut_one_way_is_replaced(b: TypedBuilder<Kv>, mesh: crate::te
         old,
         "--- cut what the leader sends; it still hears the others"
     );
-    mesh.mute(old);
+    c.faults().mute(old);
     let new = c
         .wait_for_leader_except(&[old], T)
         .await
@@ -414,7 +414,7 @@ pub async fn leader_cut_one_way_is_replaced(b: TypedBuilder<Kv>, mesh: crate::te
     c.wait_until("old steps down", T, |m| m[&old].role != Role::Leader)
         .await
         .expect("old leader steps down");
-    mesh.heal();
+    c.faults().heal();
     let leader = c.wait_for_leader(T).await.expect("a leader after healing");
     let out = c
         .raft(leader)
