@@ -10,8 +10,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::core::NodeId;
-use crate::testing::{NetworkFaults, ProxyFaults, ProxyStats, TcpProxy};
+use crate::testing::{
+    ClusterNetwork, NetworkFaults, ProxyFaults, ProxyStats, TcpProxy, TypedBuilder,
+};
 use crate::transport::LinkFaults;
+use crate::type_config::TypeConfig;
 
 /// A [`TcpProxy`] on every directed link of a cluster: route node A's
 /// dialling of node B through [`route(a, b)`](Self::route), then cut,
@@ -51,6 +54,40 @@ impl ProxyMesh {
         Ok(ProxyMesh {
             links: Arc::new(links),
         })
+    }
+
+    /// Puts a new mesh in front of nodes listening at `addrs`: `network`
+    /// is built from the mesh's [`routes`](Self::routes) (so every node
+    /// dials every other through a proxy), and the mesh becomes the
+    /// builder's fault control ([`TypedBuilder::faults`]). Answers the
+    /// builder and the mesh, for its counters.
+    ///
+    /// ```
+    /// # #[actix_rt::main] async fn main() -> std::io::Result<()> {
+    /// use raft_actors::testing::{Kv, ProxyMesh, TestCluster};
+    /// use raft_actors::transport::MemoryNetwork;
+    /// let l1 = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let l2 = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addrs = [(1, l1.local_addr()?), (2, l2.local_addr()?)].into();
+    /// let b = TestCluster::memory(2).apply(Kv::default);
+    /// // A socket network would dial `routes`; the memory one ignores them.
+    /// let (_b, mesh) = ProxyMesh::in_front(b, &addrs, 1, |routes| {
+    ///     assert_eq!(routes.len(), 2);
+    ///     MemoryNetwork::new(1)
+    /// })
+    /// .await?;
+    /// assert_eq!(mesh.stats().relayed, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn in_front<C: TypeConfig, N: ClusterNetwork>(
+        b: TypedBuilder<C>,
+        addrs: &BTreeMap<NodeId, SocketAddr>,
+        seed: u64,
+        network: impl FnOnce(BTreeMap<(NodeId, NodeId), SocketAddr>) -> N,
+    ) -> std::io::Result<(TypedBuilder<C>, ProxyMesh)> {
+        let mesh = ProxyMesh::start(addrs, seed).await?;
+        let b = b.network(network(mesh.routes())).faults(mesh.clone());
+        Ok((b, mesh))
     }
 
     /// Where node `from` should dial node `to`.

@@ -82,14 +82,14 @@ impl TcpNetwork {
 pub async fn proxied(seed: u64, cfg: NodeConfig) -> (TypedBuilder<Kv>, ProxyMesh) {
     init_logging();
     let net = TcpNetwork::bind(&[1, 2, 3], seed);
-    let mesh = ProxyMesh::start(&net.addrs(), seed).await.expect("proxies");
+    let addrs = net.addrs();
     let b = TestCluster::memory(3)
         .seed(seed)
         .config(cfg)
-        .apply(Kv::default)
-        .network(net.routes(mesh.routes()))
-        .faults(mesh.clone());
-    (b, mesh)
+        .apply(Kv::default);
+    ProxyMesh::in_front(b, &addrs, seed, |routes| net.routes(routes))
+        .await
+        .expect("proxies")
 }
 
 impl ClusterNetwork for TcpNetwork {
