@@ -91,6 +91,20 @@ fn follower_of<C: TypeConfig>(c: &TestCluster<C>, leader: NodeId) -> NodeId {
         .expect("a follower")
 }
 
+/// [`follower_of`] `leader`, once it knows who leads: a leader that a
+/// majority follows may not have reached the last node yet (over sockets
+/// under load, a visible delay), and a request there would meet
+/// `NoLeader` or `NotLeader { leader: None }`.
+async fn follower_hearing<C: TypeConfig>(c: &TestCluster<C>, leader: NodeId) -> NodeId {
+    let f = follower_of(c, leader);
+    c.wait_until("the follower hears the leader", T, |m| {
+        m[&f].leader == Some(leader)
+    })
+    .await
+    .expect("the follower hears the leader");
+    f
+}
+
 /// Declares one `#[actix_rt::test]` per shared body beyond the first five
 /// (election, leader crash, replication, forwarding, snapshot after a
 /// crash, which the socket crates call directly): paused clock, metrics,
@@ -379,7 +393,7 @@ pub async fn a_full_proposal_queue_answers_busy(b: TypedBuilder<Kv>) {
 pub async fn follower_proposal_is_forwarded(b: TypedBuilder<Kv>) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
-    let follower = follower_of(&c, leader);
+    let follower = follower_hearing(&c, leader).await;
     info!("--- propose on follower {follower}");
     let out = c.raft(follower).propose(put(7, 70)).await.expect("propose");
     info!("--- it resolved after the follower applied it: a stale read there sees it");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing::info;
 
-use super::{follower_of, put, T};
+use super::{follower_hearing, put, T};
 use crate::core::{ConfChange, Membership, NodeId};
 use crate::error::ClientError;
 use crate::node::messages::client::Consistency;
@@ -37,7 +37,7 @@ async fn change(
 pub async fn remove_readd_promote_and_remove_the_leader(b: TypedBuilder<Kv>) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
-    let f = follower_of(&c, leader);
+    let f = follower_hearing(&c, leader).await;
 
     info!("--- only the leader takes changes; a follower names it");
     let Err(err) = c.raft(f).change_membership(ConfChange::Remove(f)).await else {

@@ -18,6 +18,13 @@ pub async fn linearizable_and_lease_reads_see_acknowledged_writes_on_every_node(
 ) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
+    // A majority following is enough for `wait_for_leader`; every node
+    // must know the leader before "right away" means anything.
+    c.wait_until("all follow", T, |m| {
+        m.values().all(|x| x.leader == Some(leader))
+    })
+    .await
+    .expect("all follow");
     c.raft(leader).propose(put(1, 5)).await.expect("write");
     info!("--- every node answers with the write, right away");
     for id in c.ids() {
