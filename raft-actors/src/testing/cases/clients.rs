@@ -1,7 +1,7 @@
 //! Random clients for the history cases: reads and writes on random
 //! nodes, each recorded in a [`History`] for the linearizability checker,
-//! and a counter of finished operations that paces the faults (the
-//! clients' progress, not a clock).
+//! and their [`Progress`], which paces the faults (the clients' progress,
+//! not a clock).
 //!
 //! A client records every outcome as the node answered it (an error whose
 //! outcome is unknown stays unknown): it must never retry behind the
@@ -10,6 +10,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -30,9 +32,15 @@ pub(super) struct Clients {
 
 impl Clients {
     /// Every client's operations: half writes of unique values, half
-    /// reads, on keys `0..3` and random nodes, drawn from `seed`; `done`
-    /// counts finished operations.
-    pub async fn run(&self, c: &TestCluster<Kv>, history: &History, done: &AtomicU64, seed: u64) {
+    /// reads, on keys `0..3` and random nodes, drawn from `seed`; each
+    /// finished one is a step of `progress`.
+    pub async fn run(
+        &self,
+        c: &TestCluster<Kv>,
+        history: &History,
+        progress: &Progress,
+        seed: u64,
+    ) {
         let value = AtomicU64::new(1);
         futures::future::join_all((0..self.clients).map(|client| {
             let value = &value;
@@ -65,7 +73,7 @@ impl Clients {
                             Err(e) => history.error(op, &e),
                         }
                     }
-                    done.fetch_add(1, Ordering::Relaxed);
+                    progress.step();
                 }
             }
         }))
@@ -78,18 +86,39 @@ impl Clients {
     }
 }
 
-/// Waits until `done` reaches `n`: the clients' progress, not a clock.
-///
-/// # Panics
-/// If the clients stall for `3 * T`.
-pub(super) async fn ops_done(done: &AtomicU64, n: u64) {
-    let deadline = Instant::now() + T * 3;
-    let mut poll = tokio::time::interval(Duration::from_millis(2));
-    while done.load(Ordering::Relaxed) < n {
-        assert!(
-            Instant::now() < deadline,
-            "clients stalled below {n} operations"
-        );
-        poll.tick().await;
+/// How many operations the clients finished, with a wake-up per
+/// operation: the faults react at the very operation they wait for, even
+/// while failing requests finish in microseconds (a poll would let a burst
+/// of them through, and the history would miss the fault's window).
+#[derive(Default)]
+pub(super) struct Progress {
+    done: AtomicU64,
+    notify: Notify,
+}
+
+impl Progress {
+    /// One more operation finished.
+    fn step(&self) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        self.notify.notify_one();
+    }
+
+    /// How many finished so far.
+    pub fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `n` operations finished.
+    ///
+    /// # Panics
+    /// If the clients stall for `3 * T`.
+    pub async fn reached(&self, n: u64) {
+        let deadline = Instant::now() + T * 3;
+        while self.done() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // A step taken before this wait left a permit: no wake-up is lost.
+            let woke = tokio::time::timeout(left, self.notify.notified()).await;
+            assert!(woke.is_ok(), "clients stalled below {n} operations");
+        }
     }
 }

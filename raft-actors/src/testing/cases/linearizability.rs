@@ -3,14 +3,13 @@
 //! [`check_linearizable`]), whatever the partitions, losses, crashes and
 //! panics did.
 
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tracing::info;
 
-use super::clients::{ops_done, Clients};
+use super::clients::{Clients, Progress};
 use super::T;
 use crate::core::Role;
 use crate::testing::{check_linearizable, History, Kv, Outcome, ProxyFaults, TypedBuilder};
@@ -28,7 +27,7 @@ pub async fn partitions_keep_the_history_linearizable(
     let c = b.start().await.expect("cluster starts");
     let old = c.wait_for_leader(T).await.expect("first leader");
     let history = History::new();
-    let done = AtomicU64::new(0);
+    let progress = Progress::default();
     let clients = Clients {
         clients: 6,
         ops: 30,
@@ -36,14 +35,14 @@ pub async fn partitions_keep_the_history_linearizable(
     };
     let total = clients.total();
     let script = async {
-        ops_done(&done, total / 6).await;
+        progress.reached(total / 6).await;
         info!(old, "--- partition the leader");
         mesh.isolate(old);
         let new = c
             .wait_for_leader_except(&[old], T)
             .await
             .expect("the majority elects a new leader");
-        ops_done(&done, total / 3).await;
+        progress.reached(total / 3).await;
         info!(new, "--- heal: the old leader follows the new one");
         mesh.heal();
         c.wait_until("old leader rejoins", T, |m| {
@@ -51,23 +50,23 @@ pub async fn partitions_keep_the_history_linearizable(
         })
         .await
         .expect("old leader rejoins");
-        ops_done(&done, total / 2).await;
+        progress.reached(total / 2).await;
         let leader = c.wait_for_leader(T).await.expect("leader");
         let minority = super::follower_of(&c, leader);
         info!(minority, "--- partition a minority");
         mesh.isolate(minority);
-        ops_done(&done, total * 2 / 3).await;
+        progress.reached(total * 2 / 3).await;
         info!("--- heal; slow, lossy links");
         mesh.set_all(ProxyFaults {
             cut: false,
             delay: Duration::from_millis(1),
             drop: 0.01,
         });
-        ops_done(&done, total * 5 / 6).await;
+        progress.reached(total * 5 / 6).await;
         info!("--- heal everything");
         mesh.heal();
     };
-    futures::join!(clients.run(&c, &history, &done, seed), script);
+    futures::join!(clients.run(&c, &history, &progress, seed), script);
     let stats = mesh.stats();
     info!(?stats, "--- proxy faults injected");
     assert!(stats.cut > 0, "the partitions cut connections");
@@ -120,7 +119,7 @@ pub async fn history_under_random_faults_is_linearizable(b: TypedBuilder<Kv>, se
     let c = b.start().await.expect("cluster starts");
     c.wait_for_leader(T).await.expect("first leader");
     let history = History::new();
-    let done = AtomicU64::new(0);
+    let progress = Progress::default();
     let clients = Clients {
         clients: 8,
         ops: 40,
@@ -136,8 +135,8 @@ pub async fn history_under_random_faults_is_linearizable(b: TypedBuilder<Kv>, se
         // Paced by the clients' progress, not by a clock: a fault every
         // ~20 completed operations.
         loop {
-            ops_done(&done, next.min(total)).await;
-            if done.load(std::sync::atomic::Ordering::Relaxed) >= total {
+            progress.reached(next.min(total)).await;
+            if progress.done() >= total {
                 break;
             }
             next += rng.gen_range(10..30);
@@ -188,7 +187,7 @@ pub async fn history_under_random_faults_is_linearizable(b: TypedBuilder<Kv>, se
         }
     };
     let started = Instant::now();
-    futures::join!(clients.run(&c, &history, &done, seed), faults);
+    futures::join!(clients.run(&c, &history, &progress, seed), faults);
     info!(seed, elapsed = ?started.elapsed(), "--- clients done");
     check_history(&history, seed, 10);
     c.shutdown().await;
