@@ -1,17 +1,11 @@
 //! Election through the actor layer: a leader emerges, everyone follows it,
-//! and a new one emerges when it crashes. The bodies live in
+//! and a new one emerges when it crashes or its clock stops. The bodies live in
 //! `raft_actors::testing::cases`, shared with the socket transports.
 
 mod common;
 
-use common::{kv_cluster, T};
-use raft_actors::testing::{cases, Kv, TestCluster, TypedBuilder};
-use tracing::info;
-
-fn memory(seed: u64) -> TypedBuilder<Kv> {
-    common::init_logging();
-    TestCluster::memory(3).seed(seed).apply(Kv::default)
-}
+use common::memory;
+use raft_actors::testing::cases;
 
 #[actix_rt::test]
 async fn three_nodes_elect_one_leader() {
@@ -25,20 +19,10 @@ async fn leader_crash_elects_a_new_leader_in_a_higher_term() {
 
 #[actix_rt::test]
 async fn a_leader_whose_ticks_pause_is_replaced_and_rejoins_as_follower() {
-    let c = kv_cluster(3, 11).await;
-    let old = c.wait_for_leader(T).await.expect("leader");
-    info!("--- the leader's clock stops: no heartbeats, the others elect");
-    c.pause_ticks(old);
-    let new = c
-        .wait_for_leader_except(&[old], T)
-        .await
-        .expect("a new leader");
-    assert_ne!(new, old);
-    info!("--- its clock resumes: it learns the newer term and follows");
-    c.resume_ticks(old);
-    c.raft(old)
-        .wait_for(T, |m| m.leader == Some(new) && !m.role.is_leader())
-        .await
-        .expect("follows the new leader");
-    c.shutdown().await;
+    cases::a_leader_whose_ticks_pause_is_replaced_and_rejoins_as_follower(memory(11)).await;
+}
+
+#[actix_rt::test]
+async fn a_leader_cut_one_way_is_replaced() {
+    cases::leader_cut_one_way_is_replaced(memory(22)).await;
 }

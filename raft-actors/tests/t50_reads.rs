@@ -1,88 +1,25 @@
 //! Reads through the actor layer: linearizable and lease reads see every
-//! acknowledged write, and a partitioned old leader never serves stale data.
+//! acknowledged write, and a partitioned old leader never serves stale
+//! data. The bodies live in `raft_actors::testing::cases`, shared with the
+//! socket transports.
 
 mod common;
 
-use std::time::Duration;
-
-use common::{kv_cluster, T};
-use raft_actors::testing::KvCommand;
-use raft_actors::Consistency;
-use tracing::info;
+use common::memory;
+use raft_actors::testing::cases;
 
 #[actix_rt::test]
 async fn linearizable_and_lease_reads_see_acknowledged_writes_on_every_node() {
-    let c = kv_cluster(3, 20).await;
-    let leader = c.wait_for_leader(T).await.expect("leader");
-    c.raft(leader)
-        .propose(KvCommand::Put { key: 1, value: 5 })
-        .await
-        .expect("write");
-    info!("--- every node answers with the write, right away");
-    for id in c.ids() {
-        for consistency in [Consistency::Linearizable, Consistency::Lease] {
-            let v = c.raft(id).read(1, consistency).await.expect("read");
-            assert_eq!(v, Some(5), "node {id}, {consistency:?}");
-        }
-    }
+    cases::linearizable_and_lease_reads_see_acknowledged_writes_on_every_node(memory(20)).await;
 }
 
 #[actix_rt::test]
 async fn partitioned_old_leader_never_answers_a_linearizable_read_with_stale_data() {
-    let c = kv_cluster(3, 21).await;
-    let old = c.wait_for_leader(T).await.expect("leader");
-    c.raft(old)
-        .propose(KvCommand::Put { key: 1, value: 1 })
-        .await
-        .expect("first write");
-    info!("--- isolate the leader; the majority elects another and overwrites");
-    c.net().isolate(old);
-    let new = c
-        .wait_for_leader_except(&[old], T)
-        .await
-        .expect("new leader");
-    c.raft(new)
-        .propose(KvCommand::Put { key: 1, value: 2 })
-        .await
-        .expect("second write");
-    info!("--- cut off, the old leader cannot know 2: every safe read must fail");
-    let short = c.raft(old).clone().with_timeout(Duration::from_secs(2));
-    for consistency in [Consistency::Linearizable, Consistency::Lease] {
-        let answer = short.read(1, consistency).await;
-        assert!(
-            answer.is_err(),
-            "{consistency:?} read on the isolated old leader answered {answer:?}"
-        );
-    }
-    info!("--- a stale read is allowed to be stale");
-    let stale = short.read(1, Consistency::Stale).await.expect("stale read");
-    assert_eq!(stale, Some(1));
-    info!("--- heal: the old leader catches up and serves the new value");
-    c.net().heal();
-    c.wait_until("old follows", T, |m| m[&old].leader == Some(new))
-        .await
-        .expect("old follows");
-    let v = c
-        .raft(old)
-        .read(1, Consistency::Linearizable)
-        .await
-        .expect("read");
-    assert_eq!(v, Some(2));
+    cases::partitioned_old_leader_never_answers_a_linearizable_read_with_stale_data(memory(21))
+        .await;
 }
 
 #[actix_rt::test]
 async fn a_read_on_a_leader_that_loses_its_quorum_fails_with_no_quorum() {
-    let c = kv_cluster(3, 23).await;
-    let leader = c.wait_for_leader(T).await.expect("leader");
-    c.raft(leader)
-        .propose(KvCommand::Put { key: 1, value: 1 })
-        .await
-        .expect("write");
-    info!("--- cut the leader off, then read there: the read cannot be confirmed");
-    c.net().isolate(leader);
-    let answer = c.raft(leader).read(1, Consistency::Linearizable).await;
-    // Check-quorum steps the leader down and fails the read explicitly
-    // (503 in the example services: nothing was read).
-    assert_eq!(answer, Err(raft_actors::ClientError::NoQuorum));
-    c.shutdown().await;
+    cases::a_read_on_a_leader_that_loses_its_quorum_fails_with_no_quorum(memory(23)).await;
 }

@@ -1,7 +1,7 @@
 //! [`TestCluster`]: N actor nodes over the memory storage and, by default,
 //! the memory network (or any [`ClusterNetwork`], e.g. TCP on loopback),
-//! around the user's own [`Apply`], with fault control and waits on
-//! conditions.
+//! around the user's own [`Apply`], with fault control ([`NetworkFaults`],
+//! the same on every transport) and waits on conditions.
 //!
 //! Waits poll the nodes' published metrics until a deadline; they never
 //! sleep a fixed time.
@@ -21,6 +21,7 @@ use crate::node::messages::peer::Peer;
 use crate::node::{ApplyFactory, Metrics, NodeConfig};
 use crate::raft::Raft;
 use crate::storage::{MemoryStorage, Storage};
+use crate::testing::NetworkFaults;
 use crate::transport::{MemoryNetwork, Transport};
 use crate::type_config::TypeConfig;
 
@@ -49,6 +50,7 @@ pub struct TypedBuilder<C: TypeConfig> {
     base: ClusterBuilder,
     apply: ApplyFactory<C>,
     network: Option<Box<dyn ClusterNetwork>>,
+    faults: Option<Arc<dyn NetworkFaults>>,
     storage: Option<StorageFactory>,
 }
 
@@ -98,6 +100,8 @@ pub struct TestCluster<C: TypeConfig> {
     storages: BTreeMap<NodeId, MemoryStorage>,
     /// The memory network, when the cluster runs on it.
     memory: Option<MemoryNetwork>,
+    /// What [`faults`](Self::faults) controls.
+    faults: Option<Arc<dyn NetworkFaults>>,
     network: Mutex<Box<dyn ClusterNetwork>>,
 }
 
@@ -144,6 +148,7 @@ impl ClusterBuilder {
             base: self,
             apply: Arc::new(move || Box::new(new()) as Box<dyn Apply<C>>),
             network: None,
+            faults: None,
             storage: None,
         }
     }
@@ -151,11 +156,80 @@ impl ClusterBuilder {
 
 impl<C: TypeConfig> TypedBuilder<C> {
     /// Runs the nodes over `network` instead of the memory network (then
-    /// [`TestCluster::net`] is not available: inject faults through the
-    /// network's own controls).
+    /// [`TestCluster::net`] is not available: attach the network's fault
+    /// control with [`faults`](Self::faults), or use its own controls).
     pub fn network(mut self, network: impl ClusterNetwork) -> Self {
         self.network = Some(Box::new(network));
         self
+    }
+
+    /// Makes `faults` what [`TestCluster::faults`] controls: e.g. the
+    /// [`ProxyMesh`](crate::testing::ProxyMesh) that `network`'s links
+    /// run through. Over the memory network, the network itself is
+    /// attached unless this is called.
+    ///
+    /// ```
+    /// # #[actix_rt::main] async fn main() {
+    /// use raft_actors::testing::{Kv, TestCluster};
+    /// use raft_actors::transport::MemoryNetwork;
+    /// let net = MemoryNetwork::new(1);
+    /// let c = TestCluster::memory(3)
+    ///     .apply(Kv::default)
+    ///     .network(net.clone())
+    ///     .faults(net.clone())
+    ///     .start()
+    ///     .await
+    ///     .expect("cluster starts");
+    /// c.faults().isolate(1);
+    /// assert!(net.is_blocked(1, 2));
+    /// # }
+    /// ```
+    pub fn faults(mut self, faults: impl NetworkFaults) -> Self {
+        self.faults = Some(Arc::new(faults));
+        self
+    }
+
+    /// Replaces the state machine, keeping the network, faults and
+    /// storage: a test body given a builder for one state machine can run
+    /// its cluster with another.
+    ///
+    /// ```
+    /// # #[actix_rt::main] async fn main() {
+    /// use raft_actors::testing::{Kv, TestCluster};
+    /// use raft_actors::{core::LogIndex, Apply, TypeConfig};
+    /// #[derive(Debug, Default)]
+    /// struct Sum(i64);
+    /// impl TypeConfig for Sum {
+    ///     type Command = i64;
+    ///     type Output = i64;
+    ///     type Query = ();
+    ///     type QueryAnswer = i64;
+    ///     type Snapshot = i64;
+    /// }
+    /// impl Apply<Sum> for Sum {
+    ///     fn apply(&mut self, _: LogIndex, n: i64) -> i64 { self.0 += n; self.0 }
+    ///     fn query(&self, _: ()) -> i64 { self.0 }
+    ///     fn snapshot(&self) -> i64 { self.0 }
+    ///     fn restore(&mut self, s: i64) { self.0 = s }
+    /// }
+    /// let kv = TestCluster::memory(3).seed(1).apply(Kv::default);
+    /// let c = kv.apply(Sum::default).start().await.expect("cluster starts");
+    /// let leader = c.wait_for_leader(std::time::Duration::from_secs(10)).await.expect("leader");
+    /// assert_eq!(c.raft(leader).propose(2).await.expect("write").output, 2);
+    /// # }
+    /// ```
+    pub fn apply<D, A>(self, new: impl Fn() -> A + Send + Sync + 'static) -> TypedBuilder<D>
+    where
+        D: TypeConfig,
+        A: Apply<D>,
+    {
+        TypedBuilder {
+            base: self.base,
+            apply: Arc::new(move || Box::new(new()) as Box<dyn Apply<D>>),
+            network: self.network,
+            faults: self.faults,
+            storage: self.storage,
+        }
     }
 
     /// Stores each node's log with `open(id, membership)` instead of the
@@ -184,6 +258,11 @@ impl<C: TypeConfig> TypedBuilder<C> {
                 (Some(net.clone()), Box::new(net) as Box<dyn ClusterNetwork>)
             }
         };
+        let faults = self.faults.or_else(|| {
+            memory
+                .clone()
+                .map(|net| Arc::new(net) as Arc<dyn NetworkFaults>)
+        });
         let ids: Vec<NodeId> = (1..=size).collect();
         let membership = Membership::voters(1..=size);
         let mut nodes = BTreeMap::new();
@@ -216,6 +295,7 @@ impl<C: TypeConfig> TypedBuilder<C> {
             nodes,
             storages,
             memory,
+            faults,
             network: Mutex::new(network),
         })
     }
@@ -237,7 +317,35 @@ impl<C: TypeConfig> TestCluster<C> {
             .unwrap_or_else(|| panic!("no node {id} in this cluster"))
     }
 
-    /// The memory network, for partitions and link faults.
+    /// The network's fault control, the same calls on every transport:
+    /// the memory network by default, or what [`TypedBuilder::faults`]
+    /// attached.
+    ///
+    /// ```
+    /// # #[actix_rt::main] async fn main() {
+    /// use raft_actors::testing::{Kv, TestCluster};
+    /// use std::time::Duration;
+    /// let c = TestCluster::memory(3).seed(1).apply(Kv::default).start().await.expect("cluster starts");
+    /// let old = c.wait_for_leader(Duration::from_secs(10)).await.expect("leader");
+    /// c.faults().isolate(old);
+    /// let new = c.wait_for_leader_except(&[old], Duration::from_secs(10)).await.expect("new leader");
+    /// assert_ne!(new, old);
+    /// c.faults().heal();
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If the cluster runs over another [`ClusterNetwork`] and none was
+    /// attached: a test's own mistake.
+    pub fn faults(&self) -> &dyn NetworkFaults {
+        self.faults
+            .as_deref()
+            .expect("no fault control attached: use TypedBuilder::faults")
+    }
+
+    /// The memory network, for what only it can do: duplication,
+    /// reordering, per-link faults, its counters. Prefer
+    /// [`faults`](Self::faults), which every transport has.
     ///
     /// # Panics
     /// If the cluster runs over another [`ClusterNetwork`]: a test's own
@@ -310,6 +418,7 @@ impl<C: TypeConfig> TestCluster<C> {
         mut f: impl FnMut(&BTreeMap<NodeId, Metrics>) -> bool,
     ) -> Result<BTreeMap<NodeId, Metrics>, ClusterError> {
         let deadline = Instant::now() + timeout;
+        let mut poll = tokio::time::interval(POLL);
         loop {
             let m = self.metrics();
             if f(&m) {
@@ -321,7 +430,7 @@ impl<C: TypeConfig> TestCluster<C> {
                     format!("{what}; metrics: {m:?}"),
                 ));
             }
-            actix_rt::time::sleep(POLL).await;
+            poll.tick().await;
         }
     }
 

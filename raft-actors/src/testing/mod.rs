@@ -1,8 +1,9 @@
 //! What users test with (feature `testing`): an in-process cluster kit over
 //! the memory adapters, a history recorder with a linearizability checker,
 //! the conformance suites for storage and transport adapters, a
-//! fault-injecting TCP proxy for tests over real sockets, and a small
-//! register-map state machine.
+//! fault-injecting TCP proxy for tests over real sockets, network faults
+//! that one test body injects over every transport, the cluster test
+//! bodies themselves ([`cases`]), and a small register-map state machine.
 //!
 //! Nothing here is used by a production node; it must never weaken what
 //! it checks to make a test pass.
@@ -13,7 +14,9 @@ mod history;
 mod kv;
 mod linearizability;
 mod load;
+mod network_faults;
 mod proxy;
+mod proxy_mesh;
 mod storage_suite;
 mod transport_suite;
 
@@ -22,7 +25,9 @@ pub use history::{History, Op, OpId, OpKind, Outcome};
 pub use kv::{Kv, KvCommand};
 pub use linearizability::{check_linearizable, CheckStats, LinearizabilityError};
 pub use load::{propose_load, LoadReport};
-pub use proxy::{ProxyFaults, ProxyMesh, ProxyStats, TcpProxy};
+pub use network_faults::NetworkFaults;
+pub use proxy::{ProxyFaults, ProxyStats, TcpProxy};
+pub use proxy_mesh::ProxyMesh;
 pub use storage_suite::storage_suite;
 pub use transport_suite::{
     heartbeat, heartbeats_overtake_snapshot_chunks, inbox, send_until, send_until_delivered,

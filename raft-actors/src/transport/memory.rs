@@ -69,6 +69,9 @@ pub struct NetworkStats {
 /// net.isolate(1);
 /// assert!(net.is_blocked(1, 2) && net.is_blocked(3, 1) && !net.is_blocked(2, 3));
 /// net.heal();
+/// net.mute(2);
+/// assert!(net.is_blocked(2, 3) && !net.is_blocked(3, 2));
+/// net.heal();
 /// assert!(!net.is_blocked(1, 2));
 /// ```
 #[derive(Clone, Debug)]
@@ -84,6 +87,8 @@ struct Inner {
     /// Nodes cut off from everyone, both ways (including nodes that
     /// register later).
     isolated: BTreeSet<NodeId>,
+    /// Nodes whose sends are lost, while they still hear everyone.
+    muted: BTreeSet<NodeId>,
     faults: BTreeMap<(NodeId, NodeId), LinkFaults>,
     default_faults: LinkFaults,
     rng: ChaCha8Rng,
@@ -103,6 +108,7 @@ impl MemoryNetwork {
                 mailboxes: BTreeMap::new(),
                 blocked: BTreeSet::new(),
                 isolated: BTreeSet::new(),
+                muted: BTreeSet::new(),
                 faults: BTreeMap::new(),
                 default_faults: LinkFaults::default(),
                 rng: ChaCha8Rng::seed_from_u64(seed),
@@ -157,6 +163,12 @@ impl MemoryNetwork {
         self.lock().isolated.insert(id);
     }
 
+    /// Loses everything `id` sends, one way: it still hears the others
+    /// (including nodes that register later).
+    pub fn mute(&self, id: NodeId) {
+        self.lock().muted.insert(id);
+    }
+
     /// Splits the nodes into two sides that cannot reach each other.
     pub fn partition(&self, side_a: &[NodeId], side_b: &[NodeId]) {
         let mut inner = self.lock();
@@ -173,6 +185,7 @@ impl MemoryNetwork {
         let mut inner = self.lock();
         inner.blocked.clear();
         inner.isolated.clear();
+        inner.muted.clear();
         inner.faults.clear();
         inner.default_faults = LinkFaults::default();
     }
@@ -282,6 +295,7 @@ impl Inner {
         self.blocked.contains(&(from, to))
             || self.isolated.contains(&from)
             || self.isolated.contains(&to)
+            || self.muted.contains(&from)
     }
 }
 

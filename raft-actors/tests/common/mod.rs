@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use raft_actors::node::NodeConfig;
-use raft_actors::testing::{Kv, TestCluster};
+use raft_actors::testing::{Kv, TestCluster, TypedBuilder};
 
 /// The deadline of every wait: generous, since CI machines are slow and
 /// shared; a passing test never waits it out.
@@ -29,14 +29,17 @@ pub async fn kv_cluster(size: u64, seed: u64) -> TestCluster<Kv> {
         .expect("cluster starts")
 }
 
-/// A register-map cluster with the given node settings, seeded.
-pub async fn kv_cluster_with(size: u64, seed: u64, cfg: NodeConfig) -> TestCluster<Kv> {
+/// A 3-node register-map cluster's builder over the memory network,
+/// seeded, for the bodies of `raft_actors::testing::cases`.
+pub fn memory(seed: u64) -> TypedBuilder<Kv> {
+    memory_with(seed, NodeConfig::default())
+}
+
+/// [`memory`] with the given node settings.
+pub fn memory_with(seed: u64, cfg: NodeConfig) -> TypedBuilder<Kv> {
     init_logging();
-    TestCluster::memory(size)
+    TestCluster::memory(3)
         .seed(seed)
         .config(cfg)
         .apply(Kv::default)
-        .start()
-        .await
-        .expect("cluster starts")
 }

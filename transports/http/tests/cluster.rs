@@ -1,9 +1,11 @@
 //! The cluster test bodies of `raft_actors::testing::cases`, shared with
-//! the memory and TCP transports, here over HTTP on loopback.
+//! the memory and TCP transports, here over HTTP on loopback; those that
+//! inject network faults run through a `ProxyMesh`.
 
 mod common;
 
 use common::HttpNetwork;
+use raft_actors::node::NodeConfig;
 use raft_actors::testing::{cases, Kv, TestCluster, TypedBuilder};
 
 fn http(seed: u64) -> TypedBuilder<Kv> {
@@ -43,4 +45,16 @@ async fn lagging_follower_catches_up_by_snapshot_over_http() {
         .apply(Kv::default)
         .network(HttpNetwork::bind(&[1, 2, 3], 31));
     cases::lagging_follower_catches_up_by_snapshot(b).await;
+}
+
+/// The builder of the bodies that inject network faults: every link runs
+/// through a `ProxyMesh`, attached as the cluster's fault control.
+async fn proxied(seed: u64, cfg: NodeConfig) -> TypedBuilder<Kv> {
+    common::proxied(seed, cfg).await.0
+}
+
+/// The bodies of `raft-actors/tests/t30_snapshot.rs` ... `t80_linearizability.rs`,
+/// with the same seeds.
+mod through_proxies {
+    raft_actors::cluster_cases!(super::proxied);
 }

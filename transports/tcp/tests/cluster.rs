@@ -1,10 +1,12 @@
 //! The cluster test bodies of `raft_actors::testing::cases`, the same ones
-//! `raft-actors/tests/t10_election.rs` and `t20_replication.rs` run over
-//! the memory network, here over TCP on loopback.
+//! `raft-actors/tests/t10_election.rs` ... `t80_linearizability.rs` run
+//! over the memory network, here over TCP on loopback; those that inject
+//! network faults run through a `ProxyMesh`.
 
 mod common;
 
 use common::TcpNetwork;
+use raft_actors::node::NodeConfig;
 use raft_actors::testing::{cases, Kv, TestCluster, TypedBuilder};
 
 fn tcp(seed: u64) -> TypedBuilder<Kv> {
@@ -44,4 +46,16 @@ async fn lagging_follower_catches_up_by_snapshot_over_tcp() {
         .apply(Kv::default)
         .network(TcpNetwork::bind(&[1, 2, 3], 31));
     cases::lagging_follower_catches_up_by_snapshot(b).await;
+}
+
+/// The builder of the bodies that inject network faults: every link runs
+/// through a `ProxyMesh`, attached as the cluster's fault control.
+async fn proxied(seed: u64, cfg: NodeConfig) -> TypedBuilder<Kv> {
+    common::proxied(seed, cfg).await.0
+}
+
+/// The bodies of `raft-actors/tests/t30_snapshot.rs` ... `t80_linearizability.rs`,
+/// with the same seeds.
+mod through_proxies {
+    raft_actors::cluster_cases!(super::proxied);
 }

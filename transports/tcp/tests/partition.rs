@@ -4,28 +4,19 @@
 
 mod common;
 
-use common::TcpNetwork;
-use raft_actors::testing::{cases, Kv, ProxyMesh, TestCluster, TypedBuilder};
-
-async fn proxied(seed: u64) -> (TypedBuilder<Kv>, ProxyMesh) {
-    common::init_logging();
-    let net = TcpNetwork::bind(&[1, 2, 3], seed);
-    let mesh = ProxyMesh::start(&net.addrs(), seed).await.expect("proxies");
-    let b = TestCluster::memory(3)
-        .seed(seed)
-        .apply(Kv::default)
-        .network(net.routes(mesh.routes()));
-    (b, mesh)
-}
+use common::proxied;
+use raft_actors::node::NodeConfig;
+use raft_actors::testing::cases;
 
 #[actix_rt::test]
 async fn partitions_keep_the_history_linearizable_over_tcp() {
-    let (b, mesh) = proxied(21).await;
+    let (b, mesh) = proxied(21, NodeConfig::default()).await;
     cases::partitions_keep_the_history_linearizable(b, mesh, 21).await;
 }
 
 #[actix_rt::test]
 async fn a_leader_cut_one_way_is_replaced_over_tcp() {
-    let (b, mesh) = proxied(22).await;
-    cases::leader_cut_one_way_is_replaced(b, mesh).await;
+    // The mesh is attached to the builder as its fault control.
+    let (b, _mesh) = proxied(22, NodeConfig::default()).await;
+    cases::leader_cut_one_way_is_replaced(b).await;
 }

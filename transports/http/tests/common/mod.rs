@@ -9,7 +9,10 @@ use std::time::Duration;
 use actix::Recipient;
 use raft_actors::core::NodeId;
 use raft_actors::node::messages::peer::Peer;
-use raft_actors::testing::{ClusterNetwork, TransportHarness};
+use raft_actors::node::NodeConfig;
+use raft_actors::testing::{
+    ClusterNetwork, Kv, ProxyMesh, TestCluster, TransportHarness, TypedBuilder,
+};
 use raft_actors::transport::Transport;
 use raft_actors_transport_http::{HttpConfig, HttpTransport};
 
@@ -100,6 +103,22 @@ impl HttpNetwork {
         };
         self.transports[&id].serve(listener, inbox).expect("serve");
     }
+}
+
+/// A 3-node register-map cluster whose every directed link runs through
+/// a fault-injecting proxy, attached as the cluster's fault control; the
+/// mesh is returned too, for its counters.
+pub async fn proxied(seed: u64, cfg: NodeConfig) -> (TypedBuilder<Kv>, ProxyMesh) {
+    init_logging();
+    let net = HttpNetwork::bind(&[1, 2, 3], seed);
+    let addrs = net.addrs();
+    let b = TestCluster::memory(3)
+        .seed(seed)
+        .config(cfg)
+        .apply(Kv::default);
+    ProxyMesh::in_front(b, &addrs, seed, |routes| net.routes(routes))
+        .await
+        .expect("proxies")
 }
 
 impl ClusterNetwork for HttpNetwork {

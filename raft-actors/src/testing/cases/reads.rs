@@ -1,0 +1,95 @@
+//! Reads through the actor runtime, over any transport: linearizable and
+//! lease reads see every acknowledged write (§8), and a partitioned old
+//! leader never serves stale data.
+
+use std::time::Duration;
+
+use tracing::info;
+
+use super::{put, T};
+use crate::error::ClientError;
+use crate::node::messages::client::Consistency;
+use crate::testing::{Kv, TypedBuilder};
+
+/// After one acknowledged write, every node answers linearizable and
+/// lease reads with it, right away.
+pub async fn linearizable_and_lease_reads_see_acknowledged_writes_on_every_node(
+    b: TypedBuilder<Kv>,
+) {
+    let c = b.start().await.expect("cluster starts");
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    // A majority following is enough for `wait_for_leader`; every node
+    // must know the leader before "right away" means anything.
+    c.wait_until("all follow", T, |m| {
+        m.values().all(|x| x.leader == Some(leader))
+    })
+    .await
+    .expect("all follow");
+    c.raft(leader).propose(put(1, 5)).await.expect("write");
+    info!("--- every node answers with the write, right away");
+    for id in c.ids() {
+        for consistency in [Consistency::Linearizable, Consistency::Lease] {
+            let v = c.raft(id).read(1, consistency).await.expect("read");
+            assert_eq!(v, Some(5), "node {id}, {consistency:?}");
+        }
+    }
+    c.shutdown().await;
+}
+
+/// An isolated old leader cannot know the majority's newer write: its
+/// linearizable and lease reads fail, its stale read may be stale; healed,
+/// it serves the new value.
+pub async fn partitioned_old_leader_never_answers_a_linearizable_read_with_stale_data(
+    b: TypedBuilder<Kv>,
+) {
+    let c = b.start().await.expect("cluster starts");
+    let old = c.wait_for_leader(T).await.expect("leader");
+    c.raft(old).propose(put(1, 1)).await.expect("first write");
+    info!("--- isolate the leader; the majority elects another and overwrites");
+    c.faults().isolate(old);
+    let new = c
+        .wait_for_leader_except(&[old], T)
+        .await
+        .expect("new leader");
+    c.raft(new).propose(put(1, 2)).await.expect("second write");
+    info!("--- cut off, the old leader cannot know 2: every safe read must fail");
+    let short = c.raft(old).clone().with_timeout(Duration::from_secs(2));
+    for consistency in [Consistency::Linearizable, Consistency::Lease] {
+        let answer = short.read(1, consistency).await;
+        assert!(
+            answer.is_err(),
+            "{consistency:?} read on the isolated old leader answered {answer:?}"
+        );
+    }
+    info!("--- a stale read is allowed to be stale");
+    let stale = short.read(1, Consistency::Stale).await.expect("stale read");
+    assert_eq!(stale, Some(1));
+    info!("--- heal: the old leader catches up and serves the new value");
+    c.faults().heal();
+    c.wait_until("old follows", T, |m| m[&old].leader == Some(new))
+        .await
+        .expect("old follows");
+    let v = c
+        .raft(old)
+        .read(1, Consistency::Linearizable)
+        .await
+        .expect("read");
+    assert_eq!(v, Some(2));
+    c.shutdown().await;
+}
+
+/// A linearizable read on a leader cut off from everyone cannot be
+/// confirmed: check-quorum steps the leader down and fails the read with
+/// [`ClientError::NoQuorum`].
+pub async fn a_read_on_a_leader_that_loses_its_quorum_fails_with_no_quorum(b: TypedBuilder<Kv>) {
+    let c = b.start().await.expect("cluster starts");
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    c.raft(leader).propose(put(1, 1)).await.expect("write");
+    info!("--- cut the leader off, then read there: the read cannot be confirmed");
+    c.faults().isolate(leader);
+    let answer = c.raft(leader).read(1, Consistency::Linearizable).await;
+    // Check-quorum steps the leader down and fails the read explicitly
+    // (503 in the example services: nothing was read).
+    assert_eq!(answer, Err(ClientError::NoQuorum));
+    c.shutdown().await;
+}
