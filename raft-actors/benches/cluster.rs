@@ -11,39 +11,12 @@ use std::time::Duration;
 
 use actix::Arbiter;
 use raft_actors::apply::Apply;
-use raft_actors::core::{LogIndex, Membership, Role};
+use raft_actors::core::{Membership, Role};
 use raft_actors::node::NodeConfig;
 use raft_actors::storage::MemoryStorage;
-use raft_actors::testing::propose_load;
+use raft_actors::testing::{propose_load, Counter};
 use raft_actors::transport::MemoryNetwork;
-use raft_actors::{Raft, TypeConfig};
-
-#[derive(Debug, Default)]
-struct Counter(u64);
-
-impl TypeConfig for Counter {
-    type Command = u64;
-    type Output = u64;
-    type Query = ();
-    type QueryAnswer = u64;
-    type Snapshot = u64;
-}
-
-impl Apply<Counter> for Counter {
-    fn apply(&mut self, _: LogIndex, add: u64) -> u64 {
-        self.0 += add;
-        self.0
-    }
-    fn query(&self, _: ()) -> u64 {
-        self.0
-    }
-    fn snapshot(&self) -> u64 {
-        self.0
-    }
-    fn restore(&mut self, s: u64) {
-        self.0 = s;
-    }
-}
+use raft_actors::Raft;
 
 /// Starts a fresh 3-node cluster (so every point starts from an empty
 /// log) and answers its nodes and the leader.

@@ -10,6 +10,7 @@
 
 pub mod cases;
 mod cluster;
+mod counter;
 mod history;
 mod kv;
 mod linearizability;
@@ -21,6 +22,7 @@ mod storage_suite;
 mod transport_suite;
 
 pub use cluster::{ClusterBuilder, ClusterError, ClusterNetwork, TestCluster, TypedBuilder};
+pub use counter::Counter;
 pub use history::{History, Op, OpId, OpKind, Outcome};
 pub use kv::{Kv, KvCommand};
 pub use linearizability::{check_linearizable, CheckStats, LinearizabilityError};

@@ -14,39 +14,12 @@ use std::time::{Duration, Instant};
 
 use actix::Arbiter;
 use raft_actors::apply::Apply;
-use raft_actors::core::{Config, LogIndex, Membership, Role};
+use raft_actors::core::{Config, Membership, Role};
 use raft_actors::node::NodeConfig;
-use raft_actors::testing::propose_load;
+use raft_actors::testing::{propose_load, Counter};
 use raft_actors::transport::MemoryNetwork;
-use raft_actors::{Raft, TypeConfig};
+use raft_actors::Raft;
 use raft_actors_storage_redb::RedbStorage;
-
-#[derive(Debug, Default)]
-struct Counter(u64);
-
-impl TypeConfig for Counter {
-    type Command = u64;
-    type Output = u64;
-    type Query = ();
-    type QueryAnswer = u64;
-    type Snapshot = u64;
-}
-
-impl Apply<Counter> for Counter {
-    fn apply(&mut self, _: LogIndex, add: u64) -> u64 {
-        self.0 += add;
-        self.0
-    }
-    fn query(&self, _: ()) -> u64 {
-        self.0
-    }
-    fn snapshot(&self) -> u64 {
-        self.0
-    }
-    fn restore(&mut self, s: u64) {
-        self.0 = s;
-    }
-}
 
 /// Raw fsyncs per second: append 4 KiB and `fdatasync`, in a loop (what a
 /// log without batching pays per entry).

@@ -47,6 +47,20 @@ fn put(key: u64, value: u64) -> KvCommand {
     KvCommand::Put { key, value }
 }
 
+/// Asserts that a read on node `id` finds `key + offset` for each key.
+async fn assert_holds(
+    c: &raft_actors::testing::TestCluster<Kv>,
+    id: NodeId,
+    keys: &[u64],
+    offset: u64,
+    consistency: Consistency,
+) {
+    for &key in keys {
+        let v = c.raft(id).read(key, consistency).await.expect("read");
+        assert_eq!(v, Some(key + offset), "key {key} on node {id}");
+    }
+}
+
 /// Writes through whichever node leads, again if leadership moved under
 /// the write (a put is idempotent, so a retry of one that did apply is
 /// harmless); answers its index.
@@ -165,14 +179,7 @@ async fn restarts_restore_the_snapshot_and_replay_the_tail_even_after_a_full_clo
     c.wait_all_applied(last, T)
         .await
         .expect("applied after restart");
-    for key in [0, 25, 49] {
-        let v = c
-            .raft(follower)
-            .read(key, Consistency::Stale)
-            .await
-            .expect("read");
-        assert_eq!(v, Some(key + 1000), "key {key} after a restart");
-    }
+    assert_holds(&c, follower, &[0, 25, 49], 1000, Consistency::Stale).await;
 
     // A full close: every node gone, every file closed, then a new cluster
     // on the same dirs.
@@ -183,14 +190,8 @@ async fn restarts_restore_the_snapshot_and_replay_the_tail_even_after_a_full_clo
     let (b, _reopened) = on_redb(3, snapshots_every(20, 5), dir.path());
     let c = b.start().await.expect("cluster again");
     let leader = c.wait_for_leader(T).await.expect("leader again");
-    for key in 0..50 {
-        let v = c
-            .raft(leader)
-            .read(key, Consistency::Linearizable)
-            .await
-            .expect("read");
-        assert_eq!(v, Some(key + 1000), "key {key} after a full close");
-    }
+    let keys: Vec<u64> = (0..50).collect();
+    assert_holds(&c, leader, &keys, 1000, Consistency::Linearizable).await;
     let more = write(&c, put(99, 1)).await;
     assert!(more > last, "the log goes on after the old one");
     c.shutdown().await;
@@ -247,14 +248,7 @@ async fn a_lagging_follower_installs_the_leaders_snapshot_on_disk() {
         after.hard_state.commit >= snap.meta.index,
         "an installed snapshot is committed"
     );
-    for key in [0, 30, 59] {
-        let v = c
-            .raft(lagging)
-            .read(key, Consistency::Stale)
-            .await
-            .expect("read");
-        assert_eq!(v, Some(key + 100), "key {key} on the follower");
-    }
+    assert_holds(&c, lagging, &[0, 30, 59], 100, Consistency::Stale).await;
     c.shutdown().await;
 }
 
@@ -374,11 +368,6 @@ async fn a_crash_in_the_middle_of_a_snapshot_transfer_leaves_the_old_state_intac
     c.wait_all_applied(last, T).await.expect("caught up");
     let done = store(&opened, lagging).load().await.expect("load");
     assert!(done.snapshot.is_some(), "the snapshot was installed");
-    let v = c
-        .raft(lagging)
-        .read(199, Consistency::Stale)
-        .await
-        .expect("read");
-    assert_eq!(v, Some(206));
+    assert_holds(&c, lagging, &[0, 199], 7, Consistency::Stale).await;
     c.shutdown().await;
 }
