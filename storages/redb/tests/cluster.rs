@@ -90,7 +90,17 @@ fn snapshots_every(threshold: u64, trailing: u64) -> NodeConfig {
 #[actix_rt::test]
 async fn concurrent_proposals_share_fsyncs_and_no_ready_takes_two() {
     let dir = tempfile::tempdir().expect("dir");
-    let (b, opened) = on_redb(3, NodeConfig::default(), dir.path());
+    // Long election timeouts (2 to 4 s): the counts below are the
+    // leader's, and a starved CI machine must not move leadership
+    // mid-burst. Group commit does not depend on them.
+    let cfg = NodeConfig {
+        core: Config {
+            election_ticks: 200,
+            ..Config::default()
+        },
+        ..NodeConfig::default()
+    };
+    let (b, opened) = on_redb(3, cfg, dir.path());
     let c = b.start().await.expect("cluster");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let before = store(&opened, leader).stats();
