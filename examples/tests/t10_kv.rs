@@ -91,6 +91,29 @@ fn kv_client_api() {
     assert_eq!(c.req(b, "GET", "/kv/a%2Fb", None).body, b"slash");
     assert_eq!(c.req(b, "GET", "/kv/a", None).status, 404);
     assert_eq!(c.req(b, "GET", "/kv/%61%2Fb", None).body, b"slash");
+    // A `%` that starts no escape is malformed, not a literal.
+    assert_error_body(&c.req(a, "PUT", "/kv/%zz", Some(b"x")), 400);
+    assert_error_body(&c.req(a, "GET", "/kv/%2", None), 400);
+    assert_eq!(c.req(b, "GET", "/kv/%25zz", None).status, 404);
+    // One consistency per read: a second one is malformed, whichever wins.
+    assert_error_body(
+        &c.req(
+            b,
+            "GET",
+            "/kv/a%2Fb?consistency=bogus&consistency=stale",
+            None,
+        ),
+        400,
+    );
+    assert_error_body(
+        &c.req(
+            b,
+            "GET",
+            "/kv/a%2Fb?consistency=stale&consistency=stale",
+            None,
+        ),
+        400,
+    );
 
     // Sizes are inclusive: 1024-byte keys and 1 MiB values are accepted.
     let k1024 = "k".repeat(1024);

@@ -59,6 +59,8 @@ fn counter_client_api() {
         r#"{"delta": 1.5}"#,
         r#"{"delta": 99999999999999999999}"#,
         r#"{"other": 1}"#,
+        "[1]",
+        "1",
     ] {
         assert_error_body(&add(f[1], bad), 400);
     }

@@ -56,6 +56,10 @@ fn queue_client_api() {
     let retry = request("POST", &c.url(leader, "/queue/pop"), None, &k);
     assert_eq!(first.json()["id"].as_u64(), Some(id2));
     assert_eq!(retry.json(), first.json());
+    // The same key on the other route still gets the first answer (the
+    // pop's), and pushes nothing.
+    let cross = request("POST", &c.url(f[1], "/queue"), Some(b"never"), &k);
+    assert_eq!((cross.status, cross.json()), (200, first.json()));
     assert_eq!(c.req(f[0], "GET", "/queue/len", None).json()["len"], 1);
     // Non-UTF-8 items come as value null plus value_base64.
     let pop = c.req(f[0], "POST", "/queue/pop", None).json();

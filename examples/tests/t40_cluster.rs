@@ -295,3 +295,23 @@ fn sigkill_of_every_node_loses_no_acknowledged_write_and_sigterm_closes_the_stor
     c.wait_applied(1, idx);
     assert_eq!(stale(&c, 1, "d0").as_deref(), Some(&b"0"[..]));
 }
+
+/// A voter that never answered is not promoted, however young the log:
+/// adding an unreachable node as a voter leaves it a learner (504, try
+/// again) and the cluster keeps its quorum and takes writes.
+#[test]
+fn an_unreachable_node_added_as_voter_stays_a_learner() {
+    let mut opts = Opts::new(KV);
+    opts.extra = ["--timeout-ms", "1000"].map(String::from).to_vec();
+    let c = Cluster::start(opts, 1);
+    let leader = c.wait_leader();
+    let dead = format!("127.0.0.1:{}", free_port());
+    let body = format!(r#"{{"id": 2, "raft_addr": "{dead}", "role": "voter"}}"#);
+    let a = c.req_once(leader, "POST", "/cluster/members", Some(body.as_bytes()));
+    assert_error_body(&a, 504);
+    let s = c.status(leader).expect("status");
+    assert_eq!(ids(&s["voters"]), vec![1], "{s}");
+    assert_eq!(ids(&s["learners"]), vec![2], "{s}");
+    let w = c.req(leader, "PUT", "/kv/still", Some(b"writable"));
+    assert_eq!(w.status, 200, "{}", w.text());
+}

@@ -68,22 +68,25 @@ type Qn = web::Data<Node<Queue>>;
 
 async fn push(node: Qn, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let item = read_value(body).await?;
-    match node.write(&req, Cmd::Push(item)).await?.output {
-        Out::Pushed(id) => Ok(HttpResponse::Ok().json(json!({ "id": id }))),
-        Out::Popped(_) => Err(ApiError::unavailable("unexpected answer")),
-    }
+    Ok(answer(node.write(&req, Cmd::Push(item)).await?.output))
 }
 
 async fn pop(node: Qn, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    match node.write(&req, Cmd::Pop).await?.output {
+    Ok(answer(node.write(&req, Cmd::Pop).await?.output))
+}
+
+/// Renders what was applied, whichever route asked: a retry with an
+/// `Idempotency-Key` first used on the other route gets that first answer.
+fn answer(out: Out) -> HttpResponse {
+    match out {
+        Out::Pushed(id) => HttpResponse::Ok().json(json!({ "id": id })),
         Out::Popped(Some((id, value))) => {
             let mut body = Map::new();
             body.insert("id".into(), Value::from(id));
             put_bytes(&mut body, "value", Some(&value));
-            Ok(HttpResponse::Ok().json(Value::Object(body)))
+            HttpResponse::Ok().json(Value::Object(body))
         }
-        Out::Popped(None) => Ok(HttpResponse::NoContent().finish()),
-        Out::Pushed(_) => Err(ApiError::unavailable("unexpected answer")),
+        Out::Popped(None) => HttpResponse::NoContent().finish(),
     }
 }
 

@@ -88,7 +88,7 @@ async fn metrics<S: Service>(node: web::Data<Node<S>>) -> Result<HttpResponse, A
         .metrics
         .render(&node.raft.current(), learner, &node.network.peer_metrics());
     Ok(HttpResponse::Ok()
-        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))
 }
 

@@ -136,7 +136,13 @@ impl Flags {
 
     fn check(&self) -> Result<(), clap::Error> {
         let bad = |msg: String| clap::Error::raw(clap::error::ErrorKind::ValueValidation, msg);
+        if self.id == 0 {
+            return Err(bad("--id must be at least 1 (0 is never a node id)".into()));
+        }
         if let Some(Peers(peers)) = &self.peers {
+            if peers.contains_key(&0) {
+                return Err(bad("--peers names node 0, which is never a node id".into()));
+            }
             match peers.get(&self.id) {
                 None => {
                     return Err(bad(format!(

@@ -20,8 +20,9 @@ use super::error::ApiError;
 pub const MAX_KEY: usize = 1024;
 /// The largest value, inclusive.
 pub const MAX_VALUE: usize = 1 << 20;
-/// The largest JSON body (a CAS carries two values, escaped).
-pub const MAX_JSON_BODY: usize = 8 * MAX_VALUE;
+/// The largest JSON body: a CAS carries two values of up to [`MAX_VALUE`]
+/// bytes, each of which JSON may escape to 6 bytes a byte (`\u0001`).
+pub const MAX_JSON_BODY: usize = 2 * 6 * MAX_VALUE + 64 * 1024;
 
 /// Reads the whole body; 413 past `limit` bytes (inclusive limit), before
 /// buffering more than that.
@@ -59,7 +60,14 @@ pub async fn read_json_and_body<T: DeserializeOwned>(
     payload: web::Payload,
 ) -> Result<(T, Bytes), ApiError> {
     let body = read_body(payload, MAX_JSON_BODY).await?;
-    let value = serde_json::from_slice(&body)
+    // Every body of the API is a JSON object; serde would also take an
+    // array for a struct (by position), which no client means.
+    let json: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    if !json.is_object() {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    }
+    let value = serde_json::from_value(json)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     Ok((value, body))
 }
@@ -74,6 +82,19 @@ pub fn key_after(req: &HttpRequest, prefix: &str) -> Result<Vec<u8>, ApiError> {
         .strip_prefix(prefix)
         .and_then(|rest| rest.split('/').next())
         .unwrap_or("");
+    // A `%` must start an escape: `%zz` taken literally would make two
+    // paths (`%zz`, `%25zz`) name one key.
+    let bytes = raw.as_bytes();
+    let bad_escape = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    if bad_escape {
+        return Err(ApiError::bad_request(
+            "malformed percent-encoding in the key",
+        ));
+    }
     let key: Vec<u8> = percent_decode_str(raw).collect();
     if key.is_empty() {
         return Err(ApiError::bad_request("empty key"));

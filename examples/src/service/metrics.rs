@@ -199,10 +199,57 @@ impl ServiceMetrics {
         let r = i.registry.lock().unwrap_or_else(|p| p.into_inner());
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &r);
-        out
+        prometheus_text(&out)
     }
+}
+
+/// The Prometheus text format (0.0.4) of what prometheus-client writes as
+/// OpenMetrics: the same samples, without the `# EOF` terminator, and with
+/// each counter's `# HELP`/`# TYPE` naming its `_total` sample, as
+/// Prometheus' own text format does.
+fn prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::BTreeSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|tag| {
+            let rest = line.strip_prefix(tag)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{tag}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn peer_label(peer: NodeId) -> Labels {
     vec![("peer".into(), peer.to_string())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prometheus_text;
+
+    #[test]
+    fn openmetrics_becomes_prometheus_text() {
+        let om = "# HELP raft_proposals Proposals.\n# TYPE raft_proposals counter\nraft_proposals_total{outcome=\"ok\"} 3\n# HELP raft_term Term.\n# TYPE raft_term gauge\nraft_term 2\n# EOF\n";
+        let text = prometheus_text(om);
+        assert!(!text.contains("# EOF"));
+        assert!(text.contains("# TYPE raft_proposals_total counter\n"));
+        assert!(text.contains("# HELP raft_proposals_total Proposals.\n"));
+        assert!(text.contains("raft_proposals_total{outcome=\"ok\"} 3\n"));
+        assert!(text.contains("# TYPE raft_term gauge\nraft_term 2\n"));
+    }
 }

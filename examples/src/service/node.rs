@@ -6,7 +6,6 @@
 //! here, and never turn an outcome-unknown error into one that invites a
 //! blind retry.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use actix_web::{web, HttpRequest};
@@ -98,9 +97,13 @@ impl<S: Service> Node<S> {
 
 /// The `Idempotency-Key` header, parsed; 400 if malformed.
 fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
+    let mut values = req.headers().get_all("idempotency-key");
+    let Some(value) = values.next() else {
         return Ok(None);
     };
+    if values.next().is_some() {
+        return Err(ApiError::bad_request("more than one Idempotency-Key"));
+    }
     let value = value
         .to_str()
         .map_err(|_| ApiError::bad_request("Idempotency-Key is not text"))?;
@@ -112,14 +115,37 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError
 
 /// The `consistency` query parameter.
 fn consistency(req: &HttpRequest) -> Result<Consistency, ApiError> {
-    let q = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+    let q = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
-    match q.get("consistency").map(String::as_str) {
+    let mut asked = q.iter().filter(|(k, _)| k == "consistency").map(|(_, v)| v);
+    let choice = asked.next();
+    if asked.next().is_some() {
+        return Err(ApiError::bad_request("consistency given more than once"));
+    }
+    match choice.map(String::as_str) {
         None | Some("linearizable") => Ok(Consistency::Linearizable),
         Some("lease") => Ok(Consistency::Lease),
         Some("stale") => Ok(Consistency::Stale),
         Some(other) => Err(ApiError::bad_request(format!(
             "consistency must be linearizable, lease or stale, not `{other}`"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_idempotency_key_per_request() {
+        let two = actix_web::test::TestRequest::default()
+            .append_header(("idempotency-key", "a:1"))
+            .append_header(("idempotency-key", "a:2"))
+            .to_http_request();
+        assert!(idempotency_key(&two).is_err());
+        let one = actix_web::test::TestRequest::default()
+            .append_header(("idempotency-key", "a:1"))
+            .to_http_request();
+        assert!(idempotency_key(&one).is_ok_and(|k| k.is_some_and(|k| k.seq == 1)));
     }
 }

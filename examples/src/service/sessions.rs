@@ -9,12 +9,13 @@
 //!   sequence numbers are kept; a key below the lowest kept one is
 //!   *expired* (answered 422, never applied);
 //! - a client none of whose keyed writes was applied in the last
-//!   [`IDLE_EXPIRY_ENTRIES`] log entries is forgotten (checked once every
-//!   [`SWEEP_EVERY`] entries). A forgotten client starts afresh: its next
-//!   key is treated as new, so a client must not retry a write after that
-//!   much log time.
+//!   [`IDLE_EXPIRY_ENTRIES`] log entries loses its answers (checked once
+//!   every [`SWEEP_EVERY`] entries): only its floor stays, the sequence
+//!   below which every key is expired, a few bytes beside its id. So a
+//!   retry of an evicted key is answered 422 however late it comes, and a
+//!   client goes on with higher sequences as before.
 //!
-//! It must never apply a command twice for a key it remembers.
+//! It must never apply a command twice for one key.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -161,13 +162,19 @@ impl<O: Clone> Sessions<O> {
             return;
         }
         self.last_sweep = index;
-        self.clients
-            .retain(|_, c| index.saturating_sub(c.touched) <= IDLE_EXPIRY_ENTRIES);
+        for c in self.clients.values_mut() {
+            if index.saturating_sub(c.touched) > IDLE_EXPIRY_ENTRIES {
+                if let Some((&last, _)) = c.answers.last_key_value() {
+                    c.floor = c.floor.max(last.saturating_add(1));
+                }
+                c.answers.clear();
+            }
+        }
     }
 
-    /// How many clients are remembered.
-    pub fn clients(&self) -> usize {
-        self.clients.len()
+    /// How many answers are kept, over all clients.
+    pub fn answers(&self) -> usize {
+        self.clients.values().map(|c| c.answers.len()).sum()
     }
 }
 
@@ -201,11 +208,14 @@ mod tests {
         s.record(&key("busy", 1), 1, ());
         s.record(&key("busy", 2), IDLE_EXPIRY_ENTRIES, ());
         s.sweep(IDLE_EXPIRY_ENTRIES + SWEEP_EVERY);
-        assert_eq!(s.clients(), 1);
+        assert_eq!(s.answers(), 2, "the idle client's answer is dropped");
         assert_eq!(
             s.lookup(&key("busy", 2), 0),
             Lookup::Answered(IDLE_EXPIRY_ENTRIES, ())
         );
+        // Its retry is expired, never new: it must not apply twice.
+        assert_eq!(s.lookup(&key("idle", 1), 0), Lookup::Expired);
+        assert_eq!(s.lookup(&key("idle", 2), 0), Lookup::New);
     }
 
     #[test]

@@ -273,7 +273,10 @@ impl RaftCore {
         }
         let last = self.log.last_index();
         let matched = self.progress.get(&id).map_or(0, |p| p.match_index);
-        if matched + self.cfg.max_promotion_lag < last {
+        // A learner that never acknowledged anything is not caught up, however
+        // young the log: promoting a node that is down or unreachable would
+        // add a voter that cannot vote, and could cost the cluster its quorum.
+        if matched == 0 || matched + self.cfg.max_promotion_lag < last {
             return Err(ConfChangeError::LearnerBehind { id, matched, last });
         }
         Ok(())

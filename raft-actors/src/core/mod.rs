@@ -320,7 +320,8 @@ impl RaftCore {
                     ..
                 }
         );
-        if asks_vote && !self.knows_voter(m.from) {
+        // (A stale one is counted as stale below, like any other.)
+        if asks_vote && m.term >= self.term && !self.knows_voter(m.from) {
             // A server removed from the configuration never learns it was
             // (it gets no more entries), times out and campaigns forever;
             // answering it, or taking its term, would depose healthy
