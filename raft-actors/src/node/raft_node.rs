@@ -552,7 +552,12 @@ impl<C: TypeConfig> Actor for RaftNode<C> {
 
 impl<C: TypeConfig> Supervised for RaftNode<C> {
     fn restarting(&mut self, _: &mut Self::Context) {
-        warn!(node = self.id, "restarting from storage");
+        match &self.down {
+            // A supervised actor restarts after every stop, a requested
+            // one too: it stays down, so there is nothing to warn about.
+            Some(Down::Shutdown) => debug!(node = self.id, "stopped on request"),
+            _ => warn!(node = self.id, "restarting from storage"),
+        }
         // The dead incarnation's requests may still commit: outcome unknown.
         self.reset(ClientError::Interrupted);
         self.restarts += 1;
