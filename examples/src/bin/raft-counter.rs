@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use raft_service::service::http::read_json;
-use raft_service::service::{ApiError, Node, Service};
+use raft_actors_service::http::read_json;
+use raft_actors_service::{ApiError, Node, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -75,5 +75,5 @@ async fn get(node: web::Data<Node<Counter>>, req: HttpRequest) -> Result<HttpRes
 }
 
 fn main() -> ExitCode {
-    raft_service::service::main::<Counter>()
+    raft_actors_service::main::<Counter>()
 }

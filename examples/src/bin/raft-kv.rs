@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use raft_service::service::http::{
+use raft_actors_service::http::{
     key_after, put_bytes, read_json, read_value, take_bytes, MAX_VALUE,
 };
-use raft_service::service::{ApiError, Node, Service};
+use raft_actors_service::{ApiError, Node, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -132,5 +132,5 @@ async fn get(node: Kvn, req: HttpRequest) -> Result<HttpResponse, ApiError> {
 }
 
 fn main() -> ExitCode {
-    raft_service::service::main::<Kv>()
+    raft_actors_service::main::<Kv>()
 }

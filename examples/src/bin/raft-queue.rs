@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use raft_service::service::http::{put_bytes, read_value};
-use raft_service::service::{ApiError, Node, Service};
+use raft_actors_service::http::{put_bytes, read_value};
+use raft_actors_service::{ApiError, Node, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -96,5 +96,5 @@ async fn len(node: Qn, req: HttpRequest) -> Result<HttpResponse, ApiError> {
 }
 
 fn main() -> ExitCode {
-    raft_service::service::main::<Queue>()
+    raft_actors_service::main::<Queue>()
 }

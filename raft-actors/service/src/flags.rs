@@ -1,4 +1,4 @@
-//! [`Flags`]: the command line of every service, as `shared/CONTRACT.md`
+//! [`Flags`]: the command line of every service, as the services' contract
 //! fixes it, plus a few tuning extensions (hidden from the contract's
 //! reader, defaulted so the contract's command lines work unchanged).
 //!
@@ -62,7 +62,7 @@ fn parse_peers(s: &str) -> Result<Peers, String> {
 #[derive(Clone, Debug, Parser)]
 #[command(
     version,
-    about = "A replicated service on raft-actors (see shared/CONTRACT.md)."
+    about = "A replicated service on raft-actors (the services' contract)."
 )]
 pub struct Flags {
     /// This node's id.

@@ -1,4 +1,4 @@
-//! The cluster API of `shared/CONTRACT.md`: `/status`, `/cluster/members`,
+//! The cluster API of the services' contract: `/status`, `/cluster/members`,
 //! `/cluster/leader`, `/cluster/snapshot` and `/metrics`, the same for
 //! every service.
 //!

@@ -34,7 +34,7 @@ pub const SWEEP_EVERY: u64 = 1_024;
 /// The header's value: `<client-id>:<sequence>`.
 ///
 /// ```
-/// use raft_service::service::sessions::IdempotencyKey;
+/// use raft_actors_service::sessions::IdempotencyKey;
 /// let k: IdempotencyKey = "web-7:42".parse().unwrap();
 /// assert_eq!((k.client.as_str(), k.seq), ("web-7", 42));
 /// assert!("no-sequence".parse::<IdempotencyKey>().is_err());
@@ -99,7 +99,7 @@ struct Client<O> {
 /// The session table. See the [module docs](self) for its bound.
 ///
 /// ```
-/// use raft_service::service::sessions::{Lookup, Sessions};
+/// use raft_actors_service::sessions::{Lookup, Sessions};
 /// let mut s = Sessions::default();
 /// let k = "c:1".parse().unwrap();
 /// assert_eq!(s.lookup(&k, 5), Lookup::New);

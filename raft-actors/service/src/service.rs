@@ -6,18 +6,7 @@
 //! [`Service::apply`]: every node applies the same commands and must reach
 //! the same state.
 
-pub mod cluster;
-pub mod directory;
-pub mod error;
-pub mod flags;
-pub mod http;
-pub mod machine;
-pub mod metrics;
-pub mod network;
-pub mod node;
-pub mod run;
-pub mod sessions;
-pub mod storage;
+
 
 use std::fmt::Debug;
 
@@ -25,9 +14,6 @@ use actix_web::web;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use error::ApiError;
-pub use node::{Node, Written};
-pub use run::main;
 
 /// One replicated service: its state machine and its HTTP routes.
 ///

@@ -1,5 +1,5 @@
 //! [`ApiError`]: every 4xx and 5xx answer of the services, with the body
-//! `{"error": "...", "leader": id or null}` that `shared/CONTRACT.md`
+//! `{"error": "...", "leader": id or null}` that the services' contract
 //! requires, and the mapping from the runtime's [`ClientError`].
 //!
 //! 503 means nothing was proposed; 504 that the outcome is unknown. It must
@@ -37,7 +37,7 @@ pub fn known_leader() -> Option<NodeId> {
 /// An error answer: a status, a message, and extra JSON fields.
 ///
 /// ```
-/// use raft_service::service::ApiError;
+/// use raft_actors_service::ApiError;
 /// use raft_actors::ClientError;
 /// assert_eq!(ApiError::from(ClientError::Timeout).status().as_u16(), 504);
 /// assert_eq!(ApiError::from(ClientError::NoLeader).status().as_u16(), 503);

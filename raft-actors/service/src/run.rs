@@ -32,9 +32,9 @@ use super::Service;
 /// Runs service `S` with the process's command line; returns the exit code.
 ///
 /// ```no_run
-/// # use raft_service::service::Service;
+/// # use raft_actors_service::Service;
 /// # fn demo<S: Service>() -> std::process::ExitCode {
-/// raft_service::service::main::<S>()
+/// raft_actors_service::main::<S>()
 /// # }
 /// ```
 pub fn main<S: Service>() -> ExitCode {

@@ -3,7 +3,7 @@
 //!
 //! Every byte here comes from a client: limits are checked before a body
 //! is buffered past them, and nothing panics on malformed input. It must
-//! never leave a size decision to a framework default: `shared/CONTRACT.md`
+//! never leave a size decision to a framework default: the services' contract
 //! fixes the limits inclusively.
 
 use actix_web::{web, HttpRequest};

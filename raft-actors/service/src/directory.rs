@@ -30,7 +30,7 @@ pub type OnPeer = Arc<dyn Fn(NodeId, SocketAddr) + Send + Sync>;
 /// The published address book. Clones share it.
 ///
 /// ```
-/// use raft_service::service::directory::{Addrs, Directory};
+/// use raft_actors_service::directory::{Addrs, Directory};
 /// let d = Directory::new(std::sync::Arc::new(|_, _| {}));
 /// let a = Addrs { raft: "127.0.0.1:7001".parse().unwrap(), http: None };
 /// d.publish(&[(1, a)].into());

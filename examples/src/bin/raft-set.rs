@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use raft_service::service::http::key_after;
-use raft_service::service::{ApiError, Node, Service};
+use raft_actors_service::http::key_after;
+use raft_actors_service::{ApiError, Node, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -83,5 +83,5 @@ async fn list(node: web::Data<Node<Names>>, req: HttpRequest) -> Result<HttpResp
 }
 
 fn main() -> ExitCode {
-    raft_service::service::main::<Names>()
+    raft_actors_service::main::<Names>()
 }
