@@ -1,11 +1,11 @@
 //! `raft-counter`: one replicated signed 64-bit counter
-//! (`shared/CONTRACT.md`). The smallest service: an `apply`, two routes.
+//! (the services' contract). The smallest service: an `apply`, two routes.
 
 use std::process::ExitCode;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use raft_actors_service::http::read_json;
-use raft_actors_service::{ApiError, Node, Service};
+use raft_actors_service::{ApiError, LogIndex, Node, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -27,7 +27,7 @@ impl Service for Counter {
     type Answer = i64;
     type Snapshot = i64;
 
-    fn apply(&mut self, delta: i64) -> Added {
+    fn apply(&mut self, _: LogIndex, delta: i64) -> Added {
         match self.0.checked_add(delta) {
             Some(v) => {
                 self.0 = v;

@@ -1,5 +1,5 @@
 //! `raft-kv`: a replicated key-value map with compare-and-swap
-//! (`shared/CONTRACT.md`). Keys and values are any bytes.
+//! (the services' contract). Keys and values are any bytes.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ use bytes::Bytes;
 use raft_actors_service::http::{
     key_after, put_bytes, read_json, read_value, take_bytes, MAX_VALUE,
 };
-use raft_actors_service::{ApiError, Node, Service};
+use raft_actors_service::{ApiError, LogIndex, Node, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -44,7 +44,7 @@ impl Service for Kv {
     type Answer = Option<Bytes>;
     type Snapshot = BTreeMap<Bytes, Bytes>;
 
-    fn apply(&mut self, cmd: Cmd) -> Out {
+    fn apply(&mut self, _: LogIndex, cmd: Cmd) -> Out {
         match cmd {
             Cmd::Put(k, v) => {
                 self.0.insert(k, v);

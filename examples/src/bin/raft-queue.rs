@@ -1,5 +1,5 @@
 //! `raft-queue`: a replicated FIFO queue of byte strings
-//! (`shared/CONTRACT.md`). Shows a write that returns data: a pop.
+//! (the services' contract). Shows a write that returns data: a pop.
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use raft_actors_service::http::{put_bytes, read_value};
-use raft_actors_service::{ApiError, Node, Service};
+use raft_actors_service::{ApiError, LogIndex, Node, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -37,7 +37,7 @@ impl Service for Queue {
     type Answer = usize;
     type Snapshot = (VecDeque<(u64, Bytes)>, u64);
 
-    fn apply(&mut self, cmd: Cmd) -> Out {
+    fn apply(&mut self, _: LogIndex, cmd: Cmd) -> Out {
         match cmd {
             Cmd::Push(item) => {
                 self.next += 1;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use raft_actors_service::http::key_after;
-use raft_actors_service::{ApiError, Node, Service};
+use raft_actors_service::{ApiError, LogIndex, Node, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -32,7 +32,7 @@ impl Service for Names {
     type Answer = Vec<String>;
     type Snapshot = BTreeSet<String>;
 
-    fn apply(&mut self, cmd: Cmd) -> bool {
+    fn apply(&mut self, _: LogIndex, cmd: Cmd) -> bool {
         match cmd {
             Cmd::Add(n) => self.0.insert(n),
             Cmd::Remove(n) => self.0.remove(&n),

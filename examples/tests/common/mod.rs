@@ -27,6 +27,7 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub const KV: &str = env!("CARGO_BIN_EXE_raft-kv");
 pub const COUNTER: &str = env!("CARGO_BIN_EXE_raft-counter");
 pub const QUEUE: &str = env!("CARGO_BIN_EXE_raft-queue");
+pub const SET: &str = env!("CARGO_BIN_EXE_raft-set");
 
 /// A port free right now on loopback, below the ephemeral range (Linux:
 /// 32768 and up): a port picked from that range could be taken by one of

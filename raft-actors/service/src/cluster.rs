@@ -5,10 +5,16 @@
 //! Membership and leadership requests run on the leader: a follower
 //! forwards them over HTTP to the leader's client API (its address comes
 //! from the replicated address book), once, and answers 503 when it cannot.
-//! It must never report a change before it is committed.
+//! The leader comes from the node's metrics watch, the leader's address
+//! from the address book's notifications, and a membership change is one
+//! answer from the node; only a `Busy` (a learner still catching up) is
+//! retried, with bounded exponential backoff. It must never report a
+//! change before it is committed.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -105,28 +111,25 @@ enum Route {
 
 /// Runs leader-only requests on the leader: here, or forwarded once.
 async fn route<S: Service>(node: &Node<S>, req: &HttpRequest) -> Result<Route, ApiError> {
-    let s = node.status().await?;
-    if s.role == Role::Leader || req.headers().contains_key(FORWARDED) {
+    let m = node.raft.current();
+    if m.role == Role::Leader || req.headers().contains_key(FORWARDED) {
         return Ok(Route::Here);
     }
-    let Some(leader) = s.leader else {
+    let Some(leader) = m.leader else {
         return Err(ApiError::unavailable("no leader is known").with_leader(None));
     };
     // A leader records its client address within moments of its election
-    // (run.rs, `register_self`): wait for it rather than refuse at once.
-    let deadline = actix_rt::time::Instant::now() + Duration::from_millis(node.flags.timeout_ms);
-    let mut poll = actix_rt::time::interval(Duration::from_millis(20));
-    loop {
-        if let Some(addr) = node.directory.get(leader).and_then(|a| a.http) {
-            return Ok(Route::Forward(addr));
-        }
-        if actix_rt::time::Instant::now() >= deadline {
-            return Err(
-                ApiError::unavailable("the leader's client address is not known here")
-                    .with_leader(Some(leader)),
-            );
-        }
-        poll.tick().await;
+    // (`register_self`): wait for the book to name it rather than refuse.
+    match node
+        .directory
+        .wait_http(leader, node.settings.timeout)
+        .await
+    {
+        Some(addr) => Ok(Route::Forward(addr)),
+        None => Err(
+            ApiError::unavailable("the leader's client address is not known here")
+                .with_leader(Some(leader)),
+        ),
     }
 }
 
@@ -167,7 +170,7 @@ async fn forward(
 /// How long a membership change may take: catching a new voter up can take
 /// much longer than one write.
 fn change_deadline<S: Service>(node: &Node<S>) -> Duration {
-    Duration::from_millis(node.flags.timeout_ms.saturating_mul(6))
+    node.settings.timeout.saturating_mul(6)
 }
 
 #[derive(Deserialize)]
@@ -197,7 +200,7 @@ async fn add_member<S: Service>(
     if let Route::Forward(to) = route(&*node, &req).await? {
         return forward(&req, body, to, change_deadline(&*node)).await;
     }
-    let deadline = actix_rt::time::Instant::now() + change_deadline(&*node);
+    let deadline = Instant::now() + change_deadline(&*node);
     // The address book first: every node, the new one included, must be
     // able to reach every member once the change is in force.
     register_addresses(&node, add.id, add.raft_addr).await?;
@@ -226,9 +229,7 @@ async fn register_addresses<S: Service>(
     raft_addr: SocketAddr,
 ) -> Result<(), ApiError> {
     let mut wanted = vec![(id, raft_addr)];
-    if let Some(p) = &node.flags.peers {
-        wanted.extend(p.0.iter().map(|(i, a)| (*i, *a)));
-    }
+    wanted.extend(node.settings.peers.iter().map(|(i, a)| (*i, *a)));
     for (id, raft) in wanted {
         let known = node.directory.get(id);
         if known.map(|a| a.raft) != Some(raft) {
@@ -241,30 +242,37 @@ async fn register_addresses<S: Service>(
     Ok(())
 }
 
-/// Promotes learner `id`, retrying while it catches up, until `deadline`.
+/// Promotes learner `id`: one change, answered by the node once committed;
+/// retried only while the node answers `Busy` (the learner is still
+/// catching up, or another change is under way), with exponential backoff,
+/// until `deadline`.
 async fn promote<S: Service>(
     node: &Node<S>,
     id: NodeId,
-    deadline: actix_rt::time::Instant,
+    deadline: Instant,
 ) -> Result<(), ApiError> {
-    let mut retry = actix_rt::time::interval(Duration::from_millis(50));
-    loop {
-        if node.status().await?.membership.voters.contains(&id) {
-            return Ok(());
-        }
-        match node.raft.change_membership(ConfChange::AddVoter(id)).await {
-            Ok(_) => return Ok(()),
-            Err(ClientError::Busy) if actix_rt::time::Instant::now() < deadline => {
-                retry.tick().await;
-            }
-            Err(ClientError::Busy) => {
-                return Err(ApiError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!("node {id} is still catching up as a learner; try again"),
-                ))
-            }
-            Err(e) => return Err(e.into()),
-        }
+    if node.raft.current().membership.voters.contains(&id) {
+        return Ok(());
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(20))
+        .with_max_delay(Duration::from_millis(500))
+        .with_jitter()
+        .with_total_delay(Some(left))
+        .without_max_times();
+    let change = || node.raft.change_membership(ConfChange::AddVoter(id));
+    match change
+        .retry(backoff)
+        .when(|e| *e == ClientError::Busy)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(ClientError::Busy) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("node {id} is still catching up as a learner; try again"),
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -303,7 +311,7 @@ async fn transfer<S: Service>(
         return Ok(HttpResponse::Ok().json(json!({ "leader": t.id })));
     }
     if let Route::Forward(to) = route(&*node, &req).await? {
-        return forward(&req, body, to, Duration::from_millis(node.flags.timeout_ms)).await;
+        return forward(&req, body, to, node.settings.timeout).await;
     }
     node.raft.transfer_leader(t.id).await?;
     Ok(HttpResponse::Ok().json(json!({ "leader": t.id })))

@@ -5,34 +5,19 @@
 //! 503 means nothing was proposed; 504 that the outcome is unknown. It must
 //! never map an outcome-unknown error to 503, or a client would retry a
 //! write that may have applied.
+//!
+//! The leader an error body names is the answering node's: an error that
+//! does not name one itself gets it from [`name_leader`], which the server
+//! wraps around every route, so no process-wide state is needed and several
+//! nodes can serve from one process.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use raft_actors::core::NodeId;
 use raft_actors::ClientError;
 use serde_json::{Map, Value};
-
-/// No leader known, in [`LEADER`].
-const NONE: u64 = u64::MAX;
-
-/// The leader this process's node last saw; one node runs per process, so
-/// every error body can name it without threading the node through.
-static LEADER: AtomicU64 = AtomicU64::new(NONE);
-
-/// Records the leader the node sees, for later error bodies.
-pub fn set_known_leader(leader: Option<NodeId>) {
-    LEADER.store(leader.unwrap_or(NONE), Ordering::Relaxed);
-}
-
-/// The leader last recorded with [`set_known_leader`].
-pub fn known_leader() -> Option<NodeId> {
-    match LEADER.load(Ordering::Relaxed) {
-        NONE => None,
-        id => Some(id),
-    }
-}
 
 /// An error answer: a status, a message, and extra JSON fields.
 ///
@@ -41,23 +26,28 @@ pub fn known_leader() -> Option<NodeId> {
 /// use raft_actors::ClientError;
 /// assert_eq!(ApiError::from(ClientError::Timeout).status().as_u16(), 504);
 /// assert_eq!(ApiError::from(ClientError::NoLeader).status().as_u16(), 503);
+/// let e = ApiError::from(ClientError::NotLeader { leader: Some(2) });
+/// assert_eq!(e.leader(), Some(Some(2)));
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{status}: {message}")]
 pub struct ApiError {
     status: StatusCode,
     message: String,
-    leader: Option<NodeId>,
+    /// `None`: not named yet ([`name_leader`] fills it in).
+    leader: Option<Option<NodeId>>,
     extra: Map<String, Value>,
 }
 
 impl ApiError {
-    /// An answer with `status` and `message`, naming the known leader.
+    /// An answer with `status` and `message`; the body names the leader
+    /// the answering node knows, unless [`with_leader`](Self::with_leader)
+    /// names one.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),
-            leader: known_leader(),
+            leader: None,
             extra: Map::new(),
         }
     }
@@ -93,9 +83,10 @@ impl ApiError {
         self
     }
 
-    /// Names `leader` instead of the one last recorded.
+    /// Names `leader` (`None`: no leader) instead of the one the
+    /// answering node knows.
     pub fn with_leader(mut self, leader: Option<NodeId>) -> Self {
-        self.leader = leader;
+        self.leader = Some(leader);
         self
     }
 
@@ -103,15 +94,26 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The leader named so far: `None` if none was named yet.
+    pub fn leader(&self) -> Option<Option<NodeId>> {
+        self.leader
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<ClientError> for ApiError {
     fn from(e: ClientError) -> Self {
         let message = e.to_string();
         match e {
-            ClientError::NotLeader { leader } => {
-                ApiError::unavailable(message).with_leader(leader.or_else(known_leader))
+            ClientError::NotLeader { leader: Some(l) } => {
+                ApiError::unavailable(message).with_leader(Some(l))
             }
+            ClientError::NotLeader { leader: None } => ApiError::unavailable(message),
             ClientError::NoLeader
             | ClientError::NoQuorum
             | ClientError::Busy
@@ -136,11 +138,103 @@ impl ResponseError for ApiError {
         body.insert("error".into(), Value::String(self.message.clone()));
         body.insert(
             "leader".into(),
-            self.leader.map_or(Value::Null, Value::from),
+            self.leader.flatten().map_or(Value::Null, Value::from),
         );
         for (k, v) in &self.extra {
             body.insert(k.clone(), v.clone());
         }
         HttpResponse::build(self.status).json(Value::Object(body))
+    }
+}
+
+/// Names `leader` in an error answer that named none yet: the server runs
+/// every response through it with the leader its node sees (from the
+/// node's metrics watch).
+///
+/// ```
+/// # #[actix_rt::main] async fn main() {
+/// use actix_web::{test, web, App, HttpResponse};
+/// use raft_actors_service::error::name_leader;
+/// use raft_actors_service::ApiError;
+/// let app = test::init_service(
+///     App::new()
+///         .wrap_fn(|req, srv| {
+///             let fut = actix_web::dev::Service::call(srv, req);
+///             async move { Ok(name_leader(fut.await?, Some(3))) }
+///         })
+///         .route("/", web::get().to(|| async {
+///             Err::<HttpResponse, _>(ApiError::unavailable("no quorum"))
+///         })),
+/// )
+/// .await;
+/// let body: serde_json::Value =
+///     test::call_and_read_body_json(&app, test::TestRequest::get().uri("/").to_request()).await;
+/// assert_eq!(body["leader"], 3);
+/// # }
+/// ```
+pub fn name_leader<B: MessageBody>(
+    res: ServiceResponse<B>,
+    leader: Option<NodeId>,
+) -> ServiceResponse<EitherBody<B>> {
+    let unnamed = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+        .filter(|e| e.leader.is_none())
+        .cloned();
+    match unnamed {
+        Some(e) => res
+            .into_response(e.with_leader(leader).error_response())
+            .map_into_right_body(),
+        None => res.map_into_left_body(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_unknown_is_never_503() {
+        for e in [ClientError::Timeout, ClientError::Interrupted] {
+            assert!(e.outcome_unknown());
+            assert_eq!(ApiError::from(e).status(), StatusCode::GATEWAY_TIMEOUT);
+        }
+        for e in [
+            ClientError::NoLeader,
+            ClientError::NoQuorum,
+            ClientError::Busy,
+            ClientError::ShuttingDown,
+            ClientError::NotLeader { leader: None },
+        ] {
+            assert!(!e.outcome_unknown(), "{e}");
+            assert_eq!(ApiError::from(e).status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        assert_eq!(
+            ApiError::from(ClientError::Invalid("x".into())).status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn the_body_has_error_leader_and_extras() {
+        let e = ApiError::new(StatusCode::CONFLICT, "not swapped")
+            .with("current", "v")
+            .with_leader(Some(2));
+        let res = e.error_response();
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        let body = actix_web::body::to_bytes(res.into_body());
+        let body = futures::executor::block_on(body).expect("body");
+        assert_eq!(
+            &body[..],
+            br#"{"current":"v","error":"not swapped","leader":2}"#
+        );
+    }
+
+    #[test]
+    fn an_explicit_leader_is_kept_and_none_is_null() {
+        let e = ApiError::unavailable("no leader is known").with_leader(None);
+        assert_eq!(e.leader(), Some(None));
+        assert_eq!(ApiError::unavailable("x").leader(), None);
     }
 }

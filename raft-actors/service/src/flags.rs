@@ -30,6 +30,26 @@ pub enum TransportKind {
     Http,
 }
 
+impl StorageKind {
+    /// The flag's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            StorageKind::Redb => "redb",
+            StorageKind::Memory => "memory",
+        }
+    }
+}
+
+impl TransportKind {
+    /// The flag's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKind::Tcp => "tcp",
+            TransportKind::Http => "http",
+        }
+    }
+}
+
 /// The initial voters, `1=127.0.0.1:7001,2=...`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peers(pub BTreeMap<NodeId, SocketAddr>);

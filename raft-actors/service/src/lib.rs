@@ -2,26 +2,85 @@
 //! besides its own state machine and routes.
 //!
 //! A service implements [`Service`] (its commands, how they change the
-//! state, its HTTP routes) and calls [`main`]. The crate brings the command
-//! line and the HTTP API of the services' contract: flags, storage and
-//! transport selection, the cluster API, exactly-once writes, errors,
-//! metrics, logs and shutdown.
+//! state, its HTTP routes) and either calls [`main`] (the services' command
+//! line) or sets a node up in code with [`ServiceBuilder`]. The crate brings
+//! the rest: storage and transport, client writes and reads with forwarding
+//! and typed HTTP errors, exactly-once writes, the replicated address book,
+//! the cluster API, Prometheus metrics, logs and shutdown.
+//!
+//! # Tutorial: a replicated service in 60 lines
+//!
+//! A service is a state machine and its routes. This one, a tally of
+//! votes, is `examples/tutorial.rs` whole; `tests/tutorial.rs` runs it as a
+//! 3-node cluster over real sockets.
+//!
+#![doc = concat!("```no_run\n", include_str!("../examples/tutorial.rs"), "```")]
+//!
+//! Run three nodes, then vote through any of them:
+//!
+//! ```text
+//! cargo run --example tutorial -- --id 1 --raft-addr 127.0.0.1:7001 --http-addr 127.0.0.1:8001 \
+//!     --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data-dir d1
+//! # ... the same with --id 2 and 3 (ports 7002/8002, 7003/8003, d2, d3)
+//! curl -X POST localhost:8002/vote/alice      # {"index":..,"votes":1}
+//! curl localhost:8003/votes                   # {"alice":1}
+//! curl localhost:8001/status                  # the cluster API comes with it
+//! ```
+//!
+//! Every node accepts every request (followers forward writes to the
+//! leader), a write is answered once it is committed and applied, a write
+//! with `Idempotency-Key: <client>:<seq>` is applied at most once, errors
+//! carry `{"error", "leader"}` with the contract's status codes (503:
+//! nothing applied; 504: outcome unknown), and `/status`,
+//! `/cluster/members`, `/cluster/leader`, `/cluster/snapshot` and
+//! `/metrics` are served beside the service's routes. SIGTERM stops a node
+//! cleanly.
+//!
+//! # In code, without flags
+//!
+//! [`ServiceBuilder`] sets up the same node programmatically: addresses
+//! (or bound listeners), peers, data dir, any [`Storage`](raft_actors::storage::Storage)
+//! (redb and memory are built in), any
+//! [`NetworkTransport`](raft_actors::transport::NetworkTransport) (TCP and
+//! HTTP are built in, cargo features `tcp` and `http`; redb is `redb`), the
+//! node's configuration, the request timeout and the session bounds. Nothing
+//! is process-global, so one process can run several nodes:
+//!
+//! ```no_run
+//! # use raft_actors_service::{Service, ServiceBuilder, flags::StorageKind};
+//! # async fn demo<S: Service>() -> Result<(), Box<dyn std::error::Error>> {
+//! let raft = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let me = raft.local_addr()?;
+//! let node = ServiceBuilder::<S>::new(1)
+//!     .raft_listener(raft)
+//!     .http_addr("127.0.0.1:8001".parse()?)
+//!     .peers([(1, me)])
+//!     .storage(StorageKind::Memory)
+//!     .data_dir("unused-by-memory")
+//!     .configure(|cfg| cfg.core.snapshot_threshold = 1_000)
+//!     .start()
+//!     .await?;
+//! node.shutdown().await;
+//! # Ok(()) }
+//! ```
 //!
 //! # Layout
 //! | concept | module |
 //! |---|---|
 //! | the trait a service implements | [`Service`] ([`service`]) |
-//! | the entry point | [`main`] ([`run`]) |
+//! | a node set up in code; a started one | [`ServiceBuilder`] ([`builder`]), [`RunningService`] ([`running`]) |
+//! | the command-line entry point, flags | [`main`] ([`run`]), [`flags`] |
 //! | the replicated envelope: sessions, address book | [`machine`], [`sessions`], [`directory`] |
-//! | flags | [`flags`] |
 //! | HTTP helpers for routes: bodies, keys, JSON bytes | [`http`] |
 //! | the error body and status mapping | [`error`] |
 //! | what a route calls to write and read | [`node`] |
 //! | `/status`, `/cluster/*` | [`cluster`] |
 //! | `/metrics` | [`metrics`] |
-//! | storage and transport selection | [`storage`], [`network`] |
+//! | storage and transport batteries | [`storage`], [`network`] |
 #![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod builder;
 pub mod cluster;
 pub mod directory;
 pub mod error;
@@ -32,11 +91,20 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod run;
+pub mod running;
 pub mod service;
 pub mod sessions;
 pub mod storage;
 
+pub use builder::{ServiceBuilder, StartError};
 pub use error::ApiError;
 pub use node::{Node, Written};
 pub use run::main;
+pub use running::RunningService;
 pub use service::Service;
+
+/// The runtime this crate builds on, re-exported so a service needs no
+/// second dependency for its types.
+pub use raft_actors;
+pub use raft_actors::core::{LogIndex, NodeId};
+pub use raft_actors::Consistency;

@@ -13,7 +13,7 @@ use raft_actors::{Apply, TypeConfig};
 use serde::{Deserialize, Serialize};
 
 use super::directory::{Addrs, Directory};
-use super::sessions::{IdempotencyKey, Lookup, Sessions};
+use super::sessions::{IdempotencyKey, Lookup, SessionBounds, Sessions};
 use super::Service;
 
 /// A command in the log.
@@ -47,6 +47,9 @@ pub enum Outcome<O> {
     },
     /// A retry whose answer was evicted from the session table; not applied.
     Expired,
+    /// A key below the client's kept answers that was never applied; not
+    /// applied now either (see [`Lookup::BelowWindow`]).
+    BelowWindow,
     /// An address was recorded.
     Registered,
 }
@@ -65,16 +68,19 @@ pub struct Machine<S: Service> {
     sessions: Sessions<S::Output>,
     book: BTreeMap<NodeId, Addrs>,
     directory: Directory,
+    bounds: SessionBounds,
 }
 
 impl<S: Service> Machine<S> {
-    /// An empty machine publishing its address book to `directory`.
-    pub fn new(directory: Directory) -> Self {
+    /// An empty machine publishing its address book to `directory`, its
+    /// session table kept within `bounds` (the same on every node).
+    pub fn new(directory: Directory, bounds: SessionBounds) -> Self {
         Machine {
             service: S::default(),
             sessions: Sessions::default(),
             book: BTreeMap::new(),
             directory,
+            bounds,
         }
     }
 }
@@ -89,7 +95,7 @@ impl<S: Service> TypeConfig for Machine<S> {
 
 impl<S: Service> Apply<Machine<S>> for Machine<S> {
     fn apply(&mut self, index: LogIndex, envelope: Envelope<S::Command>) -> Outcome<S::Output> {
-        self.sessions.sweep(index);
+        self.sessions.sweep(index, &self.bounds);
         match envelope {
             Envelope::Register { id, addrs } => {
                 self.book.insert(id, addrs);
@@ -98,7 +104,7 @@ impl<S: Service> Apply<Machine<S>> for Machine<S> {
             }
             Envelope::Command { key: None, command } => Outcome::Done {
                 index,
-                output: self.service.apply(command),
+                output: self.service.apply(index, command),
             },
             Envelope::Command {
                 key: Some(key),
@@ -106,9 +112,11 @@ impl<S: Service> Apply<Machine<S>> for Machine<S> {
             } => match self.sessions.lookup(&key, index) {
                 Lookup::Answered(index, output) => Outcome::Done { index, output },
                 Lookup::Expired => Outcome::Expired,
+                Lookup::BelowWindow => Outcome::BelowWindow,
                 Lookup::New => {
-                    let output = self.service.apply(command);
-                    self.sessions.record(&key, index, output.clone());
+                    let output = self.service.apply(index, command);
+                    self.sessions
+                        .record(&key, index, output.clone(), &self.bounds);
                     Outcome::Done { index, output }
                 }
             },
@@ -153,7 +161,7 @@ mod tests {
         type Query = ();
         type Answer = i64;
         type Snapshot = i64;
-        fn apply(&mut self, d: i64) -> i64 {
+        fn apply(&mut self, _: LogIndex, d: i64) -> i64 {
             self.0 += d;
             self.0
         }
@@ -193,7 +201,7 @@ mod tests {
         let dir = Directory::new(Arc::new(move |id, addr| {
             h.lock().expect("lock").push((id, addr))
         }));
-        let mut m = Machine::<Sum>::new(dir.clone());
+        let mut m = Machine::<Sum>::new(dir.clone(), SessionBounds::default());
         assert_eq!(done(m.apply(1, keyed(1, 5))), (1, 5));
         assert_eq!(done(m.apply(2, keyed(1, 100))), (1, 5), "applied once");
         let addrs = Addrs {
@@ -209,7 +217,10 @@ mod tests {
         // A node restored from the snapshot knows the answer and the address.
         let snap = m.snapshot();
         let bytes = raft_actors::type_config::encode(&snap).expect("encodes");
-        let mut other = Machine::<Sum>::new(Directory::new(Arc::new(|_, _| {})));
+        let mut other = Machine::<Sum>::new(
+            Directory::new(Arc::new(|_, _| {})),
+            SessionBounds::default(),
+        );
         other.restore(raft_actors::type_config::decode(&bytes).expect("decodes"));
         assert_eq!(done(other.apply(4, keyed(1, 100))), (1, 5));
         assert_eq!(done(other.apply(5, keyed(2, 1))), (5, 6));

@@ -20,7 +20,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use raft_actors::core::{NodeId, Role};
 use raft_actors::node::Metrics;
-use raft_actors_transport_tcp::PeerMetrics;
+use raft_actors::transport::PeerMetrics;
 
 type Labels = Vec<(String, String)>;
 

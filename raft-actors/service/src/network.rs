@@ -1,100 +1,73 @@
-//! [`Network`]: the transport a node runs (`--transport tcp|http`) behind
-//! one type, for start-up, metrics and shutdown.
+//! The transport batteries (`--transport tcp|http`, cargo features `tcp`
+//! and `http`): each built as an `Arc<dyn NetworkTransport>`, the one
+//! trait the rest of the crate drives (serve, peers, advertise, metrics,
+//! shutdown). A user's own transport plugs in through the builder instead.
 //!
-//! It must never interpret Raft messages: it only builds, serves, reports
-//! and stops the transport crates' adapters.
+//! It must never interpret Raft messages, and nothing outside this module
+//! may ask which transport a node runs.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
-use actix::Recipient;
 use raft_actors::core::NodeId;
-use raft_actors::node::messages::peer::Peer;
-use raft_actors::transport::Transport;
-use raft_actors_transport_http::{HttpConfig, HttpTransport};
-use raft_actors_transport_tcp::{PeerMetrics, TcpConfig, TcpTransport};
+use raft_actors::transport::NetworkTransport;
 
 use super::flags::TransportKind;
 
-/// One node's transport.
-#[derive(Clone, Debug)]
-pub enum Network {
-    /// `--transport tcp`.
-    Tcp(TcpTransport),
-    /// `--transport http`.
-    Http(HttpTransport),
+/// Why a battery transport could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportBuildError {
+    /// The TCP transport refused to start (e.g. no runtime).
+    #[cfg(feature = "tcp")]
+    #[error(transparent)]
+    Tcp(#[from] raft_actors_transport_tcp::TcpError),
+    /// The crate was built without the feature this transport needs.
+    #[error("this build has no {0} transport (cargo feature `{0}`)")]
+    NotBuilt(&'static str),
 }
 
-impl Network {
-    /// Starts the transport of node `id`, listening at `own`, with the
-    /// given peers. It advertises `own` to peers and learns peers that
-    /// advertise theirs, so a node started without `--peers` can answer the
-    /// leader that adds it before it has applied the address book.
-    pub fn start(
-        kind: TransportKind,
-        id: NodeId,
-        own: SocketAddr,
-        cluster_id: u64,
-        peers: BTreeMap<NodeId, SocketAddr>,
-    ) -> Result<Network, raft_actors_transport_tcp::TcpError> {
-        Ok(match kind {
-            TransportKind::Tcp => {
-                let mut cfg = TcpConfig::new(id, cluster_id, peers);
-                cfg.advertise = Some(own);
-                cfg.learn_peers = true;
-                Network::Tcp(TcpTransport::new(cfg)?)
-            }
-            TransportKind::Http => {
-                let mut cfg = HttpConfig::new(id, cluster_id, peers);
-                cfg.advertise = Some(own);
-                cfg.learn_peers = true;
-                Network::Http(HttpTransport::new(cfg))
-            }
-        })
-    }
-
-    /// The adapter to hand the node.
-    pub fn adapter(&self) -> Box<dyn Transport> {
-        match self {
-            Network::Tcp(t) => Box::new(t.clone()),
-            Network::Http(t) => Box::new(t.clone()),
+/// Starts the battery transport `kind` of node `id`, listening at `own`,
+/// with the given peers. It advertises `own` to peers and learns peers that
+/// advertise theirs, so a node started without peers can answer the leader
+/// that adds it before it has applied the address book.
+///
+/// ```
+/// # #[actix_rt::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use raft_actors_service::flags::TransportKind;
+/// use raft_actors_service::network::battery;
+/// let t = battery(TransportKind::Tcp, 1, "127.0.0.1:7001".parse()?, 1, Default::default())?;
+/// t.set_peer(2, "127.0.0.1:7002".parse()?);
+/// assert!(t.peer_metrics().contains_key(&2));
+/// t.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub fn battery(
+    kind: TransportKind,
+    id: NodeId,
+    own: SocketAddr,
+    cluster_id: u64,
+    peers: BTreeMap<NodeId, SocketAddr>,
+) -> Result<Arc<dyn NetworkTransport>, TransportBuildError> {
+    let _ = (&id, &own, &cluster_id, &peers);
+    match kind {
+        #[cfg(feature = "tcp")]
+        TransportKind::Tcp => {
+            use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
+            let mut cfg = TcpConfig::new(id, cluster_id, peers);
+            cfg.advertise = Some(own);
+            cfg.learn_peers = true;
+            Ok(Arc::new(TcpTransport::new(cfg)?))
         }
-    }
-
-    /// Receives on `listener`, delivering to the node's mailbox.
-    pub fn serve(&self, listener: TcpListener, inbox: Recipient<Peer>) -> anyhow::Result<()> {
-        match self {
-            Network::Tcp(t) => {
-                t.serve(listener, inbox)?;
-            }
-            Network::Http(t) => {
-                t.serve(listener, inbox)?;
-            }
+        #[cfg(feature = "http")]
+        TransportKind::Http => {
+            use raft_actors_transport_http::{HttpConfig, HttpTransport};
+            let mut cfg = HttpConfig::new(id, cluster_id, peers);
+            cfg.advertise = Some(own);
+            cfg.learn_peers = true;
+            Ok(Arc::new(HttpTransport::new(cfg)))
         }
-        Ok(())
-    }
-
-    /// Learns (or changes) where peer `id` listens.
-    pub fn set_peer(&self, id: NodeId, addr: SocketAddr) {
-        match self {
-            Network::Tcp(t) => t.set_peer(id, addr),
-            Network::Http(t) => t.set_peer(id, addr),
-        }
-    }
-
-    /// Per-peer counts.
-    pub fn peer_metrics(&self) -> BTreeMap<NodeId, PeerMetrics> {
-        match self {
-            Network::Tcp(t) => t.metrics().peers,
-            Network::Http(t) => t.metrics().peers,
-        }
-    }
-
-    /// Closes every connection and the listener.
-    pub async fn shutdown(&self) {
-        match self {
-            Network::Tcp(t) => t.shutdown().await,
-            Network::Http(t) => t.shutdown().await,
-        }
+        #[allow(unreachable_patterns)]
+        other => Err(TransportBuildError::NotBuilt(other.name())),
     }
 }

@@ -6,17 +6,21 @@
 //! here, and never turn an outcome-unknown error into one that invites a
 //! blind retry.
 
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
-use raft_actors::core::{LogIndex, Status};
+use raft_actors::core::{LogIndex, NodeId, Status};
+use raft_actors::transport::NetworkTransport;
 use raft_actors::{Consistency, Raft};
 
-use super::directory::Directory;
+use super::directory::{Addrs, Directory};
 use super::error::ApiError;
 use super::machine::{Envelope, Machine, Outcome};
 use super::metrics::ServiceMetrics;
-use super::network::Network;
 use super::sessions::IdempotencyKey;
 use super::Service;
 
@@ -30,13 +34,26 @@ pub struct Written<O> {
     pub output: O,
 }
 
+/// What the node was started with that the routes need.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    /// A client request's deadline.
+    pub timeout: Duration,
+    /// Where peers reach this node.
+    pub raft_addr: SocketAddr,
+    /// Where clients reach it.
+    pub http_addr: SocketAddr,
+    /// The bootstrap voters, if any.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+}
+
 /// The running node, shared by all handlers (`web::Data<Node<S>>`).
 pub struct Node<S: Service> {
     pub(crate) raft: Raft<Machine<S>>,
     pub(crate) directory: Directory,
     pub(crate) metrics: ServiceMetrics,
-    pub(crate) network: Network,
-    pub(crate) flags: super::flags::Flags,
+    pub(crate) network: Arc<dyn NetworkTransport>,
+    pub(crate) settings: Settings,
 }
 
 impl<S: Service> Node<S> {
@@ -45,22 +62,49 @@ impl<S: Service> Node<S> {
         &self.raft
     }
 
+    /// The replicated address book as this node last applied it.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.raft.id()
+    }
+
+    /// The leader this node sees now (from its metrics watch).
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.current().leader
+    }
+
     /// The node's status; 503 if it is down.
     pub async fn status(&self) -> Result<Status, ApiError> {
         Ok(self.raft.status().await?)
     }
 
     /// Proposes `command` with the request's `Idempotency-Key`, if any, and
-    /// answers once it is applied on this node.
-    ///
-    /// Answers 503 without proposing on a node that is not (or no longer) a
-    /// member; 422 for a retry whose answer expired; 504 on a timeout.
+    /// answers once it is applied on this node: [`write_keyed`](Self::write_keyed)
+    /// with the key taken from `req` (400 if malformed).
     pub async fn write(
         &self,
         req: &HttpRequest,
         command: S::Command,
     ) -> Result<Written<S::Output>, ApiError> {
-        let key = idempotency_key(req)?;
+        self.write_keyed(idempotency_key(req)?, command).await
+    }
+
+    /// Proposes `command` under `key` (exactly once per key) and answers
+    /// once it is applied on this node.
+    ///
+    /// Answers 503 without proposing on a node that is not (or no longer) a
+    /// member; 422 for a retry whose answer expired; 429 for a key the
+    /// session table cannot keep (the client pipelined more keyed writes
+    /// than its bound; not applied); 504 on a timeout.
+    pub async fn write_keyed(
+        &self,
+        key: Option<IdempotencyKey>,
+        command: S::Command,
+    ) -> Result<Written<S::Output>, ApiError> {
         let status = self.status().await?;
         if !status.membership.contains(status.id) {
             return Err(ApiError::unavailable(
@@ -68,11 +112,20 @@ impl<S: Service> Node<S> {
             ));
         }
         let started = Instant::now();
+        let shown = key.as_ref().map(ToString::to_string);
         let res = self.raft.propose(Envelope::Command { key, command }).await;
         self.metrics.proposal(started.elapsed(), res.is_ok());
         match res?.output {
             Outcome::Done { index, output } => Ok(Written { index, output }),
             Outcome::Expired => Err(ApiError::unprocessable("idempotency key expired")),
+            Outcome::BelowWindow => Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "idempotency key {} is older than every answer kept for its client: \
+                     not applied (too many keyed writes in flight; retry it)",
+                    shown.unwrap_or_default()
+                ),
+            )),
             Outcome::Registered => Err(ApiError::unavailable("unexpected answer")),
         }
     }
@@ -80,23 +133,35 @@ impl<S: Service> Node<S> {
     /// Answers `query` at the request's `?consistency=` (default
     /// linearizable); 400 for an unknown consistency.
     pub async fn read(&self, req: &HttpRequest, query: S::Query) -> Result<S::Answer, ApiError> {
-        let consistency = consistency(req)?;
+        self.read_at(consistency(req)?, query).await
+    }
+
+    /// Answers `query` at `consistency`.
+    pub async fn read_at(
+        &self,
+        consistency: Consistency,
+        query: S::Query,
+    ) -> Result<S::Answer, ApiError> {
         Ok(self.raft.read(query, consistency).await?)
     }
 
     /// Proposes an address record (the cluster API's bookkeeping).
-    pub(crate) async fn register(
-        &self,
-        id: raft_actors::core::NodeId,
-        addrs: super::directory::Addrs,
-    ) -> Result<(), ApiError> {
+    pub(crate) async fn register(&self, id: NodeId, addrs: Addrs) -> Result<(), ApiError> {
         self.raft.propose(Envelope::Register { id, addrs }).await?;
         Ok(())
     }
 }
 
-/// The `Idempotency-Key` header, parsed; 400 if malformed.
-fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+/// The `Idempotency-Key` header, parsed; 400 if malformed or repeated.
+///
+/// ```
+/// use raft_actors_service::node::idempotency_key;
+/// let req = actix_web::test::TestRequest::default()
+///     .append_header(("idempotency-key", "web-1:7"))
+///     .to_http_request();
+/// assert_eq!(idempotency_key(&req).unwrap().map(|k| k.seq), Some(7));
+/// ```
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
     let mut values = req.headers().get_all("idempotency-key");
     let Some(value) = values.next() else {
         return Ok(None);
@@ -113,8 +178,18 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<IdempotencyKey>, ApiError
         .map_err(|e: super::sessions::BadKey| ApiError::bad_request(e.to_string()))
 }
 
-/// The `consistency` query parameter.
-fn consistency(req: &HttpRequest) -> Result<Consistency, ApiError> {
+/// The `consistency` query parameter (default linearizable); 400 for any
+/// other value or a repeated one.
+///
+/// ```
+/// use raft_actors::Consistency;
+/// use raft_actors_service::node::consistency;
+/// let req = actix_web::test::TestRequest::with_uri("/kv/a?consistency=stale").to_http_request();
+/// assert_eq!(consistency(&req).unwrap(), Consistency::Stale);
+/// let bad = actix_web::test::TestRequest::with_uri("/kv/a?consistency=fast").to_http_request();
+/// assert_eq!(consistency(&bad).unwrap_err().status().as_u16(), 400);
+/// ```
+pub fn consistency(req: &HttpRequest) -> Result<Consistency, ApiError> {
     let q = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
     let mut asked = q.iter().filter(|(k, _)| k == "consistency").map(|(_, v)| v);
@@ -147,5 +222,27 @@ mod tests {
             .append_header(("idempotency-key", "a:1"))
             .to_http_request();
         assert!(idempotency_key(&one).is_ok_and(|k| k.is_some_and(|k| k.seq == 1)));
+    }
+}
+
+#[cfg(test)]
+mod consistency_tests {
+    use super::*;
+
+    #[test]
+    fn consistency_is_one_of_three_and_given_once() {
+        let at = |q: &str| {
+            consistency(&actix_web::test::TestRequest::with_uri(q).to_http_request())
+                .map_err(|e| e.status().as_u16())
+        };
+        assert_eq!(at("/x"), Ok(Consistency::Linearizable));
+        assert_eq!(
+            at("/x?consistency=linearizable"),
+            Ok(Consistency::Linearizable)
+        );
+        assert_eq!(at("/x?consistency=lease"), Ok(Consistency::Lease));
+        assert_eq!(at("/x?consistency=stale"), Ok(Consistency::Stale));
+        assert_eq!(at("/x?consistency=fast"), Err(400));
+        assert_eq!(at("/x?consistency=stale&consistency=stale"), Err(400));
     }
 }

@@ -1,32 +1,19 @@
-//! [`main`]: a service's whole life: flags, logs, storage, transport, the
-//! Raft node, the HTTP server, and shutdown on SIGTERM or SIGINT.
+//! [`main`]: a service's whole life from the command line: flags, logs,
+//! then the [`ServiceBuilder`] with what the flags say, and shutdown on
+//! SIGTERM or SIGINT. A thin layer: everything it sets can be set in code.
 //!
 //! Every fallible step of start-up (a bad flag, an address in use, an
-//! unreadable data dir) happens before anything is logged, and ends the
-//! process with one line on stderr and a non-zero exit. It must never
-//! leave the node running after the HTTP server stopped.
+//! unreadable data dir) ends the process with one line on stderr and a
+//! non-zero exit. It must never leave the node running after the HTTP
+//! server stopped.
 
-use std::net::TcpListener;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
-use anyhow::Context;
-use raft_actors::node::{ApplyFactory, NodeConfig};
-use raft_actors::{Apply, Raft};
-use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
-use super::cluster;
-use super::directory::{Addrs, Directory};
-use super::error::{set_known_leader, ApiError};
+use super::builder::ServiceBuilder;
 use super::flags::Flags;
-use super::machine::Machine;
-use super::metrics::ServiceMetrics;
-use super::network::Network;
-use super::node::Node;
-use super::storage::{open_storage, warn_if_peers_disagree};
 use super::Service;
 
 /// Runs service `S` with the process's command line; returns the exit code.
@@ -49,139 +36,58 @@ pub fn main<S: Service>() -> ExitCode {
     match system.block_on(run::<S>(flags)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}: error: {e:#}", S::NAME);
+            eprintln!("{}: error: {}", S::NAME, one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run<S: Service>(flags: Flags) -> anyhow::Result<()> {
-    let raft_listener = TcpListener::bind(flags.raft_addr)
-        .with_context(|| format!("cannot listen on --raft-addr {}", flags.raft_addr))?;
-    let http_listener = TcpListener::bind(flags.http_addr)
-        .with_context(|| format!("cannot listen on --http-addr {}", flags.http_addr))?;
-    let storage = open_storage(flags.storage, &flags.data_dir, flags.peers.as_ref())?;
-    let peers = flags
-        .peers
-        .as_ref()
-        .map(|p| p.0.clone())
-        .unwrap_or_default();
-    let network = Network::start(
-        flags.transport,
-        flags.id,
-        flags.raft_addr,
-        flags.cluster_id,
-        peers,
-    )
-    .context("cannot start the transport")?;
-    let directory = {
-        let network = network.clone();
-        Directory::new(Arc::new(move |id, addr| network.set_peer(id, addr)))
-    };
-    let apply: ApplyFactory<Machine<S>> = {
-        let directory = directory.clone();
-        Arc::new(move || {
-            Box::new(Machine::<S>::new(directory.clone())) as Box<dyn Apply<Machine<S>>>
+/// The builder the flags describe.
+pub fn builder<S: Service>(flags: &Flags) -> ServiceBuilder<S> {
+    let mut b = ServiceBuilder::<S>::new(flags.id)
+        .raft_addr(flags.raft_addr)
+        .http_addr(flags.http_addr)
+        .data_dir(flags.data_dir.clone())
+        .storage(flags.storage)
+        .transport(flags.transport)
+        .cluster_id(flags.cluster_id)
+        .timeout(Duration::from_millis(flags.timeout_ms))
+        .configure(|cfg| {
+            cfg.tick = Duration::from_millis(flags.tick_ms);
+            cfg.core.snapshot_threshold = flags.snapshot_threshold;
+            cfg.core.trailing_logs = flags.trailing_logs;
         })
-    };
-    let raft = Raft::start(
-        flags.id,
-        node_config(&flags),
-        storage,
-        network.adapter(),
-        apply,
-    )
-    .with_timeout(Duration::from_millis(flags.timeout_ms));
-    network
-        .serve(raft_listener, raft.addr().clone().recipient())
-        .context("cannot serve the raft address")?;
-    let status = raft.status().await.context("the node did not start")?;
-    warn_if_peers_disagree(&status.membership, flags.peers.as_ref());
+        .handle_signals(true);
+    if let Some(p) = &flags.peers {
+        b = b.peers(p.0.clone());
+    }
+    b
+}
 
-    let node = web::Data::new(Node::<S> {
-        raft: raft.clone(),
-        directory,
-        metrics: ServiceMetrics::new(),
-        network: network.clone(),
-        flags: flags.clone(),
-    });
-    actix_rt::spawn(track_leader(raft.metrics()));
-    actix_rt::spawn(register_self(node.clone()));
-
-    let app_node = node.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(app_node.clone())
-            .configure(S::routes)
-            .configure(cluster::routes::<S>)
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::not_found("no such route"))
-            }))
-    })
-    .workers(2)
-    .shutdown_timeout(5)
-    .listen(http_listener)
-    .context("cannot serve --http-addr")?
-    .run();
-    info!(
-        id = flags.id,
-        raft = %flags.raft_addr,
-        http = %flags.http_addr,
-        storage = ?flags.storage,
-        transport = ?flags.transport,
-        "{} started",
-        S::NAME
-    );
-    server.await.context("the HTTP server failed")?;
-    info!("stopping: shutting the node down");
-    raft.shutdown().await;
-    network.shutdown().await;
-    info!("stopped");
+async fn run<S: Service>(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
+    let node = builder::<S>(&flags).start().await?;
+    node.stopped().await?;
     Ok(())
 }
 
-fn node_config(flags: &Flags) -> NodeConfig {
-    let mut cfg = NodeConfig {
-        tick: Duration::from_millis(flags.tick_ms),
-        seed: flags.id,
-        ..NodeConfig::default()
-    };
-    cfg.core.snapshot_threshold = flags.snapshot_threshold;
-    cfg.core.trailing_logs = flags.trailing_logs;
-    cfg
-}
-
-/// Keeps the leader named in error bodies up to date.
-async fn track_leader(mut metrics: tokio::sync::watch::Receiver<raft_actors::node::Metrics>) {
-    loop {
-        set_known_leader(metrics.borrow_and_update().leader);
-        if metrics.changed().await.is_err() {
-            return;
+/// An error and its sources on one line: `outer: inner: root`.
+///
+/// ```
+/// use raft_actors_service::run::one_line;
+/// let e = std::io::Error::other("disk on fire");
+/// assert_eq!(one_line(&e), "disk on fire");
+/// ```
+pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        // `#[error(transparent)]` repeats its source's text.
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
         }
+        source = s.source();
     }
-}
-
-/// Records this node's addresses in the replicated address book once it is
-/// a member, so the others (and nodes added later) can reach it, and so
-/// followers can forward cluster requests to it when it leads.
-async fn register_self<S: Service>(node: web::Data<Node<S>>) {
-    let own = Addrs {
-        raft: node.flags.raft_addr,
-        http: Some(node.flags.http_addr),
-    };
-    let mut every = actix_rt::time::interval(Duration::from_millis(100));
-    loop {
-        every.tick().await;
-        let Ok(s) = node.raft.status().await else {
-            continue;
-        };
-        if s.membership.contains(s.id)
-            && s.leader.is_some()
-            && node.directory.get(s.id) != Some(own)
-        {
-            if let Err(e) = node.register(s.id, own).await {
-                warn!(%e, "could not record this node's address yet");
-            }
-        }
-    }
+    line.replace('\n', " ")
 }

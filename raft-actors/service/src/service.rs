@@ -1,27 +1,26 @@
-//! The [`Service`] trait: what one example service supplies (its state
-//! machine and its routes). Everything else is shared and lives in the
+//! The [`Service`] trait: what one replicated service supplies (its state
+//! machine and its routes). Everything else is the crate's and lives in the
 //! sibling modules.
 //!
 //! A service must never do I/O, read a clock or use randomness in
 //! [`Service::apply`]: every node applies the same commands and must reach
 //! the same state.
 
-
-
 use std::fmt::Debug;
 
 use actix_web::web;
+use raft_actors::core::LogIndex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-
 /// One replicated service: its state machine and its HTTP routes.
 ///
-/// The state machine sees only the service's own commands; the framework
+/// The state machine sees only the service's own commands; the crate
 /// wraps them with the idempotency key and keeps the session table and
-/// the cluster's address book beside the service's state.
+/// the cluster's address book beside the service's state. The crate's
+/// [tutorial](crate) implements one whole.
 pub trait Service: Default + Send + Sync + Unpin + 'static {
-    /// The binary's name, for messages (`raft-kv`).
+    /// The service's name, for messages (`raft-kv`).
     const NAME: &'static str;
     /// A write, replicated through the log.
     type Command: Serialize + DeserializeOwned + Clone + Send + Sync + Debug + 'static;
@@ -35,8 +34,10 @@ pub trait Service: Default + Send + Sync + Unpin + 'static {
     /// The whole state, as saved in a snapshot.
     type Snapshot: Serialize + DeserializeOwned + Send + 'static;
 
-    /// Applies one committed command. Deterministic: no clock, RNG or I/O.
-    fn apply(&mut self, command: Self::Command) -> Self::Output;
+    /// Applies the command committed at log `index`. Deterministic: no
+    /// clock, RNG or I/O. Indexes grow with every entry, so a service may
+    /// use them as versions or as ids every node agrees on.
+    fn apply(&mut self, index: LogIndex, command: Self::Command) -> Self::Output;
     /// Answers a query from the current state.
     fn query(&self, query: Self::Query) -> Self::Answer;
     /// The whole state.
@@ -44,6 +45,6 @@ pub trait Service: Default + Send + Sync + Unpin + 'static {
     /// Replaces the whole state.
     fn restore(&mut self, snapshot: Self::Snapshot);
     /// Registers the service's routes; handlers take
-    /// `web::Data<Node<Self>>` to write and read.
+    /// `web::Data<Node<Self>>` ([`Node`](crate::Node)) to write and read.
     fn routes(cfg: &mut web::ServiceConfig);
 }

@@ -4,14 +4,20 @@
 //! It must never overwrite a stored membership with `--peers`: a restarted
 //! node follows its own storage and warns when the flag disagrees.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 
-use raft_actors::core::Membership;
+use raft_actors::core::{Membership, NodeId};
 use raft_actors::storage::{MemoryStorage, Storage};
+#[cfg(feature = "redb")]
 use raft_actors_storage_redb::{RedbError, RedbStorage};
 use tracing::warn;
 
-use super::flags::{Peers, StorageKind};
+use super::flags::StorageKind;
+
+/// The bootstrap voters: id and raft address.
+pub type Peers = BTreeMap<NodeId, SocketAddr>;
 
 /// Why the storage cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +31,12 @@ pub enum OpenError {
         source: std::io::Error,
     },
     /// The redb store cannot be opened (unusable, damaged, newer format).
+    #[cfg(feature = "redb")]
     #[error(transparent)]
     Redb(#[from] RedbError),
+    /// The crate was built without the feature this storage needs.
+    #[error("this build has no {0} storage (cargo feature `{0}`)")]
+    NotBuilt(&'static str),
     /// The bootstrap membership cannot be written.
     #[error("cannot bootstrap the store: {0}")]
     Bootstrap(#[from] raft_actors::storage::StorageError),
@@ -42,10 +52,11 @@ pub fn open_storage(
 ) -> Result<Box<dyn Storage>, OpenError> {
     check_dir(dir)?;
     let initial = peers.map_or_else(Membership::default, |p| {
-        Membership::voters(p.0.keys().copied())
+        Membership::voters(p.keys().copied())
     });
     match kind {
         StorageKind::Memory => Ok(Box::new(MemoryStorage::new(initial))),
+        #[cfg(feature = "redb")]
         StorageKind::Redb => {
             let mut store = RedbStorage::open(dir)?;
             // Only an empty store takes --peers; a used one keeps its own.
@@ -54,13 +65,15 @@ pub fn open_storage(
             }
             Ok(Box::new(store))
         }
+        #[allow(unreachable_patterns)]
+        other => Err(OpenError::NotBuilt(other.name())),
     }
 }
 
 /// Warns when a stored membership disagrees with `--peers`.
 pub fn warn_if_peers_disagree(stored: &Membership, peers: Option<&Peers>) {
     if let Some(p) = peers {
-        let named: Vec<_> = p.0.keys().copied().collect();
+        let named: Vec<_> = p.keys().copied().collect();
         let voters: Vec<_> = stored.voters.iter().copied().collect();
         if !stored.members().is_empty() && named != voters {
             warn!(

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::core::{LogIndex, NodeId, Role, Status, Term};
+use crate::core::{LogIndex, Membership, NodeId, Role, Status, Term};
 
 /// A node's state as last published.
 ///
@@ -28,6 +28,9 @@ pub struct Metrics {
     pub applied: LogIndex,
     /// Index of its last log entry.
     pub last_index: LogIndex,
+    /// The configuration in force (the newest one in its log, committed
+    /// or not, as Raft prescribes, §6).
+    pub membership: Membership,
     /// Leader only: each follower's match index.
     pub matched: BTreeMap<NodeId, LogIndex>,
     /// Why the node is down, if it is.
@@ -60,6 +63,7 @@ impl Metrics {
             commit: 0,
             applied: 0,
             last_index: 0,
+            membership: Membership::default(),
             matched: BTreeMap::new(),
             down: None,
             incarnation: 0,
@@ -112,6 +116,7 @@ impl Metrics {
         self.commit = status.commit;
         self.applied = applied;
         self.last_index = status.last_index;
+        self.membership.clone_from(&status.membership);
         self.matched = status
             .peers
             .iter()

@@ -9,11 +9,15 @@
 //! It may lose, delay, duplicate or reorder messages (Raft tolerates all
 //! four), but must never alter one.
 //!
+//! What a service needs of a socket adapter beyond sending (serve, peer
+//! addresses, metrics, shutdown) is [`NetworkTransport`].
+//!
 //! The in-process adapter lives in [`memory`]; `transports/memory`
 //! re-exports it (see `transports/README.md` for why it lives here).
 
 mod lanes;
 pub mod memory;
+mod network;
 
 use thiserror::Error;
 
@@ -21,6 +25,7 @@ use crate::core::{Body, Message, NodeId};
 
 pub use lanes::{lanes, LaneReceiver, LaneSender, SNAPSHOT_LANE_CAPACITY};
 pub use memory::{LinkFaults, MemoryNetwork, MemoryTransport};
+pub use network::{NetworkTransport, PeerMetrics, ServeError};
 
 /// Why a batch was refused at once. A batch accepted with `Ok` may still be
 /// lost on the way; Raft retries what matters.

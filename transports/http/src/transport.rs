@@ -17,9 +17,12 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use raft_actors::core::{Message, NodeId};
 use raft_actors::node::messages::peer::Peer;
-use raft_actors::transport::{estimated_size, LaneReceiver, Transport, TransportError};
+use raft_actors::transport::{
+    estimated_size, LaneReceiver, NetworkTransport, ServeError, Transport, TransportError,
+};
+use raft_actors_transport_tcp::admission::{admit, Advertised, Claim, Rules};
 use raft_actors_transport_tcp::peers::{PeerTable, SpawnLink};
-use raft_actors_transport_tcp::{Backoff, PeerMetrics};
+use raft_actors_transport_tcp::{Backoff, PeerCounters, PeerMetrics};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -116,35 +119,6 @@ pub struct HttpMetrics {
     pub bad_bodies: u64,
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    bytes_sent: AtomicU64,
-    messages_sent: AtomicU64,
-    bytes_received: AtomicU64,
-    messages_received: AtomicU64,
-    reconnects: AtomicU64,
-    drops: AtomicU64,
-}
-
-fn add(c: &AtomicU64, n: u64) {
-    // Relaxed: independent counters, read for reports only.
-    c.fetch_add(n, Ordering::Relaxed);
-}
-
-impl Counters {
-    fn snapshot(&self) -> PeerMetrics {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        PeerMetrics {
-            bytes_sent: get(&self.bytes_sent),
-            messages_sent: get(&self.messages_sent),
-            bytes_received: get(&self.bytes_received),
-            messages_received: get(&self.messages_received),
-            reconnects: get(&self.reconnects),
-            drops: get(&self.drops),
-        }
-    }
-}
-
 /// Node `cfg.id`'s HTTP transport. Clones are handles to the same one.
 ///
 /// ```
@@ -164,9 +138,10 @@ pub struct HttpTransport {
 #[derive(Debug)]
 struct Inner {
     cfg: Arc<HttpConfig>,
-    peers: Arc<PeerTable<Counters>>,
+    peers: Arc<PeerTable<PeerCounters>>,
     refused: Arc<AtomicU64>,
     bad_bodies: Arc<AtomicU64>,
+    advertised: Advertised,
     token: CancellationToken,
     tracker: TaskTracker,
     serving: AtomicBool,
@@ -194,17 +169,28 @@ impl HttpTransport {
         let cfg = Arc::new(cfg);
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
+        let advertised = Advertised::new(cfg.advertise);
         // awc's client is bound to its thread: every sending task runs on
         // this arbiter, whichever thread adds the peer (queued even from
         // this thread; the task starts once the caller yields, with its
         // messages already queued).
-        let spawn: SpawnLink<Counters> = {
+        let spawn: SpawnLink<PeerCounters> = {
             let arbiter = actix_rt::Arbiter::current();
             let (cfg, token, tracker) = (Arc::clone(&cfg), token.clone(), tracker.clone());
+            let advertised = advertised.clone();
             Box::new(move |peer, addr, rx, counters| {
                 let (cfg, token, tracker) = (Arc::clone(&cfg), token.clone(), tracker.clone());
+                let link = Link {
+                    cfg,
+                    peer,
+                    addr,
+                    rx,
+                    counters,
+                    advertised: advertised.clone(),
+                    token,
+                };
                 arbiter.spawn_fn(move || {
-                    tracker.spawn_local(post_loop(cfg, peer, addr, rx, counters, token));
+                    tracker.spawn_local(post_loop(link));
                 });
             })
         };
@@ -218,6 +204,7 @@ impl HttpTransport {
                 peers,
                 refused: Arc::default(),
                 bad_bodies: Arc::default(),
+                advertised,
                 token,
                 tracker,
                 serving: AtomicBool::new(false),
@@ -349,23 +336,35 @@ impl Transport for HttpTransport {
         }
         queue.try_send(messages).map_err(|dropped| {
             // Full or shut down: drop and count; Raft retries.
-            add(&counters.drops, dropped);
+            PeerCounters::add(&counters.drops, dropped);
             TransportError::Unreachable(to)
         })
     }
 }
 
-/// Posts one peer's queued batches, one request at a time so each lane
-/// arrives in order; after a failure, backs off with jitter.
-async fn post_loop(
+/// What one peer's sending task owns.
+struct Link {
     cfg: Arc<HttpConfig>,
     peer: NodeId,
     addr: SocketAddr,
-    mut rx: LaneReceiver,
-    counters: Arc<Counters>,
+    rx: LaneReceiver,
+    counters: Arc<PeerCounters>,
+    advertised: Advertised,
     token: CancellationToken,
-) {
-    let advertise = cfg.advertise.map(|a| a.to_string());
+}
+
+/// Posts one peer's queued batches, one request at a time so each lane
+/// arrives in order; after a failure, backs off with jitter.
+async fn post_loop(link: Link) {
+    let Link {
+        cfg,
+        peer,
+        addr,
+        mut rx,
+        counters,
+        advertised,
+        token,
+    } = link;
     // awc's default connector pools and keeps connections alive.
     let client = awc::Client::builder().timeout(cfg.request_timeout).finish();
     let url = format!("http://{addr}{PATH}");
@@ -393,12 +392,12 @@ async fn post_loop(
                     len = b.len(),
                     "dropping a request over the body limit"
                 );
-                add(&counters.drops, n);
+                PeerCounters::add(&counters.drops, n);
                 continue;
             }
             Err(e) => {
                 warn!(node = cfg.id, peer, %e, "dropping unencodable batches");
-                add(&counters.drops, n);
+                PeerCounters::add(&counters.drops, n);
                 continue;
             }
         };
@@ -407,8 +406,8 @@ async fn post_loop(
             _ = token.cancelled() => return,
             r = {
                 let mut req = client.post(&url).content_type("application/octet-stream");
-                if let Some(a) = &advertise {
-                    req = req.insert_header((ADVERTISE_HEADER, a.as_str()));
+                if let Some(a) = advertised.get() {
+                    req = req.insert_header((ADVERTISE_HEADER, a.to_string()));
                 }
                 req.send_body(body)
             } => r,
@@ -420,17 +419,17 @@ async fn post_loop(
         };
         match failure {
             None => {
-                add(&counters.bytes_sent, len);
-                add(&counters.messages_sent, n);
+                PeerCounters::add(&counters.bytes_sent, len);
+                PeerCounters::add(&counters.messages_sent, n);
                 if failing {
-                    add(&counters.reconnects, 1);
+                    PeerCounters::add(&counters.reconnects, 1);
                     failing = false;
                 }
                 backoff.reset();
             }
             Some(why) => {
                 debug!(node = cfg.id, peer, %why, "request failed; backing off");
-                add(&counters.drops, n);
+                PeerCounters::add(&counters.drops, n);
                 failing = true;
                 tokio::select! {
                     _ = token.cancelled() => return,
@@ -444,7 +443,7 @@ async fn post_loop(
 struct Endpoint {
     cfg: Arc<HttpConfig>,
     inbox: Recipient<Peer>,
-    peers: Arc<PeerTable<Counters>>,
+    peers: Arc<PeerTable<PeerCounters>>,
     refused: Arc<AtomicU64>,
     bad_bodies: Arc<AtomicU64>,
 }
@@ -464,32 +463,25 @@ async fn receive(
             return HttpResponse::BadRequest().body(e.to_string());
         }
     };
-    let refusal = if env.cluster_id != state.cfg.cluster_id {
-        Some(format!(
-            "wrong cluster id {} (this is cluster {})",
-            env.cluster_id, state.cfg.cluster_id
-        ))
-    } else if env.to != node {
-        Some(format!("this is node {node}, not {}", env.to))
-    } else if state.peers.counters(env.from).is_none() {
-        // A node of this cluster that says where it listens, to a node
-        // told to learn peers (one joining the cluster).
-        let advertised = req
-            .headers()
-            .get(ADVERTISE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<SocketAddr>().ok());
-        match advertised {
-            Some(addr) if state.cfg.learn_peers && env.from != node => {
-                debug!(node, from = env.from, %addr, "learnt a peer from its request");
-                state.peers.set(env.from, addr);
-                None
-            }
-            _ => Some(format!("unknown node {}", env.from)),
-        }
-    } else {
-        None
+    // The TCP transport's admission rules: cluster, recipient, known or
+    // learnt sender.
+    let advertised = req
+        .headers()
+        .get(ADVERTISE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<SocketAddr>().ok());
+    let rules = Rules {
+        node,
+        cluster_id: state.cfg.cluster_id,
+        learn_peers: state.cfg.learn_peers,
     };
+    let claim = Claim {
+        cluster_id: env.cluster_id,
+        from: env.from,
+        to: env.to,
+        advertised,
+    };
+    let refusal = admit(&rules, &state.peers, claim).err();
     if let Some(reason) = refusal {
         state.refused.fetch_add(1, Ordering::Relaxed);
         warn!(node, from = env.from, %reason, "refusing a request");
@@ -512,10 +504,43 @@ async fn receive(
     let Some(c) = state.peers.counters(from) else {
         return HttpResponse::Forbidden().finish();
     };
-    add(&c.bytes_received, body.len() as u64);
+    PeerCounters::add(&c.bytes_received, body.len() as u64);
     for messages in env.batches {
-        add(&c.messages_received, messages.len() as u64);
+        PeerCounters::add(&c.messages_received, messages.len() as u64);
         state.inbox.do_send(Peer { messages });
     }
     HttpResponse::NoContent().finish()
+}
+
+impl NetworkTransport for HttpTransport {
+    fn sender(&self) -> Box<dyn Transport> {
+        Box::new(self.clone())
+    }
+
+    fn serve(
+        &self,
+        listener: std::net::TcpListener,
+        inbox: Recipient<Peer>,
+    ) -> Result<SocketAddr, ServeError> {
+        HttpTransport::serve(self, listener, inbox).map_err(|e| match e {
+            HttpError::Io(e) => ServeError::Io(e),
+            HttpError::AlreadyServing => ServeError::AlreadyServing,
+        })
+    }
+
+    fn set_peer(&self, id: NodeId, addr: SocketAddr) {
+        HttpTransport::set_peer(self, id, addr);
+    }
+
+    fn advertise(&self, own: SocketAddr) {
+        self.inner.advertised.set(own);
+    }
+
+    fn peer_metrics(&self) -> BTreeMap<NodeId, PeerMetrics> {
+        self.metrics().peers
+    }
+
+    fn shutdown(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(HttpTransport::shutdown(self))
+    }
 }

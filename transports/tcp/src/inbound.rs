@@ -21,16 +21,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use crate::admission::{admit, Claim, Rules};
 use crate::config::TcpConfig;
 use crate::frame::{Frame, FrameCodec};
-use crate::metrics::{Counters, Global};
+use crate::metrics::{Global, PeerCounters};
 use crate::peers::PeerTable;
 
 pub(crate) struct Acceptor {
     pub cfg: Arc<TcpConfig>,
     pub listener: TcpListener,
     pub inbox: Recipient<Peer>,
-    pub peers: Arc<PeerTable<Counters>>,
+    pub peers: Arc<PeerTable<PeerCounters>>,
     pub global: Arc<Global>,
     pub token: CancellationToken,
     pub tracker: TaskTracker,
@@ -63,7 +64,7 @@ pub(crate) async fn accept_loop(a: Acceptor) {
 struct Conn {
     cfg: Arc<TcpConfig>,
     inbox: Recipient<Peer>,
-    peers: Arc<PeerTable<Counters>>,
+    peers: Arc<PeerTable<PeerCounters>>,
     global: Arc<Global>,
     token: CancellationToken,
     remote: SocketAddr,
@@ -110,27 +111,18 @@ impl Conn {
                 return;
             }
         };
-        let refusal = if cluster_id != self.cfg.cluster_id {
-            Some(format!(
-                "wrong cluster id {cluster_id} (this is cluster {})",
-                self.cfg.cluster_id
-            ))
-        } else if to != node {
-            Some(format!("this is node {node}, not {to}"))
-        } else if self.peers.counters(from).is_none() {
-            match at {
-                // A node of this cluster that says where it listens, to a
-                // node told to learn peers (one joining the cluster).
-                Some(addr) if self.cfg.learn_peers && from != node => {
-                    debug!(node, from, %addr, "learnt a peer from its handshake");
-                    self.peers.set(from, addr);
-                    None
-                }
-                _ => Some(format!("unknown node {from}")),
-            }
-        } else {
-            None
+        let rules = Rules {
+            node,
+            cluster_id: self.cfg.cluster_id,
+            learn_peers: self.cfg.learn_peers,
         };
+        let claim = Claim {
+            cluster_id,
+            from,
+            to,
+            advertised: at,
+        };
+        let refusal = admit(&rules, &self.peers, claim).err();
         let mut buf = BytesMut::new();
         if let Some(reason) = refusal {
             self.global.refused.fetch_add(1, Ordering::Relaxed);
@@ -158,7 +150,7 @@ impl Conn {
                 n = reader.next() => n,
             };
             let decoded = reader.decoder().decoded_bytes();
-            Counters::add(&counters.bytes_received, decoded - counted);
+            PeerCounters::add(&counters.bytes_received, decoded - counted);
             counted = decoded;
             match next {
                 Some(Ok(Frame::Batch { messages })) => {
@@ -169,7 +161,7 @@ impl Conn {
                         warn!(node, %remote, peer = from, claimed_from = m.from, to = m.to, "closing connection: message not from the handshake's peer");
                         return;
                     }
-                    Counters::add(&counters.messages_received, messages.len() as u64);
+                    PeerCounters::add(&counters.messages_received, messages.len() as u64);
                     // A stopped node drops it: a crashed peer, to Raft.
                     self.inbox.do_send(Peer { messages });
                 }

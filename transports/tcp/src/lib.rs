@@ -22,9 +22,11 @@
 //! | the transport, its errors | [`TcpTransport`], [`TcpError`] |
 //! | settings and bounds | [`TcpConfig`] |
 //! | wire format, decoder | [`frame`] |
-//! | counters | [`PeerMetrics`], [`TcpMetrics`] |
+//! | counters (shared with the HTTP transport) | [`PeerCounters`], [`PeerMetrics`], [`TcpMetrics`] |
 //! | reconnect delays | [`Backoff`] |
 //! | the peers, growable at run time (shared with the HTTP transport) | [`PeerTable`] |
+//! | who may connect, what this node advertises (shared likewise) | [`admission`] |
+//! | what a service drives: serve, peers, advertise, metrics, shutdown | `raft_actors::transport::NetworkTransport` |
 //!
 //! ```
 //! # #[actix_rt::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -44,6 +46,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod admission;
 mod backoff;
 mod config;
 pub mod frame;
@@ -55,6 +58,6 @@ mod transport;
 
 pub use backoff::Backoff;
 pub use config::TcpConfig;
-pub use metrics::{PeerMetrics, TcpMetrics};
+pub use metrics::{PeerCounters, PeerMetrics, TcpMetrics};
 pub use peers::PeerTable;
 pub use transport::{TcpError, TcpTransport};

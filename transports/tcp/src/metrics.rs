@@ -8,22 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use raft_actors::core::NodeId;
 
-/// What happened on the links with one peer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PeerMetrics {
-    /// Frame bytes written to the peer (prefixes included).
-    pub bytes_sent: u64,
-    /// Messages written to the peer.
-    pub messages_sent: u64,
-    /// Frame bytes received from the peer.
-    pub bytes_received: u64,
-    /// Messages received from the peer and delivered.
-    pub messages_received: u64,
-    /// Connections to the peer established after the first one.
-    pub reconnects: u64,
-    /// Messages dropped: queue full, or lost with a broken connection.
-    pub drops: u64,
-}
+pub use raft_actors::transport::PeerMetrics;
 
 /// Counts of one transport.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,22 +21,40 @@ pub struct TcpMetrics {
     pub bad_frames: u64,
 }
 
+/// The live counts of one peer, shared by its sending task and the
+/// receiving side; the TCP and the HTTP transport both keep them in their
+/// [`PeerTable`](crate::PeerTable).
+///
+/// ```
+/// use raft_actors_transport_tcp::PeerCounters;
+/// let c = PeerCounters::default();
+/// PeerCounters::add(&c.drops, 3);
+/// assert_eq!(c.snapshot().drops, 3);
+/// ```
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub struct PeerCounters {
+    /// Bytes written to the peer.
     pub bytes_sent: AtomicU64,
+    /// Messages written to the peer.
     pub messages_sent: AtomicU64,
+    /// Bytes received from the peer.
     pub bytes_received: AtomicU64,
+    /// Messages received from the peer and delivered.
     pub messages_received: AtomicU64,
+    /// Connections re-established after a failure.
     pub reconnects: AtomicU64,
+    /// Messages dropped.
     pub drops: AtomicU64,
 }
 
-impl Counters {
+impl PeerCounters {
+    /// Adds `n` to counter `c`.
     pub fn add(c: &AtomicU64, n: u64) {
         // Relaxed: independent counters, read for reports only.
         c.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// The counts as they are now.
     pub fn snapshot(&self) -> PeerMetrics {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         PeerMetrics {

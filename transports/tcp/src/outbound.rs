@@ -21,10 +21,11 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::admission::Advertised;
 use crate::backoff::Backoff;
 use crate::config::TcpConfig;
 use crate::frame::{Frame, FrameCodec};
-use crate::metrics::Counters;
+use crate::metrics::PeerCounters;
 use crate::transport::TcpError;
 
 pub(crate) struct Link {
@@ -32,7 +33,8 @@ pub(crate) struct Link {
     pub peer: NodeId,
     pub addr: SocketAddr,
     pub rx: LaneReceiver,
-    pub counters: Arc<Counters>,
+    pub counters: Arc<PeerCounters>,
+    pub advertised: Advertised,
     pub token: CancellationToken,
 }
 
@@ -64,7 +66,7 @@ pub(crate) async fn run(mut link: Link) {
             Ok((reader, writer)) => {
                 backoff.reset();
                 if connected_before {
-                    Counters::add(&link.counters.reconnects, 1);
+                    PeerCounters::add(&link.counters.reconnects, 1);
                 }
                 connected_before = true;
                 debug!(node = link.cfg.id, peer = link.peer, "connected");
@@ -101,7 +103,7 @@ async fn dial(
         let (r, mut w) = stream.into_split();
         let codec = FrameCodec::new(cfg.max_frame_bytes);
         let mut buf = BytesMut::new();
-        let hello = match cfg.advertise {
+        let hello = match link.advertised.get() {
             Some(addr) => Frame::HelloAt {
                 cluster_id: cfg.cluster_id,
                 from: cfg.id,
@@ -170,7 +172,7 @@ async fn pump(
                     // Only possible if the size estimate undershot: drop
                     // this batch, keep the connection.
                     warn!(node = link.cfg.id, peer = link.peer, %e, "dropping unencodable batch");
-                    Counters::add(&link.counters.drops, n);
+                    PeerCounters::add(&link.counters.drops, n);
                 }
             }
         }
@@ -178,10 +180,10 @@ async fn pump(
             continue;
         }
         if let Err(e) = writer.write_all(&buf).await {
-            Counters::add(&link.counters.drops, sent);
+            PeerCounters::add(&link.counters.drops, sent);
             return End::Broken(e.into());
         }
-        Counters::add(&link.counters.bytes_sent, buf.len() as u64);
-        Counters::add(&link.counters.messages_sent, sent);
+        PeerCounters::add(&link.counters.bytes_sent, buf.len() as u64);
+        PeerCounters::add(&link.counters.messages_sent, sent);
     }
 }

@@ -11,14 +11,17 @@ use std::sync::Arc;
 use actix::Recipient;
 use raft_actors::core::{Message, NodeId};
 use raft_actors::node::messages::peer::Peer;
-use raft_actors::transport::{estimated_size, Transport, TransportError};
+use raft_actors::transport::{
+    estimated_size, NetworkTransport, PeerMetrics, ServeError, Transport, TransportError,
+};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::Advertised;
 use crate::config::TcpConfig;
 use crate::frame::FrameError;
-use crate::metrics::{Counters, Global, TcpMetrics};
+use crate::metrics::{Global, PeerCounters, TcpMetrics};
 use crate::peers::{PeerTable, SpawnLink};
 use crate::{inbound, outbound};
 
@@ -71,8 +74,9 @@ pub struct TcpTransport {
 #[derive(Debug)]
 struct Inner {
     cfg: Arc<TcpConfig>,
-    peers: Arc<PeerTable<Counters>>,
+    peers: Arc<PeerTable<PeerCounters>>,
     global: Arc<Global>,
+    advertised: Advertised,
     token: CancellationToken,
     tracker: TaskTracker,
     serving: AtomicBool,
@@ -94,8 +98,10 @@ impl TcpTransport {
         let cfg = Arc::new(cfg);
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let spawn: SpawnLink<Counters> = {
+        let advertised = Advertised::new(cfg.advertise);
+        let spawn: SpawnLink<PeerCounters> = {
             let (cfg, token, tracker) = (Arc::clone(&cfg), token.clone(), tracker.clone());
+            let advertised = advertised.clone();
             Box::new(move |peer, addr, rx, counters| {
                 let link = outbound::Link {
                     cfg: Arc::clone(&cfg),
@@ -103,6 +109,7 @@ impl TcpTransport {
                     addr,
                     rx,
                     counters,
+                    advertised: advertised.clone(),
                     token: token.clone(),
                 };
                 tracker.spawn_on(outbound::run(link), &handle);
@@ -117,6 +124,7 @@ impl TcpTransport {
                 cfg,
                 peers,
                 global: Arc::new(Global::default()),
+                advertised,
                 token,
                 tracker,
                 serving: AtomicBool::new(false),
@@ -230,8 +238,42 @@ impl Transport for TcpTransport {
         queue.try_send(messages).map_err(|dropped| {
             // Full (the peer is slow or down) or closed (shut down): drop,
             // count, and let Raft's retries resend what still matters.
-            Counters::add(&counters.drops, dropped);
+            PeerCounters::add(&counters.drops, dropped);
             TransportError::Unreachable(to)
         })
+    }
+}
+
+impl NetworkTransport for TcpTransport {
+    fn sender(&self) -> Box<dyn Transport> {
+        Box::new(self.clone())
+    }
+
+    fn serve(
+        &self,
+        listener: std::net::TcpListener,
+        inbox: Recipient<Peer>,
+    ) -> Result<SocketAddr, ServeError> {
+        TcpTransport::serve(self, listener, inbox).map_err(|e| match e {
+            TcpError::Io(e) => ServeError::Io(e),
+            TcpError::AlreadyServing => ServeError::AlreadyServing,
+            e => ServeError::Other(e.to_string()),
+        })
+    }
+
+    fn set_peer(&self, id: NodeId, addr: SocketAddr) {
+        TcpTransport::set_peer(self, id, addr);
+    }
+
+    fn advertise(&self, own: SocketAddr) {
+        self.inner.advertised.set(own);
+    }
+
+    fn peer_metrics(&self) -> std::collections::BTreeMap<NodeId, PeerMetrics> {
+        self.metrics().peers
+    }
+
+    fn shutdown(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(TcpTransport::shutdown(self))
     }
 }

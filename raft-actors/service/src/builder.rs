@@ -1,0 +1,391 @@
+//! [`ServiceBuilder`]: one service node set up in code: id, addresses,
+//! peers, data dir, storage, transport, node config, request timeout and
+//! session bounds, then [`start`](ServiceBuilder::start)ed in the current
+//! actix system. [`main`](crate::main) is a thin clap layer over it.
+//!
+//! Nothing here is process-global: any number of nodes, of one service or
+//! several, of one cluster or several, can be started in one process. It
+//! must never leave a node or transport running when start-up fails after
+//! starting them.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use raft_actors::core::NodeId;
+use raft_actors::node::{ApplyFactory, NodeConfig};
+use raft_actors::storage::Storage;
+use raft_actors::transport::{NetworkTransport, ServeError};
+use raft_actors::{Apply, ClientError, Raft};
+use tracing::info;
+
+use super::cluster;
+use super::directory::Directory;
+use super::error::{name_leader, ApiError};
+use super::flags::{StorageKind, TransportKind};
+use super::machine::Machine;
+use super::metrics::ServiceMetrics;
+use super::network::{battery, TransportBuildError};
+use super::node::{Node, Settings};
+use super::running::RunningService;
+use super::sessions::SessionBounds;
+use super::storage::{open_storage, warn_if_peers_disagree, OpenError};
+use super::Service;
+
+/// Why a node could not start. Its `Display` and sources chain into one
+/// line (`{e}: {source}: ...`).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A required setting was not given.
+    #[error("missing setting: {0}")]
+    Missing(&'static str),
+    /// The raft address cannot be listened on.
+    #[error("cannot listen on --raft-addr {addr}")]
+    RaftListen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The client address cannot be listened on.
+    #[error("cannot listen on --http-addr {addr}")]
+    HttpListen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The storage cannot be opened.
+    #[error(transparent)]
+    Storage(#[from] OpenError),
+    /// The transport cannot be built.
+    #[error("cannot start the transport")]
+    Transport(#[from] TransportBuildError),
+    /// The transport cannot serve the raft listener.
+    #[error("cannot serve the raft address")]
+    Serve(#[from] ServeError),
+    /// The node did not answer once started.
+    #[error("the node did not start")]
+    Node(#[from] ClientError),
+    /// The HTTP server cannot serve the client listener.
+    #[error("cannot serve --http-addr")]
+    Http(#[source] std::io::Error),
+}
+
+/// Where a socket comes from: an address to bind, or a bound listener.
+enum Listen {
+    Addr(SocketAddr),
+    Listener(TcpListener),
+}
+
+impl Listen {
+    fn bind(self) -> Result<TcpListener, (SocketAddr, std::io::Error)> {
+        match self {
+            Listen::Addr(a) => TcpListener::bind(a).map_err(|e| (a, e)),
+            Listen::Listener(l) => Ok(l),
+        }
+    }
+}
+
+enum StorageSpec {
+    Kind(StorageKind),
+    Custom(Box<dyn Storage>),
+}
+
+enum TransportSpec {
+    Kind(TransportKind),
+    Custom(Arc<dyn NetworkTransport>),
+}
+
+/// Sets up one node of service `S`; see the [crate docs](crate) for a
+/// whole cluster.
+///
+/// ```no_run
+/// # use raft_actors_service::{Service, ServiceBuilder};
+/// # async fn demo<S: Service>() -> Result<(), raft_actors_service::StartError> {
+/// let node = ServiceBuilder::<S>::new(1)
+///     .raft_addr("127.0.0.1:7001".parse().unwrap())
+///     .http_addr("127.0.0.1:8001".parse().unwrap())
+///     .peers([(1, "127.0.0.1:7001".parse().unwrap())])
+///     .data_dir("data/1")
+///     .start()
+///     .await?;
+/// println!("serving on {}", node.http_addr());
+/// node.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct ServiceBuilder<S: Service> {
+    id: NodeId,
+    raft: Option<Listen>,
+    http: Option<Listen>,
+    peers: Option<BTreeMap<NodeId, SocketAddr>>,
+    data_dir: Option<PathBuf>,
+    storage: StorageSpec,
+    transport: TransportSpec,
+    cluster_id: u64,
+    node: NodeConfig,
+    timeout: Duration,
+    sessions: SessionBounds,
+    signals: bool,
+    workers: usize,
+    service: PhantomData<fn() -> S>,
+}
+
+impl<S: Service> ServiceBuilder<S> {
+    /// Node `id` (at least 1), with the defaults: redb storage, TCP
+    /// transport, cluster id 1, a 50 ms tick, a 5 s request timeout,
+    /// default session bounds, two HTTP workers, no signal handling.
+    pub fn new(id: NodeId) -> Self {
+        ServiceBuilder {
+            id,
+            raft: None,
+            http: None,
+            peers: None,
+            data_dir: None,
+            storage: StorageSpec::Kind(StorageKind::Redb),
+            transport: TransportSpec::Kind(TransportKind::Tcp),
+            cluster_id: 1,
+            node: NodeConfig {
+                tick: Duration::from_millis(50),
+                seed: id,
+                ..NodeConfig::default()
+            },
+            timeout: Duration::from_secs(5),
+            sessions: SessionBounds::default(),
+            signals: false,
+            workers: 2,
+            service: PhantomData,
+        }
+    }
+
+    /// Where peers reach this node (bound at start).
+    pub fn raft_addr(mut self, addr: SocketAddr) -> Self {
+        self.raft = Some(Listen::Addr(addr));
+        self
+    }
+
+    /// Receives peers' messages on an already bound listener (port 0 in
+    /// tests); its address is the one advertised.
+    pub fn raft_listener(mut self, listener: TcpListener) -> Self {
+        self.raft = Some(Listen::Listener(listener));
+        self
+    }
+
+    /// Where the client API is served (bound at start).
+    pub fn http_addr(mut self, addr: SocketAddr) -> Self {
+        self.http = Some(Listen::Addr(addr));
+        self
+    }
+
+    /// Serves the client API on an already bound listener.
+    pub fn http_listener(mut self, listener: TcpListener) -> Self {
+        self.http = Some(Listen::Listener(listener));
+        self
+    }
+
+    /// The initial voters by raft address, this node included; used only
+    /// to bootstrap empty storage. Without it the node waits to be added.
+    pub fn peers(mut self, peers: impl IntoIterator<Item = (NodeId, SocketAddr)>) -> Self {
+        self.peers = Some(peers.into_iter().collect());
+        self
+    }
+
+    /// Where the battery storages keep their files (created if missing).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// One of the battery storages (default redb).
+    pub fn storage(mut self, kind: StorageKind) -> Self {
+        self.storage = StorageSpec::Kind(kind);
+        self
+    }
+
+    /// Any storage. It is used as given: bootstrapping it with the
+    /// initial voters, if it is empty, is the caller's part.
+    pub fn custom_storage(mut self, storage: Box<dyn Storage>) -> Self {
+        self.storage = StorageSpec::Custom(storage);
+        self
+    }
+
+    /// One of the battery transports (default TCP), built with the
+    /// peers and this node's raft address, learning peers that advertise.
+    pub fn transport(mut self, kind: TransportKind) -> Self {
+        self.transport = TransportSpec::Kind(kind);
+        self
+    }
+
+    /// Any transport: it is told this node's raft address
+    /// ([`NetworkTransport::advertise`]) and to serve the raft listener;
+    /// its peers are the caller's to configure.
+    pub fn custom_transport(mut self, transport: Arc<dyn NetworkTransport>) -> Self {
+        self.transport = TransportSpec::Custom(transport);
+        self
+    }
+
+    /// Nodes of another cluster id are refused by the battery transports.
+    pub fn cluster_id(mut self, id: u64) -> Self {
+        self.cluster_id = id;
+        self
+    }
+
+    /// The node's whole configuration: tick length (election timeout and
+    /// heartbeat are counted in ticks: `core.election_ticks`,
+    /// `core.heartbeat_ticks`), snapshot threshold, trailing logs, queue
+    /// bounds.
+    pub fn node_config(mut self, cfg: NodeConfig) -> Self {
+        self.node = cfg;
+        self
+    }
+
+    /// Changes the node configuration in place.
+    pub fn configure(mut self, f: impl FnOnce(&mut NodeConfig)) -> Self {
+        f(&mut self.node);
+        self
+    }
+
+    /// How long a client request waits before answering 504.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The session table's bounds; every node of a cluster must use the
+    /// same ones.
+    pub fn sessions(mut self, bounds: SessionBounds) -> Self {
+        self.sessions = bounds;
+        self
+    }
+
+    /// Stop on SIGTERM or SIGINT (what [`main`](crate::main) does); off
+    /// by default, so several nodes can share a process.
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.signals = on;
+        self
+    }
+
+    /// HTTP worker threads (default 2).
+    pub fn http_workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Binds, opens the storage, starts the transport, the node and the
+    /// HTTP server, inside the current actix system. Every fallible step
+    /// that touches the outside (addresses, data dir) comes before the node
+    /// starts.
+    pub async fn start(self) -> Result<RunningService<S>, StartError> {
+        let id = self.id;
+        let raft_listener = self
+            .raft
+            .ok_or(StartError::Missing("raft address"))?
+            .bind()
+            .map_err(|(addr, source)| StartError::RaftListen { addr, source })?;
+        let http_listener = self
+            .http
+            .ok_or(StartError::Missing("http address"))?
+            .bind()
+            .map_err(|(addr, source)| StartError::HttpListen { addr, source })?;
+        let local = |l: &TcpListener, addr_err: fn(SocketAddr, std::io::Error) -> StartError| {
+            l.local_addr()
+                .map_err(|e| addr_err(SocketAddr::from(([0, 0, 0, 0], 0)), e))
+        };
+        let raft_addr = local(&raft_listener, |addr, source| StartError::RaftListen {
+            addr,
+            source,
+        })?;
+        let http_addr = local(&http_listener, |addr, source| StartError::HttpListen {
+            addr,
+            source,
+        })?;
+        let storage = match self.storage {
+            StorageSpec::Custom(s) => s,
+            StorageSpec::Kind(kind) => {
+                let dir = self.data_dir.ok_or(StartError::Missing("data dir"))?;
+                open_storage(kind, &dir, self.peers.as_ref())?
+            }
+        };
+        let peers = self.peers.clone().unwrap_or_default();
+        let network = match self.transport {
+            TransportSpec::Custom(t) => {
+                t.advertise(raft_addr);
+                t
+            }
+            TransportSpec::Kind(kind) => {
+                battery(kind, id, raft_addr, self.cluster_id, peers.clone())?
+            }
+        };
+        let directory = {
+            let network = Arc::clone(&network);
+            Directory::new(Arc::new(move |id, addr| network.set_peer(id, addr)))
+        };
+        let apply: ApplyFactory<Machine<S>> = {
+            let (directory, bounds) = (directory.clone(), self.sessions);
+            Arc::new(move || {
+                Box::new(Machine::<S>::new(directory.clone(), bounds)) as Box<dyn Apply<Machine<S>>>
+            })
+        };
+        let raft =
+            Raft::start(id, self.node, storage, network.sender(), apply).with_timeout(self.timeout);
+        let started = async {
+            network.serve(raft_listener, raft.addr().clone().recipient())?;
+            let status = raft.status().await?;
+            warn_if_peers_disagree(&status.membership, self.peers.as_ref());
+            Ok::<_, StartError>(())
+        };
+        if let Err(e) = started.await {
+            raft.shutdown().await;
+            network.shutdown().await;
+            return Err(e);
+        }
+
+        let node = web::Data::new(Node::<S> {
+            raft: raft.clone(),
+            directory,
+            metrics: ServiceMetrics::new(),
+            network: Arc::clone(&network),
+            settings: Settings {
+                timeout: self.timeout,
+                raft_addr,
+                http_addr,
+                peers,
+            },
+        });
+        let app_node = node.clone();
+        let mut server = HttpServer::new(move || {
+            let leader_of = app_node.raft.clone();
+            App::new()
+                .app_data(app_node.clone())
+                .wrap_fn(move |req, srv| {
+                    let fut = actix_web::dev::Service::call(srv, req);
+                    let raft = leader_of.clone();
+                    async move { Ok(name_leader(fut.await?, raft.current().leader)) }
+                })
+                .configure(S::routes)
+                .configure(cluster::routes::<S>)
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::not_found("no such route"))
+                }))
+        })
+        .workers(self.workers)
+        .shutdown_timeout(5);
+        if !self.signals {
+            server = server.disable_signals();
+        }
+        let server = match server.listen(http_listener) {
+            Ok(s) => s.run(),
+            Err(e) => {
+                raft.shutdown().await;
+                network.shutdown().await;
+                return Err(StartError::Http(e));
+            }
+        };
+        info!(id, raft = %raft_addr, http = %http_addr, "{} started", S::NAME);
+        Ok(RunningService::new(node, server))
+    }
+}
