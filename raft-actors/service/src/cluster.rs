@@ -48,10 +48,22 @@ pub fn routes<S: Service>(cfg: &mut web::ServiceConfig) {
 
 /// The contract's name of a node's role.
 pub fn role_name(s: &Status) -> &'static str {
-    match s.role {
+    role_of(s.role, s.membership.learners.contains(&s.id))
+}
+
+/// The contract's name of `role`, for a node that is a learner or not.
+///
+/// ```
+/// use raft_actors::core::Role;
+/// use raft_actors_service::cluster::role_of;
+/// assert_eq!(role_of(Role::PreCandidate, false), "candidate");
+/// assert_eq!(role_of(Role::Follower, true), "learner");
+/// ```
+pub fn role_of(role: Role, learner: bool) -> &'static str {
+    match role {
         Role::Leader => "leader",
         Role::Candidate | Role::PreCandidate => "candidate",
-        Role::Follower if s.membership.learners.contains(&s.id) => "learner",
+        Role::Follower if learner => "learner",
         Role::Follower => "follower",
     }
 }
@@ -315,4 +327,46 @@ async fn transfer<S: Service>(
     }
     node.raft.transfer_leader(t.id).await?;
     Ok(HttpResponse::Ok().json(json!({ "leader": t.id })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_have_the_contracts_names() {
+        assert_eq!(role_of(Role::Leader, false), "leader");
+        assert_eq!(role_of(Role::Candidate, false), "candidate");
+        assert_eq!(role_of(Role::PreCandidate, true), "candidate");
+        assert_eq!(role_of(Role::Follower, false), "follower");
+        assert_eq!(role_of(Role::Follower, true), "learner");
+    }
+
+    #[test]
+    fn a_joint_configuration_lists_both_sides_as_voters() {
+        let mut m = Membership::voters([1, 2, 3]);
+        m.outgoing = [3, 4].into();
+        m.learners = [5].into();
+        assert_eq!(
+            config(&m),
+            json!({ "voters": [1, 2, 3, 4], "learners": [5] })
+        );
+    }
+
+    #[test]
+    fn membership_bodies_are_strict() {
+        let ok: AddMember =
+            serde_json::from_str(r#"{"id": 4, "raft_addr": "127.0.0.1:7004", "role": "learner"}"#)
+                .expect("parses");
+        assert_eq!((ok.id, ok.role.as_deref()), (4, Some("learner")));
+        for bad in [
+            r#"{"id": 4}"#,
+            r#"{"id": 4, "raft_addr": "nowhere"}"#,
+            r#"{"id": 4, "raft_addr": "127.0.0.1:7004", "extra": 1}"#,
+        ] {
+            assert!(serde_json::from_str::<AddMember>(bad).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<Transfer>(r#"{"id": 2}"#).is_ok());
+        assert!(serde_json::from_str::<Transfer>(r#"{"to": 2}"#).is_err());
+    }
 }

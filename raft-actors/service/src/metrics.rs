@@ -160,12 +160,7 @@ impl ServiceMetrics {
         peers: &BTreeMap<NodeId, PeerMetrics>,
     ) -> String {
         let i = &self.inner;
-        let role = match m.role {
-            Role::Leader => "leader",
-            Role::Candidate | Role::PreCandidate => "candidate",
-            Role::Follower if learner => "learner",
-            Role::Follower => "follower",
-        };
+        let role = crate::cluster::role_of(m.role, learner);
         for r in ["leader", "follower", "candidate", "learner"] {
             i.role
                 .get_or_create(&vec![("role".into(), r.into())])
