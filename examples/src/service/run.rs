@@ -148,6 +148,7 @@ fn node_config(flags: &Flags) -> NodeConfig {
     };
     cfg.core.snapshot_threshold = flags.snapshot_threshold;
     cfg.core.trailing_logs = flags.trailing_logs;
+    cfg.core.lease_margin_ticks = flags.lease_margin_ticks;
     cfg
 }
 
