@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
-use raft_actors::node::{ApplyFactory, NodeConfig};
+use raft_actors::node::{ApplyFactory, NodeConfig, Roster};
 use raft_actors::{Apply, Raft};
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
@@ -39,14 +39,16 @@ use super::Service;
 /// ```
 pub fn main<S: Service>() -> ExitCode {
     let flags = Flags::parse_or_exit(S::NAME);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let start_logs = Box::new(|| {
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    });
     let system = actix_rt::System::new();
-    match system.block_on(run::<S>(flags)) {
+    match system.block_on(run::<S>(flags, start_logs)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{}: error: {e:#}", S::NAME);
@@ -55,12 +57,12 @@ pub fn main<S: Service>() -> ExitCode {
     }
 }
 
-async fn run<S: Service>(flags: Flags) -> anyhow::Result<()> {
+async fn run<S: Service>(flags: Flags, start_logs: Box<dyn FnOnce()>) -> anyhow::Result<()> {
     let raft_listener = TcpListener::bind(flags.raft_addr)
         .with_context(|| format!("cannot listen on --raft-addr {}", flags.raft_addr))?;
     let http_listener = TcpListener::bind(flags.http_addr)
         .with_context(|| format!("cannot listen on --http-addr {}", flags.http_addr))?;
-    let storage = open_storage(flags.storage, &flags.data_dir, flags.peers.as_ref())?;
+    let (storage, roster) = open_storage(flags.storage, &flags.data_dir)?;
     let peers = flags
         .peers
         .as_ref()
@@ -86,7 +88,7 @@ async fn run<S: Service>(flags: Flags) -> anyhow::Result<()> {
     };
     let raft = Raft::start(
         flags.id,
-        node_config(&flags),
+        node_config(&flags, roster),
         storage,
         network.adapter(),
         apply,
@@ -95,7 +97,13 @@ async fn run<S: Service>(flags: Flags) -> anyhow::Result<()> {
     network
         .serve(raft_listener, raft.addr().clone().recipient())
         .context("cannot serve the raft address")?;
-    let status = raft.status().await.context("the node did not start")?;
+    let status = match raft.status().await {
+        Ok(status) => status,
+        Err(e) => match raft.metrics().borrow().lost_data.clone() {
+            Some(reason) => anyhow::bail!(reason),
+            None => return Err(e).context("the node did not start"),
+        },
+    };
     warn_if_peers_disagree(&status.membership, flags.peers.as_ref());
 
     let node = web::Data::new(Node::<S> {
@@ -105,6 +113,7 @@ async fn run<S: Service>(flags: Flags) -> anyhow::Result<()> {
         network: network.clone(),
         flags: flags.clone(),
     });
+    actix_rt::spawn(logs_once_founded(raft.metrics(), start_logs));
     actix_rt::spawn(track_leader(raft.metrics()));
     actix_rt::spawn(register_self(node.clone()));
 
@@ -132,7 +141,21 @@ async fn run<S: Service>(flags: Flags) -> anyhow::Result<()> {
         "{} started",
         S::NAME
     );
-    server.await.context("the HTTP server failed")?;
+    let handle = server.handle();
+    let lost = tokio::select! {
+        served = server => {
+            served.context("the HTTP server failed")?;
+            None
+        }
+        reason = lost_data(raft.metrics()) => Some(reason),
+    };
+    if let Some(reason) = lost {
+        // The node refused to start on a lost data dir: nothing to serve.
+        handle.stop(false).await;
+        raft.shutdown().await;
+        network.shutdown().await;
+        anyhow::bail!(reason);
+    }
     info!("stopping: shutting the node down");
     raft.shutdown().await;
     network.shutdown().await;
@@ -140,16 +163,60 @@ async fn run<S: Service>(flags: Flags) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn node_config(flags: &Flags) -> NodeConfig {
+fn node_config(flags: &Flags, roster: Roster) -> NodeConfig {
     let mut cfg = NodeConfig {
         tick: Duration::from_millis(flags.tick_ms),
         seed: flags.id,
+        // An empty store is founded from --peers, once every other voter
+        // recorded this node; a restarted one ignores them.
+        bootstrap_voters: flags.peers.as_ref().map(|p| p.0.keys().copied().collect()),
+        roster,
         ..NodeConfig::default()
     };
     cfg.core.snapshot_threshold = flags.snapshot_threshold;
     cfg.core.trailing_logs = flags.trailing_logs;
     cfg.core.lease_margin_ticks = flags.lease_margin_ticks;
     cfg
+}
+
+/// Starts the logs once the node has a store of its own (loaded, and not
+/// founding one), so that a node refused for a lost data dir prints one
+/// line and nothing else, like every other start-up failure.
+async fn logs_once_founded(
+    mut metrics: tokio::sync::watch::Receiver<raft_actors::node::Metrics>,
+    start_logs: Box<dyn FnOnce()>,
+) {
+    loop {
+        {
+            let m = metrics.borrow_and_update();
+            if m.lost_data.is_some() {
+                return;
+            }
+            if m.incarnation >= 1 && !m.founding {
+                break;
+            }
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+    start_logs();
+    info!("logging started: this node has a store of its own");
+}
+
+/// Resolves once the node refuses to start because its data dir lost a
+/// membership it held (pending forever otherwise).
+async fn lost_data(
+    mut metrics: tokio::sync::watch::Receiver<raft_actors::node::Metrics>,
+) -> String {
+    loop {
+        if let Some(reason) = metrics.borrow_and_update().lost_data.clone() {
+            return reason;
+        }
+        if metrics.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
 }
 
 /// Keeps the leader named in error bodies up to date.

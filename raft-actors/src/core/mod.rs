@@ -36,6 +36,7 @@ mod election;
 mod entry;
 mod error;
 mod forwarding;
+mod founding;
 mod hard_state;
 mod log;
 mod membership;
@@ -62,6 +63,7 @@ use config::BrokenRule;
 pub use config::Config;
 pub use entry::{Entry, LogIndex, NodeId, Payload, RequestId, Term};
 pub use error::{ConfigError, ProposeError, ReadError, TransferError};
+pub use founding::{Founding, FoundingMsg, FoundingStep};
 pub use hard_state::HardState;
 pub use membership::{Membership, VoteResult};
 pub use message::{Body, Conflict, Message};
@@ -465,7 +467,8 @@ impl RaftCore {
             Body::ForwardProposals { .. }
             | Body::ProposalResults { .. }
             | Body::ForwardReads { .. }
-            | Body::ReadResults { .. } => {}
+            | Body::ReadResults { .. }
+            | Body::Founding(_) => {}
         }
     }
 

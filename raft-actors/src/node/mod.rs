@@ -9,6 +9,8 @@ pub mod messages;
 mod metrics;
 mod pending;
 mod raft_node;
+mod roster;
 
 pub use metrics::Metrics;
 pub use raft_node::{ApplyFactory, NodeConfig, RaftNode};
+pub use roster::{Roster, RosterError};

@@ -11,7 +11,7 @@
 //! to the core before each input, which measures leases against it.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +31,7 @@ use super::messages::internal::{Drive, Tick};
 use super::messages::peer::Peer;
 use super::metrics::Metrics;
 use super::pending::Pending;
+use super::roster::Roster;
 use crate::apply::{Apply, ApplyActor, ApplyBatch, BuildSnapshot, RestoreSnapshot};
 use crate::core::{
     AfterPersist, Body, ConfChangeError, Config, LogIndex, Membership, Message, NodeId,
@@ -43,6 +44,7 @@ use crate::type_config::TypeConfig;
 
 #[cfg(any(test, feature = "testing"))]
 mod faults;
+mod founding;
 
 /// Builds a fresh state machine: at start, and after a crash lost the old
 /// one (it is then rebuilt by replaying the log).
@@ -75,6 +77,16 @@ pub struct NodeConfig {
     /// [`Ready::take_early`](crate::core::Ready::take_early)). On by
     /// default; off only to measure what it buys.
     pub early_replication: bool,
+    /// The voters to found a cluster with when the store is empty (a
+    /// service's `--peers`); `None`: an empty store starts as no member and
+    /// waits to be added. The node asks every other voter first and starts
+    /// only once each recorded it in its [`Roster`]; if one already knew
+    /// it, its data dir was lost and it refuses to start (see
+    /// [`Founding`](crate::core::Founding)).
+    pub bootstrap_voters: Option<BTreeSet<NodeId>>,
+    /// The peers that enlisted with this node: durable beside the store in
+    /// a service, in memory by default.
+    pub roster: Roster,
 }
 
 impl Default for NodeConfig {
@@ -86,6 +98,8 @@ impl Default for NodeConfig {
             seed: 0,
             max_restarts: 10,
             early_replication: true,
+            bootstrap_voters: None,
+            roster: Roster::in_memory(),
         }
     }
 }
@@ -113,6 +127,9 @@ pub struct RaftNode<C: TypeConfig> {
     apply_factory: ApplyFactory<C>,
     apply: Option<Addr<ApplyActor<C>>>,
     core: Option<RaftCore>,
+    /// Set while an empty store is being founded: the core runs as no
+    /// member and hears nothing but the founding conversation.
+    founding: Option<crate::core::Founding>,
     /// Real time since the core was built, for its leases.
     clock: LeaseClock,
     /// The gate of the `Ready` being persisted; `Some` while a write is in
@@ -171,6 +188,7 @@ impl<C: TypeConfig> RaftNode<C> {
             apply_factory: apply,
             apply: None,
             core: None,
+            founding: None,
             clock,
             gate: None,
             drive_scheduled: false,
@@ -423,10 +441,13 @@ impl<C: TypeConfig> RaftNode<C> {
         let storage = Arc::clone(&self.storage);
         let load = async move { storage.lock().await.load().await };
         // `wait`, not `spawn`: the mailbox stays shut until the core exists.
-        ctx.wait(load.into_actor(self).map(|res, node, _| node.loaded(res)));
+        ctx.wait(
+            load.into_actor(self)
+                .map(|res, node, ctx| node.loaded(res, ctx)),
+        );
     }
 
-    fn loaded(&mut self, res: Result<LogState, StorageError>) {
+    fn loaded(&mut self, res: Result<LogState, StorageError>, ctx: &mut Context<Self>) {
         let state = match res {
             Ok(state) => state,
             Err(e) => {
@@ -447,6 +468,7 @@ impl<C: TypeConfig> RaftNode<C> {
                 self.core = Some(core);
                 // The core's tick count starts at zero: so does its clock.
                 self.clock = LeaseClock::start(self.cfg.tick);
+                self.found_if_empty(&state, ctx);
             }
             Err(e) => {
                 let reason = FatalError::Recover(e.to_string()).to_string();
@@ -670,6 +692,16 @@ impl<C: TypeConfig> Handler<Peer> for RaftNode<C> {
             // A forwarded lease read may be answered in this step.
             core.observe_clock(node.clock.ticks());
             for mut m in msg.messages {
+                if let Body::Founding(f) = m.body {
+                    node.on_founding(m.from, f, ctx);
+                    continue;
+                }
+                if node.founding.is_some() {
+                    continue; // no Raft message reaches a node being founded
+                }
+                let Some(core) = node.core.as_mut() else {
+                    return; // refused while founding
+                };
                 // Only members get a dedup table: any other sender is refused
                 // (and counted) by the core, and must not grow this map.
                 let member = core.membership().contains(m.from);
@@ -717,6 +749,7 @@ impl<C: TypeConfig> Handler<Tick> for RaftNode<C> {
             core.observe_clock(node.clock.ticks());
             core.tick();
             node.ticks += 1;
+            node.founding_tick(ctx);
             // Every ~second of ticks: forget requests whose caller gave up.
             if node.ticks % 100 == 0 {
                 node.pending.sweep_abandoned();
