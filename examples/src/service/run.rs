@@ -104,6 +104,18 @@ async fn run<S: Service>(flags: Flags, start_logs: Box<dyn FnOnce()>) -> anyhow:
             None => return Err(e).context("the node did not start"),
         },
     };
+    let (founding, lost) = {
+        let m = raft.metrics().borrow().clone();
+        (m.founding, m.lost_data)
+    };
+    if let Some(reason) = lost {
+        anyhow::bail!(reason);
+    }
+    if founding {
+        actix_rt::spawn(logs_once_founded(raft.metrics(), start_logs));
+    } else {
+        start_logs();
+    }
     warn_if_peers_disagree(&status.membership, flags.peers.as_ref());
 
     let node = web::Data::new(Node::<S> {
@@ -113,7 +125,6 @@ async fn run<S: Service>(flags: Flags, start_logs: Box<dyn FnOnce()>) -> anyhow:
         network: network.clone(),
         flags: flags.clone(),
     });
-    actix_rt::spawn(logs_once_founded(raft.metrics(), start_logs));
     actix_rt::spawn(track_leader(raft.metrics()));
     actix_rt::spawn(register_self(node.clone()));
 
