@@ -218,6 +218,7 @@ fn describe(m: &Message) -> String {
                 .collect();
             format!("[{}]", rs.join(", "))
         }
+        Body::Founding(f) => format!("{f:?}"),
     };
     if tail.is_empty() {
         head

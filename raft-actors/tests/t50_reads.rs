@@ -23,3 +23,8 @@ async fn partitioned_old_leader_never_answers_a_linearizable_read_with_stale_dat
 async fn a_read_on_a_leader_that_loses_its_quorum_fails_with_no_quorum() {
     cases::a_read_on_a_leader_that_loses_its_quorum_fails_with_no_quorum(memory(23)).await;
 }
+
+#[actix_rt::test]
+async fn a_leader_frozen_past_its_lease_serves_no_stale_lease_read() {
+    cases::a_leader_frozen_past_its_lease_serves_no_stale_lease_read(memory(24)).await;
+}

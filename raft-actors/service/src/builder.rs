@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use raft_actors::core::NodeId;
-use raft_actors::node::{ApplyFactory, NodeConfig};
+use raft_actors::node::{ApplyFactory, NodeConfig, Roster};
 use raft_actors::storage::Storage;
 use raft_actors::transport::{NetworkTransport, ServeError};
 use raft_actors::{Apply, ClientError, Raft};
@@ -74,6 +74,11 @@ pub enum StartError {
     /// The HTTP server cannot serve the client listener.
     #[error("cannot serve --http-addr")]
     Http(#[source] std::io::Error),
+    /// The node refused to start: its data dir is empty, but a peer knows
+    /// it took part before (see `raft_actors::core::Founding`). The line
+    /// says what the operator does.
+    #[error("{0}")]
+    LostData(String),
 }
 
 /// Where a socket comes from: an address to bind, or a bound listener.
@@ -303,11 +308,23 @@ impl<S: Service> ServiceBuilder<S> {
             addr,
             source,
         })?;
+        let mut node_cfg = self.node;
+        // An empty store is founded from the peers once every other voter
+        // recorded this node; a used one ignores them.
+        node_cfg.bootstrap_voters = self.peers.as_ref().map(|p| p.keys().copied().collect());
         let storage = match self.storage {
-            StorageSpec::Custom(s) => s,
+            StorageSpec::Custom(s) => {
+                if let Some(dir) = &self.data_dir {
+                    node_cfg.roster =
+                        Roster::open(dir.join("roster")).map_err(OpenError::Roster)?;
+                }
+                s
+            }
             StorageSpec::Kind(kind) => {
                 let dir = self.data_dir.ok_or(StartError::Missing("data dir"))?;
-                open_storage(kind, &dir, self.peers.as_ref())?
+                let (storage, roster) = open_storage(kind, &dir)?;
+                node_cfg.roster = roster;
+                storage
             }
         };
         let peers = self.peers.clone().unwrap_or_default();
@@ -331,10 +348,16 @@ impl<S: Service> ServiceBuilder<S> {
             })
         };
         let raft =
-            Raft::start(id, self.node, storage, network.sender(), apply).with_timeout(self.timeout);
+            Raft::start(id, node_cfg, storage, network.sender(), apply).with_timeout(self.timeout);
         let started = async {
             network.serve(raft_listener, raft.addr().clone().recipient())?;
-            let status = raft.status().await?;
+            let status = match raft.status().await {
+                Ok(status) => status,
+                Err(e) => match raft.metrics().borrow().lost_data.clone() {
+                    Some(reason) => return Err(StartError::LostData(reason)),
+                    None => return Err(e.into()),
+                },
+            };
             warn_if_peers_disagree(&status.membership, self.peers.as_ref());
             Ok::<_, StartError>(())
         };

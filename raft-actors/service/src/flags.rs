@@ -124,6 +124,14 @@ pub struct Flags {
     /// Entries kept in the log behind a snapshot, for slow followers.
     #[arg(long, default_value_t = 1_000)]
     pub trailing_logs: u64,
+    /// How much shorter than the election timeout (10 ticks) a leader's
+    /// lease is, in ticks: 1 to 9. Lease reads (`?consistency=lease`) stay
+    /// linearizable while no node's clock runs faster than the leader's by
+    /// more than this share of the election timeout (the default 2 of 10:
+    /// 20%); a larger margin tolerates more drift, a smaller one serves
+    /// more reads from the lease.
+    #[arg(long, default_value_t = 2)]
+    pub lease_margin_ticks: u64,
 }
 
 impl Flags {
@@ -181,6 +189,11 @@ impl Flags {
         }
         if self.tick_ms == 0 || self.timeout_ms == 0 {
             return Err(bad("--tick-ms and --timeout-ms must be positive".into()));
+        }
+        if !(1..10).contains(&self.lease_margin_ticks) {
+            return Err(bad(
+                "--lease-margin-ticks must be 1 to 9 (the election timeout is 10 ticks)".into(),
+            ));
         }
         Ok(())
     }

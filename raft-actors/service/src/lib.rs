@@ -85,6 +85,7 @@ pub mod cluster;
 pub mod directory;
 pub mod error;
 pub mod flags;
+pub mod held_logs;
 pub mod http;
 pub mod machine;
 pub mod metrics;

@@ -14,6 +14,7 @@ use tracing_subscriber::EnvFilter;
 
 use super::builder::ServiceBuilder;
 use super::flags::Flags;
+use super::held_logs::HeldStderr;
 use super::Service;
 
 /// Runs service `S` with the process's command line; returns the exit code.
@@ -27,15 +28,20 @@ use super::Service;
 pub fn main<S: Service>() -> ExitCode {
     let flags = Flags::parse_or_exit(S::NAME);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Held until the node has a store of its own: a node refused for a
+    // lost data dir prints its one line and nothing else.
+    let logs = HeldStderr::new();
+    let writer = logs.clone();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(move || writer.clone())
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let system = actix_rt::System::new();
-    match system.block_on(run::<S>(flags)) {
+    match system.block_on(run::<S>(flags, logs.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            logs.discard();
             eprintln!("{}: error: {}", S::NAME, one_line(e.as_ref()));
             ExitCode::FAILURE
         }
@@ -56,6 +62,7 @@ pub fn builder<S: Service>(flags: &Flags) -> ServiceBuilder<S> {
             cfg.tick = Duration::from_millis(flags.tick_ms);
             cfg.core.snapshot_threshold = flags.snapshot_threshold;
             cfg.core.trailing_logs = flags.trailing_logs;
+            cfg.core.lease_margin_ticks = flags.lease_margin_ticks;
         })
         .handle_signals(true);
     if let Some(p) = &flags.peers {
@@ -64,10 +71,26 @@ pub fn builder<S: Service>(flags: &Flags) -> ServiceBuilder<S> {
     b
 }
 
-async fn run<S: Service>(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
+async fn run<S: Service>(flags: Flags, logs: HeldStderr) -> Result<(), Box<dyn std::error::Error>> {
     let node = builder::<S>(&flags).start().await?;
+    actix_rt::spawn(release_logs_once_founded(node.node().raft().metrics(), logs));
     node.stopped().await?;
     Ok(())
+}
+
+/// Writes the held logs out once the node has a store of its own (loaded,
+/// and not founding one); a refused node's are dropped by `main`.
+async fn release_logs_once_founded(
+    mut metrics: tokio::sync::watch::Receiver<raft_actors::node::Metrics>,
+    logs: HeldStderr,
+) {
+    let founded = metrics
+        .wait_for(|m| m.lost_data.is_some() || (m.incarnation >= 1 && !m.founding))
+        .await
+        .map(|m| m.lost_data.is_none());
+    if founded.unwrap_or(true) {
+        logs.release();
+    }
 }
 
 /// An error and its sources on one line: `outer: inner: root`.

@@ -59,17 +59,39 @@ impl<S: Service> RunningService<S> {
     /// node and its transport.
     pub async fn shutdown(self) {
         self.handle.stop(true).await;
-        let _ = self.finish().await;
+        let _ = self.finish(None).await;
     }
 
     /// Waits until the HTTP server stops (on SIGTERM or SIGINT when the
-    /// builder handles signals), then shuts the node and its transport down.
-    pub async fn stopped(self) -> std::io::Result<()> {
-        self.finish().await
+    /// builder handles signals), then shuts the node and its transport
+    /// down. A node that refuses to start because its data dir was lost
+    /// (its metrics' `lost_data`) stops serving too, with that line as the
+    /// error.
+    pub async fn stopped(mut self) -> std::io::Result<()> {
+        let lost = tokio::select! {
+            served = &mut self.server => return self.finish(Some(served)).await,
+            reason = lost_data(self.node.raft.metrics()) => reason,
+        };
+        self.handle.stop(false).await;
+        self.finish(None).await?;
+        Err(std::io::Error::other(lost))
     }
 
-    async fn finish(self) -> std::io::Result<()> {
-        let served = match self.server.await {
+    /// Whether the node is still founding its empty store: asking its
+    /// voters, with nothing of its own yet.
+    pub fn founding(&self) -> bool {
+        self.node.raft.metrics().borrow().founding
+    }
+
+    async fn finish(
+        self,
+        served: Option<Result<std::io::Result<()>, actix_rt::task::JoinError>>,
+    ) -> std::io::Result<()> {
+        let served = match served {
+            Some(r) => r,
+            None => self.server.await,
+        };
+        let served = match served {
             Ok(r) => r,
             Err(e) => Err(std::io::Error::other(e.to_string())),
         };
@@ -79,6 +101,15 @@ impl<S: Service> RunningService<S> {
         self.node.network.shutdown().await;
         info!("stopped");
         served
+    }
+}
+
+/// Resolves with the reason once the node refuses to start on a lost data
+/// dir; pending forever otherwise.
+async fn lost_data(mut metrics: tokio::sync::watch::Receiver<raft_actors::node::Metrics>) -> String {
+    match metrics.wait_for(|m| m.lost_data.is_some()).await {
+        Ok(m) => m.lost_data.clone().unwrap_or_default(),
+        Err(_) => std::future::pending().await,
     }
 }
 

@@ -1,14 +1,19 @@
 //! [`open_storage`]: the log storage a node runs (`--storage redb|memory`),
-//! opened from its data dir, bootstrapped from `--peers` only when empty.
+//! opened from its data dir, and the roster of peers kept beside it.
 //!
-//! It must never overwrite a stored membership with `--peers`: a restarted
-//! node follows its own storage and warns when the flag disagrees.
+//! It never bootstraps a store itself: an empty one is founded by the node
+//! from `--peers` only once every other voter recorded it (the node's
+//! `bootstrap_voters`), so a voter whose data dir was lost is refused
+//! instead of voting again with an empty log. It must never overwrite a
+//! stored membership with `--peers`: a restarted node follows its own
+//! storage and warns when the flag disagrees.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
 use raft_actors::core::{Membership, NodeId};
+use raft_actors::node::{Roster, RosterError};
 use raft_actors::storage::{MemoryStorage, Storage};
 #[cfg(feature = "redb")]
 use raft_actors_storage_redb::{RedbError, RedbStorage};
@@ -37,37 +42,27 @@ pub enum OpenError {
     /// The crate was built without the feature this storage needs.
     #[error("this build has no {0} storage (cargo feature `{0}`)")]
     NotBuilt(&'static str),
-    /// The bootstrap membership cannot be written.
-    #[error("cannot bootstrap the store: {0}")]
-    Bootstrap(#[from] raft_actors::storage::StorageError),
+    /// The roster beside the store cannot be read.
+    #[error(transparent)]
+    Roster(#[from] RosterError),
 }
 
-/// Opens (creating if needed) the storage in `dir`. An empty one is
-/// bootstrapped with `peers` as voters; without `peers` it starts with no
-/// members and waits to be added.
+/// Opens (creating if needed) the storage in `dir`, unbootstrapped when
+/// new, and the roster in `dir/roster`.
 pub fn open_storage(
     kind: StorageKind,
     dir: &Path,
-    peers: Option<&Peers>,
-) -> Result<Box<dyn Storage>, OpenError> {
+) -> Result<(Box<dyn Storage>, Roster), OpenError> {
     check_dir(dir)?;
-    let initial = peers.map_or_else(Membership::default, |p| {
-        Membership::voters(p.keys().copied())
-    });
-    match kind {
-        StorageKind::Memory => Ok(Box::new(MemoryStorage::new(initial))),
+    let roster = Roster::open(dir.join("roster"))?;
+    let storage: Box<dyn Storage> = match kind {
+        StorageKind::Memory => Box::new(MemoryStorage::new(Membership::default())),
         #[cfg(feature = "redb")]
-        StorageKind::Redb => {
-            let mut store = RedbStorage::open(dir)?;
-            // Only an empty store takes --peers; a used one keeps its own.
-            if store.is_fresh() && peers.is_some() {
-                store.bootstrap(initial)?;
-            }
-            Ok(Box::new(store))
-        }
+        StorageKind::Redb => Box::new(RedbStorage::open(dir)?),
         #[allow(unreachable_patterns)]
-        other => Err(OpenError::NotBuilt(other.name())),
-    }
+        other => return Err(OpenError::NotBuilt(other.name())),
+    };
+    Ok((storage, roster))
 }
 
 /// Warns when a stored membership disagrees with `--peers`.

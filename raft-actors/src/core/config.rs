@@ -20,10 +20,19 @@ pub struct Config {
     /// Interval between heartbeats. Must be well below `election_ticks`.
     pub heartbeat_ticks: u64,
     /// Lease reads are served for `election_ticks - lease_margin_ticks` after
-    /// the send time of a heartbeat round a quorum acknowledged. The margin
-    /// absorbs clock drift between nodes: with the default 10 / 2, leases
-    /// stay safe while no node's clock runs more than 20% faster than the
-    /// leader's. Must be at least 1.
+    /// the send time of a heartbeat round a quorum acknowledged, measured on
+    /// the leader by the later of its ticks and the driver's monotonic clock
+    /// ([`RaftCore::observe_clock`](super::RaftCore::observe_clock)), so a
+    /// leader frozen past its lease serves no lease read until a new round
+    /// confirms it still leads.
+    ///
+    /// The drift bound the lease assumes: a follower that acknowledged the
+    /// round refuses votes for `election_ticks` of its own ticks, and ticks
+    /// never run ahead of real time, so the lease holds while no node's
+    /// clock runs faster than the leader's by more than
+    /// `lease_margin_ticks / election_ticks` (20% with the default 10 / 2).
+    /// Message delays do not count against it: the lease starts when the
+    /// round was sent, not when it was acknowledged. Must be at least 1.
     pub lease_margin_ticks: u64,
     /// Messages in flight (sent, not acknowledged) per follower in the
     /// replicate state: the pipeline depth of AppendEntries.

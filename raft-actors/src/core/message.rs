@@ -7,7 +7,10 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{Entry, LogIndex, NodeId, ProposalOutcome, ReadOutcome, RequestId, SnapshotMeta, Term};
+use super::{
+    Entry, FoundingMsg, LogIndex, NodeId, ProposalOutcome, ReadOutcome, RequestId, SnapshotMeta,
+    Term,
+};
 
 /// One message from one node to another.
 ///
@@ -151,6 +154,10 @@ pub enum Body {
         /// Per read: the safe read index, or the error.
         results: Vec<ReadOutcome>,
     },
+    /// Founding a node with an empty store (see [`Founding`](super::Founding)):
+    /// handled by the driver before the core, which ignores it (its term
+    /// is 0, it is no Raft RPC).
+    Founding(FoundingMsg),
 }
 
 impl Body {
@@ -172,6 +179,7 @@ impl Body {
             Body::ProposalResults { .. } => "ProposalResults",
             Body::ForwardReads { .. } => "ForwardReads",
             Body::ReadResults { .. } => "ReadResults",
+            Body::Founding(_) => "Founding",
         }
     }
 
@@ -184,6 +192,7 @@ impl Body {
                 | Body::ProposalResults { .. }
                 | Body::ForwardReads { .. }
                 | Body::ReadResults { .. }
+                | Body::Founding(_)
         )
     }
 }

@@ -36,6 +36,7 @@ mod election;
 mod entry;
 mod error;
 mod forwarding;
+mod founding;
 mod hard_state;
 mod log;
 mod membership;
@@ -62,6 +63,7 @@ use config::BrokenRule;
 pub use config::Config;
 pub use entry::{Entry, LogIndex, NodeId, Payload, RequestId, Term};
 pub use error::{ConfigError, ProposeError, ReadError, TransferError};
+pub use founding::{Founding, FoundingMsg, FoundingStep};
 pub use hard_state::HardState;
 pub use membership::{Membership, VoteResult};
 pub use message::{Body, Conflict, Message};
@@ -134,8 +136,13 @@ pub struct RaftCore {
     /// Candidate and pre-candidate: answers so far.
     votes: BTreeMap<NodeId, bool>,
 
-    /// Ticks since start: the core's only clock.
+    /// Ticks since start: the core's logical clock.
     now: u64,
+    /// The latest reading of the driver's monotonic clock, in ticks since
+    /// this core was built (see [`RaftCore::observe_clock`]). Leases are
+    /// measured against `max(now, clock)`: ticks stop while the process is
+    /// frozen, a monotonic clock does not.
+    clock: u64,
     election_elapsed: u64,
     heartbeat_elapsed: u64,
     randomized_timeout: u64,
@@ -222,6 +229,7 @@ impl RaftCore {
             progress: BTreeMap::new(),
             votes: BTreeMap::new(),
             now: 0,
+            clock: 0,
             election_elapsed: 0,
             heartbeat_elapsed: 0,
             randomized_timeout: 0,
@@ -251,6 +259,38 @@ impl RaftCore {
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// Tells the core how much real time has passed since it was built, in
+    /// ticks, as the driver's monotonic clock measures it (readings only go
+    /// forward; a lower one is ignored).
+    ///
+    /// Ticks are the core's time, but they stop whenever the driver does (a
+    /// frozen process, a blocked thread) and resume as if nothing had
+    /// happened, while the rest of the cluster moved on. A leader's lease
+    /// is therefore judged against the later of its tick count and this
+    /// reading: a driver that observes its clock before every input never
+    /// serves a lease read whose lease ran out in real time. Nothing else
+    /// depends on it (elections and heartbeats stay on ticks), and without
+    /// readings the core behaves exactly as before.
+    ///
+    /// ```
+    /// use raft_actors::core::{Config, Membership, RaftCore, Recovered};
+    /// use rand::SeedableRng;
+    /// let rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    /// let boot = Recovered::bootstrap(Membership::voters([1]));
+    /// let mut core = RaftCore::new(1, Config::default(), boot, rng).unwrap();
+    /// core.observe_clock(25); // 25 ticks' worth of real time went by
+    /// core.observe_clock(3);  // an older reading changes nothing
+    /// ```
+    pub fn observe_clock(&mut self, ticks_since_start: u64) {
+        self.clock = self.clock.max(ticks_since_start);
+    }
+
+    /// The time leases are measured in: ticks, or the monotonic clock when
+    /// it ran ahead of them.
+    pub(super) fn lease_now(&self) -> u64 {
+        self.now.max(self.clock)
     }
 
     /// Advances logical time by one tick: followers count toward an
@@ -427,7 +467,8 @@ impl RaftCore {
             Body::ForwardProposals { .. }
             | Body::ProposalResults { .. }
             | Body::ForwardReads { .. }
-            | Body::ReadResults { .. } => {}
+            | Body::ReadResults { .. }
+            | Body::Founding(_) => {}
         }
     }
 

@@ -35,7 +35,8 @@ pub(crate) struct ReadQueue {
     waiting_commit: Vec<(RequestId, NodeId, bool)>,
     /// Reads waiting for their round, in arrival (hence seq) order.
     pending: VecDeque<PendingRead>,
-    /// Send tick of each round not yet confirmed, oldest first.
+    /// Send time (in [`RaftCore::lease_now`] ticks) of each round not yet
+    /// confirmed, oldest first.
     sent_at: VecDeque<(u64, u64)>,
     /// Send tick of the latest round a quorum confirmed.
     confirmed_at: Option<u64>,
@@ -142,7 +143,7 @@ impl RaftCore {
             && self
                 .reads
                 .confirmed_at
-                .is_some_and(|t| self.now < t + lease)
+                .is_some_and(|t| self.lease_now() < t + lease)
     }
 
     /// Leader: answers every read whose round a quorum acknowledged, and

@@ -47,7 +47,7 @@ impl RaftCore {
         for &peer in &peers {
             self.send_appends(peer);
         }
-        let round = self.reads.take_round(self.now);
+        let round = self.reads.take_round(self.lease_now());
         let commit = self.log.commit;
         for &peer in &peers {
             let Some(pr) = self.progress.get_mut(&peer) else {

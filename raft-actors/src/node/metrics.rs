@@ -35,6 +35,13 @@ pub struct Metrics {
     pub matched: BTreeMap<NodeId, LogIndex>,
     /// Why the node is down, if it is.
     pub down: Option<String>,
+    /// Set when the node refused to start because its data dir lost a
+    /// membership it held (see [`Founding`](crate::core::Founding)): the
+    /// line to tell the operator. The process should exit.
+    pub lost_data: Option<String>,
+    /// Its store is empty and it is asking its voters before founding a
+    /// cluster (or joining one) with them.
+    pub founding: bool,
     /// How many times the node was (re)built from storage.
     pub incarnation: u64,
     /// Storage writes completed since the process started: one per `Ready`
@@ -66,6 +73,8 @@ impl Metrics {
             membership: Membership::default(),
             matched: BTreeMap::new(),
             down: None,
+            lost_data: None,
+            founding: false,
             incarnation: 0,
             storage_writes: 0,
             entries_persisted: 0,

@@ -4,10 +4,13 @@
 //! It must never decide a Raft rule itself (the core does), and never let a
 //! message out before the state it promises is persisted.
 
+mod lease_clock;
 pub mod messages;
 mod metrics;
 mod pending;
 mod raft_node;
+mod roster;
 
 pub use metrics::Metrics;
 pub use raft_node::{ApplyFactory, NodeConfig, RaftNode};
+pub use roster::{Roster, RosterError};

@@ -6,10 +6,12 @@
 //! call per batch, asynchronously, while new input keeps flowing into the
 //! core), then send, then hand committed entries to the apply actor with the
 //! replies waiting for them. It must never compare terms, count votes or
-//! read a clock: a rule hidden here would escape the core's tests.
+//! decide by a clock: a rule hidden here would escape the core's tests. It
+//! reads one clock, the monotonic [`LeaseClock`], only to hand the reading
+//! to the core before each input, which measures leases against it.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::{oneshot, watch, Mutex};
 use tracing::{debug, error, info, warn};
 
+use super::lease_clock::LeaseClock;
 use super::messages::admin::{
     ChangeMembership, ConfigCommitted, GetStatus, Shutdown, TakeSnapshot, TransferLeader,
 };
@@ -28,6 +31,7 @@ use super::messages::internal::{Drive, Tick};
 use super::messages::peer::Peer;
 use super::metrics::Metrics;
 use super::pending::Pending;
+use super::roster::Roster;
 use crate::apply::{Apply, ApplyActor, ApplyBatch, BuildSnapshot, RestoreSnapshot};
 use crate::core::{
     AfterPersist, Body, ConfChangeError, Config, LogIndex, Membership, Message, NodeId,
@@ -37,6 +41,10 @@ use crate::error::{ClientError, FatalError};
 use crate::storage::{LogState, Storage, StorageError};
 use crate::transport::{estimated_size, Transport, TransportError};
 use crate::type_config::TypeConfig;
+
+#[cfg(any(test, feature = "testing"))]
+mod faults;
+mod founding;
 
 /// Builds a fresh state machine: at start, and after a crash lost the old
 /// one (it is then rebuilt by replaying the log).
@@ -69,6 +77,16 @@ pub struct NodeConfig {
     /// [`Ready::take_early`](crate::core::Ready::take_early)). On by
     /// default; off only to measure what it buys.
     pub early_replication: bool,
+    /// The voters to found a cluster with when the store is empty (a
+    /// service's `--peers`); `None`: an empty store starts as no member and
+    /// waits to be added. The node asks every other voter first and starts
+    /// only once each recorded it in its [`Roster`]; if one already knew
+    /// it, its data dir was lost and it refuses to start (see
+    /// [`Founding`](crate::core::Founding)).
+    pub bootstrap_voters: Option<BTreeSet<NodeId>>,
+    /// The peers that enlisted with this node: durable beside the store in
+    /// a service, in memory by default.
+    pub roster: Roster,
 }
 
 impl Default for NodeConfig {
@@ -80,6 +98,8 @@ impl Default for NodeConfig {
             seed: 0,
             max_restarts: 10,
             early_replication: true,
+            bootstrap_voters: None,
+            roster: Roster::in_memory(),
         }
     }
 }
@@ -107,6 +127,11 @@ pub struct RaftNode<C: TypeConfig> {
     apply_factory: ApplyFactory<C>,
     apply: Option<Addr<ApplyActor<C>>>,
     core: Option<RaftCore>,
+    /// Set while an empty store is being founded: the core runs as no
+    /// member and hears nothing but the founding conversation.
+    founding: Option<crate::core::Founding>,
+    /// Real time since the core was built, for its leases.
+    clock: LeaseClock,
     /// The gate of the `Ready` being persisted; `Some` while a write is in
     /// flight, when no further `Ready` may be taken.
     gate: Option<PersistGate>,
@@ -154,6 +179,7 @@ impl<C: TypeConfig> RaftNode<C> {
         apply: ApplyFactory<C>,
     ) -> (Self, watch::Receiver<Metrics>) {
         let (metrics, rx) = watch::channel(Metrics::starting(id));
+        let clock = LeaseClock::start(cfg.tick);
         let node = RaftNode {
             id,
             cfg,
@@ -162,6 +188,8 @@ impl<C: TypeConfig> RaftNode<C> {
             apply_factory: apply,
             apply: None,
             core: None,
+            founding: None,
+            clock,
             gate: None,
             drive_scheduled: false,
             snapshot_wanted: false,
@@ -413,10 +441,13 @@ impl<C: TypeConfig> RaftNode<C> {
         let storage = Arc::clone(&self.storage);
         let load = async move { storage.lock().await.load().await };
         // `wait`, not `spawn`: the mailbox stays shut until the core exists.
-        ctx.wait(load.into_actor(self).map(|res, node, _| node.loaded(res)));
+        ctx.wait(
+            load.into_actor(self)
+                .map(|res, node, ctx| node.loaded(res, ctx)),
+        );
     }
 
-    fn loaded(&mut self, res: Result<LogState, StorageError>) {
+    fn loaded(&mut self, res: Result<LogState, StorageError>, ctx: &mut Context<Self>) {
         let state = match res {
             Ok(state) => state,
             Err(e) => {
@@ -435,6 +466,9 @@ impl<C: TypeConfig> RaftNode<C> {
                 // index it covers are served at once.
                 self.applied = core.status().applied;
                 self.core = Some(core);
+                // The core's tick count starts at zero: so does its clock.
+                self.clock = LeaseClock::start(self.cfg.tick);
+                self.found_if_empty(&state, ctx);
             }
             Err(e) => {
                 let reason = FatalError::Recover(e.to_string()).to_string();
@@ -629,6 +663,7 @@ impl<C: TypeConfig> Handler<Read<C>> for RaftNode<C> {
             let Some(core) = node.core.as_mut() else {
                 return;
             };
+            core.observe_clock(node.clock.ticks());
             let asked = match msg.consistency {
                 Consistency::Lease => core.lease_read(id),
                 _ => core.read_index(id),
@@ -654,7 +689,19 @@ impl<C: TypeConfig> Handler<Peer> for RaftNode<C> {
             let Some(core) = node.core.as_mut() else {
                 return; // down: a dead node hears nothing
             };
+            // A forwarded lease read may be answered in this step.
+            core.observe_clock(node.clock.ticks());
             for mut m in msg.messages {
+                if let Body::Founding(f) = m.body {
+                    node.on_founding(m.from, f, ctx);
+                    continue;
+                }
+                if node.founding.is_some() {
+                    continue; // no Raft message reaches a node being founded
+                }
+                let Some(core) = node.core.as_mut() else {
+                    return; // refused while founding
+                };
                 // Only members get a dedup table: any other sender is refused
                 // (and counted) by the core, and must not grow this map.
                 let member = core.membership().contains(m.from);
@@ -699,8 +746,10 @@ impl<C: TypeConfig> Handler<Tick> for RaftNode<C> {
             let Some(core) = node.core.as_mut() else {
                 return;
             };
+            core.observe_clock(node.clock.ticks());
             core.tick();
             node.ticks += 1;
+            node.founding_tick(ctx);
             // Every ~second of ticks: forget requests whose caller gave up.
             if node.ticks % 100 == 0 {
                 node.pending.sweep_abandoned();
@@ -832,41 +881,6 @@ impl<C: TypeConfig> Handler<Shutdown> for RaftNode<C> {
         // supervisor's restart finds the flag and stays idle until the last
         // address is dropped.
         ctx.stop();
-    }
-}
-
-#[cfg(any(test, feature = "testing"))]
-impl<C: TypeConfig> Handler<super::messages::internal::InjectFault> for RaftNode<C> {
-    type Result = ();
-
-    fn handle(&mut self, fault: super::messages::internal::InjectFault, ctx: &mut Self::Context) {
-        use super::messages::internal::InjectFault;
-        match fault {
-            InjectFault::Panic => {
-                self.guarded(ctx, |_, _| panic!("injected panic"));
-            }
-            InjectFault::Crash => {
-                if self.down.is_none() {
-                    info!(node = self.id, "crash injected");
-                    self.reset(ClientError::Interrupted);
-                    // The state machine dies with the process; dropping its
-                    // only address stops it once its mailbox is drained.
-                    self.apply = None;
-                    self.down = Some(Down::Crashed);
-                    self.publish_down();
-                }
-            }
-            InjectFault::Restart => {
-                if matches!(self.down, Some(Down::Crashed)) {
-                    info!(node = self.id, "restart injected");
-                    self.down = None;
-                    self.metrics.send_modify(|m| m.down = None);
-                    self.reload(ctx);
-                }
-            }
-            InjectFault::PauseTicks => self.ticks_paused = true,
-            InjectFault::ResumeTicks => self.ticks_paused = false,
-        }
     }
 }
 

@@ -55,6 +55,7 @@ pub use linearizability::{
 };
 pub use membership::remove_readd_promote_and_remove_the_leader;
 pub use reads::{
+    a_leader_frozen_past_its_lease_serves_no_stale_lease_read,
     a_read_on_a_leader_that_loses_its_quorum_fails_with_no_quorum,
     linearizable_and_lease_reads_see_acknowledged_writes_on_every_node,
     partitioned_old_leader_never_answers_a_linearizable_read_with_stale_data,
@@ -154,6 +155,7 @@ macro_rules! cluster_cases {
             linearizable_and_lease_reads_see_acknowledged_writes_on_every_node 20,
             partitioned_old_leader_never_answers_a_linearizable_read_with_stale_data 21,
             a_read_on_a_leader_that_loses_its_quorum_fails_with_no_quorum 23,
+            a_leader_frozen_past_its_lease_serves_no_stale_lease_read 24,
             // t60_restart.rs
             caught_panic_fails_pending_requests_and_the_node_rejoins 30,
             crashed_follower_restarts_from_storage_and_rebuilds_its_state_machine 31,

@@ -16,7 +16,7 @@ use thiserror::Error;
 use crate::apply::Apply;
 use crate::core::{LogIndex, Membership, NodeId, Role};
 use crate::error::ClientError;
-use crate::node::messages::internal::InjectFault;
+use crate::node::messages::internal::{InjectFault, Stall};
 use crate::node::messages::peer::Peer;
 use crate::node::{ApplyFactory, Metrics, NodeConfig};
 use crate::raft::Raft;
@@ -408,6 +408,17 @@ impl<C: TypeConfig> TestCluster<C> {
     /// Restarts node `id`'s clock.
     pub fn resume_ticks(&self, id: NodeId) {
         self.raft(id).addr().do_send(InjectFault::ResumeTicks);
+    }
+
+    /// Freezes node `id` as SIGSTOP would freeze its process: it handles
+    /// nothing (messages queue in its mailbox) until the returned sender
+    /// fires or is dropped. Pair with [`pause_ticks`](Self::pause_ticks)
+    /// to keep its ticks from queueing meanwhile, so that what the test
+    /// sends it first is what it handles first when it resumes.
+    pub fn stall(&self, id: NodeId) -> tokio::sync::oneshot::Sender<()> {
+        let (release, until) = tokio::sync::oneshot::channel();
+        self.raft(id).addr().do_send(Stall { until });
+        release
     }
 
     /// Waits until `f` holds for the metrics of all nodes.

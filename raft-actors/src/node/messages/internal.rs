@@ -32,3 +32,16 @@ pub enum InjectFault {
     /// Resume ticks after [`InjectFault::PauseTicks`].
     ResumeTicks,
 }
+
+/// Stalls a running node until `until` fires: its mailbox stays shut and
+/// it handles nothing (ticks, peers, clients), then it resumes with its
+/// backlog, as a process frozen by SIGSTOP or a thread blocked in a long
+/// pause would. Test builds only.
+#[doc(hidden)]
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Stall {
+    /// Fires (or is dropped) when the stall ends.
+    pub until: tokio::sync::oneshot::Receiver<()>,
+}

@@ -78,6 +78,55 @@ pub async fn partitioned_old_leader_never_answers_a_linearizable_read_with_stale
     c.shutdown().await;
 }
 
+/// A leader frozen for longer than an election timeout (no ticks, no
+/// messages handled) while the others elect a new leader and acknowledge a
+/// write must not answer a lease read from the lease it held before the
+/// freeze: its ticks did not move, but real time did (Jepsen's finding in
+/// Consul, hashicorp/raft#108). The read reaches it before any tick does.
+pub async fn a_leader_frozen_past_its_lease_serves_no_stale_lease_read(b: TypedBuilder<Kv>) {
+    let c = b.start().await.expect("cluster starts");
+    let old = c.wait_for_leader(T).await.expect("leader");
+    c.raft(old).propose(put(1, 1)).await.expect("first write");
+    let before = c.raft(old).read(1, Consistency::Lease).await;
+    assert_eq!(
+        before,
+        Ok(Some(1)),
+        "the lease serves reads before the freeze"
+    );
+    info!("--- freeze the leader: no ticks, mailbox held");
+    c.pause_ticks(old);
+    let release = c.stall(old);
+    // What the others send it meanwhile is lost, as if it queued behind
+    // the read: the read is the first thing the resumed leader handles.
+    c.faults().isolate(old);
+    let new = c
+        .wait_for_leader_except(&[old], T)
+        .await
+        .expect("new leader");
+    c.raft(new).propose(put(1, 2)).await.expect("second write");
+    info!("--- a lease read is queued at the frozen leader, then it resumes");
+    let short = c.raft(old).clone().with_timeout(Duration::from_secs(5));
+    let mut read = Box::pin(short.read(1, Consistency::Lease));
+    // One poll hands the read to the node's mailbox, ahead of everything
+    // the resumed node will do.
+    assert!(futures::poll!(&mut read).is_pending());
+    let _ = release.send(());
+    c.faults().heal();
+    c.resume_ticks(old);
+    let answer = read.await;
+    assert!(
+        matches!(answer, Err(_) | Ok(Some(2))),
+        "the resumed old leader answered {answer:?} after 2 was acknowledged"
+    );
+    info!("--- it follows the new leader and serves the new value");
+    c.wait_until("old follows", T, |m| m[&old].leader == Some(new))
+        .await
+        .expect("old follows");
+    let after = c.raft(old).read(1, Consistency::Lease).await;
+    assert_eq!(after, Ok(Some(2)));
+    c.shutdown().await;
+}
+
 /// A linearizable read on a leader cut off from everyone cannot be
 /// confirmed: check-quorum steps the leader down and fails the read with
 /// [`ClientError::NoQuorum`].
