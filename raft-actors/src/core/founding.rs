@@ -120,9 +120,11 @@ impl Founding {
         }
         match msg {
             FoundingMsg::Answer { member, knows_you } => {
-                // A "knows you" is never taken back by a later answer.
-                let was = self.answers.get(&from).is_some_and(|a| a.1);
-                self.answers.insert(from, (member, knows_you || was));
+                // What a peer said it knows is never taken back by a later
+                // answer (a duplicate delivered late, a peer that restarted).
+                let (was_member, knew) = self.answers.get(&from).copied().unwrap_or_default();
+                self.answers
+                    .insert(from, (member || was_member, knows_you || knew));
             }
             FoundingMsg::Enlisted => {
                 self.enlisted.insert(from);
