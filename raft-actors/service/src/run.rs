@@ -73,7 +73,10 @@ pub fn builder<S: Service>(flags: &Flags) -> ServiceBuilder<S> {
 
 async fn run<S: Service>(flags: Flags, logs: HeldStderr) -> Result<(), Box<dyn std::error::Error>> {
     let node = builder::<S>(&flags).start().await?;
-    actix_rt::spawn(release_logs_once_founded(node.node().raft().metrics(), logs));
+    actix_rt::spawn(release_logs_once_founded(
+        node.node().raft().metrics(),
+        logs,
+    ));
     node.stopped().await?;
     Ok(())
 }

@@ -106,7 +106,9 @@ impl<S: Service> RunningService<S> {
 
 /// Resolves with the reason once the node refuses to start on a lost data
 /// dir; pending forever otherwise.
-async fn lost_data(mut metrics: tokio::sync::watch::Receiver<raft_actors::node::Metrics>) -> String {
+async fn lost_data(
+    mut metrics: tokio::sync::watch::Receiver<raft_actors::node::Metrics>,
+) -> String {
     match metrics.wait_for(|m| m.lost_data.is_some()).await {
         Ok(m) => m.lost_data.clone().unwrap_or_default(),
         Err(_) => std::future::pending().await,
