@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use raft_actors::core::NodeId;
+use raft_actors::core::{Membership, NodeId};
 use raft_actors::node::{ApplyFactory, NodeConfig, Roster};
-use raft_actors::storage::Storage;
+use raft_actors::storage::{MemoryStorage, Storage};
 use raft_actors::transport::{NetworkTransport, ServeError};
 use raft_actors::{Apply, ClientError, Raft};
 use tracing::info;
@@ -199,7 +199,10 @@ impl<S: Service> ServiceBuilder<S> {
         self
     }
 
-    /// Where the battery storages keep their files (created if missing).
+    /// Where the battery storages keep their files (created if missing),
+    /// and the roster of peers that enlisted with this node (the evidence
+    /// that tells a lost data dir from a new one). Required for redb;
+    /// without one, the memory storage keeps its roster in memory.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
         self
@@ -319,6 +322,11 @@ impl<S: Service> ServiceBuilder<S> {
                         Roster::open(dir.join("roster")).map_err(OpenError::Roster)?;
                 }
                 s
+            }
+            // Memory storage without a data dir keeps its roster in memory
+            // too: both are lost with the process.
+            StorageSpec::Kind(StorageKind::Memory) if self.data_dir.is_none() => {
+                Box::new(MemoryStorage::new(Membership::default()))
             }
             StorageSpec::Kind(kind) => {
                 let dir = self.data_dir.ok_or(StartError::Missing("data dir"))?;

@@ -56,7 +56,6 @@
 //!     .http_addr("127.0.0.1:8001".parse()?)
 //!     .peers([(1, me)])
 //!     .storage(StorageKind::Memory)
-//!     .data_dir("unused-by-memory")
 //!     .configure(|cfg| cfg.core.snapshot_threshold = 1_000)
 //!     .start()
 //!     .await?;

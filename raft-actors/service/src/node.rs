@@ -105,8 +105,14 @@ impl<S: Service> Node<S> {
         key: Option<IdempotencyKey>,
         command: S::Command,
     ) -> Result<Written<S::Output>, ApiError> {
-        let status = self.status().await?;
-        if !status.membership.contains(status.id) {
+        // From the metrics watch, not a status round trip per write: the
+        // node publishes its membership after every batch.
+        let member = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            m.membership.contains(m.id)
+        };
+        if !member {
             return Err(ApiError::unavailable(
                 "this node is not a member of the cluster",
             ));

@@ -116,7 +116,6 @@ fn builder<S: Service>(id: NodeId, raft: TcpListener) -> ServiceBuilder<S> {
         .raft_listener(raft)
         .http_listener(listener())
         .storage(StorageKind::Memory)
-        .data_dir(std::env::temp_dir())
         .configure(|cfg| cfg.tick = Duration::from_millis(20))
         .http_workers(1)
 }

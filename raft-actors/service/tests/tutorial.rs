@@ -50,7 +50,6 @@ async fn the_tutorial_runs_as_a_three_node_cluster() {
             .http_listener(TcpListener::bind("127.0.0.1:0").expect("bind"))
             .peers(peers.clone())
             .storage(StorageKind::Memory)
-            .data_dir(std::env::temp_dir())
             .configure(|cfg| cfg.tick = Duration::from_millis(20))
             .http_workers(1)
             .start()
