@@ -12,7 +12,7 @@ use tokio::sync::{oneshot, watch};
 use crate::core::{ConfChange, LogIndex, Membership, NodeId, Status};
 use crate::error::ClientError;
 use crate::node::messages::admin::{
-    ChangeMembership, ConfigCommitted, GetStatus, Shutdown, TakeSnapshot, TransferLeader,
+    ChangeMembership, GetStatus, Shutdown, TakeSnapshot, TransferLeader,
 };
 use crate::node::messages::client::{Applied, Consistency, Propose, Read};
 use crate::node::{ApplyFactory, Metrics, NodeConfig, RaftNode};
@@ -227,20 +227,7 @@ impl<C: TypeConfig> Raft<C> {
     /// # c.shutdown().await; Ok(()) }
     /// ```
     pub async fn change_membership(&self, change: ConfChange) -> Result<Membership, ClientError> {
-        let (index, term) = self.ask(ChangeMembership { change }).await??;
-        let deadline = actix_rt::time::Instant::now() + self.timeout;
-        let mut need = index;
-        loop {
-            let left = deadline.saturating_duration_since(actix_rt::time::Instant::now());
-            let m = self.wait_for(left, |m| m.commit >= need).await?;
-            let done = self.ask(ConfigCommitted { index, term }).await??;
-            if let Some(membership) = done {
-                return Ok(membership);
-            }
-            // Still joint, or the leave entry not yet committed: wait for
-            // the commit index to move on.
-            need = m.commit + 1;
-        }
+        self.ask(ChangeMembership { change }).await?
     }
 
     /// Hands leadership to `to` (ask the leader); resolves once this node

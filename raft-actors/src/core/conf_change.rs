@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use super::{
     BrokenRule, Entry, LogIndex, Membership, NodeId, Payload, Progress, ProposalOutcome, RaftCore,
-    RequestId, Role,
+    RequestId, Role, Term,
 };
 
 /// A membership change a leader can propose.
@@ -97,6 +97,24 @@ pub enum ConfChangeError {
     /// Not in a joint configuration.
     #[error("not in a joint configuration")]
     NotJoint,
+}
+
+/// How a membership change stands on this node, by where its entry landed:
+/// see [`RaftCore::conf_change_progress`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfChangeProgress {
+    /// Not committed yet, or committed into a joint configuration not yet
+    /// left.
+    Pending,
+    /// Committed, and no joint configuration remains: the configuration
+    /// now in force (a later change may have followed this one).
+    Done(Membership),
+    /// The entry was replaced by another leader's log: the change was lost
+    /// with a leader change and will never apply.
+    Lost {
+        /// The leader, if known.
+        leader: Option<NodeId>,
+    },
 }
 
 /// The configurations in the retained log, newest last, on top of the one
@@ -201,6 +219,43 @@ impl RaftCore {
             result: Ok((index, self.term)),
         });
         Ok(())
+    }
+
+    /// How the change whose entry landed at `(index, term)` (its
+    /// [`ProposalOutcome`]) stands: the one answer a caller waiting on a
+    /// change needs, asked after each batch rather than polled.
+    ///
+    /// ```
+    /// use raft_actors::core::{ConfChange, ConfChangeProgress, Config, Membership, RaftCore, Recovered};
+    /// use rand::SeedableRng;
+    /// let rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    /// let mut core = RaftCore::new(1, Config::default(), Recovered::bootstrap(Membership::voters([1])), rng)?;
+    /// while !core.status().role.is_leader() { core.tick(); }
+    /// while let Some(rd) = core.ready() { let _ = rd.split().1.persisted(); core.advance(); }
+    /// core.propose_conf_change(1, ConfChange::AddLearner(2))?;
+    /// let (index, term) = (core.status().last_index, core.status().term);
+    /// assert_eq!(core.conf_change_progress(index, term), ConfChangeProgress::Pending);
+    /// while let Some(rd) = core.ready() { let _ = rd.split().1.persisted(); core.advance(); }
+    /// let ConfChangeProgress::Done(m) = core.conf_change_progress(index, term) else { panic!() };
+    /// assert!(m.learners.contains(&2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn conf_change_progress(&self, index: LogIndex, term: Term) -> ConfChangeProgress {
+        let commit = self.log.commit;
+        // A compacted entry was committed, and a committed entry is never
+        // replaced: only a retained one can have been lost.
+        let compacted = index < self.log.first_index();
+        if !compacted && self.log.term(index) != Some(term) {
+            return ConfChangeProgress::Lost {
+                leader: self.leader,
+            };
+        }
+        let current = self.configs.current();
+        if commit >= index && self.configs.latest_index() <= commit && !current.is_joint() {
+            ConfChangeProgress::Done(current.clone())
+        } else {
+            ConfChangeProgress::Pending
+        }
     }
 
     fn target_membership(

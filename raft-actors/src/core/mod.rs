@@ -55,7 +55,7 @@ use bytes::Bytes;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-pub use conf_change::{ConfChange, ConfChangeError};
+pub use conf_change::{ConfChange, ConfChangeError, ConfChangeProgress};
 #[cfg(feature = "broken-rules")]
 pub use config::BrokenRule;
 #[cfg(not(feature = "broken-rules"))]

@@ -4,6 +4,7 @@
 //! It must never decide a Raft rule itself (the core does), and never let a
 //! message out before the state it promises is persisted.
 
+mod conf_waiters;
 mod lease_clock;
 pub mod messages;
 mod metrics;

@@ -22,10 +22,9 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::{oneshot, watch, Mutex};
 use tracing::{debug, error, info, warn};
 
+use super::conf_waiters::ConfWaiters;
 use super::lease_clock::LeaseClock;
-use super::messages::admin::{
-    ChangeMembership, ConfigCommitted, GetStatus, Shutdown, TakeSnapshot, TransferLeader,
-};
+use super::messages::admin::{ChangeMembership, GetStatus, Shutdown, TakeSnapshot, TransferLeader};
 use super::messages::client::{Consistency, Propose, Read};
 use super::messages::internal::{Drive, Tick};
 use super::messages::peer::Peer;
@@ -35,7 +34,7 @@ use super::roster::Roster;
 use crate::apply::{Apply, ApplyActor, ApplyBatch, BuildSnapshot, RestoreSnapshot};
 use crate::core::{
     AfterPersist, Body, ConfChangeError, Config, LogIndex, Membership, Message, NodeId,
-    PersistGate, RaftCore, RequestId, SnapshotError, Status, Term, TransferError,
+    PersistGate, RaftCore, RequestId, SnapshotError, Status, TransferError,
 };
 use crate::error::{ClientError, FatalError};
 use crate::storage::{LogState, Storage, StorageError};
@@ -137,6 +136,8 @@ pub struct RaftNode<C: TypeConfig> {
     gate: Option<PersistGate>,
     drive_scheduled: bool,
     pending: Pending<C>,
+    /// Membership changes proposed here, answered once done or lost.
+    changes: ConfWaiters,
     next_request: RequestId,
     /// Last index handed to the apply actor.
     applied: LogIndex,
@@ -198,6 +199,7 @@ impl<C: TypeConfig> RaftNode<C> {
             entries_persisted: 0,
             fsyncs: None,
             pending: Pending::new(),
+            changes: ConfWaiters::default(),
             // Random base: ids must not repeat across a restart of this
             // process, or the leader's dedup window would drop new ones.
             next_request: rand::random::<u64>() >> 2,
@@ -293,6 +295,9 @@ impl<C: TypeConfig> RaftNode<C> {
         }
         if std::mem::take(&mut self.snapshot_wanted) {
             self.build_snapshot(ctx, None);
+        }
+        if let Some(core) = self.core.as_ref() {
+            self.changes.settle(core);
         }
         self.publish();
     }
@@ -545,6 +550,7 @@ impl<C: TypeConfig> RaftNode<C> {
 
     /// Forgets everything volatile, answering what was pending.
     fn reset(&mut self, err: ClientError) {
+        self.changes.fail_all(err.clone());
         self.pending.fail_all(err);
         self.core = None;
         self.gate = None;
@@ -803,13 +809,14 @@ impl<C: TypeConfig> Handler<TransferLeader> for RaftNode<C> {
 }
 
 impl<C: TypeConfig> Handler<ChangeMembership> for RaftNode<C> {
-    type Result = Result<(LogIndex, Term), ClientError>;
+    type Result = ResponseActFuture<Self, Result<Membership, ClientError>>;
 
     fn handle(&mut self, msg: ChangeMembership, ctx: &mut Self::Context) -> Self::Result {
         if let Some(err) = self.refusal() {
-            return Err(err);
+            return Box::pin(fut::ready(Err(err)));
         }
         let id = self.next_id();
+        let (tx, rx) = oneshot::channel();
         let res = self.guarded(ctx, |node, ctx| {
             let core = node.core.as_mut().ok_or(ClientError::ShuttingDown)?;
             core.propose_conf_change(id, msg.change)
@@ -824,30 +831,16 @@ impl<C: TypeConfig> Handler<ChangeMembership> for RaftNode<C> {
                 })?;
             // A leader appends the change at once: it is its last entry.
             let s = core.status();
+            node.changes.wait(s.last_index, s.term, tx);
             node.schedule(ctx);
-            Ok((s.last_index, s.term))
+            Ok(())
         });
-        res.unwrap_or(Err(ClientError::Interrupted))
-    }
-}
-
-impl<C: TypeConfig> Handler<ConfigCommitted> for RaftNode<C> {
-    type Result = Result<Option<Membership>, ClientError>;
-
-    fn handle(&mut self, msg: ConfigCommitted, _: &mut Self::Context) -> Self::Result {
-        if let Some(err) = self.refusal() {
-            return Err(err);
+        if let Err(e) = res.unwrap_or(Err(ClientError::Interrupted)) {
+            return Box::pin(fut::ready(Err(e)));
         }
-        let core = self.core.as_ref().ok_or(ClientError::ShuttingDown)?;
-        let s = core.status();
-        let term = core.entries(msg.index, msg.index).first().map(|e| e.term);
-        let compacted = msg.index < s.first_index;
-        if !compacted && term != Some(msg.term) {
-            // A new leader's log replaced the change's entry.
-            return Err(ClientError::NotLeader { leader: s.leader });
-        }
-        let done = s.commit >= msg.index && s.config_index <= s.commit && !s.membership.is_joint();
-        Ok(done.then_some(s.membership))
+        Box::pin(fut::wrap_future(async move {
+            rx.await.unwrap_or(Err(ClientError::Interrupted))
+        }))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use actix::Message;
 
-use crate::core::{ConfChange, LogIndex, Membership, NodeId, Status, Term};
+use crate::core::{ConfChange, LogIndex, Membership, NodeId, Status};
 use crate::error::ClientError;
 
 /// The node's current status (role, term, leader, log cursors, peers).
@@ -20,27 +20,16 @@ pub struct TransferLeader {
     pub to: NodeId,
 }
 
-/// Proposes a membership change on the leader; answers where its entry
-/// landed, `(index, term)`. It is done once that entry is committed and
-/// any joint configuration it entered was left: see [`ConfigCommitted`].
+/// Proposes a membership change on the leader; answers once it is done:
+/// its entry committed and any joint configuration it entered left (the
+/// core's [`ConfChangeProgress`](crate::core::ConfChangeProgress)), with
+/// the configuration then in force; `NotLeader` if a leader change lost
+/// the entry.
 #[derive(Clone, Debug, Message)]
-#[rtype(result = "Result<(LogIndex, Term), ClientError>")]
+#[rtype(result = "Result<Membership, ClientError>")]
 pub struct ChangeMembership {
     /// The change.
     pub change: ConfChange,
-}
-
-/// Whether the change whose entry landed at `(index, term)` is done:
-/// `Some(configuration)` once it is committed and not joint, `None` while
-/// it is pending; `Err(NotLeader)` if that entry was overwritten (the change
-/// was lost with a leader change).
-#[derive(Clone, Copy, Debug, Message)]
-#[rtype(result = "Result<Option<Membership>, ClientError>")]
-pub struct ConfigCommitted {
-    /// Where the change's entry landed.
-    pub index: LogIndex,
-    /// Its term.
-    pub term: Term,
 }
 
 /// Snapshots the state machine as applied now and compacts the log up to it
