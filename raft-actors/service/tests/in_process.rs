@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::{web, HttpRequest, HttpResponse};
 use raft_actors_service::flags::StorageKind;
 use raft_actors_service::http::read_json;
+use raft_actors_service::sessions::SessionBounds;
 use raft_actors_service::{
     ApiError, LogIndex, Node, NodeId, RunningService, Service, ServiceBuilder,
 };
@@ -277,4 +278,66 @@ async fn two_services_and_a_three_node_cluster_share_one_process() {
     for n in counters {
         n.shutdown().await;
     }
+}
+
+/// A keyed write, as a client sends it.
+async fn keyed(url: String, key: &str, delta: i64) -> (u16, Value) {
+    let client = awc::Client::builder().timeout(T).finish();
+    let mut res = client
+        .post(url)
+        .insert_header(("idempotency-key", key))
+        .send_body(json!({ "delta": delta }).to_string())
+        .await
+        .expect("the node answers");
+    let bytes = res.body().await.expect("a body");
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (res.status().as_u16(), json)
+}
+
+/// The session bound over HTTP: with two answers kept per client, a key
+/// below them that was applied is 422 (expired), one never applied is 429
+/// (not applied: the client pipelined past its bound), and neither changes
+/// the state; a kept one gets its first answer again.
+#[actix_rt::test]
+async fn keys_below_the_session_bound_are_422_if_applied_and_429_if_not() {
+    let raft = listener();
+    let me = raft.local_addr().expect("addr");
+    let bounds = SessionBounds {
+        max_answers: 2,
+        ..SessionBounds::default()
+    };
+    let node = builder::<Counter>(1, raft)
+        .peers([(1, me)])
+        .sessions(bounds)
+        .start()
+        .await
+        .expect("a node starts");
+    leader_of(std::slice::from_ref(&node)).await;
+    let url = format!("http://{}/add", node.http_addr());
+    for (seq, value) in [(5, 1), (6, 2), (7, 3)] {
+        let (status, body) = keyed(url.clone(), &format!("c:{seq}"), 1).await;
+        assert_eq!((status, &body["value"]), (200, &json!(value)), "{body}");
+    }
+    let (status, body) = keyed(url.clone(), "c:7", 1).await;
+    assert_eq!((status, &body["value"]), (200, &json!(3)), "kept: {body}");
+
+    let (status, body) = keyed(url.clone(), "c:5", 1).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"], "idempotency key expired");
+    assert!(body.get("leader").is_some(), "{body}");
+
+    let (status, body) = keyed(url.clone(), "c:2", 1).await;
+    assert_eq!(status, 429, "{body}");
+    let error = body["error"].as_str().expect("an error");
+    assert!(error.contains("not applied"), "{error}");
+    assert!(body.get("leader").is_some(), "{body}");
+
+    let (_, body) = call(
+        "GET",
+        format!("http://{}/value", node.http_addr()),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(body["value"], 3, "neither refused key was applied");
+    node.shutdown().await;
 }
