@@ -111,3 +111,67 @@ impl Directory {
         let _ = rx.changed().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn addrs(raft: u16, http: Option<u16>) -> Addrs {
+        let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        Addrs {
+            raft: at(raft),
+            http: http.map(at),
+        }
+    }
+
+    #[test]
+    fn the_transport_hears_of_new_and_moved_raft_addresses_only() {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&heard);
+        let d = Directory::new(Arc::new(move |id, a: SocketAddr| {
+            log.lock().expect("not poisoned").push((id, a.port()))
+        }));
+        d.publish(&[(1, addrs(7001, None)), (2, addrs(7002, None))].into());
+        // Node 1 registers its client address: same raft address, no call.
+        d.publish(&[(1, addrs(7001, Some(8001))), (2, addrs(7002, None))].into());
+        // Node 2 moves.
+        d.publish(&[(1, addrs(7001, Some(8001))), (2, addrs(7102, None))].into());
+        assert_eq!(
+            *heard.lock().expect("not poisoned"),
+            vec![(1, 7001), (2, 7002), (2, 7102)]
+        );
+        assert_eq!(d.get(1), Some(addrs(7001, Some(8001))));
+        assert_eq!(d.get(3), None);
+    }
+
+    #[test]
+    fn a_published_book_replaces_the_view_whole() {
+        let d = Directory::new(Arc::new(|_, _| {}));
+        d.publish(&[(1, addrs(7001, None)), (2, addrs(7002, None))].into());
+        // A restore from a snapshot that no longer names node 2.
+        d.publish(&[(1, addrs(7001, None))].into());
+        assert_eq!(d.get(2), None);
+    }
+
+    #[actix_rt::test]
+    async fn waiters_wake_on_a_change_and_not_on_the_same_book_again() {
+        let d = Directory::new(Arc::new(|_, _| {}));
+        let book: BTreeMap<_, _> = [(1, addrs(7001, None))].into();
+        d.publish(&book);
+        let waiting = d.clone();
+        let woken = actix_rt::spawn(async move { waiting.changed().await });
+        actix_rt::task::yield_now().await;
+        d.publish(&book);
+        actix_rt::task::yield_now().await;
+        assert!(!woken.is_finished(), "the same book is no change");
+        d.publish(&[(1, addrs(7001, Some(8001)))].into());
+        tokio::time::timeout(Duration::from_secs(5), woken)
+            .await
+            .expect("woken by the change")
+            .expect("the waiter ran");
+        // The client address is there at once for whoever waits on it.
+        let http = d.wait_http(1, Duration::from_millis(1)).await;
+        assert_eq!(http.map(|a| a.port()), Some(8001));
+    }
+}

@@ -115,7 +115,7 @@ enum Down {
     Failed(String),
 }
 
-/// One Raft node. See the [module docs](self).
+/// One Raft node. See the [module docs](crate::node).
 pub struct RaftNode<C: TypeConfig> {
     id: NodeId,
     cfg: NodeConfig,

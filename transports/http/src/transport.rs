@@ -18,7 +18,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use raft_actors::core::{Message, NodeId};
 use raft_actors::node::messages::peer::Peer;
 use raft_actors::transport::{
-    estimated_size, LaneReceiver, NetworkTransport, ServeError, Transport, TransportError,
+    LaneReceiver, NetworkTransport, ServeError, Transport, TransportError,
 };
 use raft_actors_transport_tcp::admission::{admit, Advertised, Claim, Rules};
 use raft_actors_transport_tcp::peers::{PeerTable, SpawnLink};
@@ -324,21 +324,8 @@ impl HttpTransport {
 
 impl Transport for HttpTransport {
     fn send(&self, to: NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
-        let (queue, counters) = self
-            .inner
-            .peers
-            .queue(to)
-            .ok_or(TransportError::UnknownPeer(to))?;
-        let size = estimated_size(&messages);
         let max = self.inner.cfg.max_batch_bytes();
-        if size > max {
-            return Err(TransportError::TooLarge { size, max });
-        }
-        queue.try_send(messages).map_err(|dropped| {
-            // Full or shut down: drop and count; Raft retries.
-            PeerCounters::add(&counters.drops, dropped);
-            TransportError::Unreachable(to)
-        })
+        self.inner.peers.offer(to, messages, max)
     }
 }
 

@@ -13,8 +13,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
-use raft_actors::core::NodeId;
-use raft_actors::transport::{lanes, LaneReceiver, LaneSender};
+use raft_actors::core::{Message, NodeId};
+use raft_actors::transport::{estimated_size, lanes, LaneReceiver, LaneSender, TransportError};
+
+use crate::metrics::PeerCounters;
 
 /// Starts the sending task of one peer: `(peer, addr, queue, counters)`.
 pub type SpawnLink<C> = Box<dyn Fn(NodeId, SocketAddr, LaneReceiver, Arc<C>) + Send + Sync>;
@@ -108,5 +110,32 @@ impl<C: Default + Send + Sync + 'static> PeerTable<C> {
             .iter()
             .map(|(id, e)| (*id, Arc::clone(&e.counters)))
             .collect()
+    }
+}
+
+impl PeerTable<PeerCounters> {
+    /// Queues one batch for `to`: what a transport's `send` does, whichever
+    /// carries it. Refused when the peer is unknown or the batch is over
+    /// `max_bytes`; a full queue (the peer is slow or down) or a closed one
+    /// (shut down) drops it, counted, and Raft's retries resend what still
+    /// matters.
+    pub fn offer(
+        &self,
+        to: NodeId,
+        messages: Vec<Message>,
+        max_bytes: usize,
+    ) -> Result<(), TransportError> {
+        let (queue, counters) = self.queue(to).ok_or(TransportError::UnknownPeer(to))?;
+        let size = estimated_size(&messages);
+        if size > max_bytes {
+            return Err(TransportError::TooLarge {
+                size,
+                max: max_bytes,
+            });
+        }
+        queue.try_send(messages).map_err(|dropped| {
+            PeerCounters::add(&counters.drops, dropped);
+            TransportError::Unreachable(to)
+        })
     }
 }

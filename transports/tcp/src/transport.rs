@@ -12,7 +12,7 @@ use actix::Recipient;
 use raft_actors::core::{Message, NodeId};
 use raft_actors::node::messages::peer::Peer;
 use raft_actors::transport::{
-    estimated_size, NetworkTransport, PeerMetrics, ServeError, Transport, TransportError,
+    NetworkTransport, PeerMetrics, ServeError, Transport, TransportError,
 };
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
@@ -225,22 +225,8 @@ impl TcpTransport {
 
 impl Transport for TcpTransport {
     fn send(&self, to: NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
-        let (queue, counters) = self
-            .inner
-            .peers
-            .queue(to)
-            .ok_or(TransportError::UnknownPeer(to))?;
-        let size = estimated_size(&messages);
         let max = self.inner.cfg.max_batch_bytes();
-        if size > max {
-            return Err(TransportError::TooLarge { size, max });
-        }
-        queue.try_send(messages).map_err(|dropped| {
-            // Full (the peer is slow or down) or closed (shut down): drop,
-            // count, and let Raft's retries resend what still matters.
-            PeerCounters::add(&counters.drops, dropped);
-            TransportError::Unreachable(to)
-        })
+        self.inner.peers.offer(to, messages, max)
     }
 }
 
