@@ -31,6 +31,7 @@ use super::machine::Machine;
 use super::metrics::ServiceMetrics;
 use super::network::{battery, TransportBuildError};
 use super::node::{Node, Settings};
+use super::operators;
 use super::running::RunningService;
 use super::sessions::SessionBounds;
 use super::storage::{open_storage, warn_if_peers_disagree, OpenError};
@@ -311,6 +312,7 @@ impl<S: Service> ServiceBuilder<S> {
             addr,
             source,
         })?;
+        let tick = self.node.tick;
         let mut node_cfg = self.node;
         // An empty store is founded from the peers once every other voter
         // recorded this node; a used one ignores them.
@@ -382,6 +384,7 @@ impl<S: Service> ServiceBuilder<S> {
             network: Arc::clone(&network),
             settings: Settings {
                 timeout: self.timeout,
+                tick,
                 raft_addr,
                 http_addr,
                 peers,
@@ -393,12 +396,19 @@ impl<S: Service> ServiceBuilder<S> {
             App::new()
                 .app_data(app_node.clone())
                 .wrap_fn(move |req, srv| {
+                    let started = std::time::Instant::now();
+                    let method = req.method().clone();
                     let fut = actix_web::dev::Service::call(srv, req);
                     let raft = leader_of.clone();
-                    async move { Ok(name_leader(fut.await?, raft.current().leader)) }
+                    async move {
+                        let res = name_leader(fut.await?, raft.current().leader);
+                        log_request(&method, &res, started.elapsed());
+                        Ok(res)
+                    }
                 })
                 .configure(S::routes)
                 .configure(cluster::routes::<S>)
+                .configure(operators::routes::<S>)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ApiError::not_found("no such route"))
                 }))
@@ -419,4 +429,22 @@ impl<S: Service> ServiceBuilder<S> {
         info!(id, raft = %raft_addr, http = %http_addr, "{} started", S::NAME);
         Ok(RunningService::new(node, server))
     }
+}
+
+/// The request log line (debug level): method, route pattern (not the
+/// path, which may carry a key), status, latency.
+fn log_request<B>(
+    method: &actix_web::http::Method,
+    res: &actix_web::dev::ServiceResponse<B>,
+    took: std::time::Duration,
+) {
+    let route = res.request().match_pattern();
+    tracing::debug!(
+        target: "raft_actors_service::http",
+        %method,
+        route = route.as_deref().unwrap_or("(no route)"),
+        status = res.status().as_u16(),
+        latency_ms = took.as_secs_f64() * 1e3,
+        "request"
+    );
 }

@@ -19,7 +19,7 @@ use backon::{ExponentialBuilder, Retryable};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use raft_actors::core::{ConfChange, Membership, NodeId, Role, Status};
+use raft_actors::core::{ConfChange, LogIndex, Membership, NodeId, Role, Status};
 use raft_actors::ClientError;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -77,24 +77,59 @@ fn config(m: &Membership) -> Value {
 }
 
 async fn status<S: Service>(node: web::Data<Node<S>>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(status_json(&node).await?))
+}
+
+/// This node's `/status` body.
+pub(crate) async fn status_json<S: Service>(node: &Node<S>) -> Result<Value, ApiError> {
     let s = node.status().await?;
-    Ok(HttpResponse::Ok().json(json!({
+    Ok(status_value(
+        &s,
+        node.raft.current().applied,
+        node.settings.tick,
+    ))
+}
+
+/// The `/status` body of a node whose core reports `s`, whose state
+/// machine was handed entries up to `handed`.
+pub(crate) fn status_value(s: &Status, handed: LogIndex, tick: Duration) -> Value {
+    let mut body = json!({
         "id": s.id,
-        "role": role_name(&s),
+        "role": role_name(s),
         "term": s.term,
         "leader": s.leader,
         "commit_index": s.commit,
         // What the state machine was handed (the core's own count may run
         // ahead while a batch is still being persisted): a stale read sent
         // after seeing this index sees the entry.
-        "applied_index": s.applied.min(node.raft.current().applied),
+        "applied_index": s.applied.min(handed),
         "voters": voters(&s.membership),
         "learners": s.membership.learners.iter().collect::<Vec<_>>(),
-        // Extensions: where the log starts after compaction, and the last
-        // snapshot's index.
+        // Extensions: where the log starts after compaction, the last
+        // snapshot's index, the last entry, the leader's commit as heard.
         "first_index": s.first_index,
         "snapshot_index": s.snapshot_index,
-    })))
+        "last_index": s.last_index,
+        "leader_commit": s.leader_commit,
+    });
+    if s.role == Role::Leader {
+        // The leader's view of each follower (what `/cluster/status`
+        // says they trail it by).
+        let peers: Vec<Value> = s
+            .peers
+            .iter()
+            .map(|(id, p)| {
+                let ms = p.last_heard_ticks.map(|t| {
+                    u64::try_from(tick.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .saturating_mul(t)
+                });
+                json!({ "id": id, "match_index": p.match_index, "last_contact_ms": ms })
+            })
+            .collect();
+        body["replication"] = Value::from(peers);
+    }
+    body
 }
 
 async fn metrics<S: Service>(node: web::Data<Node<S>>) -> Result<HttpResponse, ApiError> {

@@ -30,6 +30,15 @@ pub enum TransportKind {
     Http,
 }
 
+/// How log lines are written to stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event.
+    Human,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `target`).
+    Json,
+}
+
 impl StorageKind {
     /// The flag's value.
     pub fn name(self) -> &'static str {
@@ -132,6 +141,11 @@ pub struct Flags {
     /// more reads from the lease.
     #[arg(long, default_value_t = 2)]
     pub lease_margin_ticks: u64,
+    /// Log lines as `human` text or `json` objects, one per line; the level
+    /// comes from `RUST_LOG` (default `info`; `debug` adds a line per HTTP
+    /// request: method, route, status, latency).
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
 }
 
 impl Flags {
@@ -146,17 +160,7 @@ impl Flags {
                 std::process::exit(0);
             }
             Err(e) => {
-                // clap's message spans several lines (the error, the
-                // missing flags, a usage): fold its first paragraph into one.
-                let text = e.render().to_string();
-                let first: Vec<&str> = text
-                    .lines()
-                    .take_while(|l| !l.trim().is_empty())
-                    .map(str::trim)
-                    .collect();
-                let first = first.join(" ");
-                let first = first.strip_prefix("error: ").unwrap_or(&first);
-                eprintln!("{name}: error: {first} (see --help)");
+                eprintln!("{name}: error: {} (see --help)", usage_line(&e));
                 std::process::exit(2);
             }
         }
@@ -197,6 +201,28 @@ impl Flags {
         }
         Ok(())
     }
+}
+
+/// A usage error on one line: clap's message spans several (the error,
+/// the missing flags, a usage), so its first paragraph is folded into one.
+///
+/// ```
+/// use clap::Parser;
+/// #[derive(Parser)]
+/// struct Args { #[arg(long)] id: u64 }
+/// let e = Args::try_parse_from(["tool"]).err().unwrap();
+/// let line = raft_actors_service::flags::usage_line(&e);
+/// assert!(line.contains("--id") && !line.contains('\n'), "{line}");
+/// ```
+pub fn usage_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let first = first.join(" ");
+    first.strip_prefix("error: ").unwrap_or(&first).to_string()
 }
 
 #[cfg(test)]

@@ -74,6 +74,7 @@
 //! | the error body and status mapping | [`error`] |
 //! | what a route calls to write and read | [`node`] |
 //! | `/status`, `/cluster/*` | [`cluster`] |
+//! | `/health`, `/cluster/status`, `/ui` | [`operators`] |
 //! | `/metrics` | [`metrics`] |
 //! | storage and transport batteries | [`storage`], [`network`] |
 #![deny(missing_docs)]
@@ -90,6 +91,7 @@ pub mod machine;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod operators;
 pub mod run;
 pub mod running;
 pub mod service;

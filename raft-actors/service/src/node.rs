@@ -39,6 +39,8 @@ pub struct Written<O> {
 pub(crate) struct Settings {
     /// A client request's deadline.
     pub timeout: Duration,
+    /// How long one Raft tick lasts (to turn ticks into time).
+    pub tick: Duration,
     /// Where peers reach this node.
     pub raft_addr: SocketAddr,
     /// Where clients reach it.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 use super::builder::ServiceBuilder;
-use super::flags::Flags;
+use super::flags::{Flags, LogFormat};
 use super::held_logs::HeldStderr;
 use super::Service;
 
@@ -32,11 +32,15 @@ pub fn main<S: Service>() -> ExitCode {
     // lost data dir prints its one line and nothing else.
     let logs = HeldStderr::new();
     let writer = logs.clone();
-    tracing_subscriber::fmt()
+    let logger = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(move || writer.clone())
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(move || writer.clone());
+    match flags.log_format {
+        LogFormat::Json => logger.json().init(),
+        LogFormat::Human => logger
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let system = actix_rt::System::new();
     match system.block_on(run::<S>(flags, logs.clone())) {
         Ok(()) => ExitCode::SUCCESS,

@@ -313,6 +313,8 @@ async fn keys_below_the_session_bound_are_422_if_applied_and_429_if_not() {
         .await
         .expect("a node starts");
     leader_of(std::slice::from_ref(&node)).await;
+    // Founded and reloaded: it founds no more (its held logs go out).
+    assert!(!node.node().raft().current().founding);
     let url = format!("http://{}/add", node.http_addr());
     for (seq, value) in [(5, 1), (6, 2), (7, 3)] {
         let (status, body) = keyed(url.clone(), &format!("c:{seq}"), 1).await;

@@ -149,6 +149,9 @@ pub struct RaftCore {
     /// When this node last heard from a leader (or started): within an
     /// election timeout of it, it refuses votes (the leader's lease).
     last_leader_contact: u64,
+    /// The highest commit index this term's leader sent (its own commit
+    /// on a leader): how far behind a follower is, as last heard.
+    leader_commit: LogIndex,
 
     reads: ReadQueue,
     transfer: Option<Transfer>,
@@ -234,6 +237,7 @@ impl RaftCore {
             heartbeat_elapsed: 0,
             randomized_timeout: 0,
             last_leader_contact: 0,
+            leader_commit: 0,
             reads: ReadQueue::default(),
             transfer: None,
             snapshot: recovered.snapshot,
@@ -422,6 +426,9 @@ impl RaftCore {
                 _ => {}
             }
             return;
+        }
+        if let Some(pr) = self.progress.get_mut(&m.from) {
+            pr.heard_at = Some(self.now);
         }
 
         let from = m.from;
@@ -644,6 +651,7 @@ impl RaftCore {
         if term > self.term {
             self.term = term;
             self.vote = None;
+            self.leader_commit = 0;
         }
         if self.role == Role::Leader {
             self.fail_pending_reads(ReadError::NotLeader { leader });

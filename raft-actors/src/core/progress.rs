@@ -36,6 +36,8 @@ pub(crate) struct Progress {
     pub(crate) inflight: VecDeque<(LogIndex, u64)>,
     /// Heard from since the last check-quorum.
     pub(crate) recent_active: bool,
+    /// The leader's tick when the peer last answered, this term.
+    pub(crate) heard_at: Option<u64>,
     /// Highest read round the peer acknowledged.
     pub(crate) acked_seq: u64,
     /// Highest commit index sent to the peer.
@@ -56,6 +58,7 @@ impl Progress {
             probe_sent: false,
             inflight: VecDeque::new(),
             recent_active: false,
+            heard_at: None,
             acked_seq: 0,
             commit_sent: 0,
             snapshot_index: 0,

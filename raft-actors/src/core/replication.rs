@@ -162,6 +162,7 @@ impl RaftCore {
             return;
         }
         self.follow(from);
+        self.leader_commit = self.leader_commit.max(commit);
 
         let (mut prev_index, mut prev_term, mut entries) = (prev_index, prev_term, &entries[..]);
         // Entries up to our commit index are committed, hence identical on
@@ -261,6 +262,7 @@ impl RaftCore {
             return;
         }
         self.follow(from);
+        self.leader_commit = self.leader_commit.max(commit);
         let commit = commit.min(self.log.last_index());
         if commit > self.log.commit {
             self.log.commit = commit;

@@ -34,6 +34,9 @@ pub struct PeerStatus {
     pub next_index: LogIndex,
     /// Probing or streaming.
     pub state: ProgressState,
+    /// Ticks since the peer last answered this leader; `None` if it has
+    /// not yet in this term.
+    pub last_heard_ticks: Option<u64>,
 }
 
 /// A snapshot of a node's state, for metrics, tests and tools.
@@ -68,6 +71,12 @@ pub struct Status {
     pub config_index: LogIndex,
     /// The configuration in force.
     pub membership: Membership,
+    /// The configuration committed (the one in force at `commit`).
+    pub committed_membership: Membership,
+    /// The leader's commit index as this node last heard it (its own on a
+    /// leader; 0 before this term's leader was heard): a follower whose
+    /// applied index trails it is behind.
+    pub leader_commit: LogIndex,
     /// Leader only: each peer's replication state.
     pub peers: BTreeMap<NodeId, PeerStatus>,
     /// Leader only: the target of a leadership transfer under way.
@@ -114,6 +123,12 @@ impl RaftCore {
             snapshot_index: self.snapshot.as_ref().map_or(0, |s| s.meta.index),
             config_index: self.configs.latest_index(),
             membership: self.membership.clone(),
+            committed_membership: self.configs.at(self.log.commit),
+            leader_commit: if self.role == Role::Leader {
+                self.log.commit
+            } else {
+                self.leader_commit.max(self.log.commit)
+            },
             peers: self
                 .progress
                 .iter()
@@ -124,6 +139,7 @@ impl RaftCore {
                             match_index: p.match_index,
                             next_index: p.next_index,
                             state: p.state,
+                            last_heard_ticks: p.heard_at.map(|t| self.now.saturating_sub(t)),
                         },
                     )
                 })

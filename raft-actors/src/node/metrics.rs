@@ -28,6 +28,9 @@ pub struct Metrics {
     pub applied: LogIndex,
     /// Index of its last log entry.
     pub last_index: LogIndex,
+    /// The leader's commit index as last heard (see
+    /// [`Status::leader_commit`]).
+    pub leader_commit: LogIndex,
     /// The configuration in force (the newest one in its log, committed
     /// or not, as Raft prescribes, §6).
     pub membership: Membership,
@@ -70,6 +73,7 @@ impl Metrics {
             commit: 0,
             applied: 0,
             last_index: 0,
+            leader_commit: 0,
             membership: Membership::default(),
             matched: BTreeMap::new(),
             down: None,
@@ -125,6 +129,7 @@ impl Metrics {
         self.commit = status.commit;
         self.applied = applied;
         self.last_index = status.last_index;
+        self.leader_commit = status.leader_commit;
         self.membership.clone_from(&status.membership);
         self.matched = status
             .peers

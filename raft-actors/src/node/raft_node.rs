@@ -496,8 +496,12 @@ impl<C: TypeConfig> RaftNode<C> {
             last = state.entries.last().map(|e| e.index),
             "loaded"
         );
-        self.metrics
-            .send_modify(|m| m.incarnation = self.incarnation);
+        // A store founded just now is reloaded: it founds no more.
+        let founding = self.founding.is_some();
+        self.metrics.send_modify(|m| {
+            m.incarnation = self.incarnation;
+            m.founding = founding;
+        });
         self.publish();
     }
 

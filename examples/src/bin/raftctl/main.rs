@@ -1,0 +1,142 @@
+//! `raftctl`: the operator CLI of every raft-actors service, talking to any
+//! node's HTTP API (`/status`, `/cluster/*`, `/health`).
+//!
+//! Exit status: 0 done (for `health`: every member healthy), 1 the
+//! operation failed or a member is unhealthy, 2 bad usage. Every error is
+//! one line on stderr; `--json` prints the answer as JSON on stdout.
+
+mod client;
+mod commands;
+mod table;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use client::Client;
+
+/// Operate a raft-actors cluster through any of its nodes.
+#[derive(Parser, Debug)]
+#[command(name = "raftctl", version, about, long_about = None)]
+struct Cli {
+    /// Client API addresses, comma-separated; the first that answers
+    /// serves the command.
+    #[arg(long, value_delimiter = ',', required = true, value_parser = endpoint)]
+    endpoints: Vec<String>,
+    /// Print the answer as JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// How long one request may take, in milliseconds (membership changes
+    /// wait for a learner to catch up).
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout_ms: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Every member: id, raft address, role, term, commit, applied, how
+    /// far it trails the leader.
+    Status,
+    /// Voters and learners; add, remove, promote.
+    Members {
+        #[command(subcommand)]
+        action: Members,
+    },
+    /// The leader's id; `leader move ID` hands leadership over.
+    Leader {
+        #[command(subcommand)]
+        action: Option<LeaderAction>,
+    },
+    /// Snapshot the first endpoint's node and compact its log.
+    Snapshot,
+    /// Every member's `/health`; exit 1 unless all are healthy.
+    Health,
+}
+
+#[derive(Subcommand, Debug)]
+enum Members {
+    /// Voters and learners.
+    List,
+    /// Add node ID, reached at RAFT_ADDR, as a voter (or a learner).
+    Add {
+        /// The new node's id.
+        id: u64,
+        /// Where peers reach it (host:port).
+        raft_addr: std::net::SocketAddr,
+        /// Add it as a learner, without a vote.
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Remove node ID (the leader too).
+    Remove {
+        /// The member's id.
+        id: u64,
+    },
+    /// Make learner ID a voter.
+    Promote {
+        /// The learner's id.
+        id: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LeaderAction {
+    /// Hand leadership to voter ID.
+    Move {
+        /// The voter's id.
+        id: u64,
+    },
+}
+
+/// An endpoint: `http://host:port`.
+fn endpoint(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("`{s}` is not an http:// URL"))?;
+    if rest.trim_end_matches('/').is_empty() {
+        return Err(format!("`{s}` names no host"));
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version: printed, exit 0.
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        // Bad usage: one line, exit 2.
+        Err(e) => {
+            let line = raft_actors_service::flags::usage_line(&e);
+            eprintln!("raftctl: error: {line} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let client = Client::new(cli.endpoints.clone(), Duration::from_millis(cli.timeout_ms));
+    match commands::run(&client, &cli.command) {
+        Ok(done) => {
+            if cli.json {
+                println!("{}", done.json);
+            } else {
+                println!("{}", done.text);
+            }
+            match done.failure {
+                None => ExitCode::SUCCESS,
+                Some(why) => {
+                    eprintln!("raftctl: {why}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("raftctl: error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
