@@ -41,6 +41,16 @@ pub enum RedbError {
         /// What redb said.
         reason: String,
     },
+    /// redb panicked while opening the file (caught): a damaged file that
+    /// redb asserts on rather than refuses, which is redb's bug to fix, not
+    /// the store's. Refused all the same.
+    #[error("cannot open {path}: redb panicked: {reason}")]
+    Panicked {
+        /// The database file.
+        path: PathBuf,
+        /// The panic's message.
+        reason: String,
+    },
     /// The file was written by a newer build; this one cannot read it.
     #[error("{path} has format version {found}, newer than the {supported} this build reads: refusing to start")]
     NewerFormat {

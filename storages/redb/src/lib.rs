@@ -16,6 +16,11 @@
 //!   damaged, truncated or inconsistent store, or one from a newer format,
 //!   fails [`RedbStorage::open`] with one clear [`RedbError`]: no panic, no
 //!   silent loss of acknowledged entries.
+//! - **Power loss.** A write is acknowledged only once redb's commit has
+//!   synced it; a disk that loses or tears what was not synced loses no
+//!   acknowledged write and never makes the store misread one
+//!   (`tests/power_loss/` runs it on [`RedbStorage::open_backend`] with
+//!   such disks).
 //! - **No blocking on async threads.** The database lives on a thread of
 //!   its own; the node awaits its answers.
 //!
@@ -31,4 +36,7 @@ mod storage;
 mod store;
 
 pub use error::RedbError;
+/// redb's disk interface, for [`RedbStorage::open_backend`]: re-exported
+/// so a custom disk implements the very version this crate links.
+pub use redb::StorageBackend;
 pub use storage::{RedbStats, RedbStorage};

@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use raft_actors::core::{Entry, HardState, LogIndex, Membership};
 use raft_actors::storage::{LogState, Snapshot, Storage, StorageError, ToPersist};
+use redb::StorageBackend;
 use tokio::sync::oneshot;
 
 use crate::error::RedbError;
@@ -96,14 +97,56 @@ impl RedbStorage {
     pub fn open(dir: impl AsRef<Path>) -> Result<RedbStorage, RedbError> {
         let dir = dir.as_ref().to_path_buf();
         let path = dir.join(FILE_NAME);
+        Self::start(path, move |counters| Store::open(&dir, counters))
+    }
+
+    /// Opens (or creates) the store on a redb [`StorageBackend`] instead of
+    /// a file in a data dir: for tests that model a disk (the power-loss
+    /// tests give it one that loses what was not synced) and for custom
+    /// disks. A node's data dir wants [`RedbStorage::open`].
+    ///
+    /// `name` stands for the file in errors and [`RedbStorage::path`].
+    /// The same checks as [`RedbStorage::open`] run, but one: without a
+    /// dir there is no `raft.redb.format` marker beside the file, so a
+    /// backend emptied behind the store's back opens as a fresh store (and
+    /// a node on it would forget its votes): a custom disk must keep its
+    /// contents or refuse to be read.
+    ///
+    /// ```
+    /// use raft_actors_storage_redb::RedbStorage;
+    /// let s = RedbStorage::open_backend(redb::backends::InMemoryBackend::new(), "memory")?;
+    /// assert!(s.is_fresh());
+    /// # Ok::<(), raft_actors_storage_redb::RedbError>(())
+    /// ```
+    pub fn open_backend(
+        backend: impl StorageBackend,
+        name: impl Into<PathBuf>,
+    ) -> Result<RedbStorage, RedbError> {
+        let name = name.into();
+        let label = name.clone();
+        Self::start(label, move |counters| {
+            Store::open_backend(backend, name, counters)
+        })
+    }
+
+    /// Starts the storage thread, opens the store on it with `open` and
+    /// waits for the answer. A panic in redb while opening is caught and
+    /// answered as [`RedbError::Panicked`]: the file is refused either way.
+    fn start(
+        path: PathBuf,
+        open: impl FnOnce(Arc<Counters>) -> Result<(Store, Membership), RedbError> + Send + 'static,
+    ) -> Result<RedbStorage, RedbError> {
         let counters = Arc::new(Counters::default());
         let (jobs, rx) = mpsc::channel::<Job>();
         let (opened, opened_rx) = mpsc::sync_channel(1);
         let thread_counters = Arc::clone(&counters);
+        let thread_path = path.clone();
         let thread = std::thread::Builder::new()
             .name("redb-storage".into())
             .spawn(move || {
-                let open = std::panic::catch_unwind(|| Store::open(&dir, thread_counters));
+                let open = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    open(thread_counters)
+                }));
                 let store = match open {
                     Ok(Ok((store, membership))) => {
                         let _ = opened.send(Ok((store.is_fresh(), membership)));
@@ -114,9 +157,9 @@ impl RedbStorage {
                         return;
                     }
                     Err(panic) => {
-                        let _ = opened.send(Err(RedbError::Open {
-                            path: dir.join(FILE_NAME),
-                            reason: format!("redb panicked: {}", panic_text(&*panic)),
+                        let _ = opened.send(Err(RedbError::Panicked {
+                            path: thread_path,
+                            reason: panic_text(&*panic),
                         }));
                         return;
                     }
@@ -184,7 +227,8 @@ impl RedbStorage {
         Ok(())
     }
 
-    /// The database file.
+    /// The database file (the name given to
+    /// [`open_backend`](RedbStorage::open_backend) for a backend).
     pub fn path(&self) -> &Path {
         &self.shared.path
     }

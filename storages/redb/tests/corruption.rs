@@ -130,6 +130,26 @@ async fn garbage_is_refused_without_a_panic() {
 }
 
 #[actix_rt::test]
+async fn a_creation_cut_short_is_refused_saying_what_to_do() {
+    // redb writes its magic number last; a power cut before it leaves a
+    // file redb refuses, in a dir whose sidecar was never written.
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(file(dir.path()), vec![0u8; 8192]).expect("write");
+    match open_err(dir.path()) {
+        RedbError::Open { reason, .. } => {
+            assert!(reason.contains("remove the file"), "{reason}")
+        }
+        other => panic!("expected Open, got {other}"),
+    }
+    // Where a store was completed, the same file is not to be removed.
+    let held = tempfile::tempdir().expect("dir");
+    written_store(held.path()).await;
+    std::fs::write(file(held.path()), vec![0u8; 8192]).expect("write");
+    let line = open_err(held.path()).to_string();
+    assert!(!line.contains("remove the file"), "{line}");
+}
+
+#[actix_rt::test]
 async fn a_file_from_a_newer_format_is_refused() {
     let dir = tempfile::tempdir().expect("dir");
     written_store(dir.path()).await;

@@ -8,20 +8,21 @@
 //! so they can never disagree). Everything one `Ready` persists is one
 //! write transaction, committed with redb's immediate durability: one
 //! fsync. A transaction that fails anywhere is dropped uncommitted, so
-//! nothing of it reaches the disk or the in-memory bounds.
+//! nothing of it reaches the disk or the in-memory bounds. Opening, and
+//! the checks made then, are in [`open`].
 
-use std::path::{Path, PathBuf};
+mod open;
+
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use raft_actors::core::{Entry, HardState, LogIndex, Membership, Term};
-use raft_actors::storage::{LogState, Snapshot, StorageError, ToPersist};
-use redb::{
-    Database, Durability, ReadableTable, Table, TableDefinition, TableError, WriteTransaction,
-};
+use raft_actors::storage::{Snapshot, StorageError, ToPersist};
+use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use crate::error::RedbError;
-use crate::record::{self, RECORD_VERSION};
+use crate::record;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -83,62 +84,6 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// Opens or creates the store in `dir`, checks its format, and reads
-    /// and checks every record once, so a damaged store is refused here,
-    /// at startup, with one clear error.
-    /// Answers the store and the configuration it holds.
-    pub(crate) fn open(
-        dir: &Path,
-        counters: Arc<Counters>,
-    ) -> Result<(Store, Membership), RedbError> {
-        let data_dir = |reason: String| RedbError::DataDir {
-            path: dir.to_path_buf(),
-            reason,
-        };
-        std::fs::create_dir_all(dir).map_err(|e| data_dir(e.to_string()))?;
-        if !dir.is_dir() {
-            return Err(data_dir("not a directory".into()));
-        }
-        let path = dir.join(FILE_NAME);
-        // Probe that the dir is usable before redb creates a file in it.
-        if let Err(e) = std::fs::read_dir(dir) {
-            return Err(data_dir(e.to_string()));
-        }
-        if !path.exists() && path.with_file_name(SIDECAR_NAME).exists() {
-            return Err(RedbError::corrupt(
-                &path,
-                0,
-                "database file",
-                "missing, but this dir held a store: refusing to start over as a new node",
-            ));
-        }
-        let db = Database::create(&path).map_err(|e| RedbError::Open {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        let mut store = Store {
-            db,
-            path,
-            bounds: Bounds::default(),
-            counters,
-        };
-        store.check_format()?;
-        let state = store.read_all()?;
-        store.bounds = Bounds {
-            held: match (state.entries.first(), state.entries.last()) {
-                (Some(f), Some(l)) => Some((f.index, l.index)),
-                _ => None,
-            },
-            snapshot: state
-                .snapshot
-                .as_ref()
-                .map_or((0, 0), |s| (s.meta.index, s.meta.term)),
-            hard_state: state.hard_state,
-            has_membership: store.has_membership()?,
-        };
-        Ok((store, state.membership))
-    }
-
     /// Whether nothing was ever stored: no configuration, no hard state, no
     /// entry, no snapshot.
     pub(crate) fn is_fresh(&self) -> bool {
@@ -158,232 +103,6 @@ impl Store {
 
     fn sio(&self, e: impl ToString) -> StorageError {
         StorageError::from(self.io(e))
-    }
-
-    /// A fresh file gets this build's format; an existing one must have it.
-    fn check_format(&mut self) -> Result<(), RedbError> {
-        let found = {
-            let txn = self.db.begin_read().map_err(|e| self.io(e))?;
-            match txn.open_table(META) {
-                Ok(meta) => meta
-                    .get(FORMAT_KEY)
-                    .map_err(|e| self.io(e))?
-                    .map(|v| v.value().to_vec()),
-                Err(TableError::TableDoesNotExist(_)) => None,
-                Err(e) => return Err(self.io(e)),
-            }
-        };
-        let sidecar = self.path.with_file_name(SIDECAR_NAME);
-        match found.as_deref() {
-            None if sidecar.exists() => Err(RedbError::corrupt(
-                &self.path,
-                0,
-                "database file",
-                format!(
-                    "{} says this dir held a store, but the file holds none (emptied or replaced?)",
-                    sidecar.display()
-                ),
-            )),
-            None => {
-                let txn = self.db.begin_write().map_err(|e| self.io(e))?;
-                {
-                    let mut meta = txn.open_table(META).map_err(|e| self.io(e))?;
-                    meta.insert(FORMAT_KEY, [RECORD_VERSION].as_slice())
-                        .map_err(|e| self.io(e))?;
-                }
-                txn.commit().map_err(|e| self.io(e))?;
-                self.write_sidecar(&sidecar)
-            }
-            Some([v]) if *v == RECORD_VERSION => {
-                if sidecar.exists() {
-                    Ok(())
-                } else {
-                    // A crash between the marker's commit and the sidecar.
-                    self.write_sidecar(&sidecar)
-                }
-            }
-            Some([v]) if *v > RECORD_VERSION => Err(RedbError::NewerFormat {
-                path: self.path.clone(),
-                found: *v,
-                supported: RECORD_VERSION,
-            }),
-            Some(other) => Err(RedbError::corrupt(
-                &self.path,
-                0,
-                "format marker",
-                format!("unreadable format marker {other:?}"),
-            )),
-        }
-    }
-
-    /// Records, beside the database, that this dir holds a store: if the
-    /// database file is ever emptied or replaced by a blank one, the next
-    /// open refuses it instead of starting over as a fresh node (which
-    /// would forget its votes and acknowledged entries).
-    fn write_sidecar(&self, sidecar: &Path) -> Result<(), RedbError> {
-        let write = || -> std::io::Result<()> {
-            let f = std::fs::File::create(sidecar)?;
-            std::io::Write::write_all(
-                &mut &f,
-                format!("raft-actors-storage-redb format {RECORD_VERSION}\n").as_bytes(),
-            )?;
-            f.sync_all()?;
-            if let Some(dir) = sidecar.parent() {
-                std::fs::File::open(dir)?.sync_all()?;
-            }
-            Ok(())
-        };
-        write().map_err(|e| self.io(format!("writing {}: {e}", sidecar.display())))
-    }
-
-    fn has_membership(&self) -> Result<bool, RedbError> {
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
-        let meta = txn.open_table(META).map_err(|e| self.io(e))?;
-        let found = meta.get(MEMBERSHIP_KEY).map_err(|e| self.io(e))?.is_some();
-        Ok(found)
-    }
-
-    /// Reads and checks everything: each record decodes, the log is
-    /// contiguous and joins the snapshot, and the hard state is consistent
-    /// with the log (a commit index past the last entry means entries were
-    /// lost, which must stop the node rather than shorten its log).
-    pub(crate) fn read_all(&self) -> Result<LogState, RedbError> {
-        let path = &self.path;
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
-        let meta = txn.open_table(META).map_err(|e| self.io(e))?;
-        let get_meta = |key: &str| -> Result<Option<Vec<u8>>, RedbError> {
-            Ok(meta
-                .get(key)
-                .map_err(|e| self.io(e))?
-                .map(|v| v.value().to_vec()))
-        };
-        let hard_state: HardState = match get_meta(HARD_STATE_KEY)? {
-            Some(rec) => {
-                record::decode(&rec).map_err(|e| RedbError::record(path, 0, "hard state", e))?
-            }
-            None => HardState::default(),
-        };
-        let membership: Membership = match get_meta(MEMBERSHIP_KEY)? {
-            Some(rec) => {
-                record::decode(&rec).map_err(|e| RedbError::record(path, 0, "configuration", e))?
-            }
-            None => Membership::default(),
-        };
-        let snapshot: Option<Snapshot> = match txn.open_table(SNAPSHOT) {
-            Ok(t) => match t.get(SNAPSHOT_KEY).map_err(|e| self.io(e))? {
-                Some(rec) => Some(
-                    record::decode(rec.value())
-                        .map_err(|e| RedbError::record(path, 0, "snapshot", e))?,
-                ),
-                None => None,
-            },
-            Err(TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(self.io(e)),
-        };
-        let mut entries: Vec<Entry> = Vec::new();
-        match txn.open_table(LOG) {
-            Ok(log) => {
-                for item in log.iter().map_err(|e| self.io(e))? {
-                    let (k, v) = item.map_err(|e| self.io(e))?;
-                    let key = k.value();
-                    let what = format!("entry {key}");
-                    if key == 0 {
-                        return Err(RedbError::corrupt(
-                            path,
-                            0,
-                            what,
-                            "index 0 is never written",
-                        ));
-                    }
-                    let entry: Entry = record::decode(v.value())
-                        .map_err(|e| RedbError::record(path, key, &what, e))?;
-                    if entry.index != key {
-                        return Err(RedbError::corrupt(
-                            path,
-                            key,
-                            what,
-                            format!("holds the entry of index {}", entry.index),
-                        ));
-                    }
-                    if let Some(prev) = entries.last() {
-                        if prev.index + 1 != key {
-                            return Err(RedbError::corrupt(
-                                path,
-                                key,
-                                what,
-                                format!("entries {}..{key} are missing", prev.index + 1),
-                            ));
-                        }
-                    }
-                    if entry.term > hard_state.term {
-                        // Every entry is written with (or after) the hard
-                        // state of its term: a newer entry means the hard
-                        // state is stale, and a stale vote could be cast
-                        // twice.
-                        return Err(RedbError::corrupt(
-                            path,
-                            key,
-                            what,
-                            format!(
-                                "its term {} is above the stored current term {}",
-                                entry.term, hard_state.term
-                            ),
-                        ));
-                    }
-                    entries.push(entry);
-                }
-            }
-            Err(TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(self.io(e)),
-        }
-        let snap_index = snapshot.as_ref().map_or(0, |s| s.meta.index);
-        if let Some(s) = &snapshot {
-            if s.meta.term > hard_state.term {
-                return Err(RedbError::corrupt(
-                    path,
-                    s.meta.index,
-                    "snapshot",
-                    format!(
-                        "its term {} is above the stored current term {}",
-                        s.meta.term, hard_state.term
-                    ),
-                ));
-            }
-        }
-        if let Some(first) = entries.first() {
-            if first.index > snap_index.saturating_add(1) {
-                return Err(RedbError::corrupt(
-                    path,
-                    first.index,
-                    "log",
-                    format!(
-                        "entries {}..{} between the snapshot and the log are missing",
-                        snap_index.saturating_add(1),
-                        first.index
-                    ),
-                ));
-            }
-        }
-        let last = entries
-            .last()
-            .map_or(snap_index, |e| e.index.max(snap_index));
-        if hard_state.commit > last {
-            return Err(RedbError::corrupt(
-                path,
-                last.saturating_add(1),
-                "log",
-                format!(
-                    "the commit index is {} but the log ends at {last}: committed entries are missing",
-                    hard_state.commit
-                ),
-            ));
-        }
-        Ok(LogState {
-            hard_state,
-            entries,
-            membership,
-            snapshot,
-        })
     }
 
     /// Writes the configuration of a fresh store.
