@@ -177,3 +177,15 @@ fn catches_learner_counted_in_quorum() {
         ],
     );
 }
+
+/// Forwarding is not idempotent: a leader that takes every forwarded
+/// proposal as new appends a command twice when the network duplicates or
+/// replays its forward (the check the node's own dedup once hid from here).
+#[test]
+fn catches_forward_taken_twice() {
+    catches(
+        BrokenRule::ForwardWithoutDedup,
+        5000,
+        &[Property::ExactlyOnce],
+    );
+}

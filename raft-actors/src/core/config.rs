@@ -92,6 +92,9 @@ pub enum BrokenRule {
     AcceptConcurrentChanges,
     /// Count learners toward quorums.
     CountLearnerInQuorum,
+    /// Take every forwarded proposal as new, from any term: a duplicated or
+    /// replayed forward is appended twice.
+    ForwardWithoutDedup,
 }
 
 impl Default for Config {
@@ -172,4 +175,5 @@ pub(crate) enum BrokenRule {
     NoJointPhase,
     AcceptConcurrentChanges,
     CountLearnerInQuorum,
+    ForwardWithoutDedup,
 }
