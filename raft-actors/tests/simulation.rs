@@ -189,3 +189,15 @@ fn catches_forward_taken_twice() {
         &[Property::ExactlyOnce],
     );
 }
+
+/// Deduplicating within a term is not enough: a copy of a forward replayed
+/// after its leader lost and regained leadership meets an empty record, so
+/// a leader must not take forwards of an older term at all.
+#[test]
+fn catches_forward_of_an_older_term_taken() {
+    catches(
+        BrokenRule::ForwardFromOlderTerm,
+        5000,
+        &[Property::ExactlyOnce],
+    );
+}

@@ -95,6 +95,10 @@ pub enum BrokenRule {
     /// Take every forwarded proposal as new, from any term: a duplicated or
     /// replayed forward is appended twice.
     ForwardWithoutDedup,
+    /// Dedup forwarded proposals within the leader's term only, and take a
+    /// forward of an older term as new: a copy replayed after the leader
+    /// was re-elected is appended again.
+    ForwardFromOlderTerm,
 }
 
 impl Default for Config {
@@ -176,4 +180,5 @@ pub(crate) enum BrokenRule {
     AcceptConcurrentChanges,
     CountLearnerInQuorum,
     ForwardWithoutDedup,
+    ForwardFromOlderTerm,
 }

@@ -136,7 +136,10 @@ impl RaftCore {
                 results.push(ProposalOutcome { id, result });
                 continue;
             }
-            let result = if leading && member && term == self.term {
+            // The other broken rule: a forward of an older term is new too.
+            let own_term = term == self.term
+                || (term < self.term && self.cfg.breaks(BrokenRule::ForwardFromOlderTerm));
+            let result = if leading && member && own_term {
                 let result = self.append_proposal(command);
                 self.forwarded.record(from, id, result.clone());
                 result
