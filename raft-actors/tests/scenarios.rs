@@ -16,6 +16,10 @@
 //! - `deliver [from=1] [to=2] [kinds=(Append,...)]`: delivers matching queued
 //!   messages (and the answers they cause, if they match) until none is left,
 //!   printing each; `drop ...` discards them instead
+//! - `duplicate [from=1] [to=2] [kinds=(..)] [hold]`: queues a copy of each
+//!   matching queued message (a duplicating network), printing it; with
+//!   `hold` the copies wait aside until `replay` queues them (a copy
+//!   delivered long after, in a later term)
 //! - `stabilize [nodes=(1,2)]`: delivers everything until quiet; messages to
 //!   or from nodes outside `nodes` are lost
 //! - `isolate 1`, `cut from=1 to=2` (one way), `heal`, `crash 1`, `restart 1`
@@ -43,6 +47,8 @@ use raft_actors::simulation::{Checker, SimNode};
 struct Scenario {
     nodes: BTreeMap<NodeId, SimNode>,
     queue: Vec<Message>,
+    /// Copies held back by `duplicate hold`, queued again by `replay`.
+    held: Vec<Message>,
     cut: BTreeSet<(NodeId, NodeId)>,
     checker: Checker,
     next_seed: u64,
@@ -335,6 +341,27 @@ impl Scenario {
                 })
             }
             "deliver" => self.deliver(tc, false),
+            "duplicate" => {
+                let mut copies = Vec::new();
+                for m in &self.queue {
+                    if Self::matches(tc, m)? {
+                        copies.push(m.clone());
+                    }
+                }
+                let out = copies.iter().map(|m| describe(m) + "\n").collect();
+                if flag(tc, "hold") {
+                    self.held.extend(copies);
+                } else {
+                    self.queue.extend(copies);
+                }
+                Ok(out)
+            }
+            "replay" => {
+                let held = std::mem::take(&mut self.held);
+                let out = held.iter().map(|m| describe(m) + "\n").collect();
+                self.queue.extend(held);
+                Ok(out)
+            }
             "drop" => self.deliver(tc, true),
             "stabilize" => {
                 let only =

@@ -177,3 +177,27 @@ fn catches_learner_counted_in_quorum() {
         ],
     );
 }
+
+/// Forwarding is not idempotent: a leader that takes every forwarded
+/// proposal as new appends a command twice when the network duplicates or
+/// replays its forward (the check the node's own dedup once hid from here).
+#[test]
+fn catches_forward_taken_twice() {
+    catches(
+        BrokenRule::ForwardWithoutDedup,
+        5000,
+        &[Property::ExactlyOnce],
+    );
+}
+
+/// Deduplicating within a term is not enough: a copy of a forward replayed
+/// after its leader lost and regained leadership meets an empty record, so
+/// a leader must not take forwards of an older term at all.
+#[test]
+fn catches_forward_of_an_older_term_taken() {
+    catches(
+        BrokenRule::ForwardFromOlderTerm,
+        5000,
+        &[Property::ExactlyOnce],
+    );
+}

@@ -118,12 +118,13 @@ impl From<ClientError> for ApiError {
             | ClientError::NoQuorum
             | ClientError::Busy
             | ClientError::ShuttingDown => ApiError::unavailable(message),
-            ClientError::Timeout | ClientError::Interrupted => {
+            // A failed node may have taken the write before it failed (its
+            // entry committed, its state machine then panicked): unknown.
+            ClientError::Timeout | ClientError::Interrupted | ClientError::Fatal(_) => {
                 ApiError::new(StatusCode::GATEWAY_TIMEOUT, message)
             }
             ClientError::Invalid(_) => ApiError::bad_request(message),
             ClientError::BadCommand(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message),
-            ClientError::Fatal(_) => ApiError::unavailable(message),
         }
     }
 }
@@ -196,7 +197,11 @@ mod tests {
 
     #[test]
     fn outcome_unknown_is_never_503() {
-        for e in [ClientError::Timeout, ClientError::Interrupted] {
+        for e in [
+            ClientError::Timeout,
+            ClientError::Interrupted,
+            ClientError::Fatal("state machine panicked".into()),
+        ] {
             assert!(e.outcome_unknown());
             assert_eq!(ApiError::from(e).status(), StatusCode::GATEWAY_TIMEOUT);
         }

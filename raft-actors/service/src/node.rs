@@ -15,7 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use raft_actors::core::{LogIndex, NodeId, Status};
 use raft_actors::transport::NetworkTransport;
-use raft_actors::{Consistency, Raft};
+use raft_actors::{ClientError, Consistency, Raft};
 
 use super::directory::{Addrs, Directory};
 use super::error::ApiError;
@@ -81,7 +81,12 @@ impl<S: Service> Node<S> {
 
     /// The node's status; 503 if it is down.
     pub async fn status(&self) -> Result<Status, ApiError> {
-        Ok(self.raft.status().await?)
+        // Asking took no effect: a failed node is plainly unavailable here
+        // (a write's `Fatal` is 504: that write may have been taken).
+        self.raft.status().await.map_err(|e| match e {
+            ClientError::Fatal(_) => ApiError::unavailable(e.to_string()),
+            e => e.into(),
+        })
     }
 
     /// Proposes `command` with the request's `Idempotency-Key`, if any, and

@@ -1,14 +1,26 @@
 //! Several service nodes in one process over real sockets: a 3-node
 //! cluster of one service, a fourth node added through the cluster API,
 //! and a second service's node beside them. Nothing is process-global: each
-//! node names its own leader, serves its own routes, and stops alone.
+//! node names its own leader, serves its own routes, and stops alone. And
+//! a forwarded write whose answer is lost, answered 504, not 503.
 
-use std::net::TcpListener;
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix::Recipient;
 use actix_web::{web, HttpRequest, HttpResponse};
-use raft_actors_service::flags::StorageKind;
+use futures::future::BoxFuture;
+use raft_actors::core::{Body, Message};
+use raft_actors::node::messages::peer::Peer;
+use raft_actors::transport::{
+    NetworkTransport, PeerMetrics, ServeError, Transport, TransportError,
+};
+use raft_actors_service::flags::{StorageKind, TransportKind};
 use raft_actors_service::http::read_json;
+use raft_actors_service::network::battery;
 use raft_actors_service::sessions::SessionBounds;
 use raft_actors_service::{
     ApiError, LogIndex, Node, NodeId, RunningService, Service, ServiceBuilder,
@@ -342,4 +354,122 @@ async fn keys_below_the_session_bound_are_422_if_applied_and_429_if_not() {
     .await;
     assert_eq!(body["value"], 3, "neither refused key was applied");
     node.shutdown().await;
+}
+
+/// A transport that loses the leader's answers to forwarded proposals
+/// while `lose` is set, and moves everything else: the one fault that
+/// leaves a forwarded write committed but unanswered.
+#[derive(Debug)]
+struct LosesAnswers {
+    inner: Arc<dyn NetworkTransport>,
+    lose: Arc<AtomicBool>,
+}
+
+/// The sending side of [`LosesAnswers`].
+struct LosingSender {
+    inner: Box<dyn Transport>,
+    lose: Arc<AtomicBool>,
+}
+
+impl Transport for LosingSender {
+    fn send(&self, to: NodeId, mut messages: Vec<Message>) -> Result<(), TransportError> {
+        if self.lose.load(Ordering::SeqCst) {
+            messages.retain(|m| !matches!(m.body, Body::ProposalResults { .. }));
+        }
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.inner.send(to, messages)
+    }
+}
+
+impl Transport for LosesAnswers {
+    fn send(&self, to: NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
+        self.sender().send(to, messages)
+    }
+}
+
+impl NetworkTransport for LosesAnswers {
+    fn sender(&self) -> Box<dyn Transport> {
+        Box::new(LosingSender {
+            inner: self.inner.sender(),
+            lose: Arc::clone(&self.lose),
+        })
+    }
+    fn serve(
+        &self,
+        listener: TcpListener,
+        inbox: Recipient<Peer>,
+    ) -> Result<SocketAddr, ServeError> {
+        self.inner.serve(listener, inbox)
+    }
+    fn set_peer(&self, id: NodeId, addr: SocketAddr) {
+        self.inner.set_peer(id, addr)
+    }
+    fn advertise(&self, own: SocketAddr) {
+        self.inner.advertise(own)
+    }
+    fn peer_metrics(&self) -> BTreeMap<NodeId, PeerMetrics> {
+        self.inner.peer_metrics()
+    }
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        self.inner.shutdown()
+    }
+}
+
+/// A write through a follower whose forwarded answer is lost is answered
+/// 504 (outcome unknown), never 503 (not applied): it does apply.
+#[actix_rt::test]
+async fn a_forwarded_write_whose_answer_is_lost_is_504_and_applies() {
+    let raft: Vec<TcpListener> = (0..3).map(|_| listener()).collect();
+    let peers: Vec<(NodeId, SocketAddr)> = (1..=3)
+        .zip(&raft)
+        .map(|(id, l)| (id, l.local_addr().expect("addr")))
+        .collect();
+    let lose = Arc::new(AtomicBool::new(false));
+    let mut nodes = Vec::new();
+    for (id, l) in (1..=3).zip(raft) {
+        let own = l.local_addr().expect("addr");
+        let others = peers.iter().copied().filter(|p| p.0 != id).collect();
+        let tcp = battery(TransportKind::Tcp, id, own, 1, others).expect("tcp transport");
+        let transport = LosesAnswers {
+            inner: tcp,
+            lose: Arc::clone(&lose),
+        };
+        let b = builder::<Counter>(id, l)
+            .peers(peers.clone())
+            .custom_transport(Arc::new(transport))
+            .timeout(Duration::from_secs(1));
+        nodes.push(b.start().await.expect("a counter node starts"));
+    }
+    let leader = leader_of(&nodes).await;
+    let follower = nodes
+        .iter()
+        .find(|n| n.node().id() != leader)
+        .expect("a follower");
+    follower
+        .node()
+        .raft()
+        .wait_for(T, |m| m.leader == Some(leader))
+        .await
+        .expect("the follower follows the leader");
+
+    lose.store(true, Ordering::SeqCst);
+    let url = format!("http://{}/add", follower.http_addr());
+    let (status, body) = call("POST", url, json!({ "delta": 5 })).await;
+    assert_eq!(status, 504, "outcome unknown: {body}");
+    lose.store(false, Ordering::SeqCst);
+
+    // Unknown, and in fact applied: a linearizable read through the same
+    // follower sees it.
+    let (status, body) = call(
+        "GET",
+        format!("http://{}/value", follower.http_addr()),
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({ "value": 5 })));
+    for n in nodes {
+        n.shutdown().await;
+    }
 }

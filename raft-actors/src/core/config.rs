@@ -92,6 +92,13 @@ pub enum BrokenRule {
     AcceptConcurrentChanges,
     /// Count learners toward quorums.
     CountLearnerInQuorum,
+    /// Take every forwarded proposal as new, from any term: a duplicated or
+    /// replayed forward is appended twice.
+    ForwardWithoutDedup,
+    /// Dedup forwarded proposals within the leader's term only, and take a
+    /// forward of an older term as new: a copy replayed after the leader
+    /// was re-elected is appended again.
+    ForwardFromOlderTerm,
 }
 
 impl Default for Config {
@@ -172,4 +179,6 @@ pub(crate) enum BrokenRule {
     NoJointPhase,
     AcceptConcurrentChanges,
     CountLearnerInQuorum,
+    ForwardWithoutDedup,
+    ForwardFromOlderTerm,
 }

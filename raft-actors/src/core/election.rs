@@ -170,6 +170,7 @@ impl RaftCore {
     fn become_leader(&mut self) {
         self.role = Role::Leader;
         self.leader = Some(self.id);
+        self.forwarded.leading(self.term);
         self.votes.clear();
         self.transfer = None;
         self.election_elapsed = 0;

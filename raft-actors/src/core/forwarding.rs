@@ -1,10 +1,19 @@
 //! Proposal and read forwarding: a follower passes what it cannot serve to
 //! its leader, and gets back where each landed.
 //!
-//! Must never drop a request silently: with no leader the caller gets an
-//! error, and a leader that cannot take a request says why.
+//! Must never drop a request silently but for one reason: a forwarded
+//! proposal this node may already have appended (or refused) and cannot
+//! tell, which it must neither append again nor answer "not appended"
+//! (see [`Forwarded`](super::forwarded::Forwarded)); its caller's outcome
+//! is then unknown. Anything else is answered: with no leader the caller
+//! gets an error, and a leader that cannot take a request says why.
 
-use super::{Body, Message, ProposalOutcome, ProposeError, RaftCore, ReadError, ReadOutcome, Role};
+use bytes::Bytes;
+
+use super::{
+    Body, BrokenRule, Message, NodeId, ProposalOutcome, ProposeError, RaftCore, ReadError,
+    ReadOutcome, RequestId, Role, Term,
+};
 
 impl RaftCore {
     /// Turns queued forwards and read answers into messages.
@@ -56,15 +65,7 @@ impl RaftCore {
             let leader = self.leader;
             match m.body {
                 Body::ForwardProposals { proposals } => {
-                    let err = ProposeError::NotLeader { leader };
-                    let results = proposals
-                        .into_iter()
-                        .map(|(id, _)| ProposalOutcome {
-                            id,
-                            result: Err(err.clone()),
-                        })
-                        .collect();
-                    self.send(m.from, Body::ProposalResults { results });
+                    self.take_forwarded(m.from, m.term, proposals, false)
                 }
                 Body::ForwardReads { ids, .. } => {
                     for id in ids {
@@ -77,20 +78,7 @@ impl RaftCore {
         }
         match m.body {
             Body::ForwardProposals { proposals } => {
-                let results = proposals
-                    .into_iter()
-                    .map(|(id, command)| {
-                        let result = if self.role == Role::Leader {
-                            self.append_proposal(command)
-                        } else {
-                            Err(ProposeError::NotLeader {
-                                leader: self.leader,
-                            })
-                        };
-                        ProposalOutcome { id, result }
-                    })
-                    .collect();
-                self.send(m.from, Body::ProposalResults { results });
+                self.take_forwarded(m.from, m.term, proposals, true)
             }
             Body::ProposalResults { results } => self.proposal_outcomes.extend(results),
             Body::ForwardReads { ids, lease } => {
@@ -111,5 +99,84 @@ impl RaftCore {
             Body::ReadResults { results } => self.read_outcomes.extend(results),
             _ => self.counters.malformed += 1,
         }
+    }
+
+    /// Answers proposals `from` forwarded in its `term`: each is appended
+    /// at most once, and a copy gets the first answer again.
+    ///
+    /// A leader takes only forwards of its own term, sent to it as leader
+    /// of it: one from an older term may be a late copy of a proposal
+    /// taken (or refused) in a term it led before, whose record is gone. A
+    /// node answers "not leader" only when it cannot have appended the
+    /// proposal and never will: it did not lead the forward's term, or led
+    /// it here and recorded no answer for it. Otherwise it stays silent.
+    fn take_forwarded(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        proposals: Vec<(RequestId, Bytes)>,
+        member: bool,
+    ) {
+        let mut results = Vec::with_capacity(proposals.len());
+        for (id, command) in proposals {
+            if let Some(answer) = self.forwarded.answered(from, id) {
+                // A copy: the same answer, so a lost first one is made up
+                // for and a late one contradicts nothing.
+                self.counters.forwards_repeated += 1;
+                results.push(ProposalOutcome {
+                    id,
+                    result: answer.clone(),
+                });
+                continue;
+            }
+            let leading = self.role == Role::Leader;
+            if leading && self.cfg.breaks(BrokenRule::ForwardWithoutDedup) {
+                // The simulation's broken rule: every copy is a new proposal.
+                let result = self.append_proposal(command);
+                results.push(ProposalOutcome { id, result });
+                continue;
+            }
+            // The other broken rule: a forward of an older term is new too.
+            let own_term = term == self.term
+                || (term < self.term && self.cfg.breaks(BrokenRule::ForwardFromOlderTerm));
+            let result = if leading && member && own_term {
+                let result = self.append_proposal(command);
+                self.forwarded.record(from, id, result.clone());
+                result
+            } else if self.may_answer_not_leader(term) {
+                Err(ProposeError::NotLeader {
+                    leader: self.leader,
+                })
+            } else {
+                self.counters.forwards_unanswered += 1;
+                continue;
+            };
+            results.push(ProposalOutcome { id, result });
+        }
+        if !results.is_empty() {
+            self.send(from, Body::ProposalResults { results });
+        }
+    }
+
+    /// Whether a forward sent in `term`, with no answer recorded for it
+    /// here, can be refused: this node never appended it and never will.
+    fn may_answer_not_leader(&self, term: Term) -> bool {
+        if self.cfg.breaks(BrokenRule::ForwardWithoutDedup) {
+            return true; // the broken rule's refusal, as before the record
+        }
+        if self.role == Role::Leader || term > self.term {
+            // A leader of another term, or a node behind the sender: a
+            // forward goes to the leader of the sender's term, so neither
+            // should see one. Silence is safe whatever happened.
+            return false;
+        }
+        if term == self.forwarded.term() {
+            // Led here from its start: the record has every answer given.
+            return true;
+        }
+        // In its own term, a node that voted for itself may still become
+        // leader, and then take a copy of this forward.
+        let may_lead = term == self.term && self.vote == Some(self.id);
+        !may_lead && !self.forwarded.may_have_led(term)
     }
 }

@@ -35,6 +35,7 @@ mod config;
 mod election;
 mod entry;
 mod error;
+mod forwarded;
 mod forwarding;
 mod founding;
 mod hard_state;
@@ -73,6 +74,7 @@ pub use snapshot::{Snapshot, SnapshotError, SnapshotMeta};
 pub use status::{Counters, PeerStatus, Role, Status};
 
 use conf_change::ConfigHistory;
+use forwarded::Forwarded;
 use log::RaftLog;
 use progress::Progress;
 use read_index::ReadQueue;
@@ -173,6 +175,9 @@ pub struct RaftCore {
     forward_proposals: Vec<(RequestId, Bytes)>,
     forward_reads: Vec<(RequestId, bool)>,
     read_results: BTreeMap<NodeId, Vec<ReadOutcome>>,
+    /// Answers given to forwarded proposals, so a copy is appended at most
+    /// once.
+    forwarded: Forwarded,
 
     /// The hard state last handed out to persist.
     handed_hard_state: HardState,
@@ -252,6 +257,7 @@ impl RaftCore {
             forward_proposals: Vec::new(),
             forward_reads: Vec::new(),
             read_results: BTreeMap::new(),
+            forwarded: Forwarded::new(id, hs),
             handed_hard_state: hs,
             ready_outstanding: false,
             counters: Counters::default(),

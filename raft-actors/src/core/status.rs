@@ -103,6 +103,13 @@ pub struct Counters {
     pub malformed: u64,
     /// Times this node stepped down for lack of a quorum.
     pub check_quorum_step_downs: u64,
+    /// Copies of forwarded proposals answered again from the record, not
+    /// appended again (a duplicating or replaying network).
+    pub forwards_repeated: u64,
+    /// Forwarded proposals left unanswered: this node may have appended or
+    /// refused them in a term it has no record of, so neither "appended"
+    /// nor "not appended" is known (the caller's outcome is unknown).
+    pub forwards_unanswered: u64,
 }
 
 impl RaftCore {

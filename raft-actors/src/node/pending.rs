@@ -81,10 +81,31 @@ impl<C: TypeConfig> Pending<C> {
                 let _ = reply.send(Err(err));
             }
             Ok((index, term)) => {
-                if let Some((_, old)) = self.by_index.insert(index, (term, reply)) {
-                    // Two proposals at one index: the older one's entry was
-                    // overwritten before this one landed (a leader change).
-                    let _ = old.send(Err(ClientError::NotLeader { leader }));
+                // Two proposals at one index, answered by leaders of two
+                // terms: the higher term's entry replaced the other's in
+                // the log, so only it can apply. A new leader appends a
+                // fresh entry at an index only if nothing committed sits
+                // there (Leader Completeness, §5.4.3), so the lower term's
+                // entry never applies: "not applied" is the truth for it,
+                // whichever answer arrived first (the network reorders
+                // answers of different leaders).
+                let (kept, lost) = match self.by_index.remove(&index) {
+                    None => ((term, reply), None),
+                    Some(old) if old.0 > term => {
+                        (old, Some((reply, ClientError::NotLeader { leader })))
+                    }
+                    Some(old) if old.0 < term => (
+                        (term, reply),
+                        Some((old.1, ClientError::NotLeader { leader })),
+                    ),
+                    // One term, one index, two proposals: one leader per
+                    // term never does that. Keep the first; the second's
+                    // outcome is unknown rather than a guess.
+                    Some(old) => (old, Some((reply, ClientError::Interrupted))),
+                };
+                self.by_index.insert(index, kept);
+                if let Some((reply, err)) = lost {
+                    let _ = reply.send(Err(err));
                 }
             }
         }
@@ -194,5 +215,127 @@ impl<C: TypeConfig> Pending<C> {
             let _ = waiter.1.send(Err(err.clone()));
         }
         self.reads_waiting = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::core::{Payload, ProposeError};
+    use crate::node::messages::client::Applied;
+    use crate::testing::Kv;
+
+    type Answer = oneshot::Receiver<Result<Applied<Kv>, ClientError>>;
+
+    fn propose(p: &mut Pending<Kv>, id: RequestId) -> Answer {
+        let (tx, rx) = oneshot::channel();
+        p.add_proposal(id, tx);
+        rx
+    }
+
+    fn landed(id: RequestId, index: LogIndex, term: Term) -> ProposalOutcome {
+        ProposalOutcome {
+            id,
+            result: Ok((index, term)),
+        }
+    }
+
+    fn entry(index: LogIndex, term: Term) -> Entry {
+        Entry {
+            index,
+            term,
+            payload: Payload::Noop,
+        }
+    }
+
+    /// Records `outcomes` in order (none applied yet), then commits
+    /// `committed`: returns the waiters handed to apply.
+    fn run(
+        p: &mut Pending<Kv>,
+        outcomes: &[ProposalOutcome],
+        committed: &[Entry],
+    ) -> Vec<ProposalWaiter<Kv>> {
+        for o in outcomes {
+            p.landed(o.clone(), 0, Some(3), |_| None);
+        }
+        p.take_committed(committed, Some(3))
+    }
+
+    /// Whether `a` is still unanswered (its sender alive, nothing sent).
+    fn waiting(a: &mut Answer) -> bool {
+        matches!(a.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+    }
+
+    #[test]
+    fn the_higher_terms_answer_keeps_the_index_whatever_the_order() {
+        // p1 landed at 5 in term 2 (an old leader), p2 at 5 in term 3 (the
+        // new leader, whose entry replaced it). Whichever answer arrives
+        // last, p2 waits for its entry and p1 is told "not applied".
+        let old = landed(1, 5, 2);
+        let new = landed(2, 5, 3);
+        for order in [[old.clone(), new.clone()], [new.clone(), old.clone()]] {
+            let mut p = Pending::<Kv>::new();
+            let mut a1 = propose(&mut p, 1);
+            let mut a2 = propose(&mut p, 2);
+            for o in &order {
+                p.landed(o.clone(), 0, Some(3), |_| None);
+            }
+            let lost = a1.try_recv().expect("the old term's proposal is answered");
+            assert_eq!(lost.err(), Some(ClientError::NotLeader { leader: Some(3) }));
+            assert!(waiting(&mut a2), "the new term's proposal still waits");
+            let due = p.take_committed(&[entry(5, 3)], Some(3));
+            assert_eq!(due.iter().map(|w| w.0).collect::<Vec<_>>(), vec![5]);
+            assert!(waiting(&mut a2), "handed to apply, which answers it");
+            assert_eq!(p.len(), 0);
+        }
+    }
+
+    #[test]
+    fn a_duplicated_answer_changes_nothing() {
+        let mut p = Pending::<Kv>::new();
+        let mut a = propose(&mut p, 7);
+        let twice = [landed(7, 4, 2), landed(7, 4, 2)];
+        let due = run(&mut p, &twice, &[entry(4, 2)]);
+        assert_eq!(due.len(), 1);
+        assert!(waiting(&mut a), "answered by apply, not by the copy");
+        // A copy arriving after its entry applied finds nothing to answer.
+        p.landed(landed(7, 4, 2), 4, Some(3), |_| Some(2));
+        assert_eq!(p.len(), 0);
+    }
+
+    #[test]
+    fn reordered_answers_of_three_terms_leave_the_highest() {
+        let outcomes = [landed(1, 6, 3), landed(2, 6, 5), landed(3, 6, 4)];
+        let mut p = Pending::<Kv>::new();
+        let mut answers: Vec<Answer> = (1..=3).map(|id| propose(&mut p, id)).collect();
+        let due = run(&mut p, &outcomes, &[entry(6, 5)]);
+        assert_eq!(due.len(), 1);
+        for (i, a) in answers.iter_mut().enumerate() {
+            if i == 1 {
+                assert!(waiting(a), "p2 (term 5) went to apply");
+            } else {
+                let err = a.try_recv().expect("answered").err();
+                assert_eq!(err, Some(ClientError::NotLeader { leader: Some(3) }));
+            }
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_passed_on_and_its_copy_ignored() {
+        let mut p = Pending::<Kv>::new();
+        let mut a = propose(&mut p, 9);
+        let refused = ProposalOutcome {
+            id: 9,
+            result: Err(ProposeError::NoLeader),
+        };
+        p.landed(refused.clone(), 0, None, |_| None);
+        p.landed(refused, 0, None, |_| None);
+        assert_eq!(
+            a.try_recv().expect("answered").err(),
+            Some(ClientError::NoLeader)
+        );
+        assert_eq!(p.len(), 0);
     }
 }

@@ -11,7 +11,7 @@
 //! to the core before each input, which measures leases against it.
 
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,10 +147,6 @@ pub struct RaftNode<C: TypeConfig> {
     ticks: u64,
     incarnation: u64,
     restarts: u32,
-    /// Forwarded proposals recently taken, per origin: a transport that
-    /// duplicates a `ForwardProposals` must not get one command appended
-    /// twice (forwarding, unlike Raft's RPCs, is not idempotent).
-    forwarded: BTreeMap<NodeId, (HashSet<RequestId>, VecDeque<RequestId>)>,
     /// The core asked for a snapshot; one is being built (or will be).
     snapshot_wanted: bool,
     snapshot_building: bool,
@@ -163,9 +159,6 @@ pub struct RaftNode<C: TypeConfig> {
     /// The storage's own fsync count, if it keeps one.
     fsyncs: Option<u64>,
 }
-
-/// How many forwarded request ids are remembered per origin for dedup.
-const FORWARD_DEDUP_WINDOW: usize = 1 << 16;
 
 impl<C: TypeConfig> RaftNode<C> {
     /// A node that, once started, loads its state from `storage`, sends with
@@ -201,7 +194,8 @@ impl<C: TypeConfig> RaftNode<C> {
             pending: Pending::new(),
             changes: ConfWaiters::default(),
             // Random base: ids must not repeat across a restart of this
-            // process, or the leader's dedup window would drop new ones.
+            // process, or the leader would take a new proposal for a copy
+            // of an old one it answered (the core's forward record).
             next_request: rand::random::<u64>() >> 2,
             applied: 0,
             metrics,
@@ -210,7 +204,6 @@ impl<C: TypeConfig> RaftNode<C> {
             ticks: 0,
             incarnation: 0,
             restarts: 0,
-            forwarded: BTreeMap::new(),
         };
         (node, rx)
     }
@@ -701,7 +694,7 @@ impl<C: TypeConfig> Handler<Peer> for RaftNode<C> {
             };
             // A forwarded lease read may be answered in this step.
             core.observe_clock(node.clock.ticks());
-            for mut m in msg.messages {
+            for m in msg.messages {
                 if let Body::Founding(f) = m.body {
                     node.on_founding(m.from, f, ctx);
                     continue;
@@ -712,27 +705,7 @@ impl<C: TypeConfig> Handler<Peer> for RaftNode<C> {
                 let Some(core) = node.core.as_mut() else {
                     return; // refused while founding
                 };
-                // Only members get a dedup table: any other sender is refused
-                // (and counted) by the core, and must not grow this map.
-                let member = core.membership().contains(m.from);
-                if let (Body::ForwardProposals { proposals }, true) = (&mut m.body, member) {
-                    let (seen, order) = node.forwarded.entry(m.from).or_default();
-                    proposals.retain(|(id, _)| {
-                        if !seen.insert(*id) {
-                            return false; // a duplicate delivery
-                        }
-                        order.push_back(*id);
-                        if order.len() > FORWARD_DEDUP_WINDOW {
-                            if let Some(old) = order.pop_front() {
-                                seen.remove(&old);
-                            }
-                        }
-                        true
-                    });
-                    if proposals.is_empty() {
-                        continue;
-                    }
-                }
+                // A copy of a forwarded proposal is the core's to spot.
                 core.step(m);
             }
             node.schedule(ctx);

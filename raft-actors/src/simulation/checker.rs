@@ -1,5 +1,6 @@
 //! The Raft paper's five safety properties (Figure 3), plus linearizable
-//! reads, checked against everything a simulated cluster does.
+//! reads and exactly-once commands, checked against everything a simulated
+//! cluster does.
 //!
 //! It observes from outside: what nodes persisted, applied and answered,
 //! and each node's public status. It must never trust the core's own
@@ -28,6 +29,10 @@ pub enum Property {
     StateMachineSafety,
     /// A read answer reflects every write acknowledged before it began.
     LinearizableRead,
+    /// A client's command is appended at most once, however often the
+    /// network delivers its (forwarded) proposal: each command is stored at
+    /// one (index, term) only, so it can apply only once.
+    ExactlyOnce,
     /// After faults heal, a leader is elected and a proposal commits.
     Liveness,
 }
@@ -72,6 +77,9 @@ pub struct Checker {
     next_apply: BTreeMap<NodeId, LogIndex>,
     /// Highest index of a write acknowledged to a client so far.
     acked_max: LogIndex,
+    /// Where each command was appended (its payload: the simulation's
+    /// commands are unique).
+    commands: HashMap<bytes::Bytes, (LogIndex, Term)>,
 }
 
 impl Checker {
@@ -109,6 +117,34 @@ impl Checker {
                 );
             }
             prev = Some(e.term);
+        }
+        Ok(())
+    }
+
+    /// Exactly-once, for entries `node` persisted, when every command
+    /// proposed is distinct (the simulation's are): a command stored
+    /// anywhere sits at the one (index, term) where it was first seen; a
+    /// second place means a leader appended it twice (a duplicated or
+    /// replayed forward taken as new), so it could apply twice.
+    pub fn unique_commands(&mut self, node: NodeId, entries: &[Entry]) -> Result<(), Violation> {
+        for e in entries {
+            let Payload::Command(c) = &e.payload else {
+                continue;
+            };
+            let at = *self.commands.entry(c.clone()).or_insert((e.index, e.term));
+            if at != (e.index, e.term) {
+                return violation(
+                    Property::ExactlyOnce,
+                    format!(
+                        "node {node} stored command {:?} at {}/{}; it was appended at {}/{} too",
+                        String::from_utf8_lossy(c),
+                        e.index,
+                        e.term,
+                        at.0,
+                        at.1
+                    ),
+                );
+            }
         }
         Ok(())
     }

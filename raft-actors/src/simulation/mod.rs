@@ -1,10 +1,10 @@
 //! A seeded whole-cluster simulation of Raft cores, with faults, checked at
-//! every step against the Raft paper's five safety properties and
-//! linearizable reads, then for liveness once the faults heal.
+//! every step against the Raft paper's five safety properties, linearizable
+//! reads and exactly-once commands, then for liveness once the faults heal.
 //!
 //! Cores are driven exactly as a real driver would (persist, then send and
-//! apply, then advance); the network loses, duplicates, delays, reorders and
-//! partitions messages; nodes crash (also in the middle of a `Ready`) and
+//! apply, then advance); the network loses, duplicates, delays, reorders,
+//! replays (long after) and partitions messages; nodes crash (also in the middle of a `Ready`) and
 //! restart from what they persisted. One seed decides everything, so a
 //! failure replays exactly: run it again with `trace` on.
 //!

@@ -1,6 +1,7 @@
 //! The simulated network: messages in flight with a delivery time, and the
-//! faults one seed decides: loss, duplication, delay (hence reordering) and
-//! partitions, per directed link.
+//! faults one seed decides: loss, duplication, delay (hence reordering),
+//! replay of a message long after it was sent, and partitions, per
+//! directed link.
 
 use std::collections::BTreeSet;
 
@@ -18,6 +19,13 @@ pub struct NetworkFaults {
     pub duplicate: f64,
     /// Messages take 0..=`max_delay` ticks; different delays reorder them.
     pub max_delay: u64,
+    /// Probability a message is delivered once more, up to `replay_delay`
+    /// ticks later: a copy from an older term, as a transport that resends
+    /// after a reconnect may deliver (so forwarding must be idempotent
+    /// across leader changes, not only within one).
+    pub replay: f64,
+    /// The latest a replayed copy arrives, in ticks after the send.
+    pub replay_delay: u64,
 }
 
 impl Default for NetworkFaults {
@@ -26,6 +34,8 @@ impl Default for NetworkFaults {
             drop: 0.05,
             duplicate: 0.02,
             max_delay: 3,
+            replay: 0.01,
+            replay_delay: 60,
         }
     }
 }
@@ -55,6 +65,10 @@ impl Network {
         }
         if rng.gen_bool(self.faults.duplicate) {
             let at = now + rng.gen_range(0..=self.faults.max_delay);
+            self.in_flight.push((at, m.clone()));
+        }
+        if rng.gen_bool(self.faults.replay) {
+            let at = now + rng.gen_range(0..=self.faults.replay_delay);
             self.in_flight.push((at, m.clone()));
         }
         let at = now + rng.gen_range(0..=self.faults.max_delay);

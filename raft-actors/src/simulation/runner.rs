@@ -90,12 +90,16 @@ impl SimConfig {
                     drop: 0.3,
                     duplicate: 0.05,
                     max_delay: 6,
+                    replay: 0.02,
+                    replay_delay: 60,
                 }
             } else {
                 NetworkFaults {
                     drop: 0.05,
                     duplicate: 0.03,
                     max_delay: 3,
+                    replay: 0.01,
+                    replay_delay: 60,
                 }
             },
             partition_rate: if chaos { 0.03 } else { 0.01 },
@@ -509,6 +513,8 @@ impl<'a> Sim<'a> {
             drop: 0.0,
             duplicate: 0.0,
             max_delay,
+            replay: 0.0,
+            replay_delay: 0,
         };
         for id in self.ids.clone() {
             if self.nodes[&id].core.is_none() {
@@ -612,15 +618,22 @@ impl<'a> Sim<'a> {
         let out = node.drive(crash);
         for (prev_term, entries) in &out.persisted {
             self.checker.persisted(id, *prev_term, entries)?;
+            self.checker.unique_commands(id, entries)?;
         }
         for m in out.messages {
             self.net.send(m, self.now, &mut self.rng);
         }
         // Where proposals landed first: a single-voter leader may commit
         // and apply one within the same drive.
+        // Answers come from leaders of different terms in any order; at
+        // one index only the higher term's entry can apply (as the node's
+        // `Pending` keeps it).
         for p in out.proposals {
             if let Ok((index, term)) = p.result {
-                self.landed.insert((id, index), (p.id, term));
+                let slot = self.landed.entry((id, index)).or_insert((p.id, term));
+                if slot.1 < term {
+                    *slot = (p.id, term);
+                }
             }
         }
         for state in &out.restored {
@@ -707,7 +720,11 @@ impl<'a> Sim<'a> {
         if let Some(core) = leader {
             let req = self.next_id;
             self.next_id += 1;
-            if core.propose(req, Bytes::from_static(b"probe")).is_ok() {
+            // Unique like every command: Exactly-once is checked on them.
+            if core
+                .propose(req, Bytes::from(format!("probe{req}")))
+                .is_ok()
+            {
                 self.probe = Some(req);
             }
         }
