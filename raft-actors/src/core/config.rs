@@ -92,6 +92,9 @@ pub enum BrokenRule {
     AcceptConcurrentChanges,
     /// Count learners toward quorums.
     CountLearnerInQuorum,
+    /// A leader counts its own entries toward the commit index before they
+    /// are durable (Figure 2: a server's vote for an entry is its disk).
+    CountOwnUndurableEntries,
 }
 
 impl Default for Config {
@@ -172,4 +175,5 @@ pub(crate) enum BrokenRule {
     NoJointPhase,
     AcceptConcurrentChanges,
     CountLearnerInQuorum,
+    CountOwnUndurableEntries,
 }

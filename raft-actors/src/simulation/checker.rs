@@ -28,6 +28,11 @@ pub enum Property {
     StateMachineSafety,
     /// A read answer reflects every write acknowledged before it began.
     LinearizableRead,
+    /// An entry a leader counts as committed is on the disks of a quorum
+    /// (§5.3 "replicated on a majority", with Figure 2's rule that a
+    /// server's stable storage is what it promises): a crash of every node
+    /// at that moment must not lose it.
+    DurableCommit,
     /// After faults heal, a leader is elected and a proposal commits.
     Liveness,
 }
@@ -72,6 +77,8 @@ pub struct Checker {
     next_apply: BTreeMap<NodeId, LogIndex>,
     /// Highest index of a write acknowledged to a client so far.
     acked_max: LogIndex,
+    /// Per (node, term) while leading: the commit index last checked.
+    leader_commits: HashMap<(NodeId, Term), LogIndex>,
 }
 
 impl Checker {
@@ -219,6 +226,45 @@ impl Checker {
             }
         }
         Ok(())
+    }
+
+    /// Durable Commit for `core` if it leads: once it moves its commit
+    /// index, the entry there is on the disks of a quorum of its
+    /// configuration. `on_disk(node, index, term)` says whether a node's
+    /// disk holds that entry (or a snapshot covering it). The commit index
+    /// a node has on becoming leader is the previous leader's, checked
+    /// then.
+    pub fn commit_durable(
+        &mut self,
+        core: &RaftCore,
+        on_disk: impl Fn(NodeId, LogIndex, Term) -> bool,
+    ) -> Result<(), Violation> {
+        if core.role() != Role::Leader {
+            return Ok(());
+        }
+        let commit = core.commit();
+        let key = (core.id(), core.term());
+        let Some(last) = self.leader_commits.insert(key, commit) else {
+            return Ok(()); // its first look as leader: the baseline
+        };
+        if commit <= last {
+            return Ok(());
+        }
+        let Some(term) = core.entries(commit, commit).first().map(|e| e.term) else {
+            return Ok(()); // compacted: a snapshot covers it
+        };
+        if core.membership().has_quorum(|id| on_disk(id, commit, term)) {
+            return Ok(());
+        }
+        violation(
+            Property::DurableCommit,
+            format!(
+                "leader {} of term {} committed {commit}/{term}, on the disks of no quorum of {:?}",
+                core.id(),
+                core.term(),
+                core.membership()
+            ),
+        )
     }
 
     /// Leader Completeness for `core` if it leads: it holds every entry in

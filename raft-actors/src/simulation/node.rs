@@ -4,14 +4,18 @@
 //!
 //! Must never let a crashed node keep anything its disk does not hold.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::core::{
-    Config, ConfigError, Entry, HardState, LogIndex, Membership, Message, NodeId, ProposalOutcome,
-    RaftCore, ReadOutcome, Recovered, Snapshot, Term, ToPersist,
+    AfterPersist, Config, ConfigError, Entry, HardState, LogIndex, Membership, Message, NodeId,
+    ProposalOutcome, RaftCore, ReadOutcome, Recovered, Snapshot, Term, ToPersist,
 };
+
+use super::driver::InFlight;
 
 /// Folds one applied entry into a state hash (FNV-1a over index, term and
 /// payload): two nodes with equal hashes at an index applied the same log.
@@ -52,7 +56,7 @@ impl Disk {
     /// Writes one `ToPersist` as a storage adapter must: snapshot, hard
     /// state, entries (replacing any stored from the first one on), then
     /// compaction.
-    fn write(&mut self, p: &ToPersist) {
+    pub(super) fn write(&mut self, p: &ToPersist) {
         if let Some(s) = &p.snapshot {
             if self.term(s.meta.index) != Some(s.meta.term) {
                 self.entries.clear();
@@ -69,6 +73,16 @@ impl Disk {
         if let Some(c) = p.compact_to {
             self.entries.retain(|e| e.index > c);
         }
+    }
+
+    /// Whether the disk holds the entry `index`/`term`, or a snapshot that
+    /// covers it.
+    pub fn holds(&self, index: LogIndex, term: Term) -> bool {
+        self.term(index) == Some(term)
+            || self
+                .snapshot
+                .as_ref()
+                .is_some_and(|s| s.meta.index >= index)
     }
 
     /// Term of the stored entry (or snapshot) at `index`; 0 for index 0.
@@ -158,6 +172,9 @@ pub struct SimNode {
     pub config: Config,
     /// Padding bytes in its snapshots.
     pub snapshot_padding: usize,
+    /// [`DriverMode::Pipelined`](super::DriverMode::Pipelined): batches
+    /// handed to the disk and not yet durable, oldest first.
+    pub(super) in_flight: VecDeque<InFlight>,
 }
 
 impl SimNode {
@@ -176,6 +193,7 @@ impl SimNode {
             membership,
             config,
             snapshot_padding: 0,
+            in_flight: VecDeque::new(),
         };
         node.restart(seed)?;
         Ok(node)
@@ -184,6 +202,7 @@ impl SimNode {
     /// Loses everything not on disk.
     pub fn crash(&mut self) {
         self.core = None;
+        self.in_flight.clear();
     }
 
     /// Rebuilds the core from disk alone, and the state machine from the
@@ -236,41 +255,53 @@ impl SimNode {
                 return out;
             }
             let (persist, gate) = ready.split();
-            self.disk.write(&persist);
-            if let Some(first) = persist.entries.first() {
-                // Log Matching is checked against what the disk holds.
-                let prev_term = self.disk.term(first.index - 1);
-                out.persisted.push((prev_term, persist.entries));
-            }
+            self.write(persist, &mut out);
             if crash.take() == Some(CrashPoint::AfterPersist) {
                 self.crash();
                 out.crashed = true;
                 return out;
             }
             let after = gate.persisted();
-            if let Some(s) = after.restore {
-                if let Some(state) = StateMachine::decode(&s.data) {
-                    self.state = state;
-                    out.restored.push(state);
-                }
-            }
-            for e in &after.committed {
-                self.state = StateMachine {
-                    index: e.index,
-                    hash: state_hash(self.state.hash, e),
-                };
-            }
-            out.messages.extend(after.messages);
-            out.applied.extend(after.committed);
-            out.proposals.extend(after.proposals);
-            out.reads.extend(after.reads);
+            let snapshot_wanted = after.snapshot_wanted;
+            self.release(after, &mut out);
             let Some(core) = self.core.as_mut() else {
                 return out;
             };
             core.advance();
-            if after.snapshot_wanted {
+            if snapshot_wanted {
                 self.take_snapshot();
             }
         }
+    }
+
+    /// Makes `persist` durable on the disk, and records what it stored.
+    pub(super) fn write(&mut self, persist: ToPersist, out: &mut DriveOutput) {
+        self.disk.write(&persist);
+        if let Some(first) = persist.entries.first() {
+            // Log Matching is checked against what the disk holds.
+            let prev_term = self.disk.term(first.index - 1);
+            out.persisted.push((prev_term, persist.entries));
+        }
+    }
+
+    /// Executes the part of a batch that waited for its persist: restore,
+    /// apply, send, answer.
+    pub(super) fn release(&mut self, after: AfterPersist, out: &mut DriveOutput) {
+        if let Some(s) = after.restore {
+            if let Some(state) = StateMachine::decode(&s.data) {
+                self.state = state;
+                out.restored.push(state);
+            }
+        }
+        for e in &after.committed {
+            self.state = StateMachine {
+                index: e.index,
+                hash: state_hash(self.state.hash, e),
+            };
+        }
+        out.messages.extend(after.messages);
+        out.applied.extend(after.committed);
+        out.proposals.extend(after.proposals);
+        out.reads.extend(after.reads);
     }
 }
