@@ -18,7 +18,9 @@
 //!   printing each; `drop ...` discards them instead
 //! - `stabilize [nodes=(1,2)]`: delivers everything until quiet; messages to
 //!   or from nodes outside `nodes` are lost
-//! - `isolate 1`, `cut from=1 to=2` (one way), `heal`, `crash 1`, `restart 1`
+//! - `isolate 1`, `cut from=1 to=2` (one way), `heal`, `crash 1
+//!   [lose-unsynced]` (the disk loses every write it was not asked to sync),
+//!   `restart 1`
 //! - `change 1 add-learner=4|add-voter=4|remove=4|voters=(..) [learners=(..)]|leave-joint`:
 //!   a membership change proposed at leader 1; `members [1 2]` prints
 //!   configurations; `snapshot 1` snapshots node 1's state machine
@@ -367,8 +369,13 @@ impl Scenario {
                 Ok(String::new())
             }
             "crash" => {
+                let lose = flag(tc, "lose-unsynced");
                 for id in ids(tc) {
-                    self.node(id)?.crash();
+                    let node = self.node(id)?;
+                    node.crash();
+                    if lose {
+                        node.disk.lose_unsynced(0);
+                    }
                 }
                 self.observe_roles();
                 Ok(String::new())

@@ -41,6 +41,7 @@ mod hard_state;
 mod log;
 mod membership;
 mod message;
+mod pipeline;
 mod progress;
 mod read_index;
 mod ready;
@@ -67,6 +68,7 @@ pub use founding::{Founding, FoundingMsg, FoundingStep};
 pub use hard_state::HardState;
 pub use membership::{Membership, VoteResult};
 pub use message::{Body, Conflict, Message};
+pub use pipeline::Pipeline;
 pub use progress::ProgressState;
 pub use ready::{AfterPersist, PersistGate, ProposalOutcome, ReadOutcome, Ready, ToPersist};
 pub use snapshot::{Snapshot, SnapshotError, SnapshotMeta};
@@ -505,13 +507,22 @@ impl RaftCore {
         }
         self.flush();
         let hs = self.hard_state();
-        let persist = ToPersist {
+        let mut persist = ToPersist {
             snapshot_received: self.snapshot_to_restore.is_some(),
             snapshot: self.snapshot_to_store.take(),
             hard_state: (hs != self.handed_hard_state).then_some(hs),
             entries: self.log.take_unpersisted(),
             compact_to: self.compact_to.take(),
+            must_sync: false,
         };
+        // etcd raft's MustSync: a node promises its term, vote and log to
+        // others (Figure 2), so those must be on disk before it speaks; the
+        // commit index it can relearn from the leader, and compaction is
+        // harmless to lose.
+        persist.must_sync = persist.snapshot.is_some()
+            || !persist.entries.is_empty()
+            || hs.term != self.handed_hard_state.term
+            || hs.vote != self.handed_hard_state.vote;
         let committed = self.log.take_committed();
         // Counted from what is handed out to apply, since the snapshot is
         // taken after applying this batch.

@@ -3,9 +3,11 @@
 //!
 //! Each handler passes its input to the core, then `drive` executes the
 //! core's `Ready` batches in the order the types force: persist (one storage
-//! call per batch, asynchronously, while new input keeps flowing into the
-//! core), then send, then hand committed entries to the apply actor with the
-//! replies waiting for them. It must never compare terms, count votes or
+//! call per batch, in order, one at a time, while new input keeps flowing
+//! into the core), then send, then hand committed entries to the apply
+//! actor with the replies waiting for them. When a batch may be released is
+//! the core's [`Pipeline`]'s rule: a batch that need not sync (a commit
+//! index alone) waits for no write of its own. It must never compare terms, count votes or
 //! decide by a clock: a rule hidden here would escape the core's tests. It
 //! reads one clock, the monotonic [`LeaseClock`], only to hand the reading
 //! to the core before each input, which measures leases against it.
@@ -34,8 +36,8 @@ use super::pending::Pending;
 use super::roster::Roster;
 use crate::apply::{Apply, ApplyActor, ApplyBatch, BuildSnapshot, RestoreSnapshot};
 use crate::core::{
-    AfterPersist, Body, ConfChangeError, Config, LogIndex, Membership, Message, NodeId,
-    PersistGate, RaftCore, RequestId, SnapshotError, Status, Term, TransferError,
+    AfterPersist, Body, ConfChangeError, Config, LogIndex, Membership, Message, NodeId, Pipeline,
+    RaftCore, RequestId, SnapshotError, Status, Term, ToPersist, TransferError,
 };
 use crate::error::{ClientError, FatalError};
 use crate::storage::{LogState, Storage, StorageError};
@@ -132,9 +134,18 @@ pub struct RaftNode<C: TypeConfig> {
     founding: Option<crate::core::Founding>,
     /// Real time since the core was built, for its leases.
     clock: LeaseClock,
-    /// The gate of the `Ready` being persisted; `Some` while a write is in
-    /// flight, when no further `Ready` may be taken.
-    gate: Option<PersistGate>,
+    /// The gates of batches whose persists are in flight, released in
+    /// order as the core's rule allows (a batch that need not sync waits
+    /// for no write of its own).
+    pipeline: Pipeline,
+    /// Writes handed out by the core, waiting for storage, in order; the
+    /// one being written is not here.
+    writes: VecDeque<(u64, ToPersist)>,
+    /// A storage write is in progress (they run one at a time, in order).
+    writing: bool,
+    /// Bumped whenever in-flight writes are forgotten (a crash, a restart):
+    /// a write of an earlier epoch that completes opens no gate.
+    write_epoch: u64,
     drive_scheduled: bool,
     pending: Pending<C>,
     next_request: RequestId,
@@ -190,7 +201,10 @@ impl<C: TypeConfig> RaftNode<C> {
             core: None,
             founding: None,
             clock,
-            gate: None,
+            pipeline: Pipeline::default(),
+            writes: VecDeque::new(),
+            writing: false,
+            write_epoch: 0,
             drive_scheduled: false,
             snapshot_wanted: false,
             snapshot_building: false,
@@ -250,66 +264,88 @@ impl<C: TypeConfig> RaftNode<C> {
     /// Asks for a drive once the mailbox is drained: everything that
     /// arrived together goes into one `Ready`, one storage write.
     fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if !self.drive_scheduled && self.gate.is_none() {
+        if !self.drive_scheduled {
             self.drive_scheduled = true;
             ctx.notify(Drive);
         }
     }
 
-    /// Executes `Ready`s until the core has none or a write is in flight.
+    /// Takes every `Ready` the core has: early replication leaves at once,
+    /// the persist joins the storage queue, and what may be released is
+    /// (a batch that need not sync waits for no write of its own). New
+    /// input keeps flowing into the core while writes are in flight.
     fn drive(&mut self, ctx: &mut Context<Self>) {
-        while self.gate.is_none() {
-            let Some(mut ready) = self.core.as_mut().and_then(RaftCore::ready) else {
-                break;
-            };
+        while let Some(mut ready) = self.core.as_mut().and_then(RaftCore::ready) {
             if self.cfg.early_replication {
                 // Replication first, so the followers' writes overlap ours.
                 self.send(ready.take_early());
             }
             let (persist, gate) = ready.split();
-            if persist.hard_state.is_none()
-                && persist.entries.is_empty()
-                && persist.snapshot.is_none()
-                && persist.compact_to.is_none()
-            {
-                // Nothing to make durable: no reason to wait a round trip
-                // through storage.
-                self.execute(gate.persisted());
-                self.advance();
-                continue;
+            if let Some(write) = self.pipeline.submit(&persist, gate) {
+                self.writes.push_back((write, persist));
             }
-            self.gate = Some(gate);
-            let storage = Arc::clone(&self.storage);
-            let entries = persist.entries.len() as u64;
-            let write = async move {
-                let mut storage = storage.lock().await;
-                let res = storage.write(persist).await;
-                (res, storage.fsyncs())
-            };
-            ctx.spawn(write.into_actor(self).map(move |(res, fsyncs), node, ctx| {
-                node.fsyncs = fsyncs.or(node.fsyncs);
-                node.guarded(ctx, |node, ctx| node.persisted(res, entries, ctx));
-            }));
+            self.release();
         }
+        self.start_write(ctx);
         if std::mem::take(&mut self.snapshot_wanted) {
             self.build_snapshot(ctx, None);
         }
         self.publish();
     }
 
-    fn persisted(&mut self, res: Result<(), StorageError>, entries: u64, ctx: &mut Context<Self>) {
+    /// Executes, in order, every batch whose gate may open, acknowledging
+    /// each to the core.
+    fn release(&mut self) {
+        while let Some(after) = self.pipeline.release() {
+            self.execute(after);
+            self.advance();
+        }
+    }
+
+    /// Hands the oldest queued write to storage, unless one is in progress:
+    /// storage executes batches one at a time, in order.
+    fn start_write(&mut self, ctx: &mut Context<Self>) {
+        if self.writing {
+            return;
+        }
+        let Some((write, persist)) = self.writes.pop_front() else {
+            return;
+        };
+        self.writing = true;
+        let (storage, epoch) = (Arc::clone(&self.storage), self.write_epoch);
+        let entries = persist.entries.len() as u64;
+        let task = async move {
+            let mut storage = storage.lock().await;
+            let res = storage.write(persist).await;
+            (res, storage.fsyncs())
+        };
+        ctx.spawn(task.into_actor(self).map(move |(res, fsyncs), node, ctx| {
+            node.fsyncs = fsyncs.or(node.fsyncs);
+            // Written by an incarnation that crashed meanwhile: it stays
+            // written, as on a disk, and opens no gate.
+            if epoch != node.write_epoch {
+                return;
+            }
+            node.writing = false;
+            node.guarded(ctx, |node, ctx| node.persisted(write, res, entries, ctx));
+        }));
+    }
+
+    fn persisted(
+        &mut self,
+        write: u64,
+        res: Result<(), StorageError>,
+        entries: u64,
+        ctx: &mut Context<Self>,
+    ) {
         if let Err(e) = res {
             return self.fail(ctx, FatalError::Storage(e));
         }
         self.restarts = 0;
         self.storage_writes += 1;
         self.entries_persisted += entries;
-        // No gate: the node crashed (a test fault) while this was in
-        // flight; what was written stays written, as on a disk.
-        if let Some(gate) = self.gate.take() {
-            self.execute(gate.persisted());
-            self.advance();
-        }
+        self.pipeline.durable(write);
+        self.release();
         self.drive(ctx);
     }
 
@@ -547,7 +583,10 @@ impl<C: TypeConfig> RaftNode<C> {
     fn reset(&mut self, err: ClientError) {
         self.pending.fail_all(err);
         self.core = None;
-        self.gate = None;
+        self.pipeline.clear();
+        self.writes.clear();
+        self.writing = false;
+        self.write_epoch += 1;
         self.drive_scheduled = false;
         self.applied = 0;
         // A restart drops a snapshot build in flight with the context.

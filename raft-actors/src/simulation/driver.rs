@@ -1,12 +1,13 @@
 //! The pipelined driver mode ([`DriverMode::Pipelined`]): a simulated node
 //! driven as the node actor drives its core. A batch's persist is handed
 //! to the disk and completes later, after a seeded delay and never before
-//! an earlier one, while the core keeps being stepped; its messages,
-//! answers and applies leave only once it is durable.
+//! an earlier one, while the core keeps being stepped; the batch's
+//! messages, answers and applies leave when the core's [`Pipeline`] rule
+//! says (once it and every synced batch before it are durable).
 //!
-//! Must never let anything of a batch leave before its persist completes,
-//! except what the core marks as early, and never keep anything of a batch
-//! whose persist had not completed when the node crashed.
+//! Must never let anything of a batch leave before that, except what the
+//! core marks as early, and never keep anything of a write that had not
+//! completed when the node crashed.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -14,75 +15,81 @@ use rand_chacha::ChaCha8Rng;
 use super::node::{CrashPoint, DriveOutput, SimNode};
 #[cfg(doc)]
 use super::DriverMode;
-use crate::core::{PersistGate, ToPersist};
+#[cfg(doc)]
+use crate::core::Pipeline;
+use crate::core::ToPersist;
 
-/// One batch handed to the disk, not yet durable.
+/// One write handed to the disk, not yet durable.
 #[derive(Debug)]
 pub(super) struct InFlight {
+    /// Its number in the node's [`Pipeline`].
+    write: u64,
     persist: ToPersist,
-    gate: PersistGate,
     /// The tick at which the disk reports it durable.
     due: u64,
 }
 
 impl SimNode {
-    /// Hands every batch the core has now to the disk, each to complete
-    /// 0..=`max_delay` ticks from `now` (after the one before it). Early
-    /// messages leave at once, as in the node; the rest waits.
+    /// Hands every batch the core has now to the disk, each write to
+    /// complete 0..=`max_delay` ticks from `now` (after the one before it).
+    /// Early messages leave at once, as in the node, and so does what the
+    /// pipeline releases (a batch that need not sync waits for no write of
+    /// its own).
     pub fn submit(&mut self, now: u64, max_delay: u64, rng: &mut ChaCha8Rng) -> DriveOutput {
         let mut out = DriveOutput::default();
         while let Some(mut ready) = self.core.as_mut().and_then(|c| c.ready()) {
             out.messages.extend(ready.take_early());
             let (persist, gate) = ready.split();
-            let after_previous = self.in_flight.back().map_or(now, |f| f.due);
-            let due = if is_empty(&persist) {
-                after_previous
-            } else {
-                (now + rng.gen_range(0..=max_delay)).max(after_previous)
-            };
-            self.in_flight.push_back(InFlight { persist, gate, due });
-            let nothing = self.in_flight.back().is_some_and(|f| is_empty(&f.persist));
-            if nothing && self.in_flight.len() == 1 {
-                // Nothing to make durable and nothing before it: released
-                // now, as the node does.
-                self.complete(u64::MAX, None, &mut out);
+            if let Some(write) = self.pipeline.submit(&persist, gate) {
+                let after_previous = self.in_flight.back().map_or(now, |f| f.due);
+                let due = (now + rng.gen_range(0..=max_delay)).max(after_previous);
+                self.in_flight.push_back(InFlight {
+                    write,
+                    persist,
+                    due,
+                });
             }
+            self.release_open(&mut out);
         }
         out
     }
 
-    /// Whether a persist is due by `now`.
+    /// Whether a write is due by `now`.
     pub fn has_due(&self, now: u64) -> bool {
         self.in_flight.front().is_some_and(|f| f.due <= now)
     }
 
-    /// Completes, in order, the persists due by `now`: each is written to
-    /// the disk, then its gate opens and the core is told. A `crash`
-    /// strikes at the first one. Returns whether any completed.
-    pub fn complete_due(&mut self, now: u64, crash: Option<CrashPoint>) -> (bool, DriveOutput) {
+    /// Completes, in order, the writes due by `now`: each is written to
+    /// the disk, then the gates it opens open and the core is told. A
+    /// `crash` strikes at the first one. Returns whether any completed.
+    pub fn complete_due(&mut self, now: u64, mut crash: Option<CrashPoint>) -> (bool, DriveOutput) {
         let mut out = DriveOutput::default();
-        let any = self.in_flight.front().is_some_and(|f| f.due <= now);
-        self.complete(now, crash, &mut out);
-        (any, out)
-    }
-
-    fn complete(&mut self, now: u64, mut crash: Option<CrashPoint>, out: &mut DriveOutput) {
-        while self.in_flight.front().is_some_and(|f| f.due <= now) {
+        let any = self.has_due(now);
+        while self.has_due(now) {
             if crash.take() == Some(CrashPoint::BeforePersist) {
                 self.crash();
                 out.crashed = true;
-                return;
+                break;
             }
             let Some(done) = self.in_flight.pop_front() else {
-                return;
+                break;
             };
-            self.write(done.persist, out);
+            self.write(done.persist, &mut out);
+            self.pipeline.durable(done.write);
             if crash.take() == Some(CrashPoint::AfterPersist) {
                 self.crash();
                 out.crashed = true;
-                return;
+                break;
             }
-            let after = done.gate.persisted();
+            self.release_open(&mut out);
+        }
+        (any, out)
+    }
+
+    /// Executes every batch whose gate is open, in order, acknowledging
+    /// each to the core.
+    fn release_open(&mut self, out: &mut DriveOutput) {
+        while let Some(after) = self.pipeline.release() {
             let snapshot_wanted = after.snapshot_wanted;
             self.release(after, out);
             let Some(core) = self.core.as_mut() else {
@@ -94,8 +101,4 @@ impl SimNode {
             }
         }
     }
-}
-
-fn is_empty(p: &ToPersist) -> bool {
-    p.snapshot.is_none() && p.hard_state.is_none() && p.entries.is_empty() && p.compact_to.is_none()
 }

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::core::{
     AfterPersist, Config, ConfigError, Entry, HardState, LogIndex, Membership, Message, NodeId,
-    ProposalOutcome, RaftCore, ReadOutcome, Recovered, Snapshot, Term, ToPersist,
+    Pipeline, ProposalOutcome, RaftCore, ReadOutcome, Recovered, Snapshot, Term, ToPersist,
 };
 
 use super::driver::InFlight;
@@ -50,6 +50,12 @@ pub struct Disk {
     pub snapshot: Option<Snapshot>,
     /// Persisted entries, contiguous.
     pub entries: Vec<Entry>,
+    /// The hard state as of the last synced write, and the hard states of
+    /// the writes since that need not sync (`ToPersist::must_sync` false),
+    /// in order: a crash keeps only a prefix of those
+    /// ([`lose_unsynced`](Self::lose_unsynced)).
+    synced: HardState,
+    unsynced: Vec<HardState>,
 }
 
 impl Disk {
@@ -73,6 +79,36 @@ impl Disk {
         if let Some(c) = p.compact_to {
             self.entries.retain(|e| e.index > c);
         }
+        if p.must_sync {
+            // A synced write makes every write before it durable.
+            self.synced = self.hard_state;
+            self.unsynced.clear();
+        } else if let Some(hs) = p.hard_state {
+            self.unsynced.push(hs);
+        }
+    }
+
+    /// Writes not synced yet whose hard state a crash may lose.
+    pub fn unsynced(&self) -> usize {
+        self.unsynced.len()
+    }
+
+    /// A crash: of the writes since the last synced one, the first `keep`
+    /// survive (a storage makes lazy writes durable in order, or not at
+    /// all). Only their commit index can differ from the synced hard state:
+    /// a lazy write changes no term or vote, and losing a compaction is
+    /// harmless, so it is kept.
+    pub fn lose_unsynced(&mut self, keep: usize) {
+        if self.unsynced.is_empty() {
+            return;
+        }
+        let keep = keep.min(self.unsynced.len());
+        self.hard_state = match keep {
+            0 => self.synced,
+            k => self.unsynced[k - 1],
+        };
+        self.synced = self.hard_state;
+        self.unsynced.clear();
     }
 
     /// Whether the disk holds the entry `index`/`term`, or a snapshot that
@@ -172,9 +208,11 @@ pub struct SimNode {
     pub config: Config,
     /// Padding bytes in its snapshots.
     pub snapshot_padding: usize,
-    /// [`DriverMode::Pipelined`](super::DriverMode::Pipelined): batches
-    /// handed to the disk and not yet durable, oldest first.
+    /// [`DriverMode::Pipelined`](super::DriverMode::Pipelined): writes
+    /// handed to the disk and not yet durable, oldest first, and the gates
+    /// of their batches.
     pub(super) in_flight: VecDeque<InFlight>,
+    pub(super) pipeline: Pipeline,
 }
 
 impl SimNode {
@@ -194,15 +232,18 @@ impl SimNode {
             config,
             snapshot_padding: 0,
             in_flight: VecDeque::new(),
+            pipeline: Pipeline::default(),
         };
         node.restart(seed)?;
         Ok(node)
     }
 
-    /// Loses everything not on disk.
+    /// Loses everything not on disk (the disk keeps its unsynced writes:
+    /// see [`Disk::lose_unsynced`]).
     pub fn crash(&mut self) {
         self.core = None;
         self.in_flight.clear();
+        self.pipeline.clear();
     }
 
     /// Rebuilds the core from disk alone, and the state machine from the

@@ -101,6 +101,10 @@ impl Sim<'_> {
     pub(super) fn crash(&mut self, id: NodeId) {
         if let Some(n) = self.nodes.get_mut(&id) {
             n.crash();
+            // The disk keeps a prefix of the writes it was not asked to
+            // sync: a restart may see an older commit index.
+            let keep = self.rng.gen_range(0..=n.disk.unsynced());
+            n.disk.lose_unsynced(keep);
         }
         self.report.crashes += 1;
         // Whatever the node's clients waited for is now unknown.
