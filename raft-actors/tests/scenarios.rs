@@ -39,7 +39,7 @@ use datadriven::TestCase;
 use raft_actors::core::{
     Body, ConfChange, Config, Entry, HardState, Membership, Message, NodeId, Payload, Role, Term,
 };
-use raft_actors::simulation::{Checker, SimNode};
+use raft_actors::simulation::{Checker, SimNode, StateMachine};
 
 #[derive(Default)]
 struct Scenario {
@@ -561,6 +561,17 @@ impl Scenario {
         self.drive(id)
     }
 
+    fn restored(&mut self, id: NodeId, state: StateMachine) -> Result<(), String> {
+        self.checker
+            .restored(id, state)
+            .map_err(|v| v.to_string())?;
+        self.events.push(format!(
+            "{id}: state machine restored from snapshot at {}",
+            state.index
+        ));
+        Ok(())
+    }
+
     fn node(&mut self, id: NodeId) -> Result<&mut SimNode, String> {
         self.nodes
             .get_mut(&id)
@@ -583,17 +594,15 @@ impl Scenario {
                 .persisted(id, *prev, entries)
                 .map_err(|v| v.to_string())?;
         }
-        for state in &out.restored {
-            self.checker
-                .restored(id, *state)
-                .map_err(|v| v.to_string())?;
-            self.events.push(format!(
-                "{id}: state machine restored from snapshot at {}",
-                state.index
-            ));
-        }
-        for e in &out.applied {
+        let mut restores = out.restored.iter().peekable();
+        for (i, e) in out.applied.iter().enumerate() {
+            while let Some((_, state)) = restores.next_if(|(before, _)| *before <= i) {
+                self.restored(id, *state)?;
+            }
             self.checker.applied(id, e).map_err(|v| v.to_string())?;
+        }
+        for (_, state) in restores {
+            self.restored(id, *state)?;
         }
         self.queue.extend(out.messages);
         for p in out.proposals {

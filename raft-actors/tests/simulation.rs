@@ -62,7 +62,7 @@ fn sweep(nodes: usize, mode: DriverMode) {
     let count = env_u64("SIM_SEEDS").unwrap_or(500);
     let began = Instant::now();
     let (mut acked, mut reads, mut worst_liveness) = (0, 0, 0);
-    let (mut changes, mut restores) = (0, 0);
+    let (mut changes, mut restores, mut in_flight) = (0, 0, 0);
     for seed in start..start + count {
         match run(&SimConfig::new(nodes, seed).driven(mode)) {
             Ok(r) => {
@@ -71,6 +71,7 @@ fn sweep(nodes: usize, mode: DriverMode) {
                 worst_liveness = worst_liveness.max(r.liveness_ticks.unwrap_or(0));
                 changes += r.membership_changes;
                 restores += r.snapshots_restored;
+                in_flight = in_flight.max(r.max_writes_in_flight);
             }
             Err(v) => panic!(
                 "{nodes} nodes, seed {seed}, {mode:?}: {v}\n{}",
@@ -83,8 +84,14 @@ fn sweep(nodes: usize, mode: DriverMode) {
         acked > count && reads > count,
         "too little load: {acked} writes, {reads} reads"
     );
+    // The pipelined mode must exercise what the node does: several
+    // persists in flight on one node.
+    assert!(
+        mode == DriverMode::Lockstep || in_flight > 1,
+        "the pipelined mode never had two writes in flight"
+    );
     println!(
-        "{nodes} nodes, {mode:?}: seeds {start}..{}: clean in {:.1?}; {acked} writes acked, {reads} reads answered, {changes} membership changes, {restores} snapshot restores, liveness within {worst_liveness} ticks",
+        "{nodes} nodes, {mode:?}: seeds {start}..{}: clean in {:.1?}; {acked} writes acked, {reads} reads answered, {changes} membership changes, {restores} snapshot restores, liveness within {worst_liveness} ticks, up to {in_flight} writes in flight on a node",
         start + count,
         began.elapsed()
     );

@@ -69,6 +69,11 @@ pub struct Config {
     /// A learner is promoted to voter only within this many entries of the
     /// leader's last index.
     pub max_promotion_lag: u64,
+    /// At most this many `Ready` batches handed out and not acknowledged
+    /// ([`RaftCore::ready`](super::RaftCore::ready)): how many persists a
+    /// driver may have in flight at once (etcd raft's async storage
+    /// writes). 1 persists one batch at a time. Must be at least 1.
+    pub max_persists_in_flight: usize,
     /// Broken-rule switch for the simulation's own tests (feature
     /// `broken-rules`); never set outside them.
     #[cfg(feature = "broken-rules")]
@@ -114,6 +119,7 @@ impl Default for Config {
             max_snapshot_bytes: 1 << 30,
             auto_leave_joint: true,
             max_promotion_lag: 1_000,
+            max_persists_in_flight: 4,
             #[cfg(feature = "broken-rules")]
             broken: None,
         }
@@ -142,6 +148,11 @@ impl Config {
         if self.snapshot_chunk_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "snapshot_chunk_bytes must be at least 1",
+            ));
+        }
+        if self.max_persists_in_flight == 0 {
+            return Err(ConfigError::Invalid(
+                "max_persists_in_flight must be at least 1",
             ));
         }
         if self.max_inflight == 0 || self.max_entries_per_message == 0 {

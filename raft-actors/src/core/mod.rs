@@ -5,7 +5,9 @@
 //! [`RaftCore::propose`] and [`RaftCore::read_index`]; randomness comes from
 //! the seeded RNG given to [`RaftCore::new`]. The core answers with a
 //! [`Ready`] batch that the driver executes in order (persist, then send and
-//! apply), then acknowledges with [`RaftCore::advance`]. One seed therefore
+//! apply), then acknowledges with [`RaftCore::advance`]; several batches
+//! may be in flight at once ([`Config::max_persists_in_flight`], released
+//! in order by a [`Pipeline`]). One seed therefore
 //! replays a whole cluster exactly, which is what the simulation relies on.
 //!
 //! Everything Raft's safety depends on lives in this module and nowhere
@@ -30,6 +32,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod batching;
 mod conf_change;
 mod config;
 mod election;
@@ -175,7 +178,8 @@ pub struct RaftCore {
 
     /// The hard state last handed out to persist.
     handed_hard_state: HardState,
-    ready_outstanding: bool,
+    /// Batches handed out and not acknowledged yet, oldest first.
+    outstanding: std::collections::VecDeque<batching::Outstanding>,
     counters: Counters,
 }
 
@@ -251,7 +255,7 @@ impl RaftCore {
             forward_reads: Vec::new(),
             read_results: BTreeMap::new(),
             handed_hard_state: hs,
-            ready_outstanding: false,
+            outstanding: std::collections::VecDeque::new(),
             counters: Counters::default(),
         };
         core.reset_election_timer();
@@ -496,63 +500,6 @@ impl RaftCore {
         }
     }
 
-    /// The next batch of work, or `None` when there is nothing to do (or the
-    /// previous batch was not acknowledged with [`advance`](Self::advance)
-    /// yet: at most one `Ready` is outstanding). Between `ready` and
-    /// `advance` the driver may keep calling `step`, `tick` and `propose`;
-    /// their effects go into the next batch.
-    pub fn ready(&mut self) -> Option<Ready> {
-        if self.ready_outstanding {
-            return None;
-        }
-        self.flush();
-        let hs = self.hard_state();
-        let mut persist = ToPersist {
-            snapshot_received: self.snapshot_to_restore.is_some(),
-            snapshot: self.snapshot_to_store.take(),
-            hard_state: (hs != self.handed_hard_state).then_some(hs),
-            entries: self.log.take_unpersisted(),
-            compact_to: self.compact_to.take(),
-            must_sync: false,
-        };
-        // etcd raft's MustSync: a node promises its term, vote and log to
-        // others (Figure 2), so those must be on disk before it speaks; the
-        // commit index it can relearn from the leader, and compaction is
-        // harmless to lose.
-        persist.must_sync = persist.snapshot.is_some()
-            || !persist.entries.is_empty()
-            || hs.term != self.handed_hard_state.term
-            || hs.vote != self.handed_hard_state.vote;
-        let committed = self.log.take_committed();
-        // Counted from what is handed out to apply, since the snapshot is
-        // taken after applying this batch.
-        let snapshot_index = self.snapshot.as_ref().map_or(0, |s| s.meta.index);
-        let snapshot_wanted = self.cfg.snapshot_threshold > 0
-            && !self.snapshot_requested
-            && self.log.applied.saturating_sub(snapshot_index) >= self.cfg.snapshot_threshold;
-        self.snapshot_requested |= snapshot_wanted;
-        // A leader whose term and vote are durable (this batch changes
-        // neither) may replicate before its own write lands.
-        let early_ok = self.role == Role::Leader
-            && hs.term == self.handed_hard_state.term
-            && hs.vote == self.handed_hard_state.vote;
-        let after = AfterPersist {
-            messages: std::mem::take(&mut self.msgs),
-            restore: self.snapshot_to_restore.take(),
-            committed,
-            proposals: std::mem::take(&mut self.proposal_outcomes),
-            reads: std::mem::take(&mut self.read_outcomes),
-            snapshot_wanted,
-        };
-        let ready = Ready::new(persist, after, early_ok);
-        if ready.is_empty() {
-            return None;
-        }
-        self.handed_hard_state = hs;
-        self.ready_outstanding = true;
-        Some(ready)
-    }
-
     /// Whether `id` may ask this node for a vote: it votes in the
     /// configuration in force here or in the last committed one (the same
     /// two a node itself campaigns by), or this node knows no
@@ -562,39 +509,6 @@ impl RaftCore {
         (m.voters.is_empty() && m.outgoing.is_empty())
             || m.is_voter(id)
             || self.configs.at(self.log.commit).is_voter(id)
-    }
-
-    /// Acknowledges the last [`Ready`]: its `ToPersist` is durable and its
-    /// messages and entries were handed on. A leader counts its own newly
-    /// durable entries toward the commit index here.
-    pub fn advance(&mut self) {
-        if !self.ready_outstanding {
-            return;
-        }
-        self.ready_outstanding = false;
-        self.log.persisted();
-        if self.role == Role::Leader {
-            self.maybe_commit();
-        }
-    }
-
-    /// Whether [`ready`](Self::ready) could return work (cheap; it may say
-    /// yes for a batch that turns out empty).
-    pub fn has_ready(&self) -> bool {
-        !self.ready_outstanding
-            && (!self.msgs.is_empty()
-                || self.snapshot_to_store.is_some()
-                || self.compact_to.is_some()
-                || self.hard_state() != self.handed_hard_state
-                || self.log.has_unpersisted()
-                || self.log.has_committed_to_apply()
-                || !self.proposal_outcomes.is_empty()
-                || !self.read_outcomes.is_empty()
-                || !self.forward_proposals.is_empty()
-                || !self.forward_reads.is_empty()
-                || !self.read_results.is_empty()
-                || self.reads.round_requested()
-                || (self.role == Role::Leader && self.has_entries_to_send()))
     }
 
     /// Entries held in `lo..=hi` (clamped to the retained log). For

@@ -47,6 +47,7 @@ use crate::type_config::TypeConfig;
 #[cfg(any(test, feature = "testing"))]
 mod faults;
 mod founding;
+mod write_path;
 
 /// Builds a fresh state machine: at start, and after a crash lost the old
 /// one (it is then rebuilt by replaying the log).
@@ -143,6 +144,8 @@ pub struct RaftNode<C: TypeConfig> {
     writes: VecDeque<(u64, ToPersist)>,
     /// A storage write is in progress (they run one at a time, in order).
     writing: bool,
+    /// The most writes in flight at once since the process started.
+    writes_in_flight_max: u64,
     /// Bumped whenever in-flight writes are forgotten (a crash, a restart):
     /// a write of an earlier epoch that completes opens no gate.
     write_epoch: u64,
@@ -204,6 +207,7 @@ impl<C: TypeConfig> RaftNode<C> {
             pipeline: Pipeline::default(),
             writes: VecDeque::new(),
             writing: false,
+            writes_in_flight_max: 0,
             write_epoch: 0,
             drive_scheduled: false,
             snapshot_wanted: false,
@@ -267,91 +271,6 @@ impl<C: TypeConfig> RaftNode<C> {
         if !self.drive_scheduled {
             self.drive_scheduled = true;
             ctx.notify(Drive);
-        }
-    }
-
-    /// Takes every `Ready` the core has: early replication leaves at once,
-    /// the persist joins the storage queue, and what may be released is
-    /// (a batch that need not sync waits for no write of its own). New
-    /// input keeps flowing into the core while writes are in flight.
-    fn drive(&mut self, ctx: &mut Context<Self>) {
-        while let Some(mut ready) = self.core.as_mut().and_then(RaftCore::ready) {
-            if self.cfg.early_replication {
-                // Replication first, so the followers' writes overlap ours.
-                self.send(ready.take_early());
-            }
-            let (persist, gate) = ready.split();
-            if let Some(write) = self.pipeline.submit(&persist, gate) {
-                self.writes.push_back((write, persist));
-            }
-            self.release();
-        }
-        self.start_write(ctx);
-        if std::mem::take(&mut self.snapshot_wanted) {
-            self.build_snapshot(ctx, None);
-        }
-        self.publish();
-    }
-
-    /// Executes, in order, every batch whose gate may open, acknowledging
-    /// each to the core.
-    fn release(&mut self) {
-        while let Some(after) = self.pipeline.release() {
-            self.execute(after);
-            self.advance();
-        }
-    }
-
-    /// Hands the oldest queued write to storage, unless one is in progress:
-    /// storage executes batches one at a time, in order.
-    fn start_write(&mut self, ctx: &mut Context<Self>) {
-        if self.writing {
-            return;
-        }
-        let Some((write, persist)) = self.writes.pop_front() else {
-            return;
-        };
-        self.writing = true;
-        let (storage, epoch) = (Arc::clone(&self.storage), self.write_epoch);
-        let entries = persist.entries.len() as u64;
-        let task = async move {
-            let mut storage = storage.lock().await;
-            let res = storage.write(persist).await;
-            (res, storage.fsyncs())
-        };
-        ctx.spawn(task.into_actor(self).map(move |(res, fsyncs), node, ctx| {
-            node.fsyncs = fsyncs.or(node.fsyncs);
-            // Written by an incarnation that crashed meanwhile: it stays
-            // written, as on a disk, and opens no gate.
-            if epoch != node.write_epoch {
-                return;
-            }
-            node.writing = false;
-            node.guarded(ctx, |node, ctx| node.persisted(write, res, entries, ctx));
-        }));
-    }
-
-    fn persisted(
-        &mut self,
-        write: u64,
-        res: Result<(), StorageError>,
-        entries: u64,
-        ctx: &mut Context<Self>,
-    ) {
-        if let Err(e) = res {
-            return self.fail(ctx, FatalError::Storage(e));
-        }
-        self.restarts = 0;
-        self.storage_writes += 1;
-        self.entries_persisted += entries;
-        self.pipeline.durable(write);
-        self.release();
-        self.drive(ctx);
-    }
-
-    fn advance(&mut self) {
-        if let Some(core) = self.core.as_mut() {
-            core.advance();
         }
     }
 
@@ -442,12 +361,14 @@ impl<C: TypeConfig> RaftNode<C> {
         let status = core.status();
         let applied = self.applied;
         let (writes, entries, fsyncs) = (self.storage_writes, self.entries_persisted, self.fsyncs);
+        let in_flight = (self.pipeline.writes_in_flight(), self.writes_in_flight_max);
         self.metrics.send_if_modified(|m| {
             let mut next = m.clone();
             next.update(&status, applied);
             next.storage_writes = writes;
             next.entries_persisted = entries;
             next.fsyncs = fsyncs;
+            (next.writes_in_flight, next.writes_in_flight_max) = in_flight;
             next.down = None;
             let changed = next != *m;
             *m = next;

@@ -58,7 +58,8 @@ pub struct SimConfig {
     pub driver: DriverMode,
     /// [`DriverMode::Pipelined`]: a persist completes 0..=`persist_delay`
     /// ticks after it was handed to the disk (never before an earlier
-    /// one): the fsync's latency, against the network's.
+    /// one): the fsync's latency, against the network's. Up to
+    /// `core.max_persists_in_flight` (varied per seed) are in flight.
     pub persist_delay: u64,
     /// Print every step to stderr.
     pub trace: bool,
@@ -71,7 +72,7 @@ impl SimConfig {
     /// rare interleavings such as the paper's Figure 8.
     pub fn new(nodes: usize, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_c0f1);
-        let core = Config {
+        let mut core = Config {
             heartbeat_ticks: rng.gen_range(1..=3),
             max_entries_per_message: [1, 1, 2, 8, 256][rng.gen_range(0..5)],
             max_inflight: [1, 2, 64][rng.gen_range(0..3)],
@@ -87,6 +88,7 @@ impl SimConfig {
         // Drawn last, so the rest of a seed's mix is what it was before
         // persist delays existed.
         let persist_delay = [0, 1, 2, 4][rng.gen_range(0..4)];
+        core.max_persists_in_flight = [1, 2, 4, 8][rng.gen_range(0..4)];
         SimConfig {
             nodes,
             seed,
@@ -178,4 +180,7 @@ pub struct Report {
     pub snapshots_restored: u64,
     /// Ticks from heal to a committed proposal.
     pub liveness_ticks: Option<u64>,
+    /// [`DriverMode::Pipelined`]: the most writes one node had in flight
+    /// at once.
+    pub max_writes_in_flight: u64,
 }

@@ -54,6 +54,11 @@ impl SimNode {
         out
     }
 
+    /// Writes handed to the disk and not durable yet.
+    pub fn writes_in_flight(&self) -> u64 {
+        self.pipeline.writes_in_flight()
+    }
+
     /// Whether a write is due by `now`.
     pub fn has_due(&self, now: u64) -> bool {
         self.in_flight.front().is_some_and(|f| f.due <= now)

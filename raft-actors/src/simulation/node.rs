@@ -181,8 +181,10 @@ pub struct DriveOutput {
     pub persisted: Vec<(Option<Term>, Vec<Entry>)>,
     /// Committed entries applied, in order.
     pub applied: Vec<Entry>,
-    /// Snapshots the state machine was restored from: (index, state hash).
-    pub restored: Vec<StateMachine>,
+    /// Snapshots the state machine was restored from, each with how many
+    /// of `applied` were applied before it (batches released together
+    /// interleave the two).
+    pub restored: Vec<(usize, StateMachine)>,
     /// Proposal outcomes.
     pub proposals: Vec<ProposalOutcome>,
     /// Read outcomes.
@@ -331,7 +333,7 @@ impl SimNode {
         if let Some(s) = after.restore {
             if let Some(state) = StateMachine::decode(&s.data) {
                 self.state = state;
-                out.restored.push(state);
+                out.restored.push((out.applied.len(), state));
             }
         }
         for e in &after.committed {

@@ -249,7 +249,21 @@ impl<'a> Sim<'a> {
                 }
             }
             DriverMode::Pipelined => match self.nodes.get_mut(&id) {
-                Some(node) => node.submit(self.now, self.cfg.persist_delay, &mut self.rng),
+                Some(node) => {
+                    // A healed disk is a good one too: fsyncs well inside
+                    // a round trip, or liveness could not be expected of a
+                    // backlog the faults left.
+                    let healed = self.now >= self.cfg.fault_ticks;
+                    let delay = if healed {
+                        self.cfg.persist_delay.min(1)
+                    } else {
+                        self.cfg.persist_delay
+                    };
+                    let out = node.submit(self.now, delay, &mut self.rng);
+                    let r = &mut self.report;
+                    r.max_writes_in_flight = r.max_writes_in_flight.max(node.writes_in_flight());
+                    out
+                }
                 None => return Ok(()),
             },
         };
@@ -295,11 +309,12 @@ impl<'a> Sim<'a> {
                 self.landed.insert((id, index), (p.id, term));
             }
         }
-        for state in &out.restored {
-            self.report.snapshots_restored += 1;
-            self.checker.restored(id, *state)?;
-        }
-        for e in &out.applied {
+        let mut restores = out.restored.iter().peekable();
+        for (i, e) in out.applied.iter().enumerate() {
+            while let Some((_, state)) = restores.next_if(|(before, _)| *before <= i) {
+                self.report.snapshots_restored += 1;
+                self.checker.restored(id, *state)?;
+            }
             self.checker.applied(id, e)?;
             if let Some((req, term)) = self.landed.remove(&(id, e.index)) {
                 if term == e.term {
@@ -311,6 +326,10 @@ impl<'a> Sim<'a> {
                     self.trace(|| format!("ack w{req} at {id}: index {}", e.index));
                 }
             }
+        }
+        for (_, state) in restores {
+            self.report.snapshots_restored += 1;
+            self.checker.restored(id, *state)?;
         }
         for r in out.reads {
             let Some((node, must)) = self.reads.remove(&r.id) else {
@@ -346,10 +365,19 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+        // A leader counts once its term is on its disk. Before that it has
+        // promised nothing to anyone (no message, answer or apply leaves
+        // before the batch that carries its term is durable), and a crash
+        // may take it back: a single voter that wins term 13 and crashes
+        // before persisting it wins term 13 again, with another log.
         let cores: Vec<&RaftCore> = self
             .nodes
             .values()
-            .filter_map(|n| n.core.as_ref())
+            .filter_map(|n| {
+                let core = n.core.as_ref()?;
+                let durable = n.disk.hard_state.term == core.term();
+                (core.role() != Role::Leader || durable).then_some(core)
+            })
             .collect();
         for core in &cores {
             self.checker.observe(core, &cores)?;
