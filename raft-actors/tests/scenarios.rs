@@ -22,7 +22,9 @@
 //!   delivered long after, in a later term)
 //! - `stabilize [nodes=(1,2)]`: delivers everything until quiet; messages to
 //!   or from nodes outside `nodes` are lost
-//! - `isolate 1`, `cut from=1 to=2` (one way), `heal`, `crash 1`, `restart 1`
+//! - `isolate 1`, `cut from=1 to=2` (one way), `heal`, `crash 1
+//!   [lose-unsynced]` (the disk loses every write it was not asked to sync),
+//!   `restart 1`
 //! - `change 1 add-learner=4|add-voter=4|remove=4|voters=(..) [learners=(..)]|leave-joint`:
 //!   a membership change proposed at leader 1; `members [1 2]` prints
 //!   configurations; `snapshot 1` snapshots node 1's state machine
@@ -41,7 +43,7 @@ use datadriven::TestCase;
 use raft_actors::core::{
     Body, ConfChange, Config, Entry, HardState, Membership, Message, NodeId, Payload, Role, Term,
 };
-use raft_actors::simulation::{Checker, SimNode};
+use raft_actors::simulation::{Checker, SimNode, StateMachine};
 
 #[derive(Default)]
 struct Scenario {
@@ -394,8 +396,13 @@ impl Scenario {
                 Ok(String::new())
             }
             "crash" => {
+                let lose = flag(tc, "lose-unsynced");
                 for id in ids(tc) {
-                    self.node(id)?.crash();
+                    let node = self.node(id)?;
+                    node.crash();
+                    if lose {
+                        node.disk.lose_unsynced(0);
+                    }
                 }
                 self.observe_roles();
                 Ok(String::new())
@@ -581,6 +588,17 @@ impl Scenario {
         self.drive(id)
     }
 
+    fn restored(&mut self, id: NodeId, state: StateMachine) -> Result<(), String> {
+        self.checker
+            .restored(id, state)
+            .map_err(|v| v.to_string())?;
+        self.events.push(format!(
+            "{id}: state machine restored from snapshot at {}",
+            state.index
+        ));
+        Ok(())
+    }
+
     fn node(&mut self, id: NodeId) -> Result<&mut SimNode, String> {
         self.nodes
             .get_mut(&id)
@@ -603,17 +621,15 @@ impl Scenario {
                 .persisted(id, *prev, entries)
                 .map_err(|v| v.to_string())?;
         }
-        for state in &out.restored {
-            self.checker
-                .restored(id, *state)
-                .map_err(|v| v.to_string())?;
-            self.events.push(format!(
-                "{id}: state machine restored from snapshot at {}",
-                state.index
-            ));
-        }
-        for e in &out.applied {
+        let mut restores = out.restored.iter().peekable();
+        for (i, e) in out.applied.iter().enumerate() {
+            while let Some((_, state)) = restores.next_if(|(before, _)| *before <= i) {
+                self.restored(id, *state)?;
+            }
             self.checker.applied(id, e).map_err(|v| v.to_string())?;
+        }
+        for (_, state) in restores {
+            self.restored(id, *state)?;
         }
         self.queue.extend(out.messages);
         for p in out.proposals {

@@ -2,14 +2,19 @@
 //!
 //! - `SIM_SEEDS=N` seeds per cluster size (default 500), from
 //!   `SIM_SEED_START=K` (default 0);
-//! - `SIM_SEED=S` replays one seed with a trace of every step.
+//! - `SIM_SEED=S` replays one seed with a trace of every step
+//!   (`SIM_NODES=3|5` and `SIM_MODE=lockstep|pipelined` narrow it down).
+//!
+//! Every seed runs in both driver modes: lockstep (each batch executed at
+//! once) and pipelined (persists in flight while the core is stepped, as
+//! the node drives it).
 //!
 //! `cargo test --release -p raft-actors --test simulation`
 
 use std::time::Instant;
 
 use raft_actors::core::BrokenRule;
-use raft_actors::simulation::{run, Property, SimConfig};
+use raft_actors::simulation::{run, DriverMode, Property, SimConfig};
 
 fn env_u64(name: &str) -> Option<u64> {
     let v = std::env::var(name).ok()?;
@@ -19,24 +24,37 @@ fn env_u64(name: &str) -> Option<u64> {
     }
 }
 
-fn replay_hint(nodes: usize, seed: u64) -> String {
-    format!("replay: SIM_SEED={seed} SIM_NODES={nodes} cargo test --release -p raft-actors --test simulation -- --nocapture")
+fn mode_name(mode: DriverMode) -> &'static str {
+    match mode {
+        DriverMode::Lockstep => "lockstep",
+        DriverMode::Pipelined => "pipelined",
+    }
 }
 
-fn sweep(nodes: usize) {
+fn replay_hint(nodes: usize, seed: u64, mode: DriverMode) -> String {
+    let mode = mode_name(mode);
+    format!("replay: SIM_SEED={seed} SIM_NODES={nodes} SIM_MODE={mode} cargo test --release -p raft-actors --test simulation -- --nocapture")
+}
+
+fn sweep(nodes: usize, mode: DriverMode) {
     if let Some(seed) = env_u64("SIM_SEED") {
         if env_u64("SIM_NODES").is_some_and(|n| n as usize != nodes) {
             return;
         }
+        if std::env::var("SIM_MODE").is_ok_and(|m| m != mode_name(mode)) {
+            return;
+        }
         let cfg = SimConfig {
             trace: true,
-            ..SimConfig::new(nodes, seed)
+            ..SimConfig::new(nodes, seed).driven(mode)
         };
         match run(&cfg) {
-            Ok(report) => return println!("{nodes} nodes, seed {seed}: clean: {report:?}"),
+            Ok(report) => {
+                return println!("{nodes} nodes, seed {seed}, {mode:?}: clean: {report:?}")
+            }
             Err(v) => panic!(
-                "{nodes} nodes, seed {seed}: {v}\n{}",
-                replay_hint(nodes, seed)
+                "{nodes} nodes, seed {seed}, {mode:?}: {v}\n{}",
+                replay_hint(nodes, seed, mode)
             ),
         }
     }
@@ -44,19 +62,20 @@ fn sweep(nodes: usize) {
     let count = env_u64("SIM_SEEDS").unwrap_or(500);
     let began = Instant::now();
     let (mut acked, mut reads, mut worst_liveness) = (0, 0, 0);
-    let (mut changes, mut restores) = (0, 0);
+    let (mut changes, mut restores, mut in_flight) = (0, 0, 0);
     for seed in start..start + count {
-        match run(&SimConfig::new(nodes, seed)) {
+        match run(&SimConfig::new(nodes, seed).driven(mode)) {
             Ok(r) => {
                 acked += r.writes_acked;
                 reads += r.reads_answered;
                 worst_liveness = worst_liveness.max(r.liveness_ticks.unwrap_or(0));
                 changes += r.membership_changes;
                 restores += r.snapshots_restored;
+                in_flight = in_flight.max(r.max_writes_in_flight);
             }
             Err(v) => panic!(
-                "{nodes} nodes, seed {seed}: {v}\n{}",
-                replay_hint(nodes, seed)
+                "{nodes} nodes, seed {seed}, {mode:?}: {v}\n{}",
+                replay_hint(nodes, seed, mode)
             ),
         }
     }
@@ -65,8 +84,14 @@ fn sweep(nodes: usize) {
         acked > count && reads > count,
         "too little load: {acked} writes, {reads} reads"
     );
+    // The pipelined mode must exercise what the node does: several
+    // persists in flight on one node.
+    assert!(
+        mode == DriverMode::Lockstep || in_flight > 1,
+        "the pipelined mode never had two writes in flight"
+    );
     println!(
-        "{nodes} nodes: seeds {start}..{}: clean in {:.1?}; {acked} writes acked, {reads} reads answered, {changes} membership changes, {restores} snapshot restores, liveness within {worst_liveness} ticks",
+        "{nodes} nodes, {mode:?}: seeds {start}..{}: clean in {:.1?}; {acked} writes acked, {reads} reads answered, {changes} membership changes, {restores} snapshot restores, liveness within {worst_liveness} ticks, up to {in_flight} writes in flight on a node",
         start + count,
         began.elapsed()
     );
@@ -74,40 +99,56 @@ fn sweep(nodes: usize) {
 
 #[test]
 fn three_nodes() {
-    sweep(3);
+    sweep(3, DriverMode::Lockstep);
 }
 
 #[test]
 fn five_nodes() {
-    sweep(5);
+    sweep(5, DriverMode::Lockstep);
+}
+
+#[test]
+fn three_nodes_pipelined() {
+    sweep(3, DriverMode::Pipelined);
+}
+
+#[test]
+fn five_nodes_pipelined() {
+    sweep(5, DriverMode::Pipelined);
 }
 
 /// Breaks `rule` and searches seeds, on 3 and on 5 nodes, until the
-/// simulation reports one of `expected`; fails if none does within
-/// `max_seeds` seeds per size.
-fn catches(rule: BrokenRule, max_seeds: u64, expected: &[Property]) {
+/// simulation reports one of `expected` in each of `modes`; fails if none
+/// does within `max_seeds` seeds per size.
+fn catches(rule: BrokenRule, max_seeds: u64, expected: &[Property], modes: &[DriverMode]) {
+    for &mode in modes {
+        catches_in(rule, max_seeds, expected, mode);
+    }
+}
+
+fn catches_in(rule: BrokenRule, max_seeds: u64, expected: &[Property], mode: DriverMode) {
     for seed in 0..max_seeds {
         for nodes in [3, 5] {
-            let mut cfg = SimConfig::new(nodes, seed);
+            let mut cfg = SimConfig::new(nodes, seed).driven(mode);
             cfg.core.broken = Some(rule);
             if let Err(v) = run(&cfg) {
                 assert!(
                     expected.contains(&v.property),
-                    "{rule:?}: seed {seed} reported {v}, expected one of {expected:?}"
+                    "{rule:?}, {mode:?}: seed {seed} reported {v}, expected one of {expected:?}"
                 );
                 // The same seed with the rule kept is clean: the broken rule,
                 // nothing else, caused the violation.
-                let kept = SimConfig::new(nodes, seed);
+                let kept = SimConfig::new(nodes, seed).driven(mode);
                 assert!(
                     run(&kept).is_ok(),
-                    "seed {seed} fails even with {rule:?} kept"
+                    "seed {seed} ({mode:?}) fails even with {rule:?} kept"
                 );
-                println!("{rule:?} caught at seed {seed} ({nodes} nodes): {v}");
+                println!("{rule:?} caught at seed {seed} ({nodes} nodes, {mode:?}): {v}");
                 return;
             }
         }
     }
-    panic!("{rule:?} went unnoticed for {max_seeds} seeds per cluster size");
+    panic!("{rule:?} went unnoticed for {max_seeds} seeds per cluster size in {mode:?}");
 }
 
 /// Properties a broken membership rule may violate first.
@@ -129,6 +170,7 @@ fn catches_commit_by_counting_old_term_replicas() {
         BrokenRule::CommitByCountingOldTerm,
         5000,
         &[Property::LeaderCompleteness, Property::StateMachineSafety],
+        &DriverMode::ALL,
     );
 }
 
@@ -138,6 +180,7 @@ fn catches_vote_without_up_to_date_check() {
         BrokenRule::VoteWithoutUpToDateCheck,
         5000,
         &[Property::LeaderCompleteness, Property::StateMachineSafety],
+        &DriverMode::ALL,
     );
 }
 
@@ -147,22 +190,34 @@ fn catches_read_index_without_heartbeat_round() {
         BrokenRule::ReadIndexWithoutHeartbeat,
         5000,
         &[Property::LinearizableRead],
+        &DriverMode::ALL,
     );
 }
 
 #[test]
 fn catches_several_voters_changed_without_joint_phase() {
-    catches(BrokenRule::NoJointPhase, 5000, SAFETY);
+    catches(BrokenRule::NoJointPhase, 5000, SAFETY, &DriverMode::ALL);
 }
 
+/// Two uncommitted changes may leave a configuration whose majority
+/// shares no node with the one before: two leaders (Election Safety), a
+/// leader without a committed entry, or one no majority can elect
+/// (Liveness).
 #[test]
 fn catches_second_change_accepted_while_first_pending() {
-    catches(BrokenRule::AcceptConcurrentChanges, 5000, SAFETY);
+    let mut expected = SAFETY.to_vec();
+    expected.push(Property::Liveness);
+    catches(
+        BrokenRule::AcceptConcurrentChanges,
+        5000,
+        &expected,
+        &DriverMode::ALL,
+    );
 }
 
-/// Counting learners lets an entry commit on a minority of voters; the
-/// voters that lack it may then be unable to elect anyone (Liveness), or
-/// elect a leader without it (Leader Completeness).
+/// Counting learners lets an entry commit on a minority of voters' disks
+/// (Durable Commit); the voters that lack it may then be unable to elect
+/// anyone (Liveness), or elect a leader without it (Leader Completeness).
 #[test]
 fn catches_learner_counted_in_quorum() {
     catches(
@@ -170,11 +225,32 @@ fn catches_learner_counted_in_quorum() {
         5000,
         &[
             Property::Liveness,
+            Property::DurableCommit,
             Property::ElectionSafety,
             Property::LeaderCompleteness,
             Property::StateMachineSafety,
             Property::LogMatching,
         ],
+        &DriverMode::ALL,
+    );
+}
+
+/// A leader that counts its own entries before its disk has them commits
+/// on a minority of disks: a crash then loses a committed entry. Only the
+/// pipelined mode steps a leader while its persist is in flight; the
+/// lockstep mode cannot see it (its persists complete before any answer
+/// arrives).
+#[test]
+fn catches_leader_counting_its_own_undurable_entries() {
+    catches(
+        BrokenRule::CountOwnUndurableEntries,
+        5000,
+        &[
+            Property::DurableCommit,
+            Property::LeaderCompleteness,
+            Property::StateMachineSafety,
+        ],
+        &[DriverMode::Pipelined],
     );
 }
 

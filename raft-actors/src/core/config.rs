@@ -69,6 +69,15 @@ pub struct Config {
     /// A learner is promoted to voter only within this many entries of the
     /// leader's last index.
     pub max_promotion_lag: u64,
+    /// At most this many `Ready` batches handed out and not acknowledged
+    /// ([`RaftCore::ready`](super::RaftCore::ready)): how many persists a
+    /// driver may have in flight at once (etcd raft's async storage
+    /// writes). Must be at least 1. The default, 1, persists one batch at
+    /// a time (a batch that need not sync still waits for no write): on one
+    /// shared disk with a single-writer store (redb), deeper pipelines made
+    /// smaller batches, more follower fsyncs and lower throughput, so raise
+    /// it only where the storage overlaps writes.
+    pub max_persists_in_flight: usize,
     /// Broken-rule switch for the simulation's own tests (feature
     /// `broken-rules`); never set outside them.
     #[cfg(feature = "broken-rules")]
@@ -99,6 +108,9 @@ pub enum BrokenRule {
     /// forward of an older term as new: a copy replayed after the leader
     /// was re-elected is appended again.
     ForwardFromOlderTerm,
+    /// A leader counts its own entries toward the commit index before they
+    /// are durable (Figure 2: a server's vote for an entry is its disk).
+    CountOwnUndurableEntries,
 }
 
 impl Default for Config {
@@ -118,6 +130,7 @@ impl Default for Config {
             max_snapshot_bytes: 1 << 30,
             auto_leave_joint: true,
             max_promotion_lag: 1_000,
+            max_persists_in_flight: 1,
             #[cfg(feature = "broken-rules")]
             broken: None,
         }
@@ -146,6 +159,11 @@ impl Config {
         if self.snapshot_chunk_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "snapshot_chunk_bytes must be at least 1",
+            ));
+        }
+        if self.max_persists_in_flight == 0 {
+            return Err(ConfigError::Invalid(
+                "max_persists_in_flight must be at least 1",
             ));
         }
         if self.max_inflight == 0 || self.max_entries_per_message == 0 {
@@ -181,4 +199,5 @@ pub(crate) enum BrokenRule {
     CountLearnerInQuorum,
     ForwardWithoutDedup,
     ForwardFromOlderTerm,
+    CountOwnUndurableEntries,
 }

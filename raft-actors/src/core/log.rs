@@ -6,6 +6,8 @@
 //! here. Must never let the commit index pass the log's end, nor truncate at
 //! or below it.
 
+use std::collections::VecDeque;
+
 use super::{Entry, LogIndex, Term};
 
 /// In-memory log with its four cursors: `applied <= commit <= last` and
@@ -26,6 +28,10 @@ pub(crate) struct RaftLog {
     pub(crate) stable: LogIndex,
     /// Highest index handed to the driver to persist, not confirmed yet.
     persisting: LogIndex,
+    /// Per batch handed out and not acknowledged, oldest first: the index
+    /// up to which the log is durable once it is (clamped when a conflict
+    /// or a snapshot replaces what it carried).
+    in_flight: VecDeque<LogIndex>,
 }
 
 impl RaftLog {
@@ -67,6 +73,7 @@ impl RaftLog {
             applied: snap_index,
             stable: last,
             persisting: last,
+            in_flight: VecDeque::new(),
         }
     }
 
@@ -94,6 +101,10 @@ impl RaftLog {
             self.offset = index;
             self.offset_term = term;
             self.stable = self.stable.min(index);
+            // What batches in flight carried past it is gone.
+            for mark in &mut self.in_flight {
+                *mark = (*mark).min(index);
+            }
         }
         // The snapshot is persisted with the batch that carries it.
         self.persisting = self.persisting.max(index);
@@ -175,6 +186,11 @@ impl RaftLog {
         let kept = first.index - 1;
         self.stable = self.stable.min(kept);
         self.persisting = self.persisting.min(kept);
+        // A batch in flight that carried the replaced entries makes only
+        // what is left of them durable.
+        for mark in &mut self.in_flight {
+            *mark = (*mark).min(kept);
+        }
     }
 
     /// The index of the first entry of `term` at or before `index`.
@@ -211,9 +227,16 @@ impl RaftLog {
         self.last_index() > self.persisting.max(self.stable)
     }
 
-    /// The driver made everything handed out durable.
-    pub(crate) fn persisted(&mut self) {
-        self.stable = self.stable.max(self.persisting);
+    /// A batch was handed out with everything taken so far.
+    pub(crate) fn batch_handed(&mut self) {
+        self.in_flight.push_back(self.persisting);
+    }
+
+    /// The driver made the oldest batch in flight durable.
+    pub(crate) fn batch_persisted(&mut self) {
+        if let Some(mark) = self.in_flight.pop_front() {
+            self.stable = self.stable.max(mark);
+        }
     }
 
     /// Committed entries not yet handed out to apply; marks them handed.
@@ -294,6 +317,28 @@ mod tests {
             (l.first_index(), l.last_index(), l.term(3)),
             (4, 3, Some(5))
         );
+    }
+
+    #[test]
+    fn batches_become_durable_in_order_and_a_conflict_clamps_them() {
+        let mut l = log(&[1]);
+        let e = |index, term| Entry {
+            index,
+            term,
+            payload: Payload::Noop,
+        };
+        l.truncate_and_append(&[e(2, 1), e(3, 1), e(4, 1)]);
+        assert_eq!(l.take_unpersisted().len(), 3);
+        l.batch_handed();
+        // A new leader replaces 3..: the batch in flight carried 2..=4,
+        // of which only 2 is still in the log.
+        l.truncate_and_append(&[e(3, 2)]);
+        assert_eq!(l.take_unpersisted().len(), 1);
+        l.batch_handed();
+        l.batch_persisted();
+        assert_eq!(l.stable, 2, "the first batch makes 2 durable, not 4");
+        l.batch_persisted();
+        assert_eq!(l.stable, 3);
     }
 
     #[test]

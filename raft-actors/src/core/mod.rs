@@ -5,7 +5,9 @@
 //! [`RaftCore::propose`] and [`RaftCore::read_index`]; randomness comes from
 //! the seeded RNG given to [`RaftCore::new`]. The core answers with a
 //! [`Ready`] batch that the driver executes in order (persist, then send and
-//! apply), then acknowledges with [`RaftCore::advance`]. One seed therefore
+//! apply), then acknowledges with [`RaftCore::advance`]; several batches
+//! may be in flight at once ([`Config::max_persists_in_flight`], released
+//! in order by a [`Pipeline`]). One seed therefore
 //! replays a whole cluster exactly, which is what the simulation relies on.
 //!
 //! Everything Raft's safety depends on lives in this module and nowhere
@@ -30,6 +32,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod batching;
 mod conf_change;
 mod config;
 mod election;
@@ -42,6 +45,7 @@ mod hard_state;
 mod log;
 mod membership;
 mod message;
+mod pipeline;
 mod progress;
 mod read_index;
 mod ready;
@@ -68,6 +72,7 @@ pub use founding::{Founding, FoundingMsg, FoundingStep};
 pub use hard_state::HardState;
 pub use membership::{Membership, VoteResult};
 pub use message::{Body, Conflict, Message};
+pub use pipeline::Pipeline;
 pub use progress::ProgressState;
 pub use ready::{AfterPersist, PersistGate, ProposalOutcome, ReadOutcome, Ready, ToPersist};
 pub use snapshot::{Snapshot, SnapshotError, SnapshotMeta};
@@ -181,7 +186,8 @@ pub struct RaftCore {
 
     /// The hard state last handed out to persist.
     handed_hard_state: HardState,
-    ready_outstanding: bool,
+    /// Batches handed out and not acknowledged yet, oldest first.
+    outstanding: std::collections::VecDeque<batching::Outstanding>,
     counters: Counters,
 }
 
@@ -259,7 +265,7 @@ impl RaftCore {
             read_results: BTreeMap::new(),
             forwarded: Forwarded::new(id, hs),
             handed_hard_state: hs,
-            ready_outstanding: false,
+            outstanding: std::collections::VecDeque::new(),
             counters: Counters::default(),
         };
         core.reset_election_timer();
@@ -507,96 +513,21 @@ impl RaftCore {
         }
     }
 
-    /// The next batch of work, or `None` when there is nothing to do (or the
-    /// previous batch was not acknowledged with [`advance`](Self::advance)
-    /// yet: at most one `Ready` is outstanding). Between `ready` and
-    /// `advance` the driver may keep calling `step`, `tick` and `propose`;
-    /// their effects go into the next batch.
-    pub fn ready(&mut self) -> Option<Ready> {
-        if self.ready_outstanding {
-            return None;
-        }
-        self.flush();
-        let hs = self.hard_state();
-        let persist = ToPersist {
-            snapshot_received: self.snapshot_to_restore.is_some(),
-            snapshot: self.snapshot_to_store.take(),
-            hard_state: (hs != self.handed_hard_state).then_some(hs),
-            entries: self.log.take_unpersisted(),
-            compact_to: self.compact_to.take(),
-        };
-        let committed = self.log.take_committed();
-        // Counted from what is handed out to apply, since the snapshot is
-        // taken after applying this batch.
-        let snapshot_index = self.snapshot.as_ref().map_or(0, |s| s.meta.index);
-        let snapshot_wanted = self.cfg.snapshot_threshold > 0
-            && !self.snapshot_requested
-            && self.log.applied.saturating_sub(snapshot_index) >= self.cfg.snapshot_threshold;
-        self.snapshot_requested |= snapshot_wanted;
-        // A leader whose term and vote are durable (this batch changes
-        // neither) may replicate before its own write lands.
-        let early_ok = self.role == Role::Leader
-            && hs.term == self.handed_hard_state.term
-            && hs.vote == self.handed_hard_state.vote;
-        let after = AfterPersist {
-            messages: std::mem::take(&mut self.msgs),
-            restore: self.snapshot_to_restore.take(),
-            committed,
-            proposals: std::mem::take(&mut self.proposal_outcomes),
-            reads: std::mem::take(&mut self.read_outcomes),
-            snapshot_wanted,
-        };
-        let ready = Ready::new(persist, after, early_ok);
-        if ready.is_empty() {
-            return None;
-        }
-        self.handed_hard_state = hs;
-        self.ready_outstanding = true;
-        Some(ready)
-    }
-
     /// Whether `id` may ask this node for a vote: it votes in the
     /// configuration in force here or in the last committed one (the same
     /// two a node itself campaigns by), or this node knows no
     /// configuration yet.
     fn knows_voter(&self, id: NodeId) -> bool {
         let m = &self.membership;
+        // A learner here may be a voter in a configuration this node has
+        // not received yet (a promotion or joint change in flight): refusing
+        // it can leave the only candidate with a winning log without a
+        // majority. A removed server is no member at all, so it stays
+        // refused. Votes are safe whoever asks: this only guards liveness.
         (m.voters.is_empty() && m.outgoing.is_empty())
             || m.is_voter(id)
+            || m.learners.contains(&id)
             || self.configs.at(self.log.commit).is_voter(id)
-    }
-
-    /// Acknowledges the last [`Ready`]: its `ToPersist` is durable and its
-    /// messages and entries were handed on. A leader counts its own newly
-    /// durable entries toward the commit index here.
-    pub fn advance(&mut self) {
-        if !self.ready_outstanding {
-            return;
-        }
-        self.ready_outstanding = false;
-        self.log.persisted();
-        if self.role == Role::Leader {
-            self.maybe_commit();
-        }
-    }
-
-    /// Whether [`ready`](Self::ready) could return work (cheap; it may say
-    /// yes for a batch that turns out empty).
-    pub fn has_ready(&self) -> bool {
-        !self.ready_outstanding
-            && (!self.msgs.is_empty()
-                || self.snapshot_to_store.is_some()
-                || self.compact_to.is_some()
-                || self.hard_state() != self.handed_hard_state
-                || self.log.has_unpersisted()
-                || self.log.has_committed_to_apply()
-                || !self.proposal_outcomes.is_empty()
-                || !self.read_outcomes.is_empty()
-                || !self.forward_proposals.is_empty()
-                || !self.forward_reads.is_empty()
-                || !self.read_results.is_empty()
-                || self.reads.round_requested()
-                || (self.role == Role::Leader && self.has_entries_to_send()))
     }
 
     /// Entries held in `lo..=hi` (clamped to the retained log). For

@@ -41,7 +41,13 @@ pub struct Ready {
 
 /// The part of a [`Ready`] to make durable first, in one write, in field
 /// order: snapshot, hard state, entries, compaction.
-#[derive(Debug, Default, Clone)]
+///
+/// [`must_sync`](Self::must_sync) says whether the write must be durable
+/// before anything after it is released (etcd raft's `MustSync`): a batch
+/// with a new term, vote, entries or a snapshot must; one that only moves
+/// the commit index or compacts need not, and its messages, answers and
+/// applies leave without waiting for it (see [`Pipeline`](super::Pipeline)).
+#[derive(Debug, Clone)]
 pub struct ToPersist {
     /// A snapshot to store, replacing the stored one: taken by this node
     /// ([`RaftCore::snapshot_taken`](super::RaftCore::snapshot_taken)) or
@@ -61,6 +67,40 @@ pub struct ToPersist {
     /// Stored entries up to this index may be deleted: a stored snapshot
     /// covers them.
     pub compact_to: Option<LogIndex>,
+    /// Whether this write must be durable (flushed to disk) before the
+    /// batch's messages and answers leave: set by the core when the batch
+    /// carries a new term or vote, entries or a snapshot (Figure 2). When
+    /// `false` a storage may make the write durable lazily, with a later
+    /// one (never before an earlier one); a crash may then lose it, so a
+    /// restart may see an older commit index (see
+    /// [`Storage::write`](crate::storage::Storage::write)). A batch built
+    /// by hand defaults to `true`.
+    pub must_sync: bool,
+}
+
+impl Default for ToPersist {
+    /// Nothing to persist; `must_sync` is `true`, so a batch built with
+    /// `..ToPersist::default()` is flushed unless it says otherwise.
+    fn default() -> Self {
+        ToPersist {
+            snapshot: None,
+            snapshot_received: false,
+            hard_state: None,
+            entries: Vec::new(),
+            compact_to: None,
+            must_sync: true,
+        }
+    }
+}
+
+impl ToPersist {
+    /// Whether there is nothing to write at all.
+    pub fn is_empty(&self) -> bool {
+        self.snapshot.is_none()
+            && self.hard_state.is_none()
+            && self.entries.is_empty()
+            && self.compact_to.is_none()
+    }
 }
 
 /// Proof that [`ToPersist`] was handed out; redeem it once that is durable.
@@ -163,12 +203,15 @@ impl Ready {
         (self.persist, PersistGate { after: self.after })
     }
 
+    /// Whether the persist must be durable before the rest is released
+    /// (see [`ToPersist::must_sync`]).
+    pub fn must_sync(&self) -> bool {
+        self.persist.must_sync
+    }
+
     /// Whether there is nothing to do at all.
     pub fn is_empty(&self) -> bool {
-        self.persist.hard_state.is_none()
-            && self.persist.entries.is_empty()
-            && self.persist.snapshot.is_none()
-            && self.persist.compact_to.is_none()
+        self.persist.is_empty()
             && self.after.restore.is_none()
             && !self.after.snapshot_wanted
             && self.after.messages.is_empty()

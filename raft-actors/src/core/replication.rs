@@ -351,7 +351,15 @@ impl RaftCore {
     /// Leader: advances the commit index to what a quorum holds, if that
     /// entry is of the current term (§5.4.2). Returns whether it moved.
     pub(super) fn maybe_commit(&mut self) -> bool {
-        let (id, stable) = (self.id, self.log.stable);
+        // A leader's own vote for an entry is its disk: only what is
+        // durable counts (Figure 2), or a crash could lose an entry a
+        // quorum was told is committed.
+        let own = if self.cfg.breaks(BrokenRule::CountOwnUndurableEntries) {
+            self.log.last_index()
+        } else {
+            self.log.stable
+        };
+        let id = self.id;
         let progress = &self.progress;
         // The broken rule of the simulation's tests: learners count too.
         let counted = if self.cfg.breaks(BrokenRule::CountLearnerInQuorum) {
@@ -361,7 +369,7 @@ impl RaftCore {
         };
         let quorum = counted.committed_index(|n| {
             if n == id {
-                stable
+                own
             } else {
                 progress.get(&n).map_or(0, |p| p.match_index)
             }

@@ -165,6 +165,12 @@ impl RaftCore {
         self.term
     }
 
+    /// The highest index known committed (cheaper than
+    /// [`status`](Self::status)).
+    pub fn commit(&self) -> LogIndex {
+        self.log.commit
+    }
+
     /// The configuration in force (cheaper than [`status`](Self::status)).
     pub fn membership(&self) -> &Membership {
         &self.membership

@@ -60,6 +60,12 @@ pub struct Metrics {
     /// storage may skip the fsync of a write that only moves the commit
     /// index, so this can be below `storage_writes`.
     pub fsyncs: Option<u64>,
+    /// Storage writes handed out and not yet durable: the persists in
+    /// flight, at most the core's `max_persists_in_flight`.
+    pub writes_in_flight: u64,
+    /// The most writes that were in flight at once since the process
+    /// started: above 1, persists were pipelined.
+    pub writes_in_flight_max: u64,
 }
 
 impl Metrics {
@@ -83,6 +89,8 @@ impl Metrics {
             storage_writes: 0,
             entries_persisted: 0,
             fsyncs: None,
+            writes_in_flight: 0,
+            writes_in_flight_max: 0,
         }
     }
 

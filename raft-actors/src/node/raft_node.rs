@@ -3,9 +3,11 @@
 //!
 //! Each handler passes its input to the core, then `drive` executes the
 //! core's `Ready` batches in the order the types force: persist (one storage
-//! call per batch, asynchronously, while new input keeps flowing into the
-//! core), then send, then hand committed entries to the apply actor with the
-//! replies waiting for them. It must never compare terms, count votes or
+//! call per batch, in order, one at a time, while new input keeps flowing
+//! into the core), then send, then hand committed entries to the apply
+//! actor with the replies waiting for them. When a batch may be released is
+//! the core's [`Pipeline`]'s rule: a batch that need not sync (a commit
+//! index alone) waits for no write of its own. It must never compare terms, count votes or
 //! decide by a clock: a rule hidden here would escape the core's tests. It
 //! reads one clock, the monotonic [`LeaseClock`], only to hand the reading
 //! to the core before each input, which measures leases against it.
@@ -33,8 +35,8 @@ use super::pending::Pending;
 use super::roster::Roster;
 use crate::apply::{Apply, ApplyActor, ApplyBatch, BuildSnapshot, RestoreSnapshot};
 use crate::core::{
-    AfterPersist, Body, ConfChangeError, Config, LogIndex, Membership, Message, NodeId,
-    PersistGate, RaftCore, RequestId, SnapshotError, Status, TransferError,
+    AfterPersist, Body, ConfChangeError, Config, LogIndex, Membership, Message, NodeId, Pipeline,
+    RaftCore, RequestId, SnapshotError, Status, Term, ToPersist, TransferError,
 };
 use crate::error::{ClientError, FatalError};
 use crate::storage::{LogState, Storage, StorageError};
@@ -44,6 +46,7 @@ use crate::type_config::TypeConfig;
 #[cfg(any(test, feature = "testing"))]
 mod faults;
 mod founding;
+mod write_path;
 
 /// Builds a fresh state machine: at start, and after a crash lost the old
 /// one (it is then rebuilt by replaying the log).
@@ -131,9 +134,20 @@ pub struct RaftNode<C: TypeConfig> {
     founding: Option<crate::core::Founding>,
     /// Real time since the core was built, for its leases.
     clock: LeaseClock,
-    /// The gate of the `Ready` being persisted; `Some` while a write is in
-    /// flight, when no further `Ready` may be taken.
-    gate: Option<PersistGate>,
+    /// The gates of batches whose persists are in flight, released in
+    /// order as the core's rule allows (a batch that need not sync waits
+    /// for no write of its own).
+    pipeline: Pipeline,
+    /// Writes handed out by the core, waiting for storage, in order; the
+    /// one being written is not here.
+    writes: VecDeque<(u64, ToPersist)>,
+    /// A storage write is in progress (they run one at a time, in order).
+    writing: bool,
+    /// The most writes in flight at once since the process started.
+    writes_in_flight_max: u64,
+    /// Bumped whenever in-flight writes are forgotten (a crash, a restart):
+    /// a write of an earlier epoch that completes opens no gate.
+    write_epoch: u64,
     drive_scheduled: bool,
     pending: Pending<C>,
     /// Membership changes proposed here, answered once done or lost.
@@ -184,7 +198,11 @@ impl<C: TypeConfig> RaftNode<C> {
             core: None,
             founding: None,
             clock,
-            gate: None,
+            pipeline: Pipeline::default(),
+            writes: VecDeque::new(),
+            writing: false,
+            writes_in_flight_max: 0,
+            write_epoch: 0,
             drive_scheduled: false,
             snapshot_wanted: false,
             snapshot_building: false,
@@ -245,75 +263,9 @@ impl<C: TypeConfig> RaftNode<C> {
     /// Asks for a drive once the mailbox is drained: everything that
     /// arrived together goes into one `Ready`, one storage write.
     fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if !self.drive_scheduled && self.gate.is_none() {
+        if !self.drive_scheduled {
             self.drive_scheduled = true;
             ctx.notify(Drive);
-        }
-    }
-
-    /// Executes `Ready`s until the core has none or a write is in flight.
-    fn drive(&mut self, ctx: &mut Context<Self>) {
-        while self.gate.is_none() {
-            let Some(mut ready) = self.core.as_mut().and_then(RaftCore::ready) else {
-                break;
-            };
-            if self.cfg.early_replication {
-                // Replication first, so the followers' writes overlap ours.
-                self.send(ready.take_early());
-            }
-            let (persist, gate) = ready.split();
-            if persist.hard_state.is_none()
-                && persist.entries.is_empty()
-                && persist.snapshot.is_none()
-                && persist.compact_to.is_none()
-            {
-                // Nothing to make durable: no reason to wait a round trip
-                // through storage.
-                self.execute(gate.persisted());
-                self.advance();
-                continue;
-            }
-            self.gate = Some(gate);
-            let storage = Arc::clone(&self.storage);
-            let entries = persist.entries.len() as u64;
-            let write = async move {
-                let mut storage = storage.lock().await;
-                let res = storage.write(persist).await;
-                (res, storage.fsyncs())
-            };
-            ctx.spawn(write.into_actor(self).map(move |(res, fsyncs), node, ctx| {
-                node.fsyncs = fsyncs.or(node.fsyncs);
-                node.guarded(ctx, |node, ctx| node.persisted(res, entries, ctx));
-            }));
-        }
-        if std::mem::take(&mut self.snapshot_wanted) {
-            self.build_snapshot(ctx, None);
-        }
-        if let Some(core) = self.core.as_ref() {
-            self.changes.settle(core);
-        }
-        self.publish();
-    }
-
-    fn persisted(&mut self, res: Result<(), StorageError>, entries: u64, ctx: &mut Context<Self>) {
-        if let Err(e) = res {
-            return self.fail(ctx, FatalError::Storage(e));
-        }
-        self.restarts = 0;
-        self.storage_writes += 1;
-        self.entries_persisted += entries;
-        // No gate: the node crashed (a test fault) while this was in
-        // flight; what was written stays written, as on a disk.
-        if let Some(gate) = self.gate.take() {
-            self.execute(gate.persisted());
-            self.advance();
-        }
-        self.drive(ctx);
-    }
-
-    fn advance(&mut self) {
-        if let Some(core) = self.core.as_mut() {
-            core.advance();
         }
     }
 
@@ -404,12 +356,14 @@ impl<C: TypeConfig> RaftNode<C> {
         let status = core.status();
         let applied = self.applied;
         let (writes, entries, fsyncs) = (self.storage_writes, self.entries_persisted, self.fsyncs);
+        let in_flight = (self.pipeline.writes_in_flight(), self.writes_in_flight_max);
         self.metrics.send_if_modified(|m| {
             let mut next = m.clone();
             next.update(&status, applied);
             next.storage_writes = writes;
             next.entries_persisted = entries;
             next.fsyncs = fsyncs;
+            (next.writes_in_flight, next.writes_in_flight_max) = in_flight;
             next.down = None;
             let changed = next != *m;
             *m = next;
@@ -550,7 +504,10 @@ impl<C: TypeConfig> RaftNode<C> {
         self.changes.fail_all(err.clone());
         self.pending.fail_all(err);
         self.core = None;
-        self.gate = None;
+        self.pipeline.clear();
+        self.writes.clear();
+        self.writing = false;
+        self.write_epoch += 1;
         self.drive_scheduled = false;
         self.applied = 0;
         // A restart drops a snapshot build in flight with the context.

@@ -33,6 +33,11 @@ pub enum Property {
     /// network delivers its (forwarded) proposal: each command is stored at
     /// one (index, term) only, so it can apply only once.
     ExactlyOnce,
+    /// An entry a leader counts as committed is on the disks of a quorum
+    /// (§5.3 "replicated on a majority", with Figure 2's rule that a
+    /// server's stable storage is what it promises): a crash of every node
+    /// at that moment must not lose it.
+    DurableCommit,
     /// After faults heal, a leader is elected and a proposal commits.
     Liveness,
 }
@@ -80,6 +85,8 @@ pub struct Checker {
     /// Where each command was appended (its payload: the simulation's
     /// commands are unique).
     commands: HashMap<bytes::Bytes, (LogIndex, Term)>,
+    /// Per (node, term) while leading: the commit index last checked.
+    leader_commits: HashMap<(NodeId, Term), LogIndex>,
 }
 
 impl Checker {
@@ -255,6 +262,45 @@ impl Checker {
             }
         }
         Ok(())
+    }
+
+    /// Durable Commit for `core` if it leads: once it moves its commit
+    /// index, the entry there is on the disks of a quorum of its
+    /// configuration. `on_disk(node, index, term)` says whether a node's
+    /// disk holds that entry (or a snapshot covering it). The commit index
+    /// a node has on becoming leader is the previous leader's, checked
+    /// then.
+    pub fn commit_durable(
+        &mut self,
+        core: &RaftCore,
+        on_disk: impl Fn(NodeId, LogIndex, Term) -> bool,
+    ) -> Result<(), Violation> {
+        if core.role() != Role::Leader {
+            return Ok(());
+        }
+        let commit = core.commit();
+        let key = (core.id(), core.term());
+        let Some(last) = self.leader_commits.insert(key, commit) else {
+            return Ok(()); // its first look as leader: the baseline
+        };
+        if commit <= last {
+            return Ok(());
+        }
+        let Some(term) = core.entries(commit, commit).first().map(|e| e.term) else {
+            return Ok(()); // compacted: a snapshot covers it
+        };
+        if core.membership().has_quorum(|id| on_disk(id, commit, term)) {
+            return Ok(());
+        }
+        violation(
+            Property::DurableCommit,
+            format!(
+                "leader {} of term {} committed {commit}/{term}, on the disks of no quorum of {:?}",
+                core.id(),
+                core.term(),
+                core.membership()
+            ),
+        )
     }
 
     /// Leader Completeness for `core` if it leads: it holds every entry in

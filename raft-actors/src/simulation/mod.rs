@@ -2,9 +2,12 @@
 //! every step against the Raft paper's five safety properties, linearizable
 //! reads and exactly-once commands, then for liveness once the faults heal.
 //!
-//! Cores are driven exactly as a real driver would (persist, then send and
-//! apply, then advance); the network loses, duplicates, delays, reorders,
-//! replays (long after) and partitions messages; nodes crash (also in the middle of a `Ready`) and
+//! Cores are driven as a real driver would (persist, then send and apply,
+//! then advance), in one of two [`DriverMode`]s: each batch executed at
+//! once, or persists in flight while the core keeps being stepped, as the
+//! node drives it; the network loses, duplicates, delays, reorders,
+//! replays (long after) and partitions messages; nodes crash (also in the
+//! middle of a `Ready`) and
 //! restart from what they persisted. One seed decides everything, so a
 //! failure replays exactly: run it again with `trace` on.
 //!
@@ -18,11 +21,14 @@
 //! is what a user of the core can rely on.
 
 mod checker;
+mod config;
+mod driver;
 mod network;
 mod node;
 mod runner;
 
 pub use checker::{Checker, Property, Violation};
+pub use config::{DriverMode, Report, SimConfig};
 pub use network::{Network, NetworkFaults};
 pub use node::{state_hash, CrashPoint, Disk, DriveOutput, SimNode, StateMachine};
-pub use runner::{run, Report, SimConfig};
+pub use runner::run;

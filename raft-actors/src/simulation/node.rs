@@ -4,14 +4,18 @@
 //!
 //! Must never let a crashed node keep anything its disk does not hold.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::core::{
-    Config, ConfigError, Entry, HardState, LogIndex, Membership, Message, NodeId, ProposalOutcome,
-    RaftCore, ReadOutcome, Recovered, Snapshot, Term, ToPersist,
+    AfterPersist, Config, ConfigError, Entry, HardState, LogIndex, Membership, Message, NodeId,
+    Pipeline, ProposalOutcome, RaftCore, ReadOutcome, Recovered, Snapshot, Term, ToPersist,
 };
+
+use super::driver::InFlight;
 
 /// Folds one applied entry into a state hash (FNV-1a over index, term and
 /// payload): two nodes with equal hashes at an index applied the same log.
@@ -46,13 +50,19 @@ pub struct Disk {
     pub snapshot: Option<Snapshot>,
     /// Persisted entries, contiguous.
     pub entries: Vec<Entry>,
+    /// The hard state as of the last synced write, and the hard states of
+    /// the writes since that need not sync (`ToPersist::must_sync` false),
+    /// in order: a crash keeps only a prefix of those
+    /// ([`lose_unsynced`](Self::lose_unsynced)).
+    synced: HardState,
+    unsynced: Vec<HardState>,
 }
 
 impl Disk {
     /// Writes one `ToPersist` as a storage adapter must: snapshot, hard
     /// state, entries (replacing any stored from the first one on), then
     /// compaction.
-    fn write(&mut self, p: &ToPersist) {
+    pub(super) fn write(&mut self, p: &ToPersist) {
         if let Some(s) = &p.snapshot {
             if self.term(s.meta.index) != Some(s.meta.term) {
                 self.entries.clear();
@@ -69,6 +79,46 @@ impl Disk {
         if let Some(c) = p.compact_to {
             self.entries.retain(|e| e.index > c);
         }
+        if p.must_sync {
+            // A synced write makes every write before it durable.
+            self.synced = self.hard_state;
+            self.unsynced.clear();
+        } else if let Some(hs) = p.hard_state {
+            self.unsynced.push(hs);
+        }
+    }
+
+    /// Writes not synced yet whose hard state a crash may lose.
+    pub fn unsynced(&self) -> usize {
+        self.unsynced.len()
+    }
+
+    /// A crash: of the writes since the last synced one, the first `keep`
+    /// survive (a storage makes lazy writes durable in order, or not at
+    /// all). Only their commit index can differ from the synced hard state:
+    /// a lazy write changes no term or vote, and losing a compaction is
+    /// harmless, so it is kept.
+    pub fn lose_unsynced(&mut self, keep: usize) {
+        if self.unsynced.is_empty() {
+            return;
+        }
+        let keep = keep.min(self.unsynced.len());
+        self.hard_state = match keep {
+            0 => self.synced,
+            k => self.unsynced[k - 1],
+        };
+        self.synced = self.hard_state;
+        self.unsynced.clear();
+    }
+
+    /// Whether the disk holds the entry `index`/`term`, or a snapshot that
+    /// covers it.
+    pub fn holds(&self, index: LogIndex, term: Term) -> bool {
+        self.term(index) == Some(term)
+            || self
+                .snapshot
+                .as_ref()
+                .is_some_and(|s| s.meta.index >= index)
     }
 
     /// Term of the stored entry (or snapshot) at `index`; 0 for index 0.
@@ -131,8 +181,10 @@ pub struct DriveOutput {
     pub persisted: Vec<(Option<Term>, Vec<Entry>)>,
     /// Committed entries applied, in order.
     pub applied: Vec<Entry>,
-    /// Snapshots the state machine was restored from: (index, state hash).
-    pub restored: Vec<StateMachine>,
+    /// Snapshots the state machine was restored from, each with how many
+    /// of `applied` were applied before it (batches released together
+    /// interleave the two).
+    pub restored: Vec<(usize, StateMachine)>,
     /// Proposal outcomes.
     pub proposals: Vec<ProposalOutcome>,
     /// Read outcomes.
@@ -158,6 +210,11 @@ pub struct SimNode {
     pub config: Config,
     /// Padding bytes in its snapshots.
     pub snapshot_padding: usize,
+    /// [`DriverMode::Pipelined`](super::DriverMode::Pipelined): writes
+    /// handed to the disk and not yet durable, oldest first, and the gates
+    /// of their batches.
+    pub(super) in_flight: VecDeque<InFlight>,
+    pub(super) pipeline: Pipeline,
 }
 
 impl SimNode {
@@ -176,14 +233,19 @@ impl SimNode {
             membership,
             config,
             snapshot_padding: 0,
+            in_flight: VecDeque::new(),
+            pipeline: Pipeline::default(),
         };
         node.restart(seed)?;
         Ok(node)
     }
 
-    /// Loses everything not on disk.
+    /// Loses everything not on disk (the disk keeps its unsynced writes:
+    /// see [`Disk::lose_unsynced`]).
     pub fn crash(&mut self) {
         self.core = None;
+        self.in_flight.clear();
+        self.pipeline.clear();
     }
 
     /// Rebuilds the core from disk alone, and the state machine from the
@@ -236,41 +298,53 @@ impl SimNode {
                 return out;
             }
             let (persist, gate) = ready.split();
-            self.disk.write(&persist);
-            if let Some(first) = persist.entries.first() {
-                // Log Matching is checked against what the disk holds.
-                let prev_term = self.disk.term(first.index - 1);
-                out.persisted.push((prev_term, persist.entries));
-            }
+            self.write(persist, &mut out);
             if crash.take() == Some(CrashPoint::AfterPersist) {
                 self.crash();
                 out.crashed = true;
                 return out;
             }
             let after = gate.persisted();
-            if let Some(s) = after.restore {
-                if let Some(state) = StateMachine::decode(&s.data) {
-                    self.state = state;
-                    out.restored.push(state);
-                }
-            }
-            for e in &after.committed {
-                self.state = StateMachine {
-                    index: e.index,
-                    hash: state_hash(self.state.hash, e),
-                };
-            }
-            out.messages.extend(after.messages);
-            out.applied.extend(after.committed);
-            out.proposals.extend(after.proposals);
-            out.reads.extend(after.reads);
+            let snapshot_wanted = after.snapshot_wanted;
+            self.release(after, &mut out);
             let Some(core) = self.core.as_mut() else {
                 return out;
             };
             core.advance();
-            if after.snapshot_wanted {
+            if snapshot_wanted {
                 self.take_snapshot();
             }
         }
+    }
+
+    /// Makes `persist` durable on the disk, and records what it stored.
+    pub(super) fn write(&mut self, persist: ToPersist, out: &mut DriveOutput) {
+        self.disk.write(&persist);
+        if let Some(first) = persist.entries.first() {
+            // Log Matching is checked against what the disk holds.
+            let prev_term = self.disk.term(first.index - 1);
+            out.persisted.push((prev_term, persist.entries));
+        }
+    }
+
+    /// Executes the part of a batch that waited for its persist: restore,
+    /// apply, send, answer.
+    pub(super) fn release(&mut self, after: AfterPersist, out: &mut DriveOutput) {
+        if let Some(s) = after.restore {
+            if let Some(state) = StateMachine::decode(&s.data) {
+                self.state = state;
+                out.restored.push((out.applied.len(), state));
+            }
+        }
+        for e in &after.committed {
+            self.state = StateMachine {
+                index: e.index,
+                hash: state_hash(self.state.hash, e),
+            };
+        }
+        out.messages.extend(after.messages);
+        out.applied.extend(after.committed);
+        out.proposals.extend(after.proposals);
+        out.reads.extend(after.reads);
     }
 }

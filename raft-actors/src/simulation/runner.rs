@@ -1,147 +1,18 @@
 //! The simulation loop: faults, client load and checks, tick by tick.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Checker, CrashPoint, Network, NetworkFaults, Property, SimNode, Violation};
-use crate::core::{
-    ConfChange, Config, LogIndex, Membership, NodeId, RaftCore, RequestId, Role, Term,
+use super::node::DriveOutput;
+use super::{
+    Checker, CrashPoint, DriverMode, Network, Property, Report, SimConfig, SimNode, Violation,
 };
+use crate::core::{LogIndex, Membership, NodeId, RaftCore, RequestId, Role, Term};
 
-/// How one simulated run behaves. [`SimConfig::new`] gives the fault mix
-/// the test suite uses; every rate is per tick unless it says otherwise.
-#[derive(Clone, Debug)]
-pub struct SimConfig {
-    /// Cluster size.
-    pub nodes: usize,
-    /// The seed that decides everything.
-    pub seed: u64,
-    /// Ticks with faults.
-    pub fault_ticks: u64,
-    /// After the faults heal, a leader must be elected and a proposal
-    /// committed within this many ticks.
-    pub liveness_ticks: u64,
-    /// Message loss, duplication and delay during the fault phase.
-    pub network: NetworkFaults,
-    /// Probability a new partition is made.
-    pub partition_rate: f64,
-    /// Probability all partitions heal.
-    pub heal_rate: f64,
-    /// Probability a random live node crashes.
-    pub crash_rate: f64,
-    /// Probability, per crashed node, that it restarts.
-    pub restart_rate: f64,
-    /// Probability, per executed batch, of a crash inside it.
-    pub crash_in_ready_rate: f64,
-    /// Probability that a newly elected leader is crashed a few ticks
-    /// later: new leaders are the ones committing entries of earlier terms,
-    /// the most delicate moment of the protocol (Figure 8).
-    pub new_leader_crash_rate: f64,
-    /// Probability a client proposes (to a random node).
-    pub propose_rate: f64,
-    /// Probability a client reads (from a random node).
-    pub read_rate: f64,
-    /// Nodes available to join: ids `nodes + 1..=pool` start outside the
-    /// cluster and may be added.
-    pub pool: usize,
-    /// Probability the leader is asked for a membership change.
-    pub membership_rate: f64,
-    /// Probability a random node snapshots its state machine (besides the
-    /// core's own threshold).
-    pub snapshot_rate: f64,
-    /// Probability the leader is asked to transfer leadership.
-    pub transfer_rate: f64,
-    /// Core settings; the batching limits are varied per seed.
-    pub core: Config,
-    /// Print every step to stderr.
-    pub trace: bool,
-}
-
-impl SimConfig {
-    /// The fault mix for `nodes` nodes and `seed`. Even seeds get a steady
-    /// network with occasional faults; odd seeds get chaos: heavy loss,
-    /// long delays and frequent crashes, which is what it takes to reach
-    /// rare interleavings such as the paper's Figure 8.
-    pub fn new(nodes: usize, seed: u64) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_c0f1);
-        let core = Config {
-            heartbeat_ticks: rng.gen_range(1..=3),
-            max_entries_per_message: [1, 1, 2, 8, 256][rng.gen_range(0..5)],
-            max_inflight: [1, 2, 64][rng.gen_range(0..3)],
-            pre_vote: rng.gen_bool(0.75),
-            check_quorum: rng.gen_bool(0.75),
-            snapshot_threshold: [0, 8, 30, 100][rng.gen_range(0..4)],
-            trailing_logs: [0, 3, 20][rng.gen_range(0..3)],
-            snapshot_chunk_bytes: [5, 16, 1024][rng.gen_range(0..3)],
-            max_promotion_lag: [0, 10][rng.gen_range(0..2)],
-            ..Config::default()
-        };
-        let chaos = seed % 2 == 1;
-        SimConfig {
-            nodes,
-            seed,
-            fault_ticks: 800,
-            liveness_ticks: 500,
-            network: if chaos {
-                NetworkFaults {
-                    drop: 0.3,
-                    duplicate: 0.05,
-                    max_delay: 6,
-                    replay: 0.02,
-                    replay_delay: 60,
-                }
-            } else {
-                NetworkFaults {
-                    drop: 0.05,
-                    duplicate: 0.03,
-                    max_delay: 3,
-                    replay: 0.01,
-                    replay_delay: 60,
-                }
-            },
-            partition_rate: if chaos { 0.03 } else { 0.01 },
-            heal_rate: if chaos { 0.05 } else { 0.015 },
-            crash_rate: if chaos { 0.05 } else { 0.006 },
-            restart_rate: if chaos { 0.1 } else { 0.04 },
-            crash_in_ready_rate: 0.002,
-            new_leader_crash_rate: if chaos { 0.3 } else { 0.0 },
-            propose_rate: 0.4,
-            read_rate: 0.25,
-            pool: nodes + 2,
-            membership_rate: if chaos { 0.08 } else { 0.02 },
-            snapshot_rate: 0.01,
-            transfer_rate: 0.005,
-            core,
-            trace: false,
-        }
-    }
-}
-
-/// What a clean run did.
-#[derive(Clone, Debug, Default)]
-pub struct Report {
-    /// The seed.
-    pub seed: u64,
-    /// Entries applied somewhere.
-    pub committed: usize,
-    /// Writes acknowledged to clients.
-    pub writes_acked: u64,
-    /// Reads answered with a safe index.
-    pub reads_answered: u64,
-    /// Reads that failed explicitly.
-    pub reads_failed: u64,
-    /// Crashes injected.
-    pub crashes: u64,
-    /// Membership changes the leader accepted.
-    pub membership_changes: u64,
-    /// Snapshots restored (installed from a leader, or at restart).
-    pub snapshots_restored: u64,
-    /// Ticks from heal to a committed proposal.
-    pub liveness_ticks: Option<u64>,
-}
+mod faults;
 
 /// Runs one seed. `Err` names the first property violated.
 pub fn run(cfg: &SimConfig) -> Result<Report, Violation> {
@@ -190,8 +61,11 @@ struct Sim<'a> {
     landed: HashMap<(NodeId, LogIndex), (RequestId, Term)>,
     /// Reads in flight: node and the index they must reflect.
     reads: HashMap<RequestId, (NodeId, LogIndex)>,
-    /// The liveness probe: its id and whether it was acknowledged.
-    probe: Option<RequestId>,
+    /// The liveness probes proposed (a later one does not cancel an
+    /// earlier: a slow disk may ack it after the next was proposed), when
+    /// the last was, and whether one was acknowledged.
+    probes: std::collections::HashSet<RequestId>,
+    last_probe: Option<u64>,
     probe_acked: bool,
     report: Report,
     /// Nodes to restart this tick.
@@ -235,7 +109,8 @@ impl<'a> Sim<'a> {
             next_id: 1,
             landed: HashMap::new(),
             reads: HashMap::new(),
-            probe: None,
+            probes: std::collections::HashSet::new(),
+            last_probe: None,
             probe_acked: false,
             report: Report {
                 seed: cfg.seed,
@@ -270,259 +145,6 @@ impl<'a> Sim<'a> {
             .filter(|n| n.core.is_some())
             .map(|n| n.id)
             .collect()
-    }
-
-    fn inject_faults(&mut self) {
-        let cfg = self.cfg;
-        // New leaders elected since the last tick may be doomed.
-        let leaders: Vec<(NodeId, Term)> = self
-            .nodes
-            .values()
-            .filter_map(|n| n.core.as_ref())
-            .filter(|c| c.role() == Role::Leader)
-            .map(|c| (c.id(), c.term()))
-            .collect();
-        for (id, term) in leaders {
-            if self.seen_leaders.insert((id, term)) && self.rng.gen_bool(cfg.new_leader_crash_rate)
-            {
-                let at = self.now + self.rng.gen_range(1..=8);
-                self.doomed.push((at, id, term));
-            }
-        }
-        let now = self.now;
-        let due: Vec<(u64, NodeId, Term)> =
-            self.doomed.iter().copied().filter(|d| d.0 <= now).collect();
-        self.doomed.retain(|d| d.0 > now);
-        for (_, id, term) in due {
-            let still = self
-                .nodes
-                .get(&id)
-                .and_then(|n| n.core.as_ref())
-                .is_some_and(|c| c.term() == term);
-            if still {
-                self.crash(id);
-            }
-        }
-        if self.rng.gen_bool(cfg.partition_rate) {
-            let n = self.ids.len();
-            match self.rng.gen_range(0..4) {
-                // The leader is the node whose isolation tests the most.
-                3 => {
-                    if let Some(l) = self.leader() {
-                        self.net.isolate(l, &self.ids);
-                        self.trace(|| format!("partition: isolate leader {l}"));
-                    }
-                }
-                0 => {
-                    let a = self.ids[self.rng.gen_range(0..n)];
-                    self.net.isolate(a, &self.ids);
-                    self.trace(|| format!("partition: isolate {a}"));
-                }
-                1 => {
-                    let mut side: Vec<NodeId> = self
-                        .ids
-                        .iter()
-                        .copied()
-                        .filter(|_| self.rng.gen_bool(0.5))
-                        .collect();
-                    side.truncate(n / 2);
-                    self.net.split(&side, &self.ids);
-                    self.trace(|| format!("partition: split {side:?} from the rest"));
-                }
-                _ => {
-                    let a = self.ids[self.rng.gen_range(0..n)];
-                    let b = self.ids[self.rng.gen_range(0..n)];
-                    self.net.cut(a, b);
-                    self.trace(|| format!("partition: cut {a} -> {b}"));
-                }
-            }
-        }
-        if self.rng.gen_bool(cfg.heal_rate) {
-            self.net.heal();
-            self.trace(|| "partition: heal".into());
-        }
-        if self.rng.gen_bool(cfg.crash_rate) {
-            let live = self.live();
-            let leader = self.leader().filter(|_| self.rng.gen_bool(0.5));
-            if let Some(id) = leader
-                .or_else(|| (!live.is_empty()).then(|| live[self.rng.gen_range(0..live.len())]))
-            {
-                self.crash(id);
-            }
-        }
-        for id in self.ids.clone() {
-            if self.nodes[&id].core.is_none() && self.rng.gen_bool(cfg.restart_rate) {
-                self.pending_restarts.push(id);
-            }
-        }
-    }
-
-    fn crash(&mut self, id: NodeId) {
-        if let Some(n) = self.nodes.get_mut(&id) {
-            n.crash();
-        }
-        self.report.crashes += 1;
-        // Whatever the node's clients waited for is now unknown.
-        self.landed.retain(|(n, _), _| *n != id);
-        self.reads.retain(|_, (n, _)| *n != id);
-        self.trace(|| format!("crash {id}"));
-    }
-
-    fn restart(&mut self, id: NodeId) -> Result<(), Violation> {
-        let seed = self.rng.gen();
-        self.trace(|| format!("restart {id}"));
-        let Some(n) = self.nodes.get_mut(&id) else {
-            return Ok(());
-        };
-        // The config was valid at start, so it is now.
-        if let Ok(restored) = n.restart(seed) {
-            self.checker.restarted(id);
-            if let Some(state) = restored {
-                self.report.snapshots_restored += 1;
-                self.checker.restored(id, state)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Asks the leader for a random membership change: grow, shrink,
-    /// promote, replace (joint), remove the leader itself.
-    /// Asks the leader, now and then, to hand leadership to a random voter.
-    fn transfer_leadership(&mut self) {
-        if !self.rng.gen_bool(self.cfg.transfer_rate) {
-            return;
-        }
-        let Some(leader) = self.leader() else { return };
-        let Some(core) = self.nodes.get_mut(&leader).and_then(|n| n.core.as_mut()) else {
-            return;
-        };
-        let voters: Vec<NodeId> = core.membership().voters.iter().copied().collect();
-        if voters.is_empty() {
-            return;
-        }
-        let to = voters[self.rng.gen_range(0..voters.len())];
-        let r = core.transfer_leader(to);
-        self.trace(|| format!("transfer at leader {leader} to {to}: {r:?}"));
-    }
-
-    fn change_membership(&mut self) {
-        if !self.rng.gen_bool(self.cfg.membership_rate) {
-            return;
-        }
-        let Some(leader) = self.leader() else { return };
-        let Some(core) = self.nodes.get(&leader).and_then(|n| n.core.as_ref()) else {
-            return;
-        };
-        let m = core.status().membership;
-        let outsiders: Vec<NodeId> = self
-            .ids
-            .iter()
-            .copied()
-            .filter(|id| !m.contains(*id))
-            .collect();
-        let voters: Vec<NodeId> = m.voters.iter().copied().collect();
-        let learners: Vec<NodeId> = m.learners.iter().copied().collect();
-        let pick = |rng: &mut ChaCha8Rng, v: &[NodeId]| {
-            (!v.is_empty()).then(|| v[rng.gen_range(0..v.len())])
-        };
-        let change = match self.rng.gen_range(0..8) {
-            0 => pick(&mut self.rng, &outsiders).map(ConfChange::AddLearner),
-            1 => pick(&mut self.rng, &learners).map(ConfChange::AddVoter),
-            2 => pick(&mut self.rng, &voters)
-                .filter(|_| voters.len() > 1)
-                .map(ConfChange::Remove),
-            3 => pick(&mut self.rng, &learners).map(ConfChange::Remove),
-            4 => Some(ConfChange::Remove(leader)).filter(|_| voters.len() > 2),
-            // Several voters at once, through a joint configuration:
-            5 => {
-                // replace one voter by a learner,
-                let out = pick(&mut self.rng, &voters);
-                let into = pick(&mut self.rng, &learners);
-                out.zip(into).map(|(x, a)| {
-                    let mut v = m.voters.clone();
-                    v.remove(&x);
-                    v.insert(a);
-                    let rest = m.learners.iter().copied().filter(|l| *l != a).collect();
-                    ConfChange::Replace {
-                        voters: v,
-                        learners: rest,
-                    }
-                })
-            }
-            6 => {
-                // promote every learner at once,
-                let mut v = m.voters.clone();
-                v.extend(learners.iter().copied());
-                (learners.len() >= 2).then_some(ConfChange::Replace {
-                    voters: v,
-                    learners: BTreeSet::new(),
-                })
-            }
-            _ => {
-                // or keep one voter and hand the rest over to the learners:
-                // old and new majorities may then share no node.
-                let keep = pick(&mut self.rng, &voters);
-                keep.filter(|_| learners.len() >= 2).map(|k| {
-                    let mut v: BTreeSet<NodeId> = learners.iter().copied().collect();
-                    v.insert(k);
-                    ConfChange::Replace {
-                        voters: v,
-                        learners: BTreeSet::new(),
-                    }
-                })
-            }
-        };
-        let Some(change) = change else { return };
-        let req = self.next_id;
-        self.next_id += 1;
-        if let Some(core) = self.nodes.get_mut(&leader).and_then(|n| n.core.as_mut()) {
-            let r = core.propose_conf_change(req, change.clone());
-            if r.is_ok() {
-                self.report.membership_changes += 1;
-            }
-            self.trace(|| format!("membership at leader {leader}: {change:?}: {r:?}"));
-        }
-    }
-
-    fn random_snapshot(&mut self) {
-        if !self.rng.gen_bool(self.cfg.snapshot_rate) {
-            return;
-        }
-        let live = self.live();
-        if live.is_empty() {
-            return;
-        }
-        let id = live[self.rng.gen_range(0..live.len())];
-        let applied = self.nodes.get_mut(&id).map(|n| {
-            n.take_snapshot();
-            n.state.index
-        });
-        self.trace(|| format!("snapshot at {id} (applied {applied:?})"));
-    }
-
-    fn heal_all(&mut self) -> Result<(), Violation> {
-        self.net.heal();
-        // A healed network is a good one: no loss, and round trips well
-        // inside an election timeout, or liveness could not be expected.
-        let max_delay = self
-            .cfg
-            .network
-            .max_delay
-            .min(self.cfg.core.election_ticks / 4);
-        self.net.faults = NetworkFaults {
-            drop: 0.0,
-            duplicate: 0.0,
-            max_delay,
-            replay: 0.0,
-            replay_delay: 0,
-        };
-        for id in self.ids.clone() {
-            if self.nodes[&id].core.is_none() {
-                self.restart(id)?;
-            }
-        }
-        self.trace(|| "--- faults healed; liveness phase".into());
-        Ok(())
     }
 
     fn client_load(&mut self, faults: bool) {
@@ -576,11 +198,13 @@ impl<'a> Sim<'a> {
     }
 
     /// Delivers messages due now, in rounds, so that a message sent with
-    /// no delay arrives within the same tick.
+    /// no delay arrives within the same tick; in the pipelined mode, each
+    /// round first completes the persists due.
     fn deliver_all(&mut self) -> Result<(), Violation> {
         for _round in 0..16 {
+            let completed = self.complete_persists()?;
             let due = self.net.due(self.now, &mut self.rng);
-            if due.is_empty() {
+            if due.is_empty() && !completed {
                 break;
             }
             for m in due {
@@ -601,21 +225,77 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
+    /// Whether (and where) a crash strikes the batch about to execute.
+    fn crash_point(&mut self) -> Option<CrashPoint> {
+        if self.now >= self.cfg.fault_ticks || !self.rng.gen_bool(self.cfg.crash_in_ready_rate) {
+            return None;
+        }
+        Some(if self.rng.gen_bool(0.5) {
+            CrashPoint::BeforePersist
+        } else {
+            CrashPoint::AfterPersist
+        })
+    }
+
+    /// Has `id` execute what its core asks, as the run's driver mode says:
+    /// at once (lockstep), or by handing persists to its disk (pipelined).
     fn drive(&mut self, id: NodeId) -> Result<(), Violation> {
-        let crash =
-            if self.rng.gen_bool(self.cfg.crash_in_ready_rate) && self.now < self.cfg.fault_ticks {
-                Some(if self.rng.gen_bool(0.5) {
-                    CrashPoint::BeforePersist
-                } else {
-                    CrashPoint::AfterPersist
-                })
-            } else {
-                None
-            };
-        let Some(node) = self.nodes.get_mut(&id) else {
-            return Ok(());
+        let out = match self.cfg.driver {
+            DriverMode::Lockstep => {
+                let crash = self.crash_point();
+                match self.nodes.get_mut(&id) {
+                    Some(node) => node.drive(crash),
+                    None => return Ok(()),
+                }
+            }
+            DriverMode::Pipelined => match self.nodes.get_mut(&id) {
+                Some(node) => {
+                    // A healed disk is a good one too: fsyncs well inside
+                    // a round trip, or liveness could not be expected of a
+                    // backlog the faults left.
+                    let healed = self.now >= self.cfg.fault_ticks;
+                    let delay = if healed {
+                        self.cfg.persist_delay.min(1)
+                    } else {
+                        self.cfg.persist_delay
+                    };
+                    let out = node.submit(self.now, delay, &mut self.rng);
+                    let r = &mut self.report;
+                    r.max_writes_in_flight = r.max_writes_in_flight.max(node.writes_in_flight());
+                    out
+                }
+                None => return Ok(()),
+            },
         };
-        let out = node.drive(crash);
+        self.absorb(id, out)
+    }
+
+    /// Pipelined mode: completes every node's persists due by now (a crash
+    /// may strike one), then hands out what the core has next. Returns
+    /// whether any completed.
+    fn complete_persists(&mut self) -> Result<bool, Violation> {
+        if self.cfg.driver != DriverMode::Pipelined {
+            return Ok(false);
+        }
+        let mut any = false;
+        for id in self.ids.clone() {
+            if !self.nodes.get(&id).is_some_and(|n| n.has_due(self.now)) {
+                continue;
+            }
+            let crash = self.crash_point();
+            let Some(node) = self.nodes.get_mut(&id) else {
+                continue;
+            };
+            let (done, out) = node.complete_due(self.now, crash);
+            any |= done;
+            self.absorb(id, out)?;
+            self.drive(id)?;
+        }
+        Ok(any)
+    }
+
+    /// Checks and routes what a node's driver produced.
+    fn absorb(&mut self, id: NodeId, out: DriveOutput) -> Result<(), Violation> {
         for (prev_term, entries) in &out.persisted {
             self.checker.persisted(id, *prev_term, entries)?;
             self.checker.unique_commands(id, entries)?;
@@ -625,33 +305,38 @@ impl<'a> Sim<'a> {
         }
         // Where proposals landed first: a single-voter leader may commit
         // and apply one within the same drive.
-        // Answers come from leaders of different terms in any order; at
-        // one index only the higher term's entry can apply (as the node's
-        // `Pending` keeps it).
         for p in out.proposals {
             if let Ok((index, term)) = p.result {
+                // Answers come from leaders of different terms in any
+                // order; at one index only the higher term's entry can
+                // apply (as the node's `Pending` keeps it).
                 let slot = self.landed.entry((id, index)).or_insert((p.id, term));
                 if slot.1 < term {
                     *slot = (p.id, term);
                 }
             }
         }
-        for state in &out.restored {
-            self.report.snapshots_restored += 1;
-            self.checker.restored(id, *state)?;
-        }
-        for e in &out.applied {
+        let mut restores = out.restored.iter().peekable();
+        for (i, e) in out.applied.iter().enumerate() {
+            while let Some((_, state)) = restores.next_if(|(before, _)| *before <= i) {
+                self.report.snapshots_restored += 1;
+                self.checker.restored(id, *state)?;
+            }
             self.checker.applied(id, e)?;
             if let Some((req, term)) = self.landed.remove(&(id, e.index)) {
                 if term == e.term {
                     self.checker.write_acked(e.index);
                     self.report.writes_acked += 1;
-                    if self.probe == Some(req) {
+                    if self.probes.contains(&req) {
                         self.probe_acked = true;
                     }
                     self.trace(|| format!("ack w{req} at {id}: index {}", e.index));
                 }
             }
+        }
+        for (_, state) in restores {
+            self.report.snapshots_restored += 1;
+            self.checker.restored(id, *state)?;
         }
         for r in out.reads {
             let Some((node, must)) = self.reads.remove(&r.id) else {
@@ -687,13 +372,28 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+        // A leader counts once its term is on its disk. Before that it has
+        // promised nothing to anyone (no message, answer or apply leaves
+        // before the batch that carries its term is durable), and a crash
+        // may take it back: a single voter that wins term 13 and crashes
+        // before persisting it wins term 13 again, with another log.
         let cores: Vec<&RaftCore> = self
             .nodes
             .values()
-            .filter_map(|n| n.core.as_ref())
+            .filter_map(|n| {
+                let core = n.core.as_ref()?;
+                let durable = n.disk.hard_state.term == core.term();
+                (core.role() != Role::Leader || durable).then_some(core)
+            })
             .collect();
         for core in &cores {
             self.checker.observe(core, &cores)?;
+        }
+        let nodes = &self.nodes;
+        for core in &cores {
+            self.checker.commit_durable(core, |id, index, term| {
+                nodes.get(&id).is_some_and(|n| n.disk.holds(index, term))
+            })?;
         }
         self.report.committed = self.checker.applied_len();
         Ok(())
@@ -706,10 +406,9 @@ impl<'a> Sim<'a> {
             self.report.liveness_ticks = Some(since_heal);
             return Ok(true);
         }
-        let pending = self
-            .probe
-            .is_some_and(|p| self.landed.values().any(|(r, _)| *r == p));
-        if pending && since_heal % 50 != 0 {
+        let pending = self.landed.values().any(|(r, _)| self.probes.contains(r));
+        let recent = self.last_probe.is_some_and(|t| since_heal < t + 50);
+        if (pending || recent) && since_heal % 50 != 0 {
             return Ok(false);
         }
         let leader = self
@@ -725,7 +424,8 @@ impl<'a> Sim<'a> {
                 .propose(req, Bytes::from(format!("probe{req}")))
                 .is_ok()
             {
-                self.probe = Some(req);
+                self.probes.insert(req);
+                self.last_probe = Some(since_heal);
             }
         }
         Ok(false)

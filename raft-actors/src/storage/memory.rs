@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{LogState, Snapshot, Storage, StorageError};
+use super::{LogState, Snapshot, Storage, StorageError, ToPersist};
 use crate::core::{Entry, HardState, LogIndex, Membership};
 
 /// In-memory [`Storage`]. Clones share one store: keep a clone to reopen it
@@ -37,6 +37,9 @@ struct Inner {
     fail_appends: bool,
     fail_loads: bool,
     appends: u64,
+    /// Batches written, and those of them that asked for a flush.
+    writes: u64,
+    synced_writes: u64,
 }
 
 impl MemoryStorage {
@@ -69,6 +72,14 @@ impl MemoryStorage {
     /// than the entries appended.
     pub fn append_calls(&self) -> u64 {
         self.lock().appends
+    }
+
+    /// How many batches [`Storage::write`] took, and how many of them had
+    /// to be synced (the others only moved the commit index or compacted):
+    /// what a durable adapter's fsyncs would be.
+    pub fn writes(&self) -> (u64, u64) {
+        let inner = self.lock();
+        (inner.writes, inner.synced_writes)
     }
 
     /// A copy of what is stored now, for tests and tools.
@@ -224,6 +235,30 @@ impl Storage for MemoryStorage {
             inner.state.hard_state.commit = meta.index;
         }
         inner.state.snapshot = Some(snapshot);
+        Ok(())
+    }
+
+    /// As the default, counting what a durable store would flush: nothing
+    /// here outlives the process, so a batch that need not sync differs
+    /// from one that must only in the count.
+    async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
+        let synced = batch.must_sync;
+        if let Some(snapshot) = batch.snapshot {
+            if batch.snapshot_received {
+                self.install_snapshot(snapshot).await?;
+            } else {
+                self.save_snapshot(snapshot).await?;
+            }
+        }
+        if batch.hard_state.is_some() || !batch.entries.is_empty() {
+            self.append(batch.hard_state, batch.entries).await?;
+        }
+        if let Some(upto) = batch.compact_to {
+            self.compact(upto).await?;
+        }
+        let mut inner = self.lock();
+        inner.writes += 1;
+        inner.synced_writes += u64::from(synced);
         Ok(())
     }
 

@@ -112,8 +112,8 @@ pub trait Storage: Send + Sync + 'static {
     ///
     /// To ensure correctness:
     /// - `Ok` means both are durable: the node may now vote or acknowledge
-    ///   on them (Figure 2); only a call that changes nothing but the
-    ///   commit index may be made durable lazily (see [`write`](Self::write));
+    ///   on them (Figure 2); only [`write`](Self::write) may skip a flush,
+    ///   when its batch says it need not sync;
     /// - `entries` are contiguous and start at most one past the last
     ///   stored index; an adapter refuses a gap with
     ///   [`StorageError::OutOfOrder`].
@@ -154,16 +154,30 @@ pub trait Storage: Send + Sync + 'static {
     /// Makes everything one `Ready` asks to persist durable, in field
     /// order: the snapshot (installed if received, else saved), then hard
     /// state and entries, then compaction. The node calls this once per
-    /// `Ready`; it is the group commit.
+    /// `Ready`, one batch at a time, in order; it is the group commit.
     ///
-    /// To ensure correctness: `Ok` means all of it is durable, except that
-    /// a batch that changes only the commit index or compacts (no term,
-    /// vote, entries or snapshot) may be made durable lazily, as long as it
-    /// is never durable before an earlier batch: Raft needs only term, vote
-    /// and entries on disk before the node answers (Figure 2). A durable
-    /// adapter should override this to make it one atomic write with one
-    /// flush to disk (the default makes up to three calls, each durable on
-    /// its own, which is correct but flushes up to three times).
+    /// To ensure correctness:
+    /// - when `batch.must_sync` (the core sets it for a new term or vote,
+    ///   entries or a snapshot), `Ok` means all of it is durable: the node
+    ///   then sends the votes and acknowledgements that rest on it
+    ///   (Figure 2);
+    /// - when it is `false` (the batch only moves the commit index, or
+    ///   compacts), the adapter may skip the flush: the node releases the
+    ///   batch's messages and answers without waiting for this call. The
+    ///   write must still be visible to later reads at once, and must never
+    ///   become durable before an earlier batch, nor after a later synced
+    ///   one (a synced write makes every write before it durable);
+    /// - so what a restart may see after a crash: every synced batch, and a
+    ///   prefix of the lazy ones after the last of them. Its commit index
+    ///   may therefore be *behind* the last one written (never ahead, and
+    ///   never with a term, vote or entry lost): the core restarts from it,
+    ///   applies again from its snapshot, and relearns the commit index
+    ///   from the leader (§5.3: the commit index is volatile state).
+    ///
+    /// A durable adapter should override this to make it one atomic write
+    /// with at most one flush to disk (the default makes up to three calls,
+    /// each durable on its own, which is correct but flushes up to three
+    /// times, and never skips a flush).
     async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
         if let Some(snapshot) = batch.snapshot {
             if batch.snapshot_received {

@@ -262,6 +262,7 @@ where
         hard_state: Some(hs3),
         entries: entries(13, 14, 5),
         compact_to: Some(11),
+        must_sync: true,
     })
     .await
     .expect("one batch");
@@ -290,4 +291,49 @@ where
     let state = s.load().await.expect("load after reopen");
     assert_eq!(state.hard_state, hs3, "a refused batch wrote nothing");
     assert_eq!(state.last_index(), 14, "a refused batch appended nothing");
+
+    // A batch that need not sync (a commit index alone) is visible at
+    // once; after a restart the commit index may be that one or the last
+    // synced one, never ahead of it, and term, vote and entries are intact.
+    let lazy = HardState { commit: 14, ..hs3 };
+    s.write(ToPersist {
+        hard_state: Some(lazy),
+        must_sync: false,
+        ..ToPersist::default()
+    })
+    .await
+    .expect("a commit-only batch");
+    let state = s.load().await.expect("load");
+    assert_eq!(state.hard_state, lazy, "a lazy write is visible at once");
+    let mut s = reopen(s);
+    let state = s.load().await.expect("load after reopen");
+    assert!(
+        state.hard_state == lazy || state.hard_state == hs3,
+        "after a restart the commit index is the lazy one or the synced one before it, got {:?}",
+        state.hard_state
+    );
+    assert_eq!(state.last_index(), 14, "entries survive a lazy write");
+
+    // A synced batch after a lazy one makes both durable, in order.
+    let lazy = HardState { commit: 14, ..hs3 };
+    s.write(ToPersist {
+        hard_state: Some(lazy),
+        must_sync: false,
+        ..ToPersist::default()
+    })
+    .await
+    .expect("a commit-only batch");
+    s.write(ToPersist {
+        entries: entries(15, 15, 5),
+        ..ToPersist::default()
+    })
+    .await
+    .expect("a synced batch after it");
+    let mut s = reopen(s);
+    let state = s.load().await.expect("load after reopen");
+    assert_eq!(
+        state.hard_state, lazy,
+        "a synced write makes the lazy one before it durable"
+    );
+    assert_eq!(state.last_index(), 15, "the synced batch's entry");
 }

@@ -374,6 +374,8 @@ impl Storage for RedbStorage {
     async fn compact(&mut self, upto: LogIndex) -> Result<(), StorageError> {
         self.write(ToPersist {
             compact_to: Some(upto),
+            // Entries a snapshot covers are harmless if a crash keeps them.
+            must_sync: false,
             ..ToPersist::default()
         })
         .await

@@ -27,8 +27,9 @@ async fn conformance() {
     .await;
 }
 
-/// Each batch is one transaction with at most one fsync; one that only
-/// moves the commit index skips the fsync, and a clean close still keeps it.
+/// Each batch is one transaction with at most one fsync; one the core marks
+/// as needing no sync (it only moves the commit index) skips the fsync, and
+/// a clean close still keeps it; the flag, not the adapter, decides.
 #[actix_rt::test]
 async fn one_fsync_per_batch_and_none_for_a_commit_only_batch() {
     use raft_actors::core::{Entry, HardState, Membership, Payload};
@@ -67,12 +68,28 @@ async fn one_fsync_per_batch_and_none_for_a_commit_only_batch() {
     assert_eq!(s.stats().entries, 100);
 
     s.write(ToPersist {
+        hard_state: Some(HardState { commit: 99, ..hs }),
+        ..ToPersist::default()
+    })
+    .await
+    .expect("commit only, must sync");
+    assert_eq!(
+        s.stats().fsyncs,
+        base + 2,
+        "a commit-only batch the core wants synced: one fsync"
+    );
+    s.write(ToPersist {
         hard_state: Some(HardState { commit: 100, ..hs }),
+        must_sync: false,
         ..ToPersist::default()
     })
     .await
     .expect("commit only");
-    assert_eq!(s.stats().fsyncs, base + 1, "a commit-only batch: no fsync");
+    assert_eq!(
+        s.stats().fsyncs,
+        base + 2,
+        "a commit-only batch that need not sync: no fsync"
+    );
 
     s.write(ToPersist {
         snapshot: Some(Snapshot {
@@ -91,7 +108,7 @@ async fn one_fsync_per_batch_and_none_for_a_commit_only_batch() {
     .expect("snapshot, entries and compaction");
     assert_eq!(
         s.stats().fsyncs,
-        base + 2,
+        base + 3,
         "snapshot + entries + compaction: one fsync"
     );
 

@@ -166,16 +166,20 @@ impl Store {
 
     /// Everything one `Ready` persists, in one transaction, one fsync.
     ///
-    /// A batch that only moves the commit index (or only compacts) is
+    /// A batch the core marks as needing no sync (it only moves the commit
+    /// index, or only compacts: `ToPersist::must_sync` is false) is
     /// committed without an fsync: Raft needs term, vote and entries
     /// durable before a node speaks (Figure 2), not the commit index, which
     /// a restarted node relearns from the leader. redb makes such a commit
     /// durable with the next synced one, in order, or loses it whole in a
     /// crash. This halves the fsyncs of a leader at low load (etcd's
-    /// `MustSync` rule).
+    /// `MustSync` rule). A batch that carries a new term or vote, entries
+    /// or a snapshot is synced whatever its flag says, so a batch built by
+    /// hand cannot lose them.
     pub(crate) fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
         let old = self.bounds.hard_state;
-        let must_sync = batch.snapshot.is_some()
+        let must_sync = batch.must_sync
+            || batch.snapshot.is_some()
             || !batch.entries.is_empty()
             || batch
                 .hard_state
