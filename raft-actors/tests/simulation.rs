@@ -263,6 +263,7 @@ fn catches_forward_taken_twice() {
         BrokenRule::ForwardWithoutDedup,
         5000,
         &[Property::ExactlyOnce],
+        &DriverMode::ALL,
     );
 }
 
@@ -275,5 +276,6 @@ fn catches_forward_of_an_older_term_taken() {
         BrokenRule::ForwardFromOlderTerm,
         5000,
         &[Property::ExactlyOnce],
+        &DriverMode::ALL,
     );
 }

@@ -13,7 +13,7 @@
 //! to the core before each input, which measures leases against it.
 
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +36,7 @@ use super::roster::Roster;
 use crate::apply::{Apply, ApplyActor, ApplyBatch, BuildSnapshot, RestoreSnapshot};
 use crate::core::{
     AfterPersist, Body, ConfChangeError, Config, LogIndex, Membership, Message, NodeId, Pipeline,
-    RaftCore, RequestId, SnapshotError, Status, Term, ToPersist, TransferError,
+    RaftCore, RequestId, SnapshotError, Status, ToPersist, TransferError,
 };
 use crate::error::{ClientError, FatalError};
 use crate::storage::{LogState, Storage, StorageError};
