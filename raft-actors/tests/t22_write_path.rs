@@ -201,11 +201,18 @@ async fn writes_are_pipelined_up_to_the_bound_and_released_in_order() {
         .expect("the next batch went to storage behind the held one");
     }
     info!("--- at the bound, the next batch waits in the core");
+    let before = c.metrics()[&leader].last_index;
     let raft = c.raft(leader).clone();
     later.push(actix_rt::spawn(async move { raft.propose(10_000).await }));
-    // Showing that something does not happen: a short look suffices.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let m = c.metrics()[&leader].clone();
+    // The core took it (its log grew and the node published after
+    // driving): had a fourth write been allowed, it would be out by now.
+    let m = c
+        .wait_until("the proposal in the core's log", T, |m| {
+            m[&leader].last_index > before
+        })
+        .await
+        .expect("the core took the proposal")[&leader]
+        .clone();
     assert_eq!(m.writes_in_flight, 3, "bounded by max_persists_in_flight");
     assert!(!first.is_finished(), "its write is not durable: no answer");
     assert!(
