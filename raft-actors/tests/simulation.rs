@@ -279,3 +279,41 @@ fn catches_forward_of_an_older_term_taken() {
         &DriverMode::ALL,
     );
 }
+
+/// A lease as long as the election timeout has no room for drift or tick
+/// rounding: a follower that acknowledged the round may vote (its clock
+/// rounded, or faster) while the leader still serves lease reads.
+#[test]
+fn catches_lease_beyond_its_safe_bound() {
+    catches(
+        BrokenRule::LeaseBeyondSafeBound,
+        5000,
+        &[Property::LinearizableRead],
+        &DriverMode::ALL,
+    );
+}
+
+/// A lease renewed when the acknowledgements arrive outlives the followers'
+/// refusal to vote, which began when the heartbeat did (hashicorp/raft#108).
+#[test]
+fn catches_lease_renewed_from_the_acknowledgement() {
+    catches(
+        BrokenRule::LeaseRenewedAtAck,
+        5000,
+        &[Property::LinearizableRead],
+        &DriverMode::ALL,
+    );
+}
+
+/// A leader that measures its lease in ticks serves lease reads after a
+/// stall from a lease that ran out while it was frozen: its ticks stopped,
+/// the cluster's time did not.
+#[test]
+fn catches_lease_measured_in_ticks() {
+    catches(
+        BrokenRule::LeaseOnTicks,
+        5000,
+        &[Property::LinearizableRead],
+        &DriverMode::ALL,
+    );
+}

@@ -136,8 +136,8 @@ pub struct Flags {
     /// How much shorter than the election timeout (10 ticks) a leader's
     /// lease is, in ticks: 1 to 9. Lease reads (`?consistency=lease`) stay
     /// linearizable while no node's clock runs faster than the leader's by
-    /// more than this share of the election timeout (the default 2 of 10:
-    /// 20%); a larger margin tolerates more drift, a smaller one serves
+    /// more than the ratio 9 / (10 - margin): 12.5% with the default 2, 50%
+    /// with 4. A larger margin tolerates more drift, a smaller one serves
     /// more reads from the lease.
     #[arg(long, default_value_t = 2)]
     pub lease_margin_ticks: u64,

@@ -19,20 +19,23 @@ pub struct Config {
     pub election_ticks: u64,
     /// Interval between heartbeats. Must be well below `election_ticks`.
     pub heartbeat_ticks: u64,
-    /// Lease reads are served for `election_ticks - lease_margin_ticks` after
-    /// the send time of a heartbeat round a quorum acknowledged, measured on
-    /// the leader by the later of its ticks and the driver's monotonic clock
-    /// ([`RaftCore::observe_clock`](super::RaftCore::observe_clock)), so a
-    /// leader frozen past its lease serves no lease read until a new round
-    /// confirms it still leads.
+    /// Lease reads are served for less than `election_ticks -
+    /// lease_margin_ticks` after the send time of a heartbeat round a
+    /// quorum acknowledged, measured on the leader by the driver's
+    /// monotonic clock ([`RaftCore::observe_clock`](super::RaftCore::observe_clock);
+    /// ticks without one), so a leader frozen past its lease serves no
+    /// lease read until a new round confirms it still leads.
     ///
-    /// The drift bound the lease assumes: a follower that acknowledged the
-    /// round refuses votes for `election_ticks` of its own ticks, and ticks
-    /// never run ahead of real time, so the lease holds while no node's
-    /// clock runs faster than the leader's by more than
-    /// `lease_margin_ticks / election_ticks` (20% with the default 10 / 2).
-    /// Message delays do not count against it: the lease starts when the
-    /// round was sent, not when it was acknowledged. Must be at least 1.
+    /// What backs the lease: a follower that acknowledged the round refuses
+    /// votes, and does not campaign, until `election_ticks` whole ticks of
+    /// its own clock have passed since it got the round, which is more
+    /// than `election_ticks - 1` ticks of its time (readings are rounded
+    /// down). The lease therefore holds while every follower's clock runs
+    /// faster than the leader's by at most the ratio
+    /// `(election_ticks - 1) / (election_ticks - lease_margin_ticks)`:
+    /// 12.5% with the defaults (10 and 2), 50% with a margin of 4. Message
+    /// delays do not count against it: the lease starts when the round was
+    /// sent, not when it was acknowledged. Must be in `1..election_ticks`.
     pub lease_margin_ticks: u64,
     /// Messages in flight (sent, not acknowledged) per follower in the
     /// replicate state: the pipeline depth of AppendEntries.
@@ -111,6 +114,16 @@ pub enum BrokenRule {
     /// A leader counts its own entries toward the commit index before they
     /// are durable (Figure 2: a server's vote for an entry is its disk).
     CountOwnUndurableEntries,
+    /// Serve lease reads for a whole election timeout, without the margin
+    /// that covers clock drift and tick rounding.
+    LeaseBeyondSafeBound,
+    /// Renew the lease from the time the quorum's acknowledgement arrived
+    /// rather than the time its heartbeat round was sent (hashicorp/raft
+    /// #108): the followers' refusal to vote started earlier.
+    LeaseRenewedAtAck,
+    /// Measure leases in ticks, which stop while the node is stalled,
+    /// rather than by the driver's monotonic clock.
+    LeaseOnTicks,
 }
 
 impl Default for Config {
@@ -200,4 +213,7 @@ pub(crate) enum BrokenRule {
     ForwardWithoutDedup,
     ForwardFromOlderTerm,
     CountOwnUndurableEntries,
+    LeaseBeyondSafeBound,
+    LeaseRenewedAtAck,
+    LeaseOnTicks,
 }

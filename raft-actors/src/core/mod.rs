@@ -146,15 +146,17 @@ pub struct RaftCore {
     /// Ticks since start: the core's logical clock.
     now: u64,
     /// The latest reading of the driver's monotonic clock, in ticks since
-    /// this core was built (see [`RaftCore::observe_clock`]). Leases are
-    /// measured against `max(now, clock)`: ticks stop while the process is
-    /// frozen, a monotonic clock does not.
-    clock: u64,
+    /// this core was built (see [`RaftCore::observe_clock`]), once the
+    /// driver gave one. Leases are measured against it: ticks stop while
+    /// the process is frozen and burst when it resumes, a monotonic clock
+    /// does neither.
+    clock: Option<u64>,
     election_elapsed: u64,
     heartbeat_elapsed: u64,
     randomized_timeout: u64,
-    /// When this node last heard from a leader (or started): within an
-    /// election timeout of it, it refuses votes (the leader's lease).
+    /// When this node last heard from a leader (or started), in
+    /// [`lease_now`](Self::lease_now) time: within an election timeout of
+    /// it, it refuses votes (the leader's lease).
     last_leader_contact: u64,
     /// The highest commit index this term's leader sent (its own commit
     /// on a leader): how far behind a follower is, as last heard.
@@ -243,7 +245,7 @@ impl RaftCore {
             progress: BTreeMap::new(),
             votes: BTreeMap::new(),
             now: 0,
-            clock: 0,
+            clock: None,
             election_elapsed: 0,
             heartbeat_elapsed: 0,
             randomized_timeout: 0,
@@ -278,17 +280,20 @@ impl RaftCore {
     }
 
     /// Tells the core how much real time has passed since it was built, in
-    /// ticks, as the driver's monotonic clock measures it (readings only go
-    /// forward; a lower one is ignored).
+    /// whole ticks (rounded down), as the driver's monotonic clock measures
+    /// it (readings only go forward; a lower one is ignored).
     ///
     /// Ticks are the core's time, but they stop whenever the driver does (a
-    /// frozen process, a blocked thread) and resume as if nothing had
-    /// happened, while the rest of the cluster moved on. A leader's lease
-    /// is therefore judged against the later of its tick count and this
-    /// reading: a driver that observes its clock before every input never
-    /// serves a lease read whose lease ran out in real time. Nothing else
-    /// depends on it (elections and heartbeats stay on ticks), and without
-    /// readings the core behaves exactly as before.
+    /// frozen process, a blocked thread) and then burst or resume as if
+    /// nothing had happened, while the rest of the cluster moved on. Once a
+    /// driver gives readings, leases are measured by them alone: the
+    /// leader's lease from the send time of a confirmed heartbeat round,
+    /// and a follower's refusal to vote (and to campaign) within an
+    /// election timeout of hearing from its leader, which is what backs
+    /// the lease. A driver that gives readings must give one before every
+    /// input (step, tick, proposal, read): a stale reading would stretch a
+    /// lease. Elections and heartbeats stay on ticks, and without readings
+    /// the core measures leases in ticks.
     ///
     /// ```
     /// use raft_actors::core::{Config, Membership, RaftCore, Recovered};
@@ -300,13 +305,22 @@ impl RaftCore {
     /// core.observe_clock(3);  // an older reading changes nothing
     /// ```
     pub fn observe_clock(&mut self, ticks_since_start: u64) {
-        self.clock = self.clock.max(ticks_since_start);
+        self.clock = Some(
+            self.clock
+                .map_or(ticks_since_start, |c| c.max(ticks_since_start)),
+        );
     }
 
-    /// The time leases are measured in: ticks, or the monotonic clock when
-    /// it ran ahead of them.
+    /// The time leases are measured in: the driver's monotonic clock once
+    /// it gave a reading, ticks before.
     pub(super) fn lease_now(&self) -> u64 {
-        self.now.max(self.clock)
+        match self.clock {
+            // The broken rule measures leases in ticks, which a stalled
+            // node stops counting.
+            Some(_) if self.cfg.breaks(BrokenRule::LeaseOnTicks) => self.now,
+            Some(clock) => clock,
+            None => self.now,
+        }
     }
 
     /// Advances logical time by one tick: followers count toward an
@@ -401,7 +415,7 @@ impl RaftCore {
             let pre = matches!(m.body, Body::PreVote { .. });
             let recently_led = self.role == Role::Leader
                 || (self.leader.is_some()
-                    && self.now < self.last_leader_contact + self.cfg.election_ticks);
+                    && self.lease_now() < self.last_leader_contact + self.cfg.election_ticks);
             let refuse = (self.cfg.check_quorum && self.in_lease()) || (pre && recently_led);
             if vote_request && refuse {
                 self.counters.votes_refused_in_lease += 1;
@@ -574,7 +588,8 @@ impl RaftCore {
 
     /// Whether a leader's lease protects it from this node's vote.
     fn in_lease(&self) -> bool {
-        self.role == Role::Leader || self.now < self.last_leader_contact + self.cfg.election_ticks
+        self.role == Role::Leader
+            || self.lease_now() < self.last_leader_contact + self.cfg.election_ticks
     }
 
     fn quorum_recently_active(&self) -> bool {
@@ -599,7 +614,7 @@ impl RaftCore {
         self.leader = leader;
         self.votes.clear();
         if leader.is_some() {
-            self.last_leader_contact = self.now;
+            self.last_leader_contact = self.lease_now();
         }
         self.reset_election_timer();
     }

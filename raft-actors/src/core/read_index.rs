@@ -134,7 +134,11 @@ impl RaftCore {
     }
 
     fn lease_valid(&self) -> bool {
-        let lease = self.cfg.election_ticks - self.cfg.lease_margin_ticks;
+        let lease = if self.cfg.breaks(BrokenRule::LeaseBeyondSafeBound) {
+            self.cfg.election_ticks
+        } else {
+            self.cfg.election_ticks - self.cfg.lease_margin_ticks
+        };
         // Without check-quorum, followers do not refuse votes while they
         // hear from the leader, so nothing backs a lease.
         self.cfg.check_quorum
@@ -165,6 +169,13 @@ impl RaftCore {
             .is_some_and(|(s, _)| *s <= confirmed)
         {
             if let Some((_, at)) = self.reads.sent_at.pop_front() {
+                // The lease runs from the round's send time: the followers
+                // that acknowledged it started refusing votes no earlier.
+                let at = if self.cfg.breaks(BrokenRule::LeaseRenewedAtAck) {
+                    self.lease_now()
+                } else {
+                    at
+                };
                 self.reads.confirmed_at = Some(at);
             }
         }

@@ -276,7 +276,7 @@ impl RaftCore {
             self.become_follower(self.term, Some(leader));
         }
         self.election_elapsed = 0;
-        self.last_leader_contact = self.now;
+        self.last_leader_contact = self.lease_now();
     }
 
     /// Leader: a follower's answer to AppendEntries.

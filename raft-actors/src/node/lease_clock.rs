@@ -34,8 +34,9 @@ impl LeaseClock {
         }
     }
 
-    /// Whole ticks elapsed since [`start`](Self::start), rounded down (a
-    /// reading that lags is safe: the lease only ever ends earlier).
+    /// Whole ticks elapsed since [`start`](Self::start), rounded down, as
+    /// the core's lease bound assumes (see
+    /// [`Config::lease_margin_ticks`](crate::core::Config::lease_margin_ticks)).
     pub(crate) fn ticks(&self) -> u64 {
         let tick = self.tick.as_nanos().max(1);
         let elapsed = self.origin.elapsed().as_nanos() / tick;

@@ -581,6 +581,7 @@ impl<C: TypeConfig> Handler<Propose<C>> for RaftNode<C> {
             let Some(core) = node.core.as_mut() else {
                 return;
             };
+            core.observe_clock(node.clock.ticks());
             match core.propose(id, msg.command) {
                 Ok(()) => {
                     node.pending.add_proposal(id, msg.reply);

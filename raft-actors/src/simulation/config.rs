@@ -61,6 +61,19 @@ pub struct SimConfig {
     /// one): the fsync's latency, against the network's. Up to
     /// `core.max_persists_in_flight` (varied per seed) are in flight.
     pub persist_delay: u64,
+    /// Each node's clock runs at its own rate, drawn within this many
+    /// millionths of real time either way (50,000: 5%). The seed's lease
+    /// margin ([`Config::lease_margin_ticks`]) covers it: 12.5% of relative
+    /// drift with the default margin, 50% with a margin of 4 ticks.
+    pub clock_drift_ppm: u64,
+    /// Probability a live node (the leader half the time) stalls: it takes
+    /// no ticks and handles no messages, proposals or reads for up to
+    /// `max_stall_ticks`, while its monotonic clock runs on; then it
+    /// handles its backlog, taking the ticks it missed all at once or not
+    /// at all.
+    pub stall_rate: f64,
+    /// The longest stall, in ticks of real time.
+    pub max_stall_ticks: u64,
     /// Print every step to stderr.
     pub trace: bool,
 }
@@ -89,6 +102,15 @@ impl SimConfig {
         // persist delays existed.
         let persist_delay = [0, 1, 2, 4][rng.gen_range(0..4)];
         core.max_persists_in_flight = [1, 2, 4, 8][rng.gen_range(0..4)];
+        let max_stall_ticks = 3 * core.election_ticks;
+        // Clocks that drift little (5%) under the default lease margin, or
+        // much (20%) under the margin that covers it: a follower refuses
+        // votes for more than `election_ticks - 1` of its own ticks after
+        // the round, the leader's lease lasts less than `election_ticks -
+        // lease_margin_ticks` of its own, so the lease holds while
+        // follower rate / leader rate <= 9 / (10 - margin).
+        let (clock_drift_ppm, margin) = [(50_000, 2), (200_000, 4)][rng.gen_range(0..2)];
+        core.lease_margin_ticks = margin;
         SimConfig {
             nodes,
             seed,
@@ -126,6 +148,9 @@ impl SimConfig {
             core,
             driver: DriverMode::Lockstep,
             persist_delay,
+            clock_drift_ppm,
+            stall_rate: if chaos { 0.01 } else { 0.004 },
+            max_stall_ticks,
             trace: false,
         }
     }
@@ -178,6 +203,8 @@ pub struct Report {
     pub reads_failed: u64,
     /// Crashes injected.
     pub crashes: u64,
+    /// Stalls injected (a node frozen while its clock ran on).
+    pub stalls: u64,
     /// Membership changes the leader accepted.
     pub membership_changes: u64,
     /// Snapshots restored (installed from a leader, or at restart).

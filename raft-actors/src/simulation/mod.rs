@@ -21,6 +21,7 @@
 //! is what a user of the core can rely on.
 
 mod checker;
+mod clock;
 mod config;
 mod driver;
 mod network;
@@ -28,6 +29,7 @@ mod node;
 mod runner;
 
 pub use checker::{Checker, Property, Violation};
+pub use clock::NodeClock;
 pub use config::{DriverMode, Report, SimConfig};
 pub use network::{Network, NetworkFaults};
 pub use node::{state_hash, CrashPoint, Disk, DriveOutput, SimNode, StateMachine};

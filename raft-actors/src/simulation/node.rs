@@ -15,6 +15,7 @@ use crate::core::{
     Pipeline, ProposalOutcome, RaftCore, ReadOutcome, Recovered, Snapshot, Term, ToPersist,
 };
 
+use super::clock::NodeClock;
 use super::driver::InFlight;
 
 /// Folds one applied entry into a state hash (FNV-1a over index, term and
@@ -215,6 +216,9 @@ pub struct SimNode {
     /// of their batches.
     pub(super) in_flight: VecDeque<InFlight>,
     pub(super) pipeline: Pipeline,
+    /// Its own clock: drift, stalls, and the monotonic reading its core
+    /// is given before every input.
+    pub clock: NodeClock,
 }
 
 impl SimNode {
@@ -235,6 +239,7 @@ impl SimNode {
             snapshot_padding: 0,
             in_flight: VecDeque::new(),
             pipeline: Pipeline::default(),
+            clock: NodeClock::new(1_000_000),
         };
         node.restart(seed)?;
         Ok(node)
@@ -259,6 +264,7 @@ impl SimNode {
         };
         let rng = ChaCha8Rng::seed_from_u64(seed);
         self.core = Some(RaftCore::new(self.id, self.config.clone(), recovered, rng)?);
+        self.clock.restart();
         self.state = self
             .disk
             .snapshot
@@ -266,6 +272,16 @@ impl SimNode {
             .and_then(|s| StateMachine::decode(&s.data))
             .unwrap_or_default();
         Ok(self.disk.snapshot.as_ref().map(|_| self.state))
+    }
+
+    /// The core, about to take an input: first told what its clock reads,
+    /// as the node tells it before every message, tick, proposal and read.
+    /// `None` while crashed.
+    pub fn core_now(&mut self) -> Option<&mut RaftCore> {
+        let reading = self.clock.reading();
+        let core = self.core.as_mut()?;
+        core.observe_clock(reading);
+        Some(core)
     }
 
     /// Snapshots the state machine now and hands it to the core.

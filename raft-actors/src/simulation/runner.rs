@@ -8,19 +8,23 @@ use rand_chacha::ChaCha8Rng;
 
 use super::node::DriveOutput;
 use super::{
-    Checker, CrashPoint, DriverMode, Network, Property, Report, SimConfig, SimNode, Violation,
+    Checker, CrashPoint, DriverMode, Network, NodeClock, Property, Report, SimConfig, SimNode,
+    Violation,
 };
 use crate::core::{LogIndex, Membership, NodeId, RaftCore, RequestId, Role, Term};
 
 mod faults;
+mod inputs;
 
 /// Runs one seed. `Err` names the first property violated.
 pub fn run(cfg: &SimConfig) -> Result<Report, Violation> {
     let mut sim = Sim::new(cfg)?;
     for t in 0..cfg.fault_ticks + cfg.liveness_ticks {
         sim.now = t;
+        sim.resume_due(t >= cfg.fault_ticks)?;
         if t < cfg.fault_ticks {
             sim.inject_faults();
+            sim.stall_one();
             for id in std::mem::take(&mut sim.pending_restarts) {
                 sim.restart(id)?;
             }
@@ -75,6 +79,9 @@ struct Sim<'a> {
     doomed: Vec<(u64, NodeId, Term)>,
     /// Last role and term seen per node, for the trace.
     roles: BTreeMap<NodeId, Option<(Role, Term)>>,
+    /// Stalled nodes, until when, and what waits in their mailboxes.
+    stalled_until: BTreeMap<NodeId, u64>,
+    held: BTreeMap<NodeId, Vec<inputs::Held>>,
 }
 
 impl<'a> Sim<'a> {
@@ -96,6 +103,8 @@ impl<'a> Sim<'a> {
                     detail: format!("bad config: {e}"),
                 })?;
             node.snapshot_padding = rng.gen_range(0..40);
+            let drift = cfg.clock_drift_ppm.min(500_000);
+            node.clock = NodeClock::new(rng.gen_range(1_000_000 - drift..=1_000_000 + drift));
             nodes.insert(id, node);
         }
         Ok(Sim {
@@ -120,6 +129,8 @@ impl<'a> Sim<'a> {
             pending_restarts: Vec::new(),
             seen_leaders: std::collections::HashSet::new(),
             doomed: Vec::new(),
+            stalled_until: BTreeMap::new(),
+            held: BTreeMap::new(),
         })
     }
 
@@ -159,40 +170,53 @@ impl<'a> Sim<'a> {
             let id = live[self.rng.gen_range(0..live.len())];
             let req = self.next_id;
             self.next_id += 1;
-            let data = Bytes::from(format!("w{req}"));
-            if let Some(core) = self.nodes.get_mut(&id).and_then(|n| n.core.as_mut()) {
-                let r = core.propose(req, data);
-                self.trace(|| format!("propose w{req} at {id}: {r:?}"));
-            }
+            self.propose_at(id, req, Bytes::from(format!("w{req}")));
         }
         if self.rng.gen_bool(self.cfg.read_rate) {
-            let id = live[self.rng.gen_range(0..live.len())];
+            // Half the reads go to a node that believes it leads, stalled
+            // or cut off as it may be, half of those lease reads: clients
+            // that stay with the leader they know are what a stale lease
+            // answers.
+            let leaders: Vec<NodeId> = self
+                .nodes
+                .values()
+                .filter(|n| n.core.as_ref().is_some_and(|c| c.role() == Role::Leader))
+                .map(|n| n.id)
+                .collect();
+            let (id, lease) = if !leaders.is_empty() && self.rng.gen_bool(0.5) {
+                (
+                    leaders[self.rng.gen_range(0..leaders.len())],
+                    self.rng.gen_bool(0.5),
+                )
+            } else {
+                (
+                    live[self.rng.gen_range(0..live.len())],
+                    self.rng.gen_bool(0.3),
+                )
+            };
             let req = self.next_id;
             self.next_id += 1;
-            let lease = self.rng.gen_bool(0.3);
             let must = self.checker.read_began();
-            if let Some(core) = self.nodes.get_mut(&id).and_then(|n| n.core.as_mut()) {
-                let r = if lease {
-                    core.lease_read(req)
-                } else {
-                    core.read_index(req)
-                };
-                if r.is_ok() {
-                    self.reads.insert(req, (id, must));
-                }
-                self.trace(|| {
-                    format!("read r{req} at {id} (lease: {lease}, must reflect {must}): {r:?}")
-                });
-            }
+            self.read_at(id, req, lease, must);
         }
     }
 
+    /// One tick of real time: each live node takes the ticks its own
+    /// clock says fell due (none while it is stalled).
     fn tick_all(&mut self) -> Result<(), Violation> {
         for id in self.ids.clone() {
-            if let Some(core) = self.nodes.get_mut(&id).and_then(|n| n.core.as_mut()) {
-                core.tick();
+            let due = match self.nodes.get_mut(&id) {
+                Some(n) if n.core.is_some() => n.clock.advance(),
+                _ => 0,
+            };
+            for _ in 0..due {
+                self.tick_at(id)?;
             }
-            self.drive(id)?;
+            // This tick's proposals and reads go out even on a node whose
+            // slower clock took no tick.
+            if !self.is_stalled(id) {
+                self.drive(id)?;
+            }
         }
         self.observe()
     }
@@ -208,17 +232,7 @@ impl<'a> Sim<'a> {
                 break;
             }
             for m in due {
-                let to = m.to;
-                if let Some(core) = self.nodes.get_mut(&to).and_then(|n| n.core.as_mut()) {
-                    if self.cfg.trace {
-                        eprintln!(
-                            "t={:<5} deliver {}->{} t{} {:?}",
-                            self.now, m.from, m.to, m.term, m.body
-                        );
-                    }
-                    core.step(m);
-                    self.drive(to)?;
-                }
+                self.step_at(m)?;
             }
             self.observe()?;
         }
@@ -279,7 +293,8 @@ impl<'a> Sim<'a> {
         }
         let mut any = false;
         for id in self.ids.clone() {
-            if !self.nodes.get(&id).is_some_and(|n| n.has_due(self.now)) {
+            // A stalled node's completions wait in its mailbox.
+            if self.is_stalled(id) || !self.nodes.get(&id).is_some_and(|n| n.has_due(self.now)) {
                 continue;
             }
             let crash = self.crash_point();
@@ -414,7 +429,7 @@ impl<'a> Sim<'a> {
         let leader = self
             .nodes
             .values_mut()
-            .filter_map(|n| n.core.as_mut())
+            .filter_map(|n| n.core_now())
             .find(|c| c.role() == Role::Leader);
         if let Some(core) = leader {
             let req = self.next_id;

@@ -107,6 +107,10 @@ impl Sim<'_> {
             n.disk.lose_unsynced(keep);
         }
         self.report.crashes += 1;
+        // A crash empties a stalled node's mailbox; its clock restarts
+        // with its core.
+        self.stalled_until.remove(&id);
+        self.held.remove(&id);
         // Whatever the node's clients waited for is now unknown.
         self.landed.retain(|(n, _), _| *n != id);
         self.reads.retain(|_, (n, _)| *n != id);
@@ -135,8 +139,10 @@ impl Sim<'_> {
         if !self.rng.gen_bool(self.cfg.transfer_rate) {
             return;
         }
-        let Some(leader) = self.leader() else { return };
-        let Some(core) = self.nodes.get_mut(&leader).and_then(|n| n.core.as_mut()) else {
+        let Some(leader) = self.leader().filter(|l| !self.is_stalled(*l)) else {
+            return;
+        };
+        let Some(core) = self.nodes.get_mut(&leader).and_then(|n| n.core_now()) else {
             return;
         };
         let voters: Vec<NodeId> = core.membership().voters.iter().copied().collect();
@@ -154,7 +160,9 @@ impl Sim<'_> {
         if !self.rng.gen_bool(self.cfg.membership_rate) {
             return;
         }
-        let Some(leader) = self.leader() else { return };
+        let Some(leader) = self.leader().filter(|l| !self.is_stalled(*l)) else {
+            return;
+        };
         let Some(core) = self.nodes.get(&leader).and_then(|n| n.core.as_ref()) else {
             return;
         };
@@ -220,7 +228,7 @@ impl Sim<'_> {
         let Some(change) = change else { return };
         let req = self.next_id;
         self.next_id += 1;
-        if let Some(core) = self.nodes.get_mut(&leader).and_then(|n| n.core.as_mut()) {
+        if let Some(core) = self.nodes.get_mut(&leader).and_then(|n| n.core_now()) {
             let r = core.propose_conf_change(req, change.clone());
             if r.is_ok() {
                 self.report.membership_changes += 1;
@@ -233,7 +241,11 @@ impl Sim<'_> {
         if !self.rng.gen_bool(self.cfg.snapshot_rate) {
             return;
         }
-        let live = self.live();
+        let live: Vec<NodeId> = self
+            .live()
+            .into_iter()
+            .filter(|id| !self.is_stalled(*id))
+            .collect();
         if live.is_empty() {
             return;
         }
@@ -261,6 +273,12 @@ impl Sim<'_> {
             replay: 0.0,
             replay_delay: 0,
         };
+        // Clocks heal too: under 20% of drift, two voters whose timers
+        // race split their votes for longer than the liveness bound allows
+        // (safety never depended on it; leases stay checked throughout).
+        for n in self.nodes.values_mut() {
+            n.clock.set_rate(1_000_000);
+        }
         for id in self.ids.clone() {
             if self.nodes[&id].core.is_none() {
                 self.restart(id)?;
