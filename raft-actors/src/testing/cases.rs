@@ -16,7 +16,7 @@
 //!
 //! One concern per file: elections, replication and one-way cuts here,
 //! then [`snapshot`](snapshot_config), membership, reads, restarts,
-//! state machine faults, faults under writes and linearizable histories
+//! state machine faults, failing disks, faults under writes and linearizable histories
 //! in the submodules, all re-exported here.
 //!
 //! ```
@@ -37,6 +37,7 @@ use crate::testing::{Kv, KvCommand, TestCluster, TypedBuilder};
 use crate::type_config::TypeConfig;
 
 mod clients;
+mod disk_faults;
 mod faults;
 mod linearizability;
 mod membership;
@@ -45,6 +46,10 @@ mod restart;
 mod snapshot;
 mod state_machine_faults;
 
+pub use disk_faults::{
+    a_corrupt_record_at_load_never_starts_the_node_empty,
+    a_failed_fsync_is_never_acknowledged_nor_retried, histories_on_failing_disks_are_linearizable,
+};
 pub use faults::{
     partitioned_leader_write_is_overwritten_never_applied,
     writes_during_leader_transfers_succeed_or_fail_clearly,

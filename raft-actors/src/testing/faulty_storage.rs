@@ -182,7 +182,8 @@ pub struct FaultStats {
     pub fsync_failures_kept: u64,
     /// Loads that found a corrupt record.
     pub corrupt_loads: u64,
-    /// Writes tried after a failure in the same incarnation (a retry):
+    /// Writes tried after a failed write or a corrupt load and before the
+    /// next clean load (a retry, or a node that went on regardless):
     /// refused, and 0 for a correct node.
     pub refused: u64,
 }
@@ -204,7 +205,8 @@ struct Shared {
     armed_write: Option<WriteFault>,
     armed_loads: u64,
     corrupt_every_load: bool,
-    /// Set by a failed write: why every later one is refused until a load.
+    /// Set by a failed write or a corrupt load: why every later write is
+    /// refused until a clean load.
     poisoned: Option<String>,
     stats: FaultStats,
 }
@@ -410,6 +412,9 @@ impl<S: Storage> Storage for FaultyStorage<S> {
         let planned = s.plan.load_corrupt(n) && (s.enabled || s.plan.loads.contains(&n));
         if armed || planned {
             s.stats.corrupt_loads += 1;
+            // A node that went on after this load would write on a log it
+            // never read: refuse (and count) its writes as retries.
+            s.poisoned = Some(format!("load {n} found a corrupt record"));
             // The bad record: one of the stored entries, or the metadata
             // (index 0) of a store without any.
             let index = match state.entries.len() as u64 {

@@ -173,6 +173,9 @@ async fn a_corrupt_record_is_refused_at_load_never_misread() {
         }
         other => panic!("a corrupt load must be refused: {other:?}"),
     }
+    // Nothing is written on a log that was not read.
+    assert!(disk.write(batch(6, 1)).await.is_err());
+    assert_eq!(h.stats().refused, 1);
     let state = disk.load().await.expect("the next read is clean");
     assert_eq!(state.last_index(), 5, "and holds everything");
     h.corrupt_every_load(true);
