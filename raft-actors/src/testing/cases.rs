@@ -115,8 +115,8 @@ async fn follower_hearing<C: TypeConfig>(c: &TestCluster<C>, leader: NodeId) -> 
 /// (election, leader crash, replication, forwarding, snapshot after a
 /// crash, which the socket crates call directly): paused clock, metrics,
 /// timeouts, group commit, queue bound, snapshot after compaction,
-/// membership, reads, restarts, state machine faults, faults under writes
-/// and linearizable histories, most of which inject faults through
+/// membership, reads, restarts, state machine faults, faults under writes,
+/// failing disks and linearizable histories, most of which inject faults through
 /// [`TestCluster::faults`](crate::testing::TestCluster::faults). Each test
 /// is named after its body and seeded as its memory twin in
 /// `raft-actors/tests`.
@@ -173,7 +173,20 @@ macro_rules! cluster_cases {
             // t70_faults.rs
             partitioned_leader_write_is_overwritten_never_applied 40,
             writes_during_leader_transfers_succeed_or_fail_clearly 41,
+            // t75_disk_faults.rs
+            a_failed_fsync_is_never_acknowledged_nor_retried 75,
+            a_corrupt_record_at_load_never_starts_the_node_empty 76,
         );
+        #[actix_rt::test]
+        async fn histories_on_failing_disks_are_linearizable() {
+            for seed in $crate::testing::cases::lin_seeds(2) {
+                let b = $make(seed, $crate::testing::cases::linearizability_config()).await;
+                let stats =
+                    $crate::testing::cases::histories_on_failing_disks_are_linearizable(b, seed)
+                        .await;
+                assert_eq!(stats.refused, 0);
+            }
+        }
         // t80_linearizability.rs
         #[actix_rt::test]
         async fn histories_under_random_faults_are_linearizable() {
