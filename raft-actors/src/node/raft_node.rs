@@ -19,8 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use tokio::sync::{oneshot, watch, Mutex};
 use tracing::{debug, error, info, warn};
 
@@ -39,13 +37,14 @@ use crate::core::{
     RaftCore, RequestId, SnapshotError, Status, ToPersist, TransferError,
 };
 use crate::error::{ClientError, FatalError};
-use crate::storage::{LogState, Storage, StorageError};
+use crate::storage::Storage;
 use crate::transport::{estimated_size, Transport, TransportError};
 use crate::type_config::TypeConfig;
 
 #[cfg(any(test, feature = "testing"))]
 mod faults;
 mod founding;
+mod lifecycle;
 mod write_path;
 
 /// Builds a fresh state machine: at start, and after a crash lost the old
@@ -114,7 +113,8 @@ enum Down {
     /// Crashed by a test's fault injection; may be restarted.
     #[cfg(any(test, feature = "testing"))]
     Crashed,
-    /// Cannot come back: its storage cannot be loaded, or it keeps failing.
+    /// Cannot come back: its storage keeps failing (loads included) past
+    /// the restart budget, or the core refuses what it recovered.
     Failed(String),
 }
 
@@ -161,6 +161,9 @@ pub struct RaftNode<C: TypeConfig> {
     ticks: u64,
     incarnation: u64,
     restarts: u32,
+    /// Why the last incarnation ended, for the reason a node that spent its
+    /// restart budget stays down with.
+    last_failure: Option<String>,
     /// The core asked for a snapshot; one is being built (or will be).
     snapshot_wanted: bool,
     snapshot_building: bool,
@@ -222,6 +225,7 @@ impl<C: TypeConfig> RaftNode<C> {
             ticks: 0,
             incarnation: 0,
             restarts: 0,
+            last_failure: None,
         };
         (node, rx)
     }
@@ -256,6 +260,7 @@ impl<C: TypeConfig> RaftNode<C> {
     /// Stops the node; the supervisor restarts it from storage.
     fn fail(&mut self, ctx: &mut Context<Self>, err: FatalError) {
         error!(node = self.id, %err, "fatal error: stopping to restart from storage");
+        self.last_failure = Some(err.to_string());
         self.metrics.send_modify(|m| m.down = Some(err.to_string()));
         ctx.stop();
     }
@@ -385,73 +390,6 @@ impl<C: TypeConfig> RaftNode<C> {
         });
     }
 
-    /// Rebuilds the core from storage before any message is handled.
-    fn reload(&mut self, ctx: &mut Context<Self>) {
-        if self.apply.is_none() {
-            self.apply = Some(ApplyActor::new((self.apply_factory)()).start());
-        }
-        let storage = Arc::clone(&self.storage);
-        let load = async move { storage.lock().await.load().await };
-        // `wait`, not `spawn`: the mailbox stays shut until the core exists.
-        ctx.wait(
-            load.into_actor(self)
-                .map(|res, node, ctx| node.loaded(res, ctx)),
-        );
-    }
-
-    fn loaded(&mut self, res: Result<LogState, StorageError>, ctx: &mut Context<Self>) {
-        let state = match res {
-            Ok(state) => state,
-            Err(e) => {
-                let reason = format!("cannot load storage: {e}");
-                error!(node = self.id, %reason, "staying down");
-                self.down = Some(Down::Failed(reason));
-                return self.publish_down();
-            }
-        };
-        self.incarnation += 1;
-        let seed = self.cfg.seed ^ self.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.incarnation;
-        let rng = ChaCha8Rng::seed_from_u64(seed);
-        match RaftCore::new(self.id, self.cfg.core.clone(), state.recovered(), rng) {
-            Ok(core) => {
-                // Applying resumes after the snapshot: reads waiting for an
-                // index it covers are served at once.
-                self.applied = core.status().applied;
-                self.core = Some(core);
-                // The core's tick count starts at zero: so does its clock.
-                self.clock = LeaseClock::start(self.cfg.tick);
-                self.found_if_empty(&state, ctx);
-            }
-            Err(e) => {
-                let reason = FatalError::Recover(e.to_string()).to_string();
-                error!(node = self.id, %reason, "staying down");
-                self.down = Some(Down::Failed(reason));
-                return self.publish_down();
-            }
-        }
-        if let (Some(snapshot), Some(apply)) = (state.snapshot, &self.apply) {
-            // A fresh state machine starts from the snapshot instead of
-            // replaying the whole log; one that is ahead ignores it.
-            apply.do_send(RestoreSnapshot {
-                index: snapshot.meta.index,
-                data: snapshot.data,
-            });
-        }
-        info!(
-            node = self.id,
-            incarnation = self.incarnation,
-            last = state.entries.last().map(|e| e.index),
-            "loaded"
-        );
-        // A store founded just now is reloaded: it founds no more.
-        let founding = self.founding.is_some();
-        self.metrics.send_modify(|m| {
-            m.incarnation = self.incarnation;
-            m.founding = founding;
-        });
-        self.publish();
-    }
-
     /// Snapshots the state machine and hands the snapshot to the core, which
     /// compacts its log and has the snapshot stored with the next `Ready`.
     /// `reply` (an on-demand snapshot) gets the snapshot's index.
@@ -554,13 +492,7 @@ impl<C: TypeConfig> Supervised for RaftNode<C> {
         }
         // The dead incarnation's requests may still commit: outcome unknown.
         self.reset(ClientError::Interrupted);
-        self.restarts += 1;
-        if self.restarts > self.cfg.max_restarts && self.down.is_none() {
-            self.down = Some(Down::Failed(format!(
-                "{} restarts without a successful write",
-                self.restarts - 1
-            )));
-        }
+        self.count_restart();
     }
 }
 

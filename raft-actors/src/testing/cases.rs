@@ -16,7 +16,7 @@
 //!
 //! One concern per file: elections, replication and one-way cuts here,
 //! then [`snapshot`](snapshot_config), membership, reads, restarts,
-//! state machine faults, faults under writes and linearizable histories
+//! state machine faults, failing disks, faults under writes and linearizable histories
 //! in the submodules, all re-exported here.
 //!
 //! ```
@@ -37,6 +37,7 @@ use crate::testing::{Kv, KvCommand, TestCluster, TypedBuilder};
 use crate::type_config::TypeConfig;
 
 mod clients;
+mod disk_faults;
 mod faults;
 mod linearizability;
 mod membership;
@@ -45,6 +46,10 @@ mod restart;
 mod snapshot;
 mod state_machine_faults;
 
+pub use disk_faults::{
+    a_corrupt_record_at_load_never_starts_the_node_empty,
+    a_failed_fsync_is_never_acknowledged_nor_retried, histories_on_failing_disks_are_linearizable,
+};
 pub use faults::{
     partitioned_leader_write_is_overwritten_never_applied,
     writes_during_leader_transfers_succeed_or_fail_clearly,
@@ -110,8 +115,8 @@ async fn follower_hearing<C: TypeConfig>(c: &TestCluster<C>, leader: NodeId) -> 
 /// (election, leader crash, replication, forwarding, snapshot after a
 /// crash, which the socket crates call directly): paused clock, metrics,
 /// timeouts, group commit, queue bound, snapshot after compaction,
-/// membership, reads, restarts, state machine faults, faults under writes
-/// and linearizable histories, most of which inject faults through
+/// membership, reads, restarts, state machine faults, faults under writes,
+/// failing disks and linearizable histories, most of which inject faults through
 /// [`TestCluster::faults`](crate::testing::TestCluster::faults). Each test
 /// is named after its body and seeded as its memory twin in
 /// `raft-actors/tests`.
@@ -168,7 +173,20 @@ macro_rules! cluster_cases {
             // t70_faults.rs
             partitioned_leader_write_is_overwritten_never_applied 40,
             writes_during_leader_transfers_succeed_or_fail_clearly 41,
+            // t75_disk_faults.rs
+            a_failed_fsync_is_never_acknowledged_nor_retried 75,
+            a_corrupt_record_at_load_never_starts_the_node_empty 76,
         );
+        #[actix_rt::test]
+        async fn histories_on_failing_disks_are_linearizable() {
+            for seed in $crate::testing::cases::lin_seeds(2) {
+                let b = $make(seed, $crate::testing::cases::linearizability_config()).await;
+                let stats =
+                    $crate::testing::cases::histories_on_failing_disks_are_linearizable(b, seed)
+                        .await;
+                assert_eq!(stats.refused, 0);
+            }
+        }
         // t80_linearizability.rs
         #[actix_rt::test]
         async fn histories_under_random_faults_are_linearizable() {

@@ -1,5 +1,6 @@
 //! What users test with (feature `testing`): an in-process cluster kit over
-//! the memory adapters, a history recorder with a linearizability checker,
+//! the memory adapters, a storage wrapper that makes the disk fail on a
+//! seeded schedule ([`FaultyStorage`]), a history recorder with a linearizability checker,
 //! the conformance suites for storage and transport adapters, a
 //! fault-injecting TCP proxy for tests over real sockets, network faults
 //! that one test body injects over every transport, the cluster test
@@ -11,6 +12,7 @@
 pub mod cases;
 mod cluster;
 mod counter;
+mod faulty_storage;
 mod history;
 mod kv;
 mod linearizability;
@@ -23,6 +25,7 @@ mod transport_suite;
 
 pub use cluster::{ClusterBuilder, ClusterError, ClusterNetwork, TestCluster, TypedBuilder};
 pub use counter::Counter;
+pub use faulty_storage::{FaultHandle, FaultPlan, FaultStats, FaultyStorage, WriteFault};
 pub use history::{History, Op, OpId, OpKind, Outcome};
 pub use kv::{Kv, KvCommand};
 pub use linearizability::{check_linearizable, CheckStats, LinearizabilityError};

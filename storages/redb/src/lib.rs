@@ -21,6 +21,13 @@
 //!   acknowledged write and never makes the store misread one
 //!   (`tests/power_loss/` runs it on [`RedbStorage::open_backend`] with
 //!   such disks).
+//! - **Poisoned by a failed write.** Once a write fails on I/O (a commit
+//!   whose fsync failed among them), every later call is refused until the
+//!   store is reopened: after a failed fsync the kernel may have dropped
+//!   the dirty pages, so a retry that succeeds would prove nothing
+//!   (PostgreSQL's fsyncgate). A node on it stops at the first failure and
+//!   cannot reload on the same handle: restart the process.
+//!   (`tests/power_loss/fsync_error.rs`.)
 //! - **No blocking on async threads.** The database lives on a thread of
 //!   its own; the node awaits its answers.
 //!

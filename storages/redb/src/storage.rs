@@ -219,7 +219,7 @@ impl RedbStorage {
         let (tx, rx) = mpsc::sync_channel(1);
         let m = membership.clone();
         self.send(Box::new(move |store: &mut Store| {
-            let _ = tx.send(store.save_membership(&m));
+            let _ = tx.send(store.poisoning(|s| s.save_membership(&m)));
         }))?;
         rx.recv().map_err(|_| self.stopped())??;
         self.fresh = false;
@@ -324,8 +324,11 @@ impl std::fmt::Debug for RedbStorage {
 #[async_trait]
 impl Storage for RedbStorage {
     async fn load(&mut self) -> Result<LogState, StorageError> {
-        self.call(|store| store.read_all().map_err(StorageError::from))
-            .await
+        self.call(|store| {
+            store.refuse_if_poisoned()?;
+            store.read_all().map_err(StorageError::from)
+        })
+        .await
     }
 
     async fn append(
@@ -342,15 +345,20 @@ impl Storage for RedbStorage {
     }
 
     async fn entries(&mut self, lo: LogIndex, hi: LogIndex) -> Result<Vec<Entry>, StorageError> {
-        self.call(move |store| store.entries(lo, hi)).await
+        self.call(move |store| {
+            store.refuse_if_poisoned()?;
+            store.entries(lo, hi)
+        })
+        .await
     }
 
     async fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError> {
-        self.call(move |store| store.truncate(from)).await
+        self.call(move |store| store.poisoning(|s| s.truncate(from)))
+            .await
     }
 
     async fn save_membership(&mut self, membership: Membership) -> Result<(), StorageError> {
-        self.call(move |store| store.save_membership(&membership))
+        self.call(move |store| store.poisoning(|s| s.save_membership(&membership)))
             .await
     }
 
@@ -382,7 +390,8 @@ impl Storage for RedbStorage {
     }
 
     async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
-        self.call(move |store| store.write(batch)).await
+        self.call(move |store| store.poisoning(|s| s.write(batch)))
+            .await
     }
 
     fn fsyncs(&self) -> Option<u64> {

@@ -16,7 +16,6 @@ use actix::prelude::*;
 
 use super::RaftNode;
 use crate::core::RaftCore;
-use crate::error::FatalError;
 use crate::storage::StorageError;
 use crate::type_config::TypeConfig;
 
@@ -105,7 +104,8 @@ impl<C: TypeConfig> RaftNode<C> {
         ctx: &mut Context<Self>,
     ) {
         if let Err(e) = res {
-            return self.fail(ctx, FatalError::Storage(e));
+            // Never retried: the incarnation ends (see `lifecycle`).
+            return self.write_failed(e, ctx);
         }
         self.restarts = 0;
         self.storage_writes += 1;

@@ -196,7 +196,7 @@ pub async fn history_under_random_faults_is_linearizable(b: TypedBuilder<Kv>, se
 /// Fails unless more than `1 / min_share` of the operations succeeded (so
 /// the check means something) and the history is linearizable; a failure
 /// names the seed to replay.
-fn check_history(history: &History, seed: u64, min_share: usize) {
+pub(super) fn check_history(history: &History, seed: u64, min_share: usize) {
     let ops = history.ops();
     let ok = ops
         .iter()

@@ -81,6 +81,10 @@ pub(crate) struct Store {
     path: PathBuf,
     bounds: Bounds,
     counters: Arc<Counters>,
+    /// Set by the first write that failed on I/O (a commit whose fsync
+    /// failed among them): why every later call is refused until the
+    /// store is reopened.
+    poisoned: Option<String>,
 }
 
 impl Store {
@@ -92,6 +96,39 @@ impl Store {
             && b.held.is_none()
             && b.snapshot.0 == 0
             && b.hard_state == HardState::default()
+    }
+
+    /// Runs a write, unless an earlier one failed on I/O; one that fails so
+    /// poisons the store. After a failed fsync the kernel may have dropped
+    /// the dirty pages and marked them clean, so a later commit that
+    /// succeeds proves nothing about the earlier one (PostgreSQL's
+    /// fsyncgate): only a reopen, which reads what the disk holds, may
+    /// write again. redb refuses too after an I/O error (`PreviousIo`);
+    /// this says so plainly, and does not depend on it.
+    pub(crate) fn poisoning<R>(
+        &mut self,
+        write: impl FnOnce(&mut Store) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
+        self.refuse_if_poisoned()?;
+        let res = write(self);
+        if let Err(StorageError::Io(reason)) = &res {
+            tracing::error!(path = %self.path.display(), %reason, "a write failed: the store refuses every call until reopened");
+            self.poisoned = Some(reason.clone());
+        }
+        res
+    }
+
+    /// Refuses every call once a write failed on I/O (see
+    /// [`poisoning`](Self::poisoning)): reads too, since what they would
+    /// read is what the failed write may or may not have left.
+    pub(crate) fn refuse_if_poisoned(&self) -> Result<(), StorageError> {
+        match &self.poisoned {
+            None => Ok(()),
+            Some(why) => Err(StorageError::Io(format!(
+                "{}: refused, an earlier write failed ({why}) and its outcome on disk is unknown: reopen the store",
+                self.path.display()
+            ))),
+        }
     }
 
     fn io(&self, e: impl ToString) -> RedbError {

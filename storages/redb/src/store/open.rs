@@ -121,6 +121,7 @@ impl Store {
             path,
             bounds: Bounds::default(),
             counters,
+            poisoned: None,
         };
         store.check_format(sidecar.as_deref())?;
         let state = store.read_all()?;

@@ -72,6 +72,13 @@ struct State {
     syncs: u64,
     /// The power fails during this sync (counted from 1).
     fail_at: Option<u64>,
+    /// This sync (counted from 1) fails with the power on, as Linux's
+    /// fsync does after a write-back error: the dirty pages are marked
+    /// clean without reaching the medium (fsyncgate), so a later sync
+    /// would succeed having written nothing.
+    sync_error_at: Option<u64>,
+    /// Calls the store made, of every kind.
+    calls: u64,
     /// What survived, once the power failed.
     survived: Option<Vec<u8>>,
     /// The sector a torn write-back filled with garbage, if any.
@@ -96,6 +103,8 @@ impl Disk {
                 lagging: None,
                 syncs: 0,
                 fail_at: None,
+                sync_error_at: None,
+                calls: 0,
                 survived: None,
                 garbled: None,
             })),
@@ -106,6 +115,22 @@ impl Disk {
     /// for: that sync and every call after it fail.
     pub fn fail_at_sync(&self, n: u64) {
         self.state().fail_at = Some(n);
+    }
+
+    /// The `n`th sync (from 1) fails with the power on, dropping the
+    /// cache as fsyncgate does (see `State::sync_error_at`).
+    pub fn sync_error_at(&self, n: u64) {
+        self.state().sync_error_at = Some(n);
+    }
+
+    /// Syncs answered so far, failed ones included.
+    pub fn syncs(&self) -> u64 {
+        self.state().syncs
+    }
+
+    /// Calls of every kind the store made on this disk.
+    pub fn calls(&self) -> u64 {
+        self.state().calls
     }
 
     /// Whether the power has failed.
@@ -200,6 +225,10 @@ impl State {
             self.cut();
             return Err(dead());
         }
+        if self.sync_error_at == Some(self.syncs) {
+            self.dirty.clear();
+            return Err(io::Error::other("injected fsync error (write-back failed)"));
+        }
         match self.kind {
             Kind::Honest | Kind::Torn => {
                 let len = self.view.len();
@@ -255,13 +284,15 @@ impl std::fmt::Debug for Disk {
 
 impl StorageBackend for Disk {
     fn len(&self) -> Result<u64, io::Error> {
-        let s = self.state();
+        let mut s = self.state();
+        s.calls += 1;
         s.alive()?;
         Ok(s.view.len() as u64)
     }
 
     fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, io::Error> {
-        let s = self.state();
+        let mut s = self.state();
+        s.calls += 1;
         s.alive()?;
         let lo = usize::try_from(offset).map_err(io::Error::other)?;
         s.view
@@ -272,6 +303,7 @@ impl StorageBackend for Disk {
 
     fn set_len(&self, len: u64) -> Result<(), io::Error> {
         let mut s = self.state();
+        s.calls += 1;
         s.alive()?;
         let old = s.view.len() as u64;
         s.view.resize(len as usize, 0);
@@ -285,11 +317,14 @@ impl StorageBackend for Disk {
     }
 
     fn sync_data(&self, _eventual: bool) -> Result<(), io::Error> {
-        self.state().sync()
+        let mut s = self.state();
+        s.calls += 1;
+        s.sync()
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
         let mut s = self.state();
+        s.calls += 1;
         s.alive()?;
         let lo = usize::try_from(offset).map_err(io::Error::other)?;
         let hi = lo + data.len();

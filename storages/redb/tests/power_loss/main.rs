@@ -24,6 +24,9 @@
 //! fault, but not a clean refusal either: such rounds are counted and
 //! reported apart, and `POWER_LOSS_STRICT=1` fails on them.
 //!
+//! An fsync that fails with the power on is [`fsync_error`]'s: the store
+//! refuses every call until it is reopened.
+//!
 //! `cargo test -p raft-actors-storage-redb --test power_loss` runs
 //! [`ROUNDS`] rounds per disk, round `r` on seed `r`;
 //! `POWER_LOSS_ROUNDS=5000` runs more, `POWER_LOSS_SEED=100000` from
@@ -31,6 +34,7 @@
 //! `POWER_LOSS_SEED=<seed> POWER_LOSS_ROUNDS=1` replays it alone.
 
 mod disk;
+mod fsync_error;
 mod model;
 mod workload;
 
