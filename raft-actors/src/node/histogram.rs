@@ -34,6 +34,9 @@ pub const COUNT_BOUNDS: [u64; 13] = {
     b
 };
 
+/// The most buckets a histogram has (the latency bounds and `+Inf`).
+const MAX_BUCKETS: usize = LATENCY_BOUNDS_NANOS.len() + 1;
+
 /// Samples counted into fixed buckets, with their sum.
 ///
 /// ```
@@ -51,8 +54,10 @@ pub const COUNT_BOUNDS: [u64; 13] = {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Histogram {
     bounds: &'static [u64],
-    /// One count per bound, then the overflow bucket; not cumulative.
-    counts: Vec<u64>,
+    /// One count per bound, then the overflow bucket; not cumulative. An
+    /// array, not a `Vec`: the node copies its histograms into every
+    /// metrics it publishes, and a copy must not allocate.
+    counts: [u64; MAX_BUCKETS],
     sum: u64,
     count: u64,
 }
@@ -76,8 +81,9 @@ impl Histogram {
 
     fn with_bounds(bounds: &'static [u64]) -> Self {
         Histogram {
-            bounds,
-            counts: vec![0; bounds.len() + 1],
+            // At most MAX_BUCKETS - 1 bounds: both constants are.
+            bounds: &bounds[..bounds.len().min(MAX_BUCKETS - 1)],
+            counts: [0; MAX_BUCKETS],
             sum: 0,
             count: 0,
         }
@@ -111,7 +117,7 @@ impl Histogram {
     /// Each bucket's upper bound (`None` for the overflow bucket) with how
     /// many samples it holds, not cumulated.
     pub fn buckets(&self) -> impl Iterator<Item = (Option<u64>, u64)> + '_ {
-        self.counts
+        self.counts[..=self.bounds.len()]
             .iter()
             .enumerate()
             .map(|(i, n)| (self.bounds.get(i).copied(), *n))

@@ -45,22 +45,22 @@ struct Values {
     buckets: Vec<(f64, u64)>,
 }
 
-/// A histogram set from a node [`Histogram`], its bounds and sum scaled
+/// A histogram set from a node [`Histogram`], its bounds and sum divided
 /// into the exported unit. Clones share it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CopiedHistogram(Arc<Mutex<Values>>);
 
 impl CopiedHistogram {
-    /// Copies `h` in, each bound and the sum multiplied by `scale` (1e-9
+    /// Copies `h` in, each bound and the sum divided by `per_unit` (1e9
     /// for nanoseconds to seconds).
-    pub fn set(&self, h: &Histogram, scale: f64) {
+    pub fn set(&self, h: &Histogram, per_unit: f64) {
         let buckets = h
             .buckets()
-            .map(|(bound, n)| (bound.map_or(f64::MAX, |b| b as f64 * scale), n))
+            .map(|(bound, n)| (bound.map_or(f64::MAX, |b| b as f64 / per_unit), n))
             .collect();
         let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
         *v = Values {
-            sum: h.sum() as f64 * scale,
+            sum: h.sum() as f64 / per_unit,
             count: h.count(),
             buckets,
         };
