@@ -246,6 +246,40 @@ fn status_snapshot_and_metrics() {
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }
+    // On redb: the snapshot, the fsyncs the store counted and the writes
+    // that synced, the election, the links with every peer.
+    let at_least = |name: &str, min: f64| {
+        let v = sample(&text, name);
+        assert!(v.is_some_and(|v| v >= min), "{name} = {v:?}, want >= {min}");
+    };
+    at_least("raft_leader", leader as f64);
+    at_least("raft_snapshots_taken_total", 1.0);
+    at_least("raft_snapshot_bytes_total{kind=\"taken\"}", 1.0);
+    at_least("raft_fsyncs_total", 1.0);
+    at_least("raft_fsync_seconds_count", 1.0);
+    at_least("raft_storage_write_seconds_count", 1.0);
+    at_least("raft_apply_seconds_count", 1.0);
+    at_least("raft_elections_won_total", 1.0);
+    for peer in c.running().into_iter().filter(|p| *p != leader) {
+        let sent = format!("raft_transport_bytes_total{{peer=\"{peer}\",direction=\"sent\"}}");
+        at_least(&sent, 1.0);
+    }
+    // Every series the Grafana dashboard queries is there, under its name.
+    let dashboard: serde_json::Value = serde_json::from_str(DASHBOARD).expect("dashboard JSON");
+    let exprs = dashboard.to_string();
+    for name in exprs
+        .split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+        .filter(|w| w.starts_with("raft_"))
+    {
+        let exported = text.lines().any(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with(['{', ' ']))
+        });
+        assert!(
+            exported,
+            "the dashboard queries {name}, not exported:\n{text}"
+        );
+    }
     let f = c
         .running()
         .into_iter()
@@ -255,6 +289,14 @@ fn status_snapshot_and_metrics() {
         .req(f, "GET", "/metrics", None)
         .text()
         .contains("raft_role{role=\"follower\"} 1"));
+}
+
+const DASHBOARD: &str = include_str!("../../raft-actors/service/grafana/raft-actors.json");
+
+/// The value of the sample `series` (name and labels, as exported).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[test]

@@ -28,6 +28,7 @@ use super::directory::Directory;
 use super::error::{name_leader, ApiError};
 use super::flags::{StorageKind, TransportKind};
 use super::machine::Machine;
+#[cfg(feature = "metrics")]
 use super::metrics::ServiceMetrics;
 use super::network::{battery, TransportBuildError};
 use super::node::{Node, Settings};
@@ -380,6 +381,7 @@ impl<S: Service> ServiceBuilder<S> {
         let node = web::Data::new(Node::<S> {
             raft: raft.clone(),
             directory,
+            #[cfg(feature = "metrics")]
             metrics: ServiceMetrics::new(),
             network: Arc::clone(&network),
             settings: Settings {

@@ -35,8 +35,9 @@ const FORWARDED: &str = "x-raft-forwarded";
 
 /// Registers the cluster API's routes.
 pub fn routes<S: Service>(cfg: &mut web::ServiceConfig) {
+    #[cfg(feature = "metrics")]
+    cfg.route("/metrics", web::get().to(metrics::<S>));
     cfg.route("/status", web::get().to(status::<S>))
-        .route("/metrics", web::get().to(metrics::<S>))
         .route("/cluster/members", web::post().to(add_member::<S>))
         .route(
             "/cluster/members/{id}",
@@ -132,6 +133,7 @@ pub(crate) fn status_value(s: &Status, handed: LogIndex, tick: Duration) -> Valu
     body
 }
 
+#[cfg(feature = "metrics")]
 async fn metrics<S: Service>(node: web::Data<Node<S>>) -> Result<HttpResponse, ApiError> {
     let learner = node
         .status()

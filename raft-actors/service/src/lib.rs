@@ -33,7 +33,8 @@
 //! carry `{"error", "leader"}` with the contract's status codes (503:
 //! nothing applied; 504: outcome unknown), and `/status`,
 //! `/cluster/members`, `/cluster/leader`, `/cluster/snapshot` and
-//! `/metrics` are served beside the service's routes. SIGTERM stops a node
+//! `/metrics` (cargo feature `metrics`, on by default) are served beside
+//! the service's routes. SIGTERM stops a node
 //! cleanly.
 //!
 //! # In code, without flags
@@ -75,7 +76,7 @@
 //! | what a route calls to write and read | [`node`] |
 //! | `/status`, `/cluster/*` | [`cluster`] |
 //! | `/health`, `/cluster/status`, `/ui` | [`operators`] |
-//! | `/metrics` | [`metrics`] |
+//! | `/metrics` (cargo feature `metrics`) | `metrics` |
 //! | storage and transport batteries | [`storage`], [`network`] |
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
@@ -88,6 +89,7 @@ pub mod flags;
 pub mod held_logs;
 pub mod http;
 pub mod machine;
+#[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod network;
 pub mod node;

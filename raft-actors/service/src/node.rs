@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "metrics")]
+use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
@@ -20,6 +22,7 @@ use raft_actors::{ClientError, Consistency, Raft};
 use super::directory::{Addrs, Directory};
 use super::error::ApiError;
 use super::machine::{Envelope, Machine, Outcome};
+#[cfg(feature = "metrics")]
 use super::metrics::ServiceMetrics;
 use super::sessions::IdempotencyKey;
 use super::Service;
@@ -53,6 +56,7 @@ pub(crate) struct Settings {
 pub struct Node<S: Service> {
     pub(crate) raft: Raft<Machine<S>>,
     pub(crate) directory: Directory,
+    #[cfg(feature = "metrics")]
     pub(crate) metrics: ServiceMetrics,
     pub(crate) network: Arc<dyn NetworkTransport>,
     pub(crate) settings: Settings,
@@ -124,9 +128,11 @@ impl<S: Service> Node<S> {
                 "this node is not a member of the cluster",
             ));
         }
+        #[cfg(feature = "metrics")]
         let started = Instant::now();
         let shown = key.as_ref().map(ToString::to_string);
         let res = self.raft.propose(Envelope::Command { key, command }).await;
+        #[cfg(feature = "metrics")]
         self.metrics.proposal(started.elapsed(), res.is_ok());
         match res?.output {
             Outcome::Done { index, output } => Ok(Written { index, output }),

@@ -10,6 +10,7 @@ use super::Apply;
 use crate::core::{Entry, LogIndex, Payload};
 use crate::error::ClientError;
 use crate::node::messages::client::Applied;
+use crate::node::SharedHistogram;
 use crate::type_config::{decode, encode, TypeConfig};
 
 /// The reply channel of a proposal waiting for its entry.
@@ -59,6 +60,8 @@ pub struct ApplyActor<C: TypeConfig> {
     poisoned: Option<String>,
     /// The state machine panicked: stop after answering.
     panicked: bool,
+    /// Where each batch's apply time is recorded, if anywhere.
+    latency: Option<SharedHistogram>,
 }
 
 impl<C: TypeConfig> ApplyActor<C> {
@@ -69,7 +72,15 @@ impl<C: TypeConfig> ApplyActor<C> {
             applied: 0,
             poisoned: None,
             panicked: false,
+            latency: None,
         }
+    }
+
+    /// Records how long each batch of committed entries takes to apply in
+    /// `latency` (the node publishes it in its metrics).
+    pub fn with_latency(mut self, latency: SharedHistogram) -> Self {
+        self.latency = Some(latency);
+        self
     }
 
     /// The user's state machine panicked: it may be half-updated, so it
@@ -139,6 +150,8 @@ impl<C: TypeConfig> Handler<ApplyBatch<C>> for ApplyActor<C> {
 
     fn handle(&mut self, batch: ApplyBatch<C>, ctx: &mut Self::Context) {
         let mut waiters = batch.waiters.into_iter().peekable();
+        let timed = !batch.entries.is_empty();
+        let started = std::time::Instant::now();
         for entry in batch.entries {
             let index = entry.index;
             let mut result = self.apply_entry(entry);
@@ -157,6 +170,9 @@ impl<C: TypeConfig> Handler<ApplyBatch<C>> for ApplyActor<C> {
         }
         for (_, reply) in waiters {
             let _ = reply.send(Err(ClientError::Interrupted));
+        }
+        if let (true, Some(latency)) = (timed, &self.latency) {
+            latency.observe_duration(started.elapsed());
         }
         for (query, reply) in batch.queries {
             let answer = match &self.poisoned {

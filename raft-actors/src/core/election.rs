@@ -56,6 +56,7 @@ impl RaftCore {
         self.vote = Some(self.id);
         self.role = Role::Candidate;
         self.leader = None;
+        self.events.elections_started += 1;
         self.reset_election_timer();
         self.votes = BTreeMap::from([(self.id, true)]);
         if self.membership.vote_result(&self.votes) == VoteResult::Won {
@@ -170,6 +171,8 @@ impl RaftCore {
     fn become_leader(&mut self) {
         self.role = Role::Leader;
         self.leader = Some(self.id);
+        self.events.elections_won += 1;
+        self.note_leader();
         self.forwarded.leading(self.term);
         self.votes.clear();
         self.transfer = None;

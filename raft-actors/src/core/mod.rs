@@ -76,7 +76,7 @@ pub use pipeline::Pipeline;
 pub use progress::ProgressState;
 pub use ready::{AfterPersist, PersistGate, ProposalOutcome, ReadOutcome, Ready, ToPersist};
 pub use snapshot::{Snapshot, SnapshotError, SnapshotMeta};
-pub use status::{Counters, PeerStatus, Role, Status};
+pub use status::{Counters, Events, PeerStatus, Role, Status};
 
 use conf_change::ConfigHistory;
 use forwarded::Forwarded;
@@ -191,6 +191,9 @@ pub struct RaftCore {
     /// Batches handed out and not acknowledged yet, oldest first.
     outstanding: std::collections::VecDeque<batching::Outstanding>,
     counters: Counters,
+    /// What it did, for metrics; and the leadership it last saw begin.
+    events: Events,
+    leader_seen: Option<(Term, NodeId)>,
 }
 
 impl RaftCore {
@@ -269,6 +272,8 @@ impl RaftCore {
             handed_hard_state: hs,
             outstanding: std::collections::VecDeque::new(),
             counters: Counters::default(),
+            events: Events::default(),
+            leader_seen: None,
         };
         core.reset_election_timer();
         Ok(core)
@@ -612,6 +617,7 @@ impl RaftCore {
         }
         self.role = Role::Follower;
         self.leader = leader;
+        self.note_leader();
         self.votes.clear();
         if leader.is_some() {
             self.last_leader_contact = self.lease_now();

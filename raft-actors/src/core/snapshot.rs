@@ -140,6 +140,7 @@ impl RaftCore {
         let offset = pr.snapshot_offset.min(len);
         let end = (offset + self.cfg.snapshot_chunk_bytes as u64).min(len);
         pr.snapshot_in_flight = true;
+        self.events.snapshot_bytes_sent += end - offset;
         let body = Body::InstallSnapshot {
             meta: snap.meta.clone(),
             offset,
@@ -284,6 +285,12 @@ impl RaftCore {
             return;
         };
         if done {
+            if pr.state == ProgressState::Snapshot && pr.snapshot_index == index {
+                self.events.snapshots_sent += 1;
+            }
+            let Some(pr) = self.progress.get_mut(&from) else {
+                return;
+            };
             if pr.snapshot_done(index) {
                 self.maybe_commit();
             }

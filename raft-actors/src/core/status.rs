@@ -1,5 +1,6 @@
-//! What a node can tell about itself: role, term, log cursors, peers, and
-//! counters of the input it ignored.
+//! What a node can tell about itself: role, term, log cursors, peers,
+//! counters of the input it ignored, and counts of what it did (elections,
+//! leaderships seen, snapshots sent).
 
 use std::collections::BTreeMap;
 
@@ -112,7 +113,73 @@ pub struct Counters {
     pub forwards_unanswered: u64,
 }
 
+/// What the core did since it was built, counted for metrics: elections,
+/// leaderships seen, snapshots sent. Counting only: nothing reads these to
+/// decide anything.
+///
+/// ```
+/// use raft_actors::core::{Config, Membership, RaftCore, Recovered};
+/// use rand::SeedableRng;
+/// let rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+/// let boot = Recovered::bootstrap(Membership::voters([1]));
+/// let mut core = RaftCore::new(1, Config::default(), boot, rng).unwrap();
+/// core.campaign(); // a single voter wins at once
+/// let e = core.events();
+/// assert_eq!((e.elections_started, e.elections_won, e.leader_changes), (1, 1, 1));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Events {
+    /// Elections this node started as a candidate (a pre-vote round that
+    /// found no majority starts none).
+    pub elections_started: u64,
+    /// Elections it won: times it became leader.
+    pub elections_won: u64,
+    /// Leaderships it saw begin: a leader became known for a term, or a
+    /// different one than it knew (itself included).
+    pub leader_changes: u64,
+    /// Snapshots it sent, as leader, that a follower confirmed holding.
+    pub snapshots_sent: u64,
+    /// Bytes of snapshot chunks it sent (resent chunks included).
+    pub snapshot_bytes_sent: u64,
+}
+
+impl Events {
+    /// Both counts added, field by field (a node adds up the counts of its
+    /// incarnations).
+    ///
+    /// ```
+    /// use raft_actors::core::Events;
+    /// let a = Events { elections_won: 1, ..Events::default() };
+    /// assert_eq!(a.plus(&a).elections_won, 2);
+    /// ```
+    pub fn plus(&self, other: &Events) -> Events {
+        Events {
+            elections_started: self.elections_started + other.elections_started,
+            elections_won: self.elections_won + other.elections_won,
+            leader_changes: self.leader_changes + other.leader_changes,
+            snapshots_sent: self.snapshots_sent + other.snapshots_sent,
+            snapshot_bytes_sent: self.snapshot_bytes_sent + other.snapshot_bytes_sent,
+        }
+    }
+}
+
 impl RaftCore {
+    /// What the core did since it was built.
+    pub fn events(&self) -> Events {
+        self.events
+    }
+
+    /// Counts a leadership that just became known (called wherever the
+    /// leader changes).
+    pub(super) fn note_leader(&mut self) {
+        if let Some(leader) = self.leader {
+            if self.leader_seen != Some((self.term, leader)) {
+                self.leader_seen = Some((self.term, leader));
+                self.events.leader_changes += 1;
+            }
+        }
+    }
+
     /// A snapshot of the node's state.
     pub fn status(&self) -> Status {
         Status {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::activity::Activity;
 use crate::core::{LogIndex, Membership, NodeId, Role, Status, Term};
 
 /// A node's state as last published.
@@ -66,6 +67,9 @@ pub struct Metrics {
     /// The most writes that were in flight at once since the process
     /// started: above 1, persists were pipelined.
     pub writes_in_flight_max: u64,
+    /// Latencies, snapshots, elections and leaderships since the process
+    /// started.
+    pub activity: Activity,
 }
 
 impl Metrics {
@@ -91,6 +95,7 @@ impl Metrics {
             fsyncs: None,
             writes_in_flight: 0,
             writes_in_flight_max: 0,
+            activity: Activity::default(),
         }
     }
 

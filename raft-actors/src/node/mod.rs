@@ -4,7 +4,9 @@
 //! It must never decide a Raft rule itself (the core does), and never let a
 //! message out before the state it promises is persisted.
 
+mod activity;
 mod conf_waiters;
+mod histogram;
 mod lease_clock;
 pub mod messages;
 mod metrics;
@@ -12,6 +14,8 @@ mod pending;
 mod raft_node;
 mod roster;
 
+pub use activity::{Activity, SnapshotStats};
+pub use histogram::{Histogram, SharedHistogram, COUNT_BOUNDS, LATENCY_BOUNDS_NANOS};
 pub use metrics::Metrics;
 pub use raft_node::{ApplyFactory, NodeConfig, RaftNode};
 pub use roster::{Roster, RosterError};

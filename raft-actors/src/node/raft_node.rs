@@ -45,6 +45,7 @@ use crate::type_config::TypeConfig;
 mod faults;
 mod founding;
 mod lifecycle;
+mod recorder;
 mod write_path;
 
 /// Builds a fresh state machine: at start, and after a crash lost the old
@@ -175,6 +176,8 @@ pub struct RaftNode<C: TypeConfig> {
     entries_persisted: u64,
     /// The storage's own fsync count, if it keeps one.
     fsyncs: Option<u64>,
+    /// Latencies, snapshots and the core's events, for the metrics.
+    rec: recorder::Recorder,
 }
 
 impl<C: TypeConfig> RaftNode<C> {
@@ -212,6 +215,7 @@ impl<C: TypeConfig> RaftNode<C> {
             storage_writes: 0,
             entries_persisted: 0,
             fsyncs: None,
+            rec: recorder::Recorder::default(),
             pending: Pending::new(),
             changes: ConfWaiters::default(),
             // Random base: ids must not repeat across a restart of this
@@ -354,11 +358,13 @@ impl<C: TypeConfig> RaftNode<C> {
     }
 
     /// Publishes the metrics if they changed.
-    fn publish(&self) {
+    fn publish(&mut self) {
         let Some(core) = self.core.as_ref() else {
             return;
         };
         let status = core.status();
+        self.rec.observe(&status);
+        let activity = self.rec.activity(core.events());
         let applied = self.applied;
         let (writes, entries, fsyncs) = (self.storage_writes, self.entries_persisted, self.fsyncs);
         let in_flight = (self.pipeline.writes_in_flight(), self.writes_in_flight_max);
@@ -369,6 +375,7 @@ impl<C: TypeConfig> RaftNode<C> {
             next.entries_persisted = entries;
             next.fsyncs = fsyncs;
             (next.writes_in_flight, next.writes_in_flight_max) = in_flight;
+            next.activity = activity;
             next.down = None;
             let changed = next != *m;
             *m = next;
@@ -408,17 +415,21 @@ impl<C: TypeConfig> RaftNode<C> {
             return;
         }
         self.snapshot_building = true;
+        let started = std::time::Instant::now();
         let built = async move { apply.send(BuildSnapshot).await };
         ctx.spawn(built.into_actor(self).map(move |res, node, ctx| {
             node.snapshot_building = false;
             let result = match res {
                 Ok(Ok((index, data))) => match node.core.as_mut() {
-                    Some(core) => match core.snapshot_taken(index, data) {
-                        Ok(()) => Ok(index),
+                    Some(core) => match (data.len() as u64, core.snapshot_taken(index, data)) {
+                        (bytes, Ok(())) => {
+                            node.rec.taken(started.elapsed(), bytes);
+                            Ok(index)
+                        }
                         // Nothing applied since the last snapshot: that one
                         // stands.
-                        Err(SnapshotError::Stale { current }) => Ok(current),
-                        Err(e) => Err(ClientError::Invalid(e.to_string())),
+                        (_, Err(SnapshotError::Stale { current })) => Ok(current),
+                        (_, Err(e)) => Err(ClientError::Invalid(e.to_string())),
                     },
                     None => Err(ClientError::Interrupted),
                 },
@@ -441,6 +452,7 @@ impl<C: TypeConfig> RaftNode<C> {
     fn reset(&mut self, err: ClientError) {
         self.changes.fail_all(err.clone());
         self.pending.fail_all(err);
+        self.rec.core_dropped(self.core.as_ref());
         self.core = None;
         self.pipeline.clear();
         self.writes.clear();

@@ -15,7 +15,7 @@ use actix::Recipient;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{estimated_size, Transport, TransportError};
+use super::{estimated_size, PeerMetrics, Transport, TransportError};
 use crate::core::{Message, NodeId};
 use crate::node::messages::peer::Peer;
 
@@ -94,6 +94,18 @@ struct Inner {
     rng: ChaCha8Rng,
     max_batch_bytes: usize,
     stats: NetworkStats,
+    /// Each directed link's counts (bytes by [`estimated_size`]).
+    links: BTreeMap<(NodeId, NodeId), Link>,
+}
+
+/// What one directed link carried: sent is delivered here (a delayed
+/// message counts when it is sent).
+#[derive(Clone, Copy, Debug, Default)]
+struct Link {
+    bytes: u64,
+    messages: u64,
+    frames: u64,
+    drops: u64,
 }
 
 /// The default largest batch a link carries: 16 MiB, well above the core's
@@ -114,6 +126,7 @@ impl MemoryNetwork {
                 rng: ChaCha8Rng::seed_from_u64(seed),
                 max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
                 stats: NetworkStats::default(),
+                links: BTreeMap::new(),
             })),
         }
     }
@@ -195,6 +208,36 @@ impl MemoryNetwork {
         self.lock().cut(from, to)
     }
 
+    /// Node `id`'s counts per peer, as a socket transport reports them
+    /// ([`NetworkTransport::peer_metrics`](super::NetworkTransport::peer_metrics)):
+    /// bytes are [`estimated_size`]s, a frame is a batch delivered, and
+    /// the network has no connections to re-establish.
+    ///
+    /// ```
+    /// use raft_actors::transport::MemoryNetwork;
+    /// let net = MemoryNetwork::new(1);
+    /// assert!(net.peer_metrics(1).is_empty());
+    /// ```
+    pub fn peer_metrics(&self, id: NodeId) -> BTreeMap<NodeId, PeerMetrics> {
+        let inner = self.lock();
+        let mut out: BTreeMap<NodeId, PeerMetrics> = BTreeMap::new();
+        for (&(from, to), l) in &inner.links {
+            if from == id {
+                let p = out.entry(to).or_default();
+                p.bytes_sent += l.bytes;
+                p.messages_sent += l.messages;
+                p.frames_sent += l.frames;
+                p.drops += l.drops;
+            } else if to == id {
+                let p = out.entry(from).or_default();
+                p.bytes_received += l.bytes;
+                p.messages_received += l.messages;
+                p.frames_received += l.frames;
+            }
+        }
+        out
+    }
+
     /// What the network did so far.
     pub fn stats(&self) -> NetworkStats {
         self.lock().stats
@@ -226,8 +269,10 @@ impl MemoryNetwork {
                 max: inner.max_batch_bytes,
             });
         }
+        let count = messages.len() as u64;
         if inner.cut(from, to) {
-            inner.stats.dropped += messages.len() as u64;
+            inner.stats.dropped += count;
+            inner.links.entry((from, to)).or_default().drops += count;
             return Ok(());
         }
         let faults = inner
@@ -236,7 +281,13 @@ impl MemoryNetwork {
             .copied()
             .unwrap_or(inner.default_faults);
         if faults.is_clean() {
-            inner.stats.delivered += messages.len() as u64;
+            inner.stats.delivered += count;
+            let link = inner.links.entry((from, to)).or_default();
+            (link.bytes, link.messages, link.frames) = (
+                link.bytes + size as u64,
+                link.messages + count,
+                link.frames + 1,
+            );
             drop(inner);
             // An actor that stopped for good drops the batch: that is a
             // crashed peer, which Raft treats as loss.
@@ -275,6 +326,14 @@ impl MemoryNetwork {
                 }
             }
         }
+        let sent = (now.len() + later.len()) as u64;
+        let link = inner.links.entry((from, to)).or_default();
+        link.drops += count.saturating_sub(sent);
+        if sent > 0 {
+            link.bytes += size as u64;
+            link.messages += sent;
+            link.frames += 1;
+        }
         drop(inner);
         if !now.is_empty() {
             mailbox.do_send(Peer { messages: now });
@@ -310,6 +369,11 @@ impl MemoryTransport {
     /// The network this transport sends on.
     pub fn network(&self) -> &MemoryNetwork {
         &self.net
+    }
+
+    /// This node's counts per peer (see [`MemoryNetwork::peer_metrics`]).
+    pub fn peer_metrics(&self) -> BTreeMap<NodeId, PeerMetrics> {
+        self.net.peer_metrics(self.id)
     }
 }
 

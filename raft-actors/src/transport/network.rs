@@ -32,10 +32,15 @@ pub struct PeerMetrics {
     pub bytes_sent: u64,
     /// Messages written to the peer.
     pub messages_sent: u64,
+    /// Frames written to the peer: one per batch on TCP, one per request
+    /// on HTTP, one per delivered batch in memory.
+    pub frames_sent: u64,
     /// Bytes received from the peer.
     pub bytes_received: u64,
     /// Messages received from the peer and delivered.
     pub messages_received: u64,
+    /// Frames received from the peer (as [`frames_sent`](Self::frames_sent)).
+    pub frames_received: u64,
     /// Connections to the peer (re-)established after a failure.
     pub reconnects: u64,
     /// Messages dropped: queue full, or lost with a broken connection.

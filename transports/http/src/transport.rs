@@ -408,6 +408,7 @@ async fn post_loop(link: Link) {
             None => {
                 PeerCounters::add(&counters.bytes_sent, len);
                 PeerCounters::add(&counters.messages_sent, n);
+                PeerCounters::add(&counters.frames_sent, 1);
                 if failing {
                     PeerCounters::add(&counters.reconnects, 1);
                     failing = false;
@@ -492,6 +493,7 @@ async fn receive(
         return HttpResponse::Forbidden().finish();
     };
     PeerCounters::add(&c.bytes_received, body.len() as u64);
+    PeerCounters::add(&c.frames_received, 1);
     for messages in env.batches {
         PeerCounters::add(&c.messages_received, messages.len() as u64);
         state.inbox.do_send(Peer { messages });

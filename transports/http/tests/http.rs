@@ -96,5 +96,6 @@ async fn refusals_and_limits() {
         .expect("delivered");
     assert_eq!(got.messages, vec![hb(2, 1)]);
     assert_eq!(t.metrics().peers[&2].messages_received, 1);
+    assert_eq!(t.metrics().peers[&2].frames_received, 1, "one request");
     t.shutdown().await;
 }

@@ -162,6 +162,7 @@ impl Conn {
                         return;
                     }
                     PeerCounters::add(&counters.messages_received, messages.len() as u64);
+                    PeerCounters::add(&counters.frames_received, 1);
                     // A stopped node drops it: a crashed peer, to Raft.
                     self.inbox.do_send(Peer { messages });
                 }

@@ -37,10 +37,14 @@ pub struct PeerCounters {
     pub bytes_sent: AtomicU64,
     /// Messages written to the peer.
     pub messages_sent: AtomicU64,
+    /// Frames written to the peer (a TCP frame, an HTTP request).
+    pub frames_sent: AtomicU64,
     /// Bytes received from the peer.
     pub bytes_received: AtomicU64,
     /// Messages received from the peer and delivered.
     pub messages_received: AtomicU64,
+    /// Frames received from the peer.
+    pub frames_received: AtomicU64,
     /// Connections re-established after a failure.
     pub reconnects: AtomicU64,
     /// Messages dropped.
@@ -60,8 +64,10 @@ impl PeerCounters {
         PeerMetrics {
             bytes_sent: get(&self.bytes_sent),
             messages_sent: get(&self.messages_sent),
+            frames_sent: get(&self.frames_sent),
             bytes_received: get(&self.bytes_received),
             messages_received: get(&self.messages_received),
+            frames_received: get(&self.frames_received),
             reconnects: get(&self.reconnects),
             drops: get(&self.drops),
         }

@@ -163,11 +163,14 @@ async fn pump(
             },
         };
         buf.clear();
-        let mut sent = 0u64;
+        let (mut sent, mut frames) = (0u64, 0u64);
         for messages in first {
             let n = messages.len() as u64;
             match codec.encode_into(&Frame::Batch { messages }, &mut buf) {
-                Ok(_) => sent += n,
+                Ok(_) => {
+                    sent += n;
+                    frames += 1;
+                }
                 Err(e) => {
                     // Only possible if the size estimate undershot: drop
                     // this batch, keep the connection.
@@ -185,5 +188,6 @@ async fn pump(
         }
         PeerCounters::add(&link.counters.bytes_sent, buf.len() as u64);
         PeerCounters::add(&link.counters.messages_sent, sent);
+        PeerCounters::add(&link.counters.frames_sent, frames);
     }
 }

@@ -224,6 +224,8 @@ async fn reconnects_sends_and_receipts_are_counted() {
     assert!(m1.bytes_sent > 0);
     let m2 = t2.metrics().peers[&1];
     assert_eq!(m2.messages_received, 2);
+    // One batch: one frame each way of counting.
+    assert_eq!((m1.frames_sent, m2.frames_received), (1, 1));
     assert_eq!(
         m2.bytes_received, m1.bytes_sent,
         "both ends count the same bytes"

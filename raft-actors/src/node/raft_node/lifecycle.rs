@@ -30,7 +30,9 @@ impl<C: TypeConfig> RaftNode<C> {
     /// Rebuilds the core from storage before any message is handled.
     pub(super) fn reload(&mut self, ctx: &mut Context<Self>) {
         if self.apply.is_none() {
-            self.apply = Some(ApplyActor::new((self.apply_factory)()).start());
+            let latency = self.rec.apply_latency();
+            let actor = ApplyActor::new((self.apply_factory)()).with_latency(latency);
+            self.apply = Some(actor.start());
         }
         let storage = Arc::clone(&self.storage);
         let load = async move { storage.lock().await.load().await };

@@ -11,9 +11,11 @@
 //! a write of an incarnation that crashed.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 
+use super::recorder::WriteTiming;
 use super::RaftNode;
 use crate::core::RaftCore;
 use crate::storage::StorageError;
@@ -79,21 +81,46 @@ impl<C: TypeConfig> RaftNode<C> {
         self.writing = true;
         let (storage, epoch) = (Arc::clone(&self.storage), self.write_epoch);
         let entries = persist.entries.len() as u64;
+        let must_sync = persist.must_sync;
+        let installed = persist
+            .snapshot
+            .as_ref()
+            .filter(|_| persist.snapshot_received)
+            .map(|s| s.data.len() as u64);
         let task = async move {
             let mut storage = storage.lock().await;
+            let before = storage.fsyncs();
+            let started = Instant::now();
             let res = storage.write(persist).await;
-            (res, storage.fsyncs())
+            let took = started.elapsed();
+            (res, took, before, storage.fsyncs())
         };
-        ctx.spawn(task.into_actor(self).map(move |(res, fsyncs), node, ctx| {
-            node.fsyncs = fsyncs.or(node.fsyncs);
-            // Written by an incarnation that crashed meanwhile: it stays
-            // written, as on a disk, and opens no gate.
-            if epoch != node.write_epoch {
-                return;
-            }
-            node.writing = false;
-            node.guarded(ctx, |node, ctx| node.persisted(write, res, entries, ctx));
-        }));
+        ctx.spawn(
+            task.into_actor(self)
+                .map(move |(res, took, before, fsyncs), node, ctx| {
+                    node.fsyncs = fsyncs.or(node.fsyncs);
+                    if res.is_ok() {
+                        // Measured whatever the epoch: the disk did the work.
+                        let synced = match (before, fsyncs) {
+                            (Some(b), Some(a)) => a > b,
+                            _ => must_sync,
+                        };
+                        node.rec.written(WriteTiming {
+                            took,
+                            entries,
+                            synced,
+                            installed,
+                        });
+                    }
+                    // Written by an incarnation that crashed meanwhile: it stays
+                    // written, as on a disk, and opens no gate.
+                    if epoch != node.write_epoch {
+                        return;
+                    }
+                    node.writing = false;
+                    node.guarded(ctx, |node, ctx| node.persisted(write, res, entries, ctx));
+                }),
+        );
     }
 
     fn persisted(
