@@ -132,6 +132,12 @@ fn catches_in(rule: BrokenRule, max_seeds: u64, expected: &[Property], mode: Dri
             let mut cfg = SimConfig::new(nodes, seed).driven(mode);
             cfg.core.broken = Some(rule);
             if let Err(v) = run(&cfg) {
+                // A seed that fails with the rule kept as well (a liveness
+                // failure the sweep reports on its own) proves nothing
+                // about the rule.
+                if run(&SimConfig::new(nodes, seed).driven(mode)).is_err() {
+                    continue;
+                }
                 assert!(
                     expected.contains(&v.property),
                     "{rule:?}, {mode:?}: seed {seed} reported {v}, expected one of {expected:?}"
@@ -280,9 +286,9 @@ fn catches_forward_of_an_older_term_taken() {
     );
 }
 
-/// A lease as long as the election timeout has no room for drift or tick
-/// rounding: a follower that acknowledged the round may vote (its clock
-/// rounded, or faster) while the leader still serves lease reads.
+/// A lease that lasts as long as check-quorum keeps the node leader (etcd's
+/// `ReadOnlyLeaseBased`) outlives the followers' refusal to vote: a leader
+/// cut off serves lease reads while the others elect and write.
 #[test]
 fn catches_lease_beyond_its_safe_bound() {
     catches(

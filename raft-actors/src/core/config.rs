@@ -114,8 +114,9 @@ pub enum BrokenRule {
     /// A leader counts its own entries toward the commit index before they
     /// are durable (Figure 2: a server's vote for an entry is its disk).
     CountOwnUndurableEntries,
-    /// Serve lease reads for a whole election timeout, without the margin
-    /// that covers clock drift and tick rounding.
+    /// Serve lease reads for as long as check-quorum keeps the node leader
+    /// (etcd's `ReadOnlyLeaseBased`): that can be two election timeouts
+    /// after a quorum last answered, long after its followers may vote.
     LeaseBeyondSafeBound,
     /// Renew the lease from the time the quorum's acknowledgement arrived
     /// rather than the time its heartbeat round was sent (hashicorp/raft

@@ -134,11 +134,12 @@ impl RaftCore {
     }
 
     fn lease_valid(&self) -> bool {
-        let lease = if self.cfg.breaks(BrokenRule::LeaseBeyondSafeBound) {
-            self.cfg.election_ticks
-        } else {
-            self.cfg.election_ticks - self.cfg.lease_margin_ticks
-        };
+        let lease = self.cfg.election_ticks - self.cfg.lease_margin_ticks;
+        if self.cfg.breaks(BrokenRule::LeaseBeyondSafeBound) {
+            // As long as check-quorum keeps it leader: up to two election
+            // timeouts after a quorum last answered.
+            return self.cfg.check_quorum && !self.reads.lease_forfeited && self.transfer.is_none();
+        }
         // Without check-quorum, followers do not refuse votes while they
         // hear from the leader, so nothing backs a lease.
         self.cfg.check_quorum

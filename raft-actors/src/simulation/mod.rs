@@ -7,8 +7,9 @@
 //! once, or persists in flight while the core keeps being stepped, as the
 //! node drives it; the network loses, duplicates, delays, reorders,
 //! replays (long after) and partitions messages; nodes crash (also in the
-//! middle of a `Ready`) and
-//! restart from what they persisted. One seed decides everything, so a
+//! middle of a `Ready`) and restart from what they persisted; each node's
+//! clock drifts and stalls ([`NodeClock`]), and its core is told the
+//! clock's reading before every input, as the node tells it. One seed decides everything, so a
 //! failure replays exactly: run it again with `trace` on.
 //!
 //! ```
