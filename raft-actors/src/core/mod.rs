@@ -413,16 +413,15 @@ impl RaftCore {
             };
             // A node that hears from its leader refuses to help depose it
             // (thesis §4.2.3), so a partitioned node rejoining with a higher
-            // term, or a removed one that still believes it votes, cannot
-            // disrupt a healthy cluster. This holds with or without
-            // check-quorum and pre-vote: without it, such a node deposed
-            // every leader before it could commit (simulation seed 2252).
-            // With check-quorum the refusal also runs from the node's start
-            // (the lease of a leader it may have heard before a crash).
+            // term cannot disrupt a healthy cluster.
+            // Pre-vote carries the same check itself (thesis §9.6), with or
+            // without check-quorum: a pre-vote is granted only by a node
+            // that has not heard from a leader for an election timeout.
+            let pre = matches!(m.body, Body::PreVote { .. });
             let recently_led = self.role == Role::Leader
                 || (self.leader.is_some()
                     && self.lease_now() < self.last_leader_contact + self.cfg.election_ticks);
-            let refuse = (self.cfg.check_quorum && self.in_lease()) || recently_led;
+            let refuse = (self.cfg.check_quorum && self.in_lease()) || (pre && recently_led);
             if vote_request && refuse {
                 self.counters.votes_refused_in_lease += 1;
                 return;
