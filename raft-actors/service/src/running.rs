@@ -65,12 +65,14 @@ impl<S: Service> RunningService<S> {
     /// Waits until the HTTP server stops (on SIGTERM or SIGINT when the
     /// builder handles signals), then shuts the node and its transport
     /// down. A node that refuses to start because its data dir was lost
-    /// (its metrics' `lost_data`) stops serving too, with that line as the
-    /// error.
+    /// (its metrics' `lost_data`), or that failed for good (`failed`: its
+    /// storage failed a write or a load past its restart budget), stops
+    /// serving too, with that line as the error: the binary exits 1, and
+    /// a restart reopens the storage from what is durable.
     pub async fn stopped(mut self) -> std::io::Result<()> {
         let lost = tokio::select! {
             served = &mut self.server => return self.finish(Some(served)).await,
-            reason = lost_data(self.node.raft.metrics()) => reason,
+            reason = must_exit(self.node.raft.metrics()) => reason,
         };
         self.handle.stop(false).await;
         self.finish(None).await?;
@@ -105,12 +107,21 @@ impl<S: Service> RunningService<S> {
 }
 
 /// Resolves with the reason once the node refuses to start on a lost data
-/// dir; pending forever otherwise.
-async fn lost_data(
+/// dir or fails for good; pending forever otherwise.
+async fn must_exit(
     mut metrics: tokio::sync::watch::Receiver<raft_actors::node::Metrics>,
 ) -> String {
-    match metrics.wait_for(|m| m.lost_data.is_some()).await {
-        Ok(m) => m.lost_data.clone().unwrap_or_default(),
+    match metrics
+        .wait_for(|m| m.lost_data.is_some() || m.failed.is_some())
+        .await
+    {
+        Ok(m) => match (&m.lost_data, &m.failed) {
+            (Some(lost), _) => lost.clone(),
+            (None, failed) => format!(
+                "the node failed for good: {}; restart the process to recover from what its storage holds",
+                failed.clone().unwrap_or_default()
+            ),
+        },
         Err(_) => std::future::pending().await,
     }
 }

@@ -43,6 +43,12 @@ pub struct Metrics {
     /// membership it held (see [`Founding`](crate::core::Founding)): the
     /// line to tell the operator. The process should exit.
     pub lost_data: Option<String>,
+    /// Set when the node failed for good: its storage refused it (a write
+    /// or fsync that failed leaves a store that only a reopen may trust, as
+    /// redb's does) or it spent its restart budget. The reason; the
+    /// process should exit so that a restart reopens the storage and
+    /// recovers from what is durable, never carry on from a failed fsync.
+    pub failed: Option<String>,
     /// Its store is empty and it is asking its voters before founding a
     /// cluster (or joining one) with them.
     pub founding: bool,
@@ -88,6 +94,7 @@ impl Metrics {
             matched: BTreeMap::new(),
             down: None,
             lost_data: None,
+            failed: None,
             founding: false,
             incarnation: 0,
             storage_writes: 0,

@@ -391,7 +391,9 @@ impl<C: TypeConfig> RaftNode<C> {
             Some(Down::Failed(r)) => r.clone(),
             None => return,
         };
+        let failed = matches!(self.down, Some(Down::Failed(_)));
         self.metrics.send_modify(|m| {
+            m.failed = failed.then(|| reason.clone());
             m.down = Some(reason);
             m.leader = None;
         });
