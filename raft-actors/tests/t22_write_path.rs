@@ -30,6 +30,8 @@ struct Holding {
     hold: Arc<Mutex<Hold>>,
     /// Set once a write is being held.
     holding: Arc<Mutex<Option<oneshot::Sender<()>>>>,
+    /// The commit index stored, published after every write.
+    stored: Arc<tokio::sync::watch::Sender<LogIndex>>,
 }
 
 impl Holding {
@@ -38,6 +40,7 @@ impl Holding {
             inner: MemoryStorage::new(membership),
             hold: Arc::default(),
             holding: Arc::default(),
+            stored: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -95,7 +98,10 @@ impl Storage for Holding {
             }
             let _ = held.await;
         }
-        self.inner.write(batch).await
+        self.inner.write(batch).await?;
+        let commit = self.inner.state().hard_state.commit;
+        self.stored.send_replace(commit);
+        Ok(())
     }
 }
 
@@ -115,16 +121,12 @@ async fn a_commit_only_batch_holds_back_no_answer_and_storage_keeps_order() {
     let first = c.raft(leader).propose(1).await.expect("first write");
     info!("--- wait until the first write's commit index is stored");
     let stored = |index| {
-        let inner = handle.inner.clone();
+        let mut stored = handle.stored.subscribe();
         async move {
-            let deadline = tokio::time::Instant::now() + T;
-            while inner.state().hard_state.commit < index {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "commit {index} never stored"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
+            tokio::time::timeout(T, stored.wait_for(|c| *c >= index))
+                .await
+                .unwrap_or_else(|_| panic!("commit {index} never stored"))
+                .expect("the storage lives");
         }
     };
     stored(first.index).await;
