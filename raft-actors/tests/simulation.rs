@@ -323,3 +323,19 @@ fn catches_lease_measured_in_ticks() {
         &DriverMode::ALL,
     );
 }
+
+/// Seed 2252 (3 nodes, pipelined; neither pre-vote nor check-quorum): a
+/// server that its newest configuration removed, but whose committed one
+/// still names it, campaigned with ever higher terms and deposed each
+/// leader before it could commit the removal. A node that hears from a
+/// leader now refuses such a candidate.
+#[test]
+fn a_removed_server_deposes_no_leader_seed_2252() {
+    let cfg = SimConfig::new(3, 2252).driven(DriverMode::Pipelined);
+    assert!(
+        !cfg.core.pre_vote && !cfg.core.check_quorum,
+        "the seed's mix changed"
+    );
+    let report = run(&cfg).unwrap_or_else(|v| panic!("seed 2252: {v}"));
+    assert!(report.liveness_ticks.is_some());
+}

@@ -421,7 +421,17 @@ impl RaftCore {
             let recently_led = self.role == Role::Leader
                 || (self.leader.is_some()
                     && self.lease_now() < self.last_leader_contact + self.cfg.election_ticks);
-            let refuse = (self.cfg.check_quorum && self.in_lease()) || (pre && recently_led);
+            // A server this node's newest configuration removed (named
+            // only by the committed one, the removal not yet committed)
+            // is still heard once no leader is, since it may be needed;
+            // but while a leader is, its higher terms would depose that
+            // leader before it could commit the removal, forever, with
+            // neither pre-vote nor check-quorum (thesis §4.2.3; simulation
+            // seed 2252).
+            let removed = !self.membership.contains(m.from);
+            let refuse = (self.cfg.check_quorum && self.in_lease())
+                || (pre && recently_led)
+                || (removed && recently_led);
             if vote_request && refuse {
                 self.counters.votes_refused_in_lease += 1;
                 return;
