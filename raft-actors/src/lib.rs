@@ -69,6 +69,7 @@
 pub mod apply;
 pub mod core;
 pub mod error;
+pub mod histogram;
 pub mod node;
 pub mod raft;
 pub mod simulation;
@@ -78,8 +79,8 @@ pub mod testing;
 pub mod transport;
 pub mod type_config;
 
-pub use apply::Apply;
+pub use apply::{Applied, Apply};
 pub use error::{ClientError, FatalError};
-pub use node::messages::client::{Applied, Consistency};
+pub use node::messages::client::Consistency;
 pub use raft::Raft;
 pub use type_config::TypeConfig;

@@ -9,12 +9,13 @@ use std::time::Duration;
 use actix::{Addr, ArbiterHandle, Supervisor};
 use tokio::sync::{oneshot, watch};
 
+use crate::apply::Applied;
 use crate::core::{ConfChange, LogIndex, Membership, NodeId, Status};
 use crate::error::ClientError;
 use crate::node::messages::admin::{
     ChangeMembership, GetStatus, Shutdown, TakeSnapshot, TransferLeader,
 };
-use crate::node::messages::client::{Applied, Consistency, Propose, Read};
+use crate::node::messages::client::{Consistency, Propose, Read};
 use crate::node::{ApplyFactory, Metrics, NodeConfig, RaftNode};
 use crate::storage::Storage;
 use crate::transport::Transport;

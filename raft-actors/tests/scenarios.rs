@@ -496,7 +496,7 @@ impl Scenario {
         let r = self.core(id)?.propose_conf_change(req, change);
         self.drive(id)?;
         Ok(match r {
-            Ok(()) => format!("{id}: change p{req} submitted\n"),
+            Ok(_) => format!("{id}: change p{req} submitted\n"),
             Err(e) => format!("{id}: change p{req} refused: {e}\n"),
         })
     }

@@ -14,7 +14,7 @@ use actix::Recipient;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::future::BoxFuture;
 use raft_actors::core::{Body, Message};
-use raft_actors::node::messages::peer::Peer;
+use raft_actors::transport::Peer;
 use raft_actors::transport::{
     NetworkTransport, PeerMetrics, ServeError, Transport, TransportError,
 };

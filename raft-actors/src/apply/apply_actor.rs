@@ -6,11 +6,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use actix::{Actor, ActorContext, Context, Handler, Message};
 use tokio::sync::oneshot;
 
-use super::Apply;
+use super::{Applied, Apply};
 use crate::core::{Entry, LogIndex, Payload};
 use crate::error::ClientError;
-use crate::node::messages::client::Applied;
-use crate::node::SharedHistogram;
+use crate::histogram::SharedHistogram;
 use crate::type_config::{decode, encode, TypeConfig};
 
 /// The reply channel of a proposal waiting for its entry.

@@ -17,6 +17,22 @@ pub use apply_actor::{
 use crate::core::LogIndex;
 use crate::type_config::TypeConfig;
 
+/// A command's result, as the apply actor answers its proposer: where it
+/// was applied and what applying it returned.
+///
+/// ```
+/// use raft_actors::{Applied, testing::Kv};
+/// let a: Applied<Kv> = Applied { index: 7, output: Some(3) };
+/// assert_eq!((a.index, a.output), (7, Some(3)));
+/// ```
+#[derive(Debug)]
+pub struct Applied<C: TypeConfig> {
+    /// The log index of its entry.
+    pub index: LogIndex,
+    /// The state machine's output.
+    pub output: C::Output,
+}
+
 /// A replicated state machine.
 ///
 /// ```

@@ -182,14 +182,16 @@ impl ConfigHistory {
 }
 
 impl RaftCore {
-    /// Proposes a membership change. Where it landed arrives as a
-    /// [`ProposalOutcome`] with this `id`; it is in force at once and done
-    /// when committed (a joint change: when the joint configuration is left).
+    /// Proposes a membership change and answers where its entry landed,
+    /// `(index, term)`: the key to ask [`conf_change_progress`](Self::conf_change_progress)
+    /// with (the same pair also arrives as a [`ProposalOutcome`] with this
+    /// `id`). It is in force at once and done when committed (a joint
+    /// change: when the joint configuration is left).
     pub fn propose_conf_change(
         &mut self,
         id: RequestId,
         change: ConfChange,
-    ) -> Result<(), ConfChangeError> {
+    ) -> Result<(LogIndex, Term), ConfChangeError> {
         if self.role != Role::Leader {
             return Err(ConfChangeError::NotLeader {
                 leader: self.leader,
@@ -218,7 +220,7 @@ impl RaftCore {
             id,
             result: Ok((index, self.term)),
         });
-        Ok(())
+        Ok((index, self.term))
     }
 
     /// How the change whose entry landed at `(index, term)` (its
@@ -232,8 +234,7 @@ impl RaftCore {
     /// let mut core = RaftCore::new(1, Config::default(), Recovered::bootstrap(Membership::voters([1])), rng)?;
     /// while !core.status().role.is_leader() { core.tick(); }
     /// while let Some(rd) = core.ready() { let _ = rd.split().1.persisted(); core.advance(); }
-    /// core.propose_conf_change(1, ConfChange::AddLearner(2))?;
-    /// let (index, term) = (core.status().last_index, core.status().term);
+    /// let (index, term) = core.propose_conf_change(1, ConfChange::AddLearner(2))?;
     /// assert_eq!(core.conf_change_progress(index, term), ConfChangeProgress::Pending);
     /// while let Some(rd) = core.ready() { let _ = rd.split().1.persisted(); core.advance(); }
     /// let ConfChangeProgress::Done(m) = core.conf_change_progress(index, term) else { panic!() };

@@ -6,8 +6,8 @@
 //! Plain numbers for exporters to render; nothing in the node reads them
 //! to decide anything, and recording them must never wait or fail.
 
-use super::histogram::Histogram;
 use crate::core::Events;
+use crate::histogram::Histogram;
 
 /// Snapshots of one kind: how many, their bytes, how long each took.
 ///

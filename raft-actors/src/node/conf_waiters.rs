@@ -84,17 +84,17 @@ mod tests {
     #[test]
     fn a_change_is_answered_once_its_entry_commits_and_a_lost_one_as_not_leader() {
         let mut core = leader();
-        core.propose_conf_change(1, ConfChange::AddLearner(2))
+        let (index, term) = core
+            .propose_conf_change(1, ConfChange::AddLearner(2))
             .expect("taken");
-        let s = core.status();
         let mut waiters = ConfWaiters::default();
         let (done_tx, mut done_rx) = oneshot::channel();
         let (lost_tx, mut lost_rx) = oneshot::channel();
-        waiters.wait(s.last_index, s.term, done_tx);
+        waiters.wait(index, term, done_tx);
         // Another term at that index: what a new leader's log leaves there.
-        waiters.wait(s.last_index, s.term + 1, lost_tx);
+        waiters.wait(index, term + 1, lost_tx);
         let (gone_tx, gone_rx) = oneshot::channel();
-        waiters.wait(s.last_index, s.term, gone_tx);
+        waiters.wait(index, term, gone_tx);
         drop(gone_rx);
 
         waiters.settle(&core);

@@ -6,7 +6,6 @@
 
 mod activity;
 mod conf_waiters;
-mod histogram;
 mod lease_clock;
 pub mod messages;
 mod metrics;
@@ -15,7 +14,6 @@ mod raft_node;
 mod roster;
 
 pub use activity::{Activity, SnapshotStats};
-pub use histogram::{Histogram, SharedHistogram, COUNT_BOUNDS, LATENCY_BOUNDS_NANOS};
 pub use metrics::Metrics;
 pub use raft_node::{ApplyFactory, NodeConfig, RaftNode};
 pub use roster::{Roster, RosterError};

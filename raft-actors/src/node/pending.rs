@@ -223,8 +223,8 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
+    use crate::apply::Applied;
     use crate::core::{Payload, ProposeError};
-    use crate::node::messages::client::Applied;
     use crate::testing::Kv;
 
     type Answer = oneshot::Receiver<Result<Applied<Kv>, ClientError>>;

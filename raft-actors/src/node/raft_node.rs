@@ -1,52 +1,54 @@
 //! [`RaftNode`]: the actor that owns one [`RaftCore`] and executes what it
-//! decides.
+//! decides. This file holds its state and its life as an actor; the rest
+//! is split by concern:
 //!
-//! Each handler passes its input to the core, then `drive` executes the
-//! core's `Ready` batches in the order the types force: persist (one storage
-//! call per batch, in order, one at a time, while new input keeps flowing
-//! into the core), then send, then hand committed entries to the apply
-//! actor with the replies waiting for them. When a batch may be released is
-//! the core's [`Pipeline`]'s rule: a batch that need not sync (a commit
-//! index alone) waits for no write of its own. It must never compare terms, count votes or
-//! decide by a clock: a rule hidden here would escape the core's tests. It
-//! reads one clock, the monotonic [`LeaseClock`], only to hand the reading
-//! to the core before each input, which measures leases against it.
+//! - `driver`: the loop that takes the core's `Ready` batches, persists
+//!   them (pipelined, in order), releases what the core's [`Pipeline`]
+//!   allows (send, answer, hand committed entries to the apply actor) and
+//!   advances the core: the same loop the simulation's node runs;
+//! - `lifecycle`: incarnations (load, the restart budget, staying down);
+//! - `founding`: founding a cluster from an empty store;
+//! - `snapshots` and `publish`: building snapshots, publishing metrics;
+//! - `faults`: fault injection, in test builds only;
+//! - the message handlers live beside their messages, in
+//!   [`messages`](crate::node::messages).
+//!
+//! It must never compare terms, count votes or decide by a clock: a rule
+//! hidden here would escape the core's tests. It reads one clock, the
+//! monotonic [`LeaseClock`], only to hand the reading to the core before
+//! each input, which measures leases against it.
 
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use tokio::sync::{oneshot, watch, Mutex};
-use tracing::{debug, error, info, warn};
+use tokio::sync::{watch, Mutex};
+use tracing::{debug, error, warn};
 
 use super::conf_waiters::ConfWaiters;
 use super::lease_clock::LeaseClock;
-use super::messages::admin::{ChangeMembership, GetStatus, Shutdown, TakeSnapshot, TransferLeader};
-use super::messages::client::{Consistency, Propose, Read};
 use super::messages::internal::{Drive, Tick};
-use super::messages::peer::Peer;
 use super::metrics::Metrics;
 use super::pending::Pending;
 use super::roster::Roster;
-use crate::apply::{Apply, ApplyActor, ApplyBatch, BuildSnapshot, RestoreSnapshot};
-use crate::core::{
-    AfterPersist, Body, ConfChangeError, Config, LogIndex, Membership, Message, NodeId, Pipeline,
-    RaftCore, RequestId, SnapshotError, Status, ToPersist, TransferError,
-};
+use crate::apply::{Apply, ApplyActor};
+use crate::core::{Config, LogIndex, NodeId, Pipeline, RaftCore, RequestId, ToPersist};
 use crate::error::{ClientError, FatalError};
 use crate::storage::Storage;
-use crate::transport::{estimated_size, Transport, TransportError};
+use crate::transport::Transport;
 use crate::type_config::TypeConfig;
 
+mod driver;
 #[cfg(any(test, feature = "testing"))]
 mod faults;
 mod founding;
 mod lifecycle;
+mod publish;
 mod recorder;
-mod write_path;
+mod snapshots;
 
 /// Builds a fresh state machine: at start, and after a crash lost the old
 /// one (it is then rebuilt by replaying the log).
@@ -108,7 +110,7 @@ impl Default for NodeConfig {
 
 /// Why a node is not serving.
 #[derive(Clone, Debug)]
-enum Down {
+pub(super) enum Down {
     /// Stopped on request.
     Shutdown,
     /// Crashed by a test's fault injection; may be restarted.
@@ -121,61 +123,61 @@ enum Down {
 
 /// One Raft node. See the [module docs](crate::node).
 pub struct RaftNode<C: TypeConfig> {
-    id: NodeId,
-    cfg: NodeConfig,
+    pub(super) id: NodeId,
+    pub(super) cfg: NodeConfig,
     /// Shared with the persist task in flight, so a restart that drops the
     /// task never loses the storage itself.
-    storage: Arc<Mutex<Box<dyn Storage>>>,
-    transport: Box<dyn Transport>,
-    apply_factory: ApplyFactory<C>,
-    apply: Option<Addr<ApplyActor<C>>>,
-    core: Option<RaftCore>,
+    pub(super) storage: Arc<Mutex<Box<dyn Storage>>>,
+    pub(super) transport: Box<dyn Transport>,
+    pub(super) apply_factory: ApplyFactory<C>,
+    pub(super) apply: Option<Addr<ApplyActor<C>>>,
+    pub(super) core: Option<RaftCore>,
     /// Set while an empty store is being founded: the core runs as no
     /// member and hears nothing but the founding conversation.
-    founding: Option<crate::core::Founding>,
+    pub(super) founding: Option<crate::core::Founding>,
     /// Real time since the core was built, for its leases.
-    clock: LeaseClock,
+    pub(super) clock: LeaseClock,
     /// The gates of batches whose persists are in flight, released in
     /// order as the core's rule allows (a batch that need not sync waits
     /// for no write of its own).
-    pipeline: Pipeline,
+    pub(super) pipeline: Pipeline,
     /// Writes handed out by the core, waiting for storage, in order; the
     /// one being written is not here.
-    writes: VecDeque<(u64, ToPersist)>,
+    pub(super) writes: VecDeque<(u64, ToPersist)>,
     /// A storage write is in progress (they run one at a time, in order).
-    writing: bool,
+    pub(super) writing: bool,
     /// The most writes in flight at once since the process started.
-    writes_in_flight_max: u64,
+    pub(super) writes_in_flight_max: u64,
     /// Bumped whenever in-flight writes are forgotten (a crash, a restart):
     /// a write of an earlier epoch that completes opens no gate.
-    write_epoch: u64,
-    drive_scheduled: bool,
-    pending: Pending<C>,
+    pub(super) write_epoch: u64,
+    pub(super) drive_scheduled: bool,
+    pub(super) pending: Pending<C>,
     /// Membership changes proposed here, answered once done or lost.
-    changes: ConfWaiters,
-    next_request: RequestId,
+    pub(super) changes: ConfWaiters,
+    pub(super) next_request: RequestId,
     /// Last index handed to the apply actor.
-    applied: LogIndex,
-    metrics: watch::Sender<Metrics>,
-    down: Option<Down>,
-    ticks_paused: bool,
-    ticks: u64,
-    incarnation: u64,
-    restarts: u32,
+    pub(super) applied: LogIndex,
+    pub(super) metrics: watch::Sender<Metrics>,
+    pub(super) down: Option<Down>,
+    pub(super) ticks_paused: bool,
+    pub(super) ticks: u64,
+    pub(super) incarnation: u64,
+    pub(super) restarts: u32,
     /// Why the last incarnation ended, for the reason a node that spent its
     /// restart budget stays down with.
-    last_failure: Option<String>,
+    pub(super) last_failure: Option<String>,
     /// The core asked for a snapshot; one is being built (or will be).
-    snapshot_wanted: bool,
-    snapshot_building: bool,
+    pub(super) snapshot_wanted: bool,
+    pub(super) snapshot_building: bool,
     /// Storage writes that succeeded (one per `Ready` with something to
     /// persist: one fsync on a durable adapter), and the entries they
     /// carried, since the process started: their ratio is the group
     /// commit's yield.
-    storage_writes: u64,
-    entries_persisted: u64,
+    pub(super) storage_writes: u64,
+    pub(super) entries_persisted: u64,
     /// The storage's own fsync count, if it keeps one.
-    fsyncs: Option<u64>,
+    pub(super) fsyncs: Option<u64>,
     /// Latencies, snapshots and the core's events, for the metrics.
     rec: recorder::Recorder,
 }
@@ -235,7 +237,7 @@ impl<C: TypeConfig> RaftNode<C> {
     }
 
     /// Why requests are refused now, if they are.
-    fn refusal(&self) -> Option<ClientError> {
+    pub(super) fn refusal(&self) -> Option<ClientError> {
         match &self.down {
             None if self.core.is_some() => None,
             None | Some(Down::Shutdown) => Some(ClientError::ShuttingDown),
@@ -247,7 +249,7 @@ impl<C: TypeConfig> RaftNode<C> {
 
     /// Runs `f` with panics caught: a panic stops the node (the supervisor
     /// restarts it) instead of killing the actor's task unsupervised.
-    fn guarded<R>(
+    pub(super) fn guarded<R>(
         &mut self,
         ctx: &mut Context<Self>,
         f: impl FnOnce(&mut Self, &mut Context<Self>) -> R,
@@ -262,7 +264,7 @@ impl<C: TypeConfig> RaftNode<C> {
     }
 
     /// Stops the node; the supervisor restarts it from storage.
-    fn fail(&mut self, ctx: &mut Context<Self>, err: FatalError) {
+    pub(super) fn fail(&mut self, ctx: &mut Context<Self>, err: FatalError) {
         error!(node = self.id, %err, "fatal error: stopping to restart from storage");
         self.last_failure = Some(err.to_string());
         self.metrics.send_modify(|m| m.down = Some(err.to_string()));
@@ -271,187 +273,20 @@ impl<C: TypeConfig> RaftNode<C> {
 
     /// Asks for a drive once the mailbox is drained: everything that
     /// arrived together goes into one `Ready`, one storage write.
-    fn schedule(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn schedule(&mut self, ctx: &mut Context<Self>) {
         if !self.drive_scheduled {
             self.drive_scheduled = true;
             ctx.notify(Drive);
         }
     }
 
-    /// Sends, records outcomes, hands committed entries on: the part of a
-    /// `Ready` that may run only once its state is durable.
-    fn execute(&mut self, after: AfterPersist) {
-        let Some(core) = self.core.as_ref() else {
-            return;
-        };
-        self.send(after.messages);
-        self.snapshot_wanted |= after.snapshot_wanted;
-        if let Some(snap) = after.restore {
-            // The leader's snapshot replaces the state machine before the
-            // entries after it are applied (same sender, so in order).
-            let index = snap.meta.index;
-            if let Some(apply) = &self.apply {
-                apply.do_send(RestoreSnapshot {
-                    index,
-                    data: snap.data,
-                });
-            }
-            self.applied = self.applied.max(index);
-            // Entries up to it were never applied one by one here: whoever
-            // waited on one of them cannot get its output.
-            self.pending.fail_upto(index, ClientError::Interrupted);
-        }
-        let leader = core.leader();
-        for outcome in after.proposals {
-            self.pending.landed(outcome, self.applied, leader, |i| {
-                core.entries(i, i).first().map(|e| e.term)
-            });
-        }
-        for outcome in after.reads {
-            self.pending.read_ready(outcome);
-        }
-        let waiters = self.pending.take_committed(&after.committed, leader);
-        if let Some(last) = after.committed.last() {
-            tracing::trace!(
-                node = self.id,
-                first = after.committed[0].index,
-                last = last.index,
-                "apply"
-            );
-            self.applied = last.index;
-        }
-        let queries = self.pending.take_reads(self.applied);
-        if after.committed.is_empty() && waiters.is_empty() && queries.is_empty() {
-            return;
-        }
-        if let Some(apply) = &self.apply {
-            apply.do_send(ApplyBatch {
-                entries: after.committed,
-                waiters,
-                queries,
-            });
-        }
-    }
-
-    /// One transport call per peer per batch.
-    fn send(&self, messages: Vec<Message>) {
-        let mut by_peer: BTreeMap<NodeId, Vec<Message>> = BTreeMap::new();
-        for m in messages {
-            by_peer.entry(m.to).or_default().push(m);
-        }
-        for (to, messages) in by_peer {
-            // A full pipeline (max_inflight x max_bytes_per_message) could
-            // exceed a transport's frame limit; a batch refused for its size
-            // would be rebuilt at the same size forever. Split it.
-            for batch in split_batches(messages, MAX_BATCH_BYTES) {
-                match self.transport.send(to, batch) {
-                    Ok(()) => {}
-                    Err(e @ TransportError::TooLarge { .. }) => {
-                        warn!(node = self.id, to, %e, "batch refused for its size")
-                    }
-                    // Raft retries what matters (heartbeats, appends,
-                    // votes), so a refused batch is only worth a log line.
-                    Err(e) => debug!(node = self.id, to, %e, "batch not sent"),
-                }
-            }
-        }
-    }
-
-    /// Publishes the metrics if they changed.
-    fn publish(&mut self) {
-        let Some(core) = self.core.as_ref() else {
-            return;
-        };
-        let status = core.status();
-        self.rec.observe(&status);
-        let activity = self.rec.activity(core.events());
-        let applied = self.applied;
-        let (writes, entries, fsyncs) = (self.storage_writes, self.entries_persisted, self.fsyncs);
-        let in_flight = (self.pipeline.writes_in_flight(), self.writes_in_flight_max);
-        self.metrics.send_if_modified(|m| {
-            let mut next = m.clone();
-            next.update(&status, applied);
-            next.storage_writes = writes;
-            next.entries_persisted = entries;
-            next.fsyncs = fsyncs;
-            (next.writes_in_flight, next.writes_in_flight_max) = in_flight;
-            next.activity = activity;
-            next.down = None;
-            let changed = next != *m;
-            *m = next;
-            changed
-        });
-    }
-
-    fn publish_down(&self) {
-        let reason = match &self.down {
-            Some(Down::Shutdown) => "shut down".to_string(),
-            #[cfg(any(test, feature = "testing"))]
-            Some(Down::Crashed) => "crashed".to_string(),
-            Some(Down::Failed(r)) => r.clone(),
-            None => return,
-        };
-        let failed = matches!(self.down, Some(Down::Failed(_)));
-        self.metrics.send_modify(|m| {
-            m.failed = failed.then(|| reason.clone());
-            m.down = Some(reason);
-            m.leader = None;
-        });
-    }
-
-    /// Snapshots the state machine and hands the snapshot to the core, which
-    /// compacts its log and has the snapshot stored with the next `Ready`.
-    /// `reply` (an on-demand snapshot) gets the snapshot's index.
-    fn build_snapshot(
-        &mut self,
-        ctx: &mut Context<Self>,
-        reply: Option<oneshot::Sender<Result<LogIndex, ClientError>>>,
-    ) {
-        let Some(apply) = self.apply.clone() else {
-            if let Some(reply) = reply {
-                let _ = reply.send(Err(ClientError::ShuttingDown));
-            }
-            return;
-        };
-        if self.snapshot_building && reply.is_none() {
-            return;
-        }
-        self.snapshot_building = true;
-        let started = std::time::Instant::now();
-        let built = async move { apply.send(BuildSnapshot).await };
-        ctx.spawn(built.into_actor(self).map(move |res, node, ctx| {
-            node.snapshot_building = false;
-            let result = match res {
-                Ok(Ok((index, data))) => match node.core.as_mut() {
-                    Some(core) => match (data.len() as u64, core.snapshot_taken(index, data)) {
-                        (bytes, Ok(())) => {
-                            node.rec.taken(started.elapsed(), bytes);
-                            Ok(index)
-                        }
-                        // Nothing applied since the last snapshot: that one
-                        // stands.
-                        (_, Err(SnapshotError::Stale { current })) => Ok(current),
-                        (_, Err(e)) => Err(ClientError::Invalid(e.to_string())),
-                    },
-                    None => Err(ClientError::Interrupted),
-                },
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(ClientError::Interrupted),
-            };
-            if let Some(reply) = reply {
-                let _ = reply.send(result);
-            }
-            node.schedule(ctx);
-        }));
-    }
-
-    fn next_id(&mut self) -> RequestId {
+    pub(super) fn next_id(&mut self) -> RequestId {
         self.next_request += 1;
         self.next_request
     }
 
     /// Forgets everything volatile, answering what was pending.
-    fn reset(&mut self, err: ClientError) {
+    pub(super) fn reset(&mut self, err: ClientError) {
         self.changes.fail_all(err.clone());
         self.pending.fail_all(err);
         self.rec.core_dropped(self.core.as_ref());
@@ -507,319 +342,5 @@ impl<C: TypeConfig> Supervised for RaftNode<C> {
         // The dead incarnation's requests may still commit: outcome unknown.
         self.reset(ClientError::Interrupted);
         self.count_restart();
-    }
-}
-
-impl<C: TypeConfig> Handler<Propose<C>> for RaftNode<C> {
-    type Result = ();
-
-    fn handle(&mut self, msg: Propose<C>, ctx: &mut Self::Context) {
-        if let Some(err) = self.refusal() {
-            let _ = msg.reply.send(Err(err));
-            return;
-        }
-        if self.pending.len() >= self.cfg.max_pending {
-            let _ = msg.reply.send(Err(ClientError::Busy));
-            return;
-        }
-        let id = self.next_id();
-        self.guarded(ctx, |node, ctx| {
-            let Some(core) = node.core.as_mut() else {
-                return;
-            };
-            core.observe_clock(node.clock.ticks());
-            match core.propose(id, msg.command) {
-                Ok(()) => {
-                    node.pending.add_proposal(id, msg.reply);
-                    node.schedule(ctx);
-                }
-                Err(e) => {
-                    let _ = msg.reply.send(Err(e.into()));
-                }
-            }
-        });
-    }
-}
-
-impl<C: TypeConfig> Handler<Read<C>> for RaftNode<C> {
-    type Result = ();
-
-    fn handle(&mut self, msg: Read<C>, ctx: &mut Self::Context) {
-        if let Some(err) = self.refusal() {
-            let _ = msg.reply.send(Err(err));
-            return;
-        }
-        if self.pending.len() >= self.cfg.max_pending {
-            let _ = msg.reply.send(Err(ClientError::Busy));
-            return;
-        }
-        if msg.consistency == Consistency::Stale {
-            if let Some(apply) = &self.apply {
-                // Behind every batch already handed on: sees at least what
-                // this node applied when the read arrived.
-                apply.do_send(ApplyBatch {
-                    entries: Vec::new(),
-                    waiters: Vec::new(),
-                    queries: vec![(msg.query, msg.reply)],
-                });
-            }
-            return;
-        }
-        let id = self.next_id();
-        self.guarded(ctx, |node, ctx| {
-            let Some(core) = node.core.as_mut() else {
-                return;
-            };
-            core.observe_clock(node.clock.ticks());
-            let asked = match msg.consistency {
-                Consistency::Lease => core.lease_read(id),
-                _ => core.read_index(id),
-            };
-            match asked {
-                Ok(()) => {
-                    node.pending.add_read(id, msg.query, msg.reply);
-                    node.schedule(ctx);
-                }
-                Err(e) => {
-                    let _ = msg.reply.send(Err(e.into()));
-                }
-            }
-        });
-    }
-}
-
-impl<C: TypeConfig> Handler<Peer> for RaftNode<C> {
-    type Result = ();
-
-    fn handle(&mut self, msg: Peer, ctx: &mut Self::Context) {
-        self.guarded(ctx, |node, ctx| {
-            let Some(core) = node.core.as_mut() else {
-                return; // down: a dead node hears nothing
-            };
-            // A forwarded lease read may be answered in this step.
-            core.observe_clock(node.clock.ticks());
-            for m in msg.messages {
-                if let Body::Founding(f) = m.body {
-                    node.on_founding(m.from, f, ctx);
-                    continue;
-                }
-                if node.founding.is_some() {
-                    continue; // no Raft message reaches a node being founded
-                }
-                let Some(core) = node.core.as_mut() else {
-                    return; // refused while founding
-                };
-                // A copy of a forwarded proposal is the core's to spot.
-                core.step(m);
-            }
-            node.schedule(ctx);
-        });
-    }
-}
-
-impl<C: TypeConfig> Handler<Tick> for RaftNode<C> {
-    type Result = ();
-
-    fn handle(&mut self, _: Tick, ctx: &mut Self::Context) {
-        self.guarded(ctx, |node, ctx| {
-            // The user's state machine panicked and its actor stopped: fail,
-            // so the supervisor restarts the node with a fresh one rebuilt
-            // from snapshot and log.
-            if node.apply.as_ref().is_some_and(|a| !a.connected()) {
-                node.apply = None;
-                let reason = "the state machine panicked".to_string();
-                return node.fail(ctx, FatalError::Panic(reason));
-            }
-            let Some(core) = node.core.as_mut() else {
-                return;
-            };
-            core.observe_clock(node.clock.ticks());
-            core.tick();
-            node.ticks += 1;
-            node.founding_tick(ctx);
-            // Every ~second of ticks: forget requests whose caller gave up.
-            if node.ticks % 100 == 0 {
-                node.pending.sweep_abandoned();
-            }
-            node.drive(ctx);
-        });
-    }
-}
-
-impl<C: TypeConfig> Handler<Drive> for RaftNode<C> {
-    type Result = ();
-
-    fn handle(&mut self, _: Drive, ctx: &mut Self::Context) {
-        self.drive_scheduled = false;
-        self.guarded(ctx, |node, ctx| node.drive(ctx));
-    }
-}
-
-impl<C: TypeConfig> Handler<GetStatus> for RaftNode<C> {
-    type Result = Result<Status, ClientError>;
-
-    fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
-        if let Some(err) = self.refusal() {
-            return Err(err);
-        }
-        self.core
-            .as_ref()
-            .map(RaftCore::status)
-            .ok_or(ClientError::ShuttingDown)
-    }
-}
-
-impl<C: TypeConfig> Handler<TransferLeader> for RaftNode<C> {
-    type Result = Result<(), ClientError>;
-
-    fn handle(&mut self, msg: TransferLeader, ctx: &mut Self::Context) -> Self::Result {
-        if let Some(err) = self.refusal() {
-            return Err(err);
-        }
-        let res = self.guarded(ctx, |node, ctx| {
-            let core = node.core.as_mut().ok_or(ClientError::ShuttingDown)?;
-            core.transfer_leader(msg.to).map_err(|e| match e {
-                TransferError::NotLeader { leader } => ClientError::NotLeader { leader },
-                TransferError::NotVoter(id) => ClientError::Invalid(format!("{id} is not a voter")),
-            })?;
-            node.schedule(ctx);
-            Ok(())
-        });
-        res.unwrap_or(Err(ClientError::Interrupted))
-    }
-}
-
-impl<C: TypeConfig> Handler<ChangeMembership> for RaftNode<C> {
-    type Result = ResponseActFuture<Self, Result<Membership, ClientError>>;
-
-    fn handle(&mut self, msg: ChangeMembership, ctx: &mut Self::Context) -> Self::Result {
-        if let Some(err) = self.refusal() {
-            return Box::pin(fut::ready(Err(err)));
-        }
-        let id = self.next_id();
-        let (tx, rx) = oneshot::channel();
-        let res = self.guarded(ctx, |node, ctx| {
-            let core = node.core.as_mut().ok_or(ClientError::ShuttingDown)?;
-            core.propose_conf_change(id, msg.change)
-                .map_err(|e| match e {
-                    ConfChangeError::NotLeader { leader } => ClientError::NotLeader { leader },
-                    // Transient: retry shortly.
-                    ConfChangeError::LeaderNotReady
-                    | ConfChangeError::ChangeInProgress
-                    | ConfChangeError::TransferInProgress { .. }
-                    | ConfChangeError::LearnerBehind { .. } => ClientError::Busy,
-                    other => ClientError::Invalid(other.to_string()),
-                })?;
-            // A leader appends the change at once: it is its last entry.
-            let s = core.status();
-            node.changes.wait(s.last_index, s.term, tx);
-            node.schedule(ctx);
-            Ok(())
-        });
-        if let Err(e) = res.unwrap_or(Err(ClientError::Interrupted)) {
-            return Box::pin(fut::ready(Err(e)));
-        }
-        Box::pin(fut::wrap_future(async move {
-            rx.await.unwrap_or(Err(ClientError::Interrupted))
-        }))
-    }
-}
-
-impl<C: TypeConfig> Handler<TakeSnapshot> for RaftNode<C> {
-    type Result = ResponseActFuture<Self, Result<LogIndex, ClientError>>;
-
-    fn handle(&mut self, _: TakeSnapshot, ctx: &mut Self::Context) -> Self::Result {
-        if let Some(err) = self.refusal() {
-            return Box::pin(fut::ready(Err(err)));
-        }
-        let (tx, rx) = oneshot::channel();
-        self.build_snapshot(ctx, Some(tx));
-        Box::pin(fut::wrap_future(async move {
-            rx.await.unwrap_or(Err(ClientError::Interrupted))
-        }))
-    }
-}
-
-impl<C: TypeConfig> Handler<Shutdown> for RaftNode<C> {
-    type Result = ();
-
-    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
-        info!(node = self.id, "shutting down");
-        // What was pending may already be in a leader's log and still
-        // commit: its outcome is unknown, not refused.
-        self.reset(ClientError::Interrupted);
-        self.down = Some(Down::Shutdown);
-        self.apply = None;
-        self.publish_down();
-        // Stopping cancels the tick interval and any write in flight; the
-        // supervisor's restart finds the flag and stays idle until the last
-        // address is dropped.
-        ctx.stop();
-    }
-}
-
-/// The most a node puts in one transport batch (by
-/// [`estimated_size`]); a single larger message still goes, alone.
-pub const MAX_BATCH_BYTES: usize = 4 << 20;
-
-/// Splits `messages` into batches of at most `max` estimated bytes, in order.
-fn split_batches(messages: Vec<Message>, max: usize) -> Vec<Vec<Message>> {
-    let mut out: Vec<Vec<Message>> = Vec::new();
-    let mut size = 0;
-    for m in messages {
-        let len = estimated_size(std::slice::from_ref(&m));
-        match out.last_mut() {
-            Some(batch) if size + len <= max => batch.push(m),
-            _ => {
-                out.push(vec![m]);
-                size = 0;
-            }
-        }
-        size += len;
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::{Entry, Payload};
-
-    #[test]
-    fn batches_are_split_under_the_limit_in_order() {
-        let append = |i: u64| Message {
-            from: 1,
-            to: 2,
-            term: 1,
-            body: Body::Append {
-                prev_index: i,
-                prev_term: 1,
-                entries: vec![Entry {
-                    index: i + 1,
-                    term: 1,
-                    payload: Payload::Command(vec![0u8; 1000].into()),
-                }],
-                commit: 0,
-            },
-        };
-        let msgs: Vec<Message> = (0..10).map(append).collect();
-        let one = estimated_size(&msgs[..1]);
-        let batches = split_batches(msgs, 3 * one);
-        assert_eq!(
-            batches.iter().map(Vec::len).collect::<Vec<_>>(),
-            vec![3, 3, 3, 1]
-        );
-        assert!(batches.iter().all(|b| estimated_size(b) <= 3 * one));
-        let order: Vec<u64> = batches
-            .iter()
-            .flatten()
-            .map(|m| match m.body {
-                Body::Append { prev_index, .. } => prev_index,
-                _ => u64::MAX,
-            })
-            .collect();
-        assert_eq!(order, (0..10).collect::<Vec<_>>());
-        // A message over the limit still goes, alone.
-        assert_eq!(split_batches(vec![append(0)], 1).len(), 1);
     }
 }

@@ -17,11 +17,11 @@ use crate::apply::Apply;
 use crate::core::{LogIndex, Membership, NodeId, Role};
 use crate::error::ClientError;
 use crate::node::messages::internal::{InjectFault, Stall};
-use crate::node::messages::peer::Peer;
 use crate::node::{ApplyFactory, Metrics, NodeConfig};
 use crate::raft::Raft;
 use crate::storage::{MemoryStorage, Storage};
 use crate::testing::NetworkFaults;
+use crate::transport::Peer;
 use crate::transport::{MemoryNetwork, Transport};
 use crate::type_config::TypeConfig;
 

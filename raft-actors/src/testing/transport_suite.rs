@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::core::{Body, Entry, Message, NodeId, Payload};
-use crate::node::messages::peer::Peer;
+use crate::transport::Peer;
 use crate::transport::{Transport, TransportError};
 
 /// What the suite needs from an adapter: endpoints bound to mailboxes.
@@ -126,7 +126,7 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<Peer>, what: &str) -> Peer {
 /// struct H(MemoryNetwork);
 /// impl TransportHarness for H {
 ///     type T = MemoryTransport;
-///     fn endpoint(&mut self, id: u64, inbox: actix::Recipient<raft_actors::node::messages::peer::Peer>) -> MemoryTransport {
+///     fn endpoint(&mut self, id: u64, inbox: actix::Recipient<raft_actors::transport::Peer>) -> MemoryTransport {
 ///         self.0.register(id, inbox);
 ///         self.0.transport(id)
 ///     }

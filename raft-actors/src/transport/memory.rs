@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{estimated_size, PeerMetrics, Transport, TransportError};
 use crate::core::{Message, NodeId};
-use crate::node::messages::peer::Peer;
+use crate::transport::Peer;
 
 /// Faults on one directed link. Probabilities are per message, in `0..=1`.
 ///

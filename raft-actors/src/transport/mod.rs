@@ -3,7 +3,7 @@
 //!
 //! A transport carries batches of [`Message`]s from one node to another and
 //! delivers incoming ones to the receiving node's mailbox as one
-//! [`Peer`](crate::node::messages::peer::Peer) message per batch. Connection
+//! [`Peer`](crate::transport::Peer) message per batch. Connection
 //! management (reconnects, backoff, bounded queues) belongs to the adapter.
 //! It must never block the node: [`Transport::send`] queues and returns.
 //! It may lose, delay, duplicate or reorder messages (Raft tolerates all
@@ -18,6 +18,7 @@
 mod lanes;
 pub mod memory;
 mod network;
+mod peer;
 
 use thiserror::Error;
 
@@ -26,6 +27,7 @@ use crate::core::{Body, Message, NodeId};
 pub use lanes::{lanes, LaneReceiver, LaneSender, SNAPSHOT_LANE_CAPACITY};
 pub use memory::{LinkFaults, MemoryNetwork, MemoryTransport};
 pub use network::{NetworkTransport, PeerMetrics, ServeError};
+pub use peer::Peer;
 
 /// Why a batch was refused at once. A batch accepted with `Ok` may still be
 /// lost on the way; Raft retries what matters.

@@ -17,7 +17,7 @@ use thiserror::Error;
 
 use super::Transport;
 use crate::core::NodeId;
-use crate::node::messages::peer::Peer;
+use crate::transport::Peer;
 
 /// What happened on the links with one peer.
 ///

@@ -313,11 +313,7 @@ impl raft_actors::testing::ClusterNetwork for StallingNetwork {
             net: self.clone(),
         })
     }
-    fn register(
-        &mut self,
-        id: NodeId,
-        mailbox: actix::Recipient<raft_actors::node::messages::peer::Peer>,
-    ) {
+    fn register(&mut self, id: NodeId, mailbox: actix::Recipient<raft_actors::transport::Peer>) {
         self.inner.register(id, mailbox);
     }
     fn unregister(&mut self, id: NodeId) {

@@ -16,7 +16,7 @@ use actix::Recipient;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use raft_actors::core::{Message, NodeId};
-use raft_actors::node::messages::peer::Peer;
+use raft_actors::transport::Peer;
 use raft_actors::transport::{
     LaneReceiver, NetworkTransport, ServeError, Transport, TransportError,
 };

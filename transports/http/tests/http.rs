@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use raft_actors::core::{Body, Message};
-use raft_actors::node::messages::peer::Peer;
+use raft_actors::transport::Peer;
 use raft_actors_transport_http::wire::{Envelope, PATH};
 use raft_actors_transport_http::{HttpConfig, HttpTransport};
 use tokio::sync::mpsc;

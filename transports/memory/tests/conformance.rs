@@ -2,8 +2,8 @@
 //! (for the rules that still hold) under faults.
 
 use actix::Recipient;
-use raft_actors::node::messages::peer::Peer;
 use raft_actors::testing::{transport_suite, TransportHarness};
+use raft_actors::transport::Peer;
 use raft_actors_transport_memory::{MemoryNetwork, MemoryTransport};
 
 struct Harness(MemoryNetwork);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use actix::{Actor, Context, Handler};
 use bytes::Bytes;
 use raft_actors::core::{Body, Entry, Message, Payload};
-use raft_actors::node::messages::peer::Peer;
+use raft_actors::transport::Peer;
 use raft_actors::transport::Transport;
 use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
 

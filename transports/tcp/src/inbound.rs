@@ -13,7 +13,7 @@ use std::sync::Arc;
 use actix::Recipient;
 use bytes::BytesMut;
 use futures::StreamExt;
-use raft_actors::node::messages::peer::Peer;
+use raft_actors::transport::Peer;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::FramedRead;

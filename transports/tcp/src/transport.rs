@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use actix::Recipient;
 use raft_actors::core::{Message, NodeId};
-use raft_actors::node::messages::peer::Peer;
+use raft_actors::transport::Peer;
 use raft_actors::transport::{
     NetworkTransport, PeerMetrics, ServeError, Transport, TransportError,
 };

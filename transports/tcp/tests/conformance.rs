@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 
 use actix::Recipient;
-use raft_actors::node::messages::peer::Peer;
 use raft_actors::testing::{
     heartbeats_overtake_snapshot_chunks, transport_suite, TransportHarness,
 };
+use raft_actors::transport::Peer;
 use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
 
 struct Harness {

@@ -1,6 +1,6 @@
 //! Prometheus metrics whose values are copied in at scrape time from
 //! cumulative numbers the node keeps (a counter set to a total, a
-//! histogram set from a [`raft_actors::node::Histogram`]), for
+//! histogram set from a [`raft_actors::histogram::Histogram`]), for
 //! prometheus-client to encode beside the metrics it counts itself.
 //!
 //! It must never count anything itself: a value is whatever was last set.
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::{MetricType, TypedMetric};
-use raft_actors::node::Histogram;
+use raft_actors::histogram::Histogram;
 
 /// A counter set to a total kept elsewhere. Clones share it.
 #[derive(Clone, Debug, Default)]

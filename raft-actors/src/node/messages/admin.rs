@@ -5,6 +5,14 @@ use actix::Message;
 
 use crate::core::{ConfChange, LogIndex, Membership, NodeId, Status};
 use crate::error::ClientError;
+use actix::prelude::*;
+use tokio::sync::oneshot;
+use tracing::info;
+
+use crate::core::{ConfChangeError, RaftCore, TransferError};
+use crate::node::raft_node::Down;
+use crate::node::RaftNode;
+use crate::type_config::TypeConfig;
 
 /// The node's current status (role, term, leader, log cursors, peers).
 #[derive(Clone, Copy, Debug, Message)]
@@ -44,3 +52,105 @@ pub struct TakeSnapshot;
 #[derive(Clone, Copy, Debug, Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
+
+impl<C: TypeConfig> Handler<GetStatus> for RaftNode<C> {
+    type Result = Result<Status, ClientError>;
+
+    fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
+        if let Some(err) = self.refusal() {
+            return Err(err);
+        }
+        self.core
+            .as_ref()
+            .map(RaftCore::status)
+            .ok_or(ClientError::ShuttingDown)
+    }
+}
+
+impl<C: TypeConfig> Handler<TransferLeader> for RaftNode<C> {
+    type Result = Result<(), ClientError>;
+
+    fn handle(&mut self, msg: TransferLeader, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(err) = self.refusal() {
+            return Err(err);
+        }
+        let res = self.guarded(ctx, |node, ctx| {
+            let core = node.core.as_mut().ok_or(ClientError::ShuttingDown)?;
+            core.transfer_leader(msg.to).map_err(|e| match e {
+                TransferError::NotLeader { leader } => ClientError::NotLeader { leader },
+                TransferError::NotVoter(id) => ClientError::Invalid(format!("{id} is not a voter")),
+            })?;
+            node.schedule(ctx);
+            Ok(())
+        });
+        res.unwrap_or(Err(ClientError::Interrupted))
+    }
+}
+
+impl<C: TypeConfig> Handler<ChangeMembership> for RaftNode<C> {
+    type Result = ResponseActFuture<Self, Result<Membership, ClientError>>;
+
+    fn handle(&mut self, msg: ChangeMembership, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(err) = self.refusal() {
+            return Box::pin(fut::ready(Err(err)));
+        }
+        let id = self.next_id();
+        let (tx, rx) = oneshot::channel();
+        let res = self.guarded(ctx, |node, ctx| {
+            let core = node.core.as_mut().ok_or(ClientError::ShuttingDown)?;
+            let (index, term) = core
+                .propose_conf_change(id, msg.change)
+                .map_err(|e| match e {
+                    ConfChangeError::NotLeader { leader } => ClientError::NotLeader { leader },
+                    // Transient: retry shortly.
+                    ConfChangeError::LeaderNotReady
+                    | ConfChangeError::ChangeInProgress
+                    | ConfChangeError::TransferInProgress { .. }
+                    | ConfChangeError::LearnerBehind { .. } => ClientError::Busy,
+                    other => ClientError::Invalid(other.to_string()),
+                })?;
+            node.changes.wait(index, term, tx);
+            node.schedule(ctx);
+            Ok(())
+        });
+        if let Err(e) = res.unwrap_or(Err(ClientError::Interrupted)) {
+            return Box::pin(fut::ready(Err(e)));
+        }
+        Box::pin(fut::wrap_future(async move {
+            rx.await.unwrap_or(Err(ClientError::Interrupted))
+        }))
+    }
+}
+
+impl<C: TypeConfig> Handler<TakeSnapshot> for RaftNode<C> {
+    type Result = ResponseActFuture<Self, Result<LogIndex, ClientError>>;
+
+    fn handle(&mut self, _: TakeSnapshot, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(err) = self.refusal() {
+            return Box::pin(fut::ready(Err(err)));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.build_snapshot(ctx, Some(tx));
+        Box::pin(fut::wrap_future(async move {
+            rx.await.unwrap_or(Err(ClientError::Interrupted))
+        }))
+    }
+}
+
+impl<C: TypeConfig> Handler<Shutdown> for RaftNode<C> {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        info!(node = self.id, "shutting down");
+        // What was pending may already be in a leader's log and still
+        // commit: its outcome is unknown, not refused.
+        self.reset(ClientError::Interrupted);
+        self.down = Some(Down::Shutdown);
+        self.apply = None;
+        self.publish_down();
+        // Stopping cancels the tick interval and any write in flight; the
+        // supervisor's restart finds the flag and stays idle until the last
+        // address is dropped.
+        ctx.stop();
+    }
+}

@@ -10,18 +10,12 @@ use actix::Message;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::core::LogIndex;
+use crate::apply::Applied;
+use crate::apply::ApplyBatch;
 use crate::error::ClientError;
+use crate::node::RaftNode;
 use crate::type_config::{encode, CodecError, TypeConfig};
-
-/// A command's result: where it was applied and what applying it returned.
-#[derive(Debug)]
-pub struct Applied<C: TypeConfig> {
-    /// The log index of its entry.
-    pub index: LogIndex,
-    /// The state machine's output.
-    pub output: C::Output,
-}
+use actix::prelude::*;
 
 /// The reply channel of a proposal.
 pub type ProposeReply<C> = oneshot::Sender<Result<Applied<C>, ClientError>>;
@@ -72,4 +66,82 @@ pub struct Read<C: TypeConfig> {
     pub consistency: Consistency,
     /// Where the answer goes.
     pub reply: ReadReply<C>,
+}
+
+impl<C: TypeConfig> Handler<Propose<C>> for RaftNode<C> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Propose<C>, ctx: &mut Self::Context) {
+        if let Some(err) = self.refusal() {
+            let _ = msg.reply.send(Err(err));
+            return;
+        }
+        if self.pending.len() >= self.cfg.max_pending {
+            let _ = msg.reply.send(Err(ClientError::Busy));
+            return;
+        }
+        let id = self.next_id();
+        self.guarded(ctx, |node, ctx| {
+            let Some(core) = node.core.as_mut() else {
+                return;
+            };
+            core.observe_clock(node.clock.ticks());
+            match core.propose(id, msg.command) {
+                Ok(()) => {
+                    node.pending.add_proposal(id, msg.reply);
+                    node.schedule(ctx);
+                }
+                Err(e) => {
+                    let _ = msg.reply.send(Err(e.into()));
+                }
+            }
+        });
+    }
+}
+
+impl<C: TypeConfig> Handler<Read<C>> for RaftNode<C> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Read<C>, ctx: &mut Self::Context) {
+        if let Some(err) = self.refusal() {
+            let _ = msg.reply.send(Err(err));
+            return;
+        }
+        if self.pending.len() >= self.cfg.max_pending {
+            let _ = msg.reply.send(Err(ClientError::Busy));
+            return;
+        }
+        if msg.consistency == Consistency::Stale {
+            if let Some(apply) = &self.apply {
+                // Behind every batch already handed on: sees at least what
+                // this node applied when the read arrived.
+                apply.do_send(ApplyBatch {
+                    entries: Vec::new(),
+                    waiters: Vec::new(),
+                    queries: vec![(msg.query, msg.reply)],
+                });
+            }
+            return;
+        }
+        let id = self.next_id();
+        self.guarded(ctx, |node, ctx| {
+            let Some(core) = node.core.as_mut() else {
+                return;
+            };
+            core.observe_clock(node.clock.ticks());
+            let asked = match msg.consistency {
+                Consistency::Lease => core.lease_read(id),
+                _ => core.read_index(id),
+            };
+            match asked {
+                Ok(()) => {
+                    node.pending.add_read(id, msg.query, msg.reply);
+                    node.schedule(ctx);
+                }
+                Err(e) => {
+                    let _ = msg.reply.send(Err(e.into()));
+                }
+            }
+        });
+    }
 }

@@ -1,5 +1,9 @@
 //! What the node tells itself: ticks, and (in test builds) faults.
 
+use crate::error::FatalError;
+use crate::node::RaftNode;
+use crate::type_config::TypeConfig;
+use actix::prelude::*;
 use actix::Message;
 
 /// One tick of the node's logical clock, from its own interval.
@@ -44,4 +48,42 @@ pub enum InjectFault {
 pub struct Stall {
     /// Fires (or is dropped) when the stall ends.
     pub until: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl<C: TypeConfig> Handler<Tick> for RaftNode<C> {
+    type Result = ();
+
+    fn handle(&mut self, _: Tick, ctx: &mut Self::Context) {
+        self.guarded(ctx, |node, ctx| {
+            // The user's state machine panicked and its actor stopped: fail,
+            // so the supervisor restarts the node with a fresh one rebuilt
+            // from snapshot and log.
+            if node.apply.as_ref().is_some_and(|a| !a.connected()) {
+                node.apply = None;
+                let reason = "the state machine panicked".to_string();
+                return node.fail(ctx, FatalError::Panic(reason));
+            }
+            let Some(core) = node.core.as_mut() else {
+                return;
+            };
+            core.observe_clock(node.clock.ticks());
+            core.tick();
+            node.ticks += 1;
+            node.founding_tick(ctx);
+            // Every ~second of ticks: forget requests whose caller gave up.
+            if node.ticks % 100 == 0 {
+                node.pending.sweep_abandoned();
+            }
+            node.drive(ctx);
+        });
+    }
+}
+
+impl<C: TypeConfig> Handler<Drive> for RaftNode<C> {
+    type Result = ();
+
+    fn handle(&mut self, _: Drive, ctx: &mut Self::Context) {
+        self.drive_scheduled = false;
+        self.guarded(ctx, |node, ctx| node.drive(ctx));
+    }
 }

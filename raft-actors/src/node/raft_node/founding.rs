@@ -42,7 +42,7 @@ impl<C: TypeConfig> RaftNode<C> {
     }
 
     /// Every `RETRY_TICKS` ticks while founding: ask again.
-    pub(super) fn founding_tick(&mut self, ctx: &mut Context<Self>) {
+    pub(in crate::node) fn founding_tick(&mut self, ctx: &mut Context<Self>) {
         if self.founding.is_some() && self.ticks % RETRY_TICKS == 0 {
             self.act_on_founding(ctx);
         }
@@ -50,7 +50,12 @@ impl<C: TypeConfig> RaftNode<C> {
 
     /// Handles one founding message from `from` (answering is every node's
     /// job; replies matter only while founding).
-    pub(super) fn on_founding(&mut self, from: NodeId, msg: FoundingMsg, ctx: &mut Context<Self>) {
+    pub(in crate::node) fn on_founding(
+        &mut self,
+        from: NodeId,
+        msg: FoundingMsg,
+        ctx: &mut Context<Self>,
+    ) {
         let reply = match msg {
             FoundingMsg::Probe => Some(FoundingMsg::Answer {
                 member: self.founding.is_none()

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::core::{Events, NodeId, ProgressState, RaftCore, Role, Status};
-use crate::node::{Activity, SharedHistogram};
+use crate::histogram::SharedHistogram;
+use crate::node::Activity;
 
 /// One storage write as the write path saw it.
 pub(super) struct WriteTiming {

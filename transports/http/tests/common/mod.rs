@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use actix::Recipient;
 use raft_actors::core::NodeId;
-use raft_actors::node::messages::peer::Peer;
 use raft_actors::node::NodeConfig;
 use raft_actors::testing::{
     ClusterNetwork, Kv, ProxyMesh, TestCluster, TransportHarness, TypedBuilder,
 };
+use raft_actors::transport::Peer;
 use raft_actors::transport::Transport;
 use raft_actors_transport_http::{HttpConfig, HttpTransport};
 

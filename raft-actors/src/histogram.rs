@@ -1,6 +1,6 @@
 //! [`Histogram`]: fixed-bucket counts of latencies and sizes the node
 //! measures (storage writes, fsyncs, applies, snapshots), published in its
-//! [`Metrics`](super::Metrics) as plain numbers, so an exporter (the
+//! [`Metrics`](crate::node::Metrics) as plain numbers, so an exporter (the
 //! service's Prometheus `/metrics`) renders them without this crate
 //! depending on one.
 //!
@@ -40,7 +40,7 @@ const MAX_BUCKETS: usize = LATENCY_BOUNDS_NANOS.len() + 1;
 /// Samples counted into fixed buckets, with their sum.
 ///
 /// ```
-/// use raft_actors::node::Histogram;
+/// use raft_actors::histogram::Histogram;
 /// use std::time::Duration;
 /// let mut h = Histogram::latency();
 /// h.observe_duration(Duration::from_micros(30));

@@ -1,0 +1,63 @@
+//! Snapshots of the user's state machine: asked of the apply actor (on the
+//! core's request or an operator's), handed to the core, which compacts its
+//! log and has the snapshot stored with its next `Ready`.
+//!
+//! At most one is built at a time; it must never block the node while the
+//! state machine serializes.
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::RaftNode;
+use crate::apply::BuildSnapshot;
+use crate::core::{LogIndex, SnapshotError};
+use crate::error::ClientError;
+use crate::type_config::TypeConfig;
+
+impl<C: TypeConfig> RaftNode<C> {
+    /// Snapshots the state machine and hands the snapshot to the core, which
+    /// compacts its log and has the snapshot stored with the next `Ready`.
+    /// `reply` (an on-demand snapshot) gets the snapshot's index.
+    pub(in crate::node) fn build_snapshot(
+        &mut self,
+        ctx: &mut Context<Self>,
+        reply: Option<oneshot::Sender<Result<LogIndex, ClientError>>>,
+    ) {
+        let Some(apply) = self.apply.clone() else {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(ClientError::ShuttingDown));
+            }
+            return;
+        };
+        if self.snapshot_building && reply.is_none() {
+            return;
+        }
+        self.snapshot_building = true;
+        let started = std::time::Instant::now();
+        let built = async move { apply.send(BuildSnapshot).await };
+        ctx.spawn(built.into_actor(self).map(move |res, node, ctx| {
+            node.snapshot_building = false;
+            let result = match res {
+                Ok(Ok((index, data))) => match node.core.as_mut() {
+                    Some(core) => match (data.len() as u64, core.snapshot_taken(index, data)) {
+                        (bytes, Ok(())) => {
+                            node.rec.taken(started.elapsed(), bytes);
+                            Ok(index)
+                        }
+                        // Nothing applied since the last snapshot: that one
+                        // stands.
+                        (_, Err(SnapshotError::Stale { current })) => Ok(current),
+                        (_, Err(e)) => Err(ClientError::Invalid(e.to_string())),
+                    },
+                    None => Err(ClientError::Interrupted),
+                },
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(ClientError::Interrupted),
+            };
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
+            node.schedule(ctx);
+        }));
+    }
+}
