@@ -2,6 +2,8 @@
 //! node one batch per `Ready`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use actix::{Actor, ActorContext, Context, Handler, Message};
 use tokio::sync::oneshot;
@@ -61,6 +63,9 @@ pub struct ApplyActor<C: TypeConfig> {
     panicked: bool,
     /// Where each batch's apply time is recorded, if anywhere.
     latency: Option<SharedHistogram>,
+    /// Where the last applied index is published after each batch, for a
+    /// node on another thread to measure how far behind this actor is.
+    progress: Option<Arc<AtomicU64>>,
 }
 
 impl<C: TypeConfig> ApplyActor<C> {
@@ -72,6 +77,20 @@ impl<C: TypeConfig> ApplyActor<C> {
             poisoned: None,
             panicked: false,
             latency: None,
+            progress: None,
+        }
+    }
+
+    /// Publishes the last applied index in `progress` after every batch and
+    /// restore (the node reads it to apply backpressure).
+    pub fn with_progress(mut self, progress: Arc<AtomicU64>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    fn publish_progress(&self) {
+        if let Some(p) = &self.progress {
+            p.fetch_max(self.applied, Ordering::Release);
         }
     }
 
@@ -173,6 +192,7 @@ impl<C: TypeConfig> Handler<ApplyBatch<C>> for ApplyActor<C> {
         if let (true, Some(latency)) = (timed, &self.latency) {
             latency.observe_duration(started.elapsed());
         }
+        self.publish_progress();
         for (query, reply) in batch.queries {
             let answer = match &self.poisoned {
                 Some(reason) => Err(ClientError::Fatal(reason.clone())),
@@ -237,6 +257,7 @@ impl<C: TypeConfig> Handler<RestoreSnapshot> for ApplyActor<C> {
             return Err(err);
         }
         self.applied = msg.index;
+        self.publish_progress();
         Ok(())
     }
 }

@@ -73,6 +73,15 @@ pub struct Metrics {
     /// The most writes that were in flight at once since the process
     /// started: above 1, persists were pipelined.
     pub writes_in_flight_max: u64,
+    /// Committed entries handed to the state machine and not yet applied:
+    /// how far its thread is behind the node's. Past
+    /// [`NodeConfig::max_apply_lag`](crate::node::NodeConfig::max_apply_lag)
+    /// the node refuses new requests.
+    pub apply_lag: u64,
+    /// Requests refused with [`ClientError::Busy`](crate::ClientError::Busy)
+    /// because the state machine was that far behind (backpressure),
+    /// since the process started.
+    pub apply_refused: u64,
     /// Latencies, snapshots, elections and leaderships since the process
     /// started.
     pub activity: Activity,
@@ -102,6 +111,8 @@ impl Metrics {
             fsyncs: None,
             writes_in_flight: 0,
             writes_in_flight_max: 0,
+            apply_lag: 0,
+            apply_refused: 0,
             activity: Activity::default(),
         }
     }

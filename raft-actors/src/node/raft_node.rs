@@ -21,6 +21,7 @@
 use std::any::Any;
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,6 +92,15 @@ pub struct NodeConfig {
     /// The peers that enlisted with this node: durable beside the store in
     /// a service, in memory by default.
     pub roster: Roster,
+    /// How many committed entries the state machine may be behind (handed
+    /// to its thread, not yet applied) before the node refuses new
+    /// proposals and reads with [`ClientError::Busy`], counted in
+    /// [`Metrics::apply_refused`] (etcd refuses at 5,000). It bounds the
+    /// apply queue, and the log that cannot be compacted past what was
+    /// applied, instead of letting them grow while clients keep writing:
+    /// what is in the queue then is at most this plus the requests already
+    /// accepted (`max_pending`).
+    pub max_apply_lag: u64,
 }
 
 impl Default for NodeConfig {
@@ -104,6 +114,7 @@ impl Default for NodeConfig {
             early_replication: true,
             bootstrap_voters: None,
             roster: Roster::in_memory(),
+            max_apply_lag: 8_192,
         }
     }
 }
@@ -131,6 +142,16 @@ pub struct RaftNode<C: TypeConfig> {
     pub(super) transport: Box<dyn Transport>,
     pub(super) apply_factory: ApplyFactory<C>,
     pub(super) apply: Option<Addr<ApplyActor<C>>>,
+    /// The thread the apply actor runs on, so applying, queries and
+    /// snapshots never delay this node's ticks, heartbeats and persists.
+    /// Started with the first incarnation, kept across restarts, stopped
+    /// when the node is dropped.
+    apply_thread: Option<Arbiter>,
+    /// The last index the apply actor applied, published by it after each
+    /// batch: `applied` minus this is how far it is behind.
+    pub(super) sm_applied: Arc<AtomicU64>,
+    /// Requests refused because the state machine was too far behind.
+    pub(super) apply_refused: u64,
     pub(super) core: Option<RaftCore>,
     /// Set while an empty store is being founded: the core runs as no
     /// member and hears nothing but the founding conversation.
@@ -203,6 +224,9 @@ impl<C: TypeConfig> RaftNode<C> {
             transport,
             apply_factory: apply,
             apply: None,
+            apply_thread: None,
+            sm_applied: Arc::new(AtomicU64::new(0)),
+            apply_refused: 0,
             core: None,
             founding: None,
             clock,
@@ -245,6 +269,39 @@ impl<C: TypeConfig> RaftNode<C> {
             Some(Down::Crashed) => Some(ClientError::ShuttingDown),
             Some(Down::Failed(reason)) => Some(ClientError::Fatal(reason.clone())),
         }
+    }
+
+    /// Refuses a request with [`ClientError::Busy`] while the state machine
+    /// is more than `max_apply_lag` entries behind, counting the refusal:
+    /// backpressure instead of an apply queue without bound.
+    pub(super) fn apply_backlogged(&mut self) -> Option<ClientError> {
+        if self.apply_lag() <= self.cfg.max_apply_lag {
+            return None;
+        }
+        self.apply_refused += 1;
+        Some(ClientError::Busy)
+    }
+
+    /// Committed entries handed to the apply actor and not yet applied.
+    pub(super) fn apply_lag(&self) -> u64 {
+        self.applied
+            .saturating_sub(self.sm_applied.load(Ordering::Acquire))
+    }
+
+    /// Starts a fresh apply actor around a new state machine on the apply
+    /// thread (started on first use). The factory runs there, so the state
+    /// machine itself need not be `Send`.
+    pub(super) fn start_apply(&mut self) -> Addr<ApplyActor<C>> {
+        let thread = self.apply_thread.get_or_insert_with(Arbiter::new);
+        let latency = self.rec.apply_latency();
+        let progress = Arc::new(AtomicU64::new(0));
+        self.sm_applied = Arc::clone(&progress);
+        let factory = Arc::clone(&self.apply_factory);
+        ApplyActor::start_in_arbiter(&thread.handle(), move |_| {
+            ApplyActor::new(factory())
+                .with_latency(latency)
+                .with_progress(progress)
+        })
     }
 
     /// Runs `f` with panics caught: a panic stops the node (the supervisor
@@ -310,6 +367,15 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "non-string panic".to_string()
+    }
+}
+
+impl<C: TypeConfig> Drop for RaftNode<C> {
+    /// The apply thread ends with the node (after the batches queued).
+    fn drop(&mut self) {
+        if let Some(thread) = self.apply_thread.take() {
+            thread.stop();
+        }
     }
 }
 

@@ -61,6 +61,8 @@ pub const SERIES: &[&str] = &[
     "raft_entries_per_fsync",
     "raft_entries_per_write",
     "raft_apply_seconds",
+    "raft_apply_lag_entries",
+    "raft_apply_refused_total",
     "raft_snapshots_taken_total",
     "raft_snapshots_sent_total",
     "raft_snapshots_installed_total",
@@ -99,6 +101,8 @@ struct Inner {
     storage_write: CopiedHistogram,
     fsync: CopiedHistogram,
     fsyncs: CopiedCounter,
+    apply_lag: Gauge,
+    apply_refused: CopiedCounter,
     entries_persisted: Gauge,
     entries_per_fsync: Gauge<f64, AtomicU64>,
     entries_per_write: CopiedHistogram,
@@ -217,6 +221,16 @@ impl ServiceMetrics {
             "fsyncs",
             "Fsyncs the storage counted since it was opened (storages that count them)",
             &i.fsyncs,
+        );
+        reg(
+            "apply_lag_entries",
+            "Committed entries handed to the state machine's thread and not yet applied",
+            &i.apply_lag,
+        );
+        reg(
+            "apply_refused",
+            "Requests refused with 503 because the state machine was too far behind (backpressure)",
+            &i.apply_refused,
         );
         reg(
             "entries_persisted",
@@ -346,6 +360,8 @@ impl ServiceMetrics {
         i.entries_persisted.set(g(m.entries_persisted));
         i.entries_per_fsync.set(m.entries_per_write());
         i.fsyncs.set(m.fsyncs.unwrap_or(0));
+        i.apply_lag.set(g(m.apply_lag));
+        i.apply_refused.set(m.apply_refused);
         i.lag.clear();
         i.match_index.clear();
         if m.role == Role::Leader {

@@ -80,6 +80,10 @@ impl<C: TypeConfig> Handler<Propose<C>> for RaftNode<C> {
             let _ = msg.reply.send(Err(ClientError::Busy));
             return;
         }
+        if let Some(err) = self.apply_backlogged() {
+            let _ = msg.reply.send(Err(err));
+            return;
+        }
         let id = self.next_id();
         self.guarded(ctx, |node, ctx| {
             let Some(core) = node.core.as_mut() else {
@@ -109,6 +113,10 @@ impl<C: TypeConfig> Handler<Read<C>> for RaftNode<C> {
         }
         if self.pending.len() >= self.cfg.max_pending {
             let _ = msg.reply.send(Err(ClientError::Busy));
+            return;
+        }
+        if let Some(err) = self.apply_backlogged() {
+            let _ = msg.reply.send(Err(err));
             return;
         }
         if msg.consistency == Consistency::Stale {

@@ -167,6 +167,9 @@ impl<C: TypeConfig> RaftNode<C> {
             // The leader's snapshot replaces the state machine before the
             // entries after it are applied (same sender, so in order).
             let index = snap.meta.index;
+            // The state machine is not behind by the snapshot's entries.
+            self.sm_applied
+                .fetch_max(index, std::sync::atomic::Ordering::Release);
             if let Some(apply) = &self.apply {
                 apply.do_send(RestoreSnapshot {
                     index,

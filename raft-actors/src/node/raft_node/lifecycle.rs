@@ -19,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use tracing::{error, info};
 
 use super::{Down, RaftNode};
-use crate::apply::{ApplyActor, RestoreSnapshot};
+use crate::apply::RestoreSnapshot;
 use crate::core::RaftCore;
 use crate::error::FatalError;
 use crate::node::lease_clock::LeaseClock;
@@ -30,9 +30,7 @@ impl<C: TypeConfig> RaftNode<C> {
     /// Rebuilds the core from storage before any message is handled.
     pub(super) fn reload(&mut self, ctx: &mut Context<Self>) {
         if self.apply.is_none() {
-            let latency = self.rec.apply_latency();
-            let actor = ApplyActor::new((self.apply_factory)()).with_latency(latency);
-            self.apply = Some(actor.start());
+            self.apply = Some(self.start_apply());
         }
         let storage = Arc::clone(&self.storage);
         let load = async move { storage.lock().await.load().await };
@@ -71,7 +69,10 @@ impl<C: TypeConfig> RaftNode<C> {
         }
         if let (Some(snapshot), Some(apply)) = (state.snapshot, &self.apply) {
             // A fresh state machine starts from the snapshot instead of
-            // replaying the whole log; one that is ahead ignores it.
+            // replaying the whole log; one that is ahead ignores it. It is
+            // not behind by the snapshot's entries: they come as one.
+            self.sm_applied
+                .fetch_max(snapshot.meta.index, std::sync::atomic::Ordering::Release);
             apply.do_send(RestoreSnapshot {
                 index: snapshot.meta.index,
                 data: snapshot.data,

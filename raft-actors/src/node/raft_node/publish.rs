@@ -18,6 +18,7 @@ impl<C: TypeConfig> RaftNode<C> {
         let activity = self.rec.activity(core.events());
         let applied = self.applied;
         let (writes, entries, fsyncs) = (self.storage_writes, self.entries_persisted, self.fsyncs);
+        let apply = (self.apply_lag(), self.apply_refused);
         let in_flight = (self.pipeline.writes_in_flight(), self.writes_in_flight_max);
         self.metrics.send_if_modified(|m| {
             let mut next = m.clone();
@@ -26,6 +27,7 @@ impl<C: TypeConfig> RaftNode<C> {
             next.entries_persisted = entries;
             next.fsyncs = fsyncs;
             (next.writes_in_flight, next.writes_in_flight_max) = in_flight;
+            (next.apply_lag, next.apply_refused) = apply;
             next.activity = activity;
             next.down = None;
             let changed = next != *m;
