@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use common::{init_logging, T};
-use raft_actors::core::{Entry, HardState, LogIndex, Membership};
+use raft_actors::core::{LogIndex, Membership};
 use raft_actors::node::NodeConfig;
-use raft_actors::storage::{LogState, MemoryStorage, Snapshot, Storage, StorageError, ToPersist};
+use raft_actors::storage::{LogState, MemoryStorage, Storage, StorageError, ToPersist};
 use raft_actors::testing::{Counter, TestCluster};
 use tokio::sync::oneshot;
 use tracing::info;
@@ -59,27 +59,6 @@ impl Holding {
 impl Storage for Holding {
     async fn load(&mut self) -> Result<LogState, StorageError> {
         self.inner.load().await
-    }
-    async fn append(&mut self, hs: Option<HardState>, e: Vec<Entry>) -> Result<(), StorageError> {
-        self.inner.append(hs, e).await
-    }
-    async fn entries(&mut self, lo: LogIndex, hi: LogIndex) -> Result<Vec<Entry>, StorageError> {
-        self.inner.entries(lo, hi).await
-    }
-    async fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError> {
-        self.inner.truncate(from).await
-    }
-    async fn save_membership(&mut self, m: Membership) -> Result<(), StorageError> {
-        self.inner.save_membership(m).await
-    }
-    async fn save_snapshot(&mut self, s: Snapshot) -> Result<(), StorageError> {
-        self.inner.save_snapshot(s).await
-    }
-    async fn install_snapshot(&mut self, s: Snapshot) -> Result<(), StorageError> {
-        self.inner.install_snapshot(s).await
-    }
-    async fn compact(&mut self, upto: LogIndex) -> Result<(), StorageError> {
-        self.inner.compact(upto).await
     }
     async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
         let held = {

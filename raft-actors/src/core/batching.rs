@@ -41,6 +41,7 @@ impl RaftCore {
             entries: self.log.take_unpersisted(),
             compact_to: self.compact_to.take(),
             must_sync: false,
+            membership: None,
         };
         // etcd raft's MustSync: a node promises its term, vote and log to
         // others (Figure 2), so those must be on disk before it speaks; the

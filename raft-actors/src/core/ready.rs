@@ -11,7 +11,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Body, Entry, HardState, LogIndex, Message, ProposeError, ReadError, RequestId, Snapshot, Term,
+    Body, Entry, HardState, LogIndex, Membership, Message, ProposeError, ReadError, RequestId,
+    Snapshot, Term,
 };
 
 /// Everything the core asks of its driver, in one batch.
@@ -76,6 +77,11 @@ pub struct ToPersist {
     /// [`Storage::write`](crate::storage::Storage::write)). A batch built
     /// by hand defaults to `true`.
     pub must_sync: bool,
+    /// The first configuration of an empty store, to keep as the base the
+    /// log builds on (what [`LogState::membership`](crate::storage::LogState::membership)
+    /// loads). Set only when a node founds a cluster; the core never sets
+    /// it (later configurations travel as log entries and snapshots).
+    pub membership: Option<Membership>,
 }
 
 impl Default for ToPersist {
@@ -89,6 +95,7 @@ impl Default for ToPersist {
             entries: Vec::new(),
             compact_to: None,
             must_sync: true,
+            membership: None,
         }
     }
 }

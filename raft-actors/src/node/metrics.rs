@@ -63,7 +63,7 @@ pub struct Metrics {
     /// ([`entries_per_write`](Self::entries_per_write)).
     pub entries_persisted: u64,
     /// The storage's count of fsyncs since it was opened, if it keeps one
-    /// ([`Storage::fsyncs`](crate::storage::Storage::fsyncs)): a durable
+    /// ([`Storage::stats`](crate::storage::Storage::stats)): a durable
     /// storage may skip the fsync of a write that only moves the commit
     /// index, so this can be below `storage_writes`.
     pub fsyncs: Option<u64>,

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{LogState, Snapshot, Storage, StorageError, ToPersist};
-use crate::core::{Entry, HardState, LogIndex, Membership};
+use super::{LogState, SnapshotMeta, Storage, StorageError, ToPersist};
+use crate::core::{LogIndex, Membership};
 
 /// In-memory [`Storage`]. Clones share one store: keep a clone to reopen it
 /// after the node using it stopped.
@@ -18,10 +18,11 @@ use crate::core::{Entry, HardState, LogIndex, Membership};
 /// ```
 /// # #[actix_rt::main] async fn main() -> Result<(), raft_actors::storage::StorageError> {
 /// use raft_actors::core::{Entry, HardState, Membership, Payload};
-/// use raft_actors::storage::{MemoryStorage, Storage};
+/// use raft_actors::storage::{MemoryStorage, Storage, ToPersist};
 /// let mut s = MemoryStorage::new(Membership::voters([1, 2, 3]));
 /// let e = Entry { index: 1, term: 1, payload: Payload::Noop };
-/// s.append(Some(HardState { term: 1, vote: Some(1), commit: 0 }), vec![e]).await?;
+/// let hard_state = Some(HardState { term: 1, vote: Some(1), commit: 0 });
+/// s.write(ToPersist { hard_state, entries: vec![e], ..ToPersist::default() }).await?;
 /// let reopened = s.clone().load().await?;
 /// assert_eq!(reopened.entries.len(), 1);
 /// # Ok(()) }
@@ -56,8 +57,8 @@ impl MemoryStorage {
         }
     }
 
-    /// Makes every later `append` fail (or succeed again), as a dying disk
-    /// would. For tests of the node's fatal-error path.
+    /// Makes every later write of entries or a hard state fail (or succeed
+    /// again), as a dying disk would. For tests of the node's fatal-error path.
     pub fn fail_appends(&self, fail: bool) {
         self.lock().fail_appends = fail;
     }
@@ -68,8 +69,8 @@ impl MemoryStorage {
         self.lock().fail_loads = fail;
     }
 
-    /// How many `append` calls succeeded: with group commit, far fewer
-    /// than the entries appended.
+    /// How many writes of entries or a hard state succeeded: with group
+    /// commit, far fewer than the entries appended.
     pub fn append_calls(&self) -> u64 {
         self.lock().appends
     }
@@ -105,10 +106,109 @@ impl Inner {
         }
     }
 
-    fn truncate_from(&mut self, from: LogIndex) {
+    fn covered(&self) -> LogIndex {
+        self.state.snapshot.as_ref().map_or(0, |s| s.meta.index)
+    }
+
+    /// Whether the stored log holds the entry a received snapshot ends at.
+    fn holds(&self, meta: &SnapshotMeta) -> bool {
         let offset = self.offset();
-        let keep = from.saturating_sub(offset + 1) as usize;
-        self.state.entries.truncate(keep);
+        meta.index > offset
+            && self
+                .state
+                .entries
+                .get((meta.index - offset - 1) as usize)
+                .is_some_and(|e| e.term == meta.term)
+    }
+
+    /// Checks the whole batch against the state each step will meet, so a
+    /// refused batch changes nothing.
+    fn check(&self, batch: &ToPersist) -> Result<(), StorageError> {
+        let refuse = |why: String| Err(StorageError::OutOfOrder(why));
+        let (mut last, mut offset, mut covered) =
+            (self.state.last_index(), self.offset(), self.covered());
+        if let Some(snap) = &batch.snapshot {
+            let at = snap.meta.index;
+            if batch.snapshot_received {
+                if at <= covered {
+                    // An older snapshot would throw away what the newer one
+                    // covers.
+                    return refuse(format!(
+                        "install of a snapshot at {at} over one at {covered}"
+                    ));
+                }
+                if !self.holds(&snap.meta) {
+                    last = at;
+                }
+                offset = at;
+            } else {
+                if at > last {
+                    return refuse(format!("snapshot at {at} past the last entry {last}"));
+                }
+                if at < covered {
+                    // It would leave compacted entries uncovered.
+                    return refuse(format!(
+                        "snapshot at {at} older than the stored one at {covered}"
+                    ));
+                }
+            }
+            covered = at;
+        }
+        if let Some(first) = batch.entries.first() {
+            if first.index == 0 || first.index > last + 1 || first.index <= offset {
+                return refuse(format!(
+                    "append at {} to a log holding {}..={last}",
+                    first.index,
+                    offset + 1
+                ));
+            }
+            if batch
+                .entries
+                .windows(2)
+                .any(|w| w[1].index != w[0].index + 1)
+            {
+                return refuse("entries not contiguous".into());
+            }
+        }
+        match batch.compact_to {
+            Some(upto) if upto > covered => {
+                refuse(format!("compact to {upto} past the snapshot at {covered}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies a checked batch: nothing below can fail.
+    fn apply(&mut self, batch: ToPersist) {
+        if let Some(membership) = batch.membership {
+            self.state.membership = membership;
+        }
+        if let Some(snapshot) = batch.snapshot {
+            if batch.snapshot_received {
+                let meta = &snapshot.meta;
+                if self.holds(meta) {
+                    let drop = (meta.index - self.offset()) as usize;
+                    self.state.entries.drain(..drop);
+                } else {
+                    self.state.entries.clear();
+                }
+                self.state.membership = meta.membership.clone();
+                self.state.hard_state.commit = self.state.hard_state.commit.max(meta.index);
+            }
+            self.state.snapshot = Some(snapshot);
+        }
+        if let Some(first) = batch.entries.first() {
+            let keep = first.index.saturating_sub(self.offset() + 1) as usize;
+            self.state.entries.truncate(keep);
+            self.state.entries.extend(batch.entries);
+        }
+        if let Some(hs) = batch.hard_state {
+            self.state.hard_state = hs;
+        }
+        if let Some(upto) = batch.compact_to {
+            let drop = (upto.saturating_sub(self.offset()) as usize).min(self.state.entries.len());
+            self.state.entries.drain(..drop);
+        }
     }
 }
 
@@ -122,157 +222,21 @@ impl Storage for MemoryStorage {
         Ok(inner.state.clone())
     }
 
-    async fn append(
-        &mut self,
-        hard_state: Option<HardState>,
-        entries: Vec<Entry>,
-    ) -> Result<(), StorageError> {
+    /// Checks, then applies: a refused batch changes nothing. Nothing here
+    /// outlives the process, so a batch that need not sync differs from one
+    /// that must only in the count of what a durable store would flush.
+    async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
         let mut inner = self.lock();
-        if inner.fail_appends {
+        let appends = batch.hard_state.is_some() || !batch.entries.is_empty();
+        if inner.fail_appends && appends {
             return Err(StorageError::Io("injected append failure".into()));
         }
-        if let Some(first) = entries.first() {
-            let last = inner.state.last_index();
-            let offset = inner.offset();
-            if first.index == 0 || first.index > last + 1 || first.index <= offset {
-                return Err(StorageError::OutOfOrder(format!(
-                    "append at {} to a log holding {}..={}",
-                    first.index,
-                    offset + 1,
-                    last
-                )));
-            }
-            if entries.windows(2).any(|w| w[1].index != w[0].index + 1) {
-                return Err(StorageError::OutOfOrder("entries not contiguous".into()));
-            }
-            inner.truncate_from(first.index);
-            inner.state.entries.extend(entries);
-        }
-        if let Some(hs) = hard_state {
-            inner.state.hard_state = hs;
-        }
-        inner.appends += 1;
-        Ok(())
-    }
-
-    async fn entries(&mut self, lo: LogIndex, hi: LogIndex) -> Result<Vec<Entry>, StorageError> {
-        let inner = self.lock();
-        let offset = inner.offset();
-        if lo <= offset && lo <= hi {
-            return Err(StorageError::Compacted { first: offset + 1 });
-        }
-        let held = &inner.state.entries;
-        let start = (lo.saturating_sub(offset + 1) as usize).min(held.len());
-        let end = (hi.saturating_sub(offset) as usize)
-            .min(held.len())
-            .max(start);
-        Ok(held[start..end].to_vec())
-    }
-
-    async fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError> {
-        let mut inner = self.lock();
-        if from <= inner.offset() {
-            return Err(StorageError::OutOfOrder(format!(
-                "truncate from {from} inside the snapshot"
-            )));
-        }
-        inner.truncate_from(from);
-        Ok(())
-    }
-
-    async fn save_membership(&mut self, membership: Membership) -> Result<(), StorageError> {
-        self.lock().state.membership = membership;
-        Ok(())
-    }
-
-    async fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
-        let mut inner = self.lock();
-        if snapshot.meta.index > inner.state.last_index() {
-            return Err(StorageError::OutOfOrder(format!(
-                "snapshot at {} past the last entry {}",
-                snapshot.meta.index,
-                inner.state.last_index()
-            )));
-        }
-        let current = inner.state.snapshot.as_ref().map_or(0, |s| s.meta.index);
-        if snapshot.meta.index < current {
-            // It would leave compacted entries uncovered.
-            return Err(StorageError::OutOfOrder(format!(
-                "snapshot at {} older than the stored one at {current}",
-                snapshot.meta.index
-            )));
-        }
-        inner.state.snapshot = Some(snapshot);
-        Ok(())
-    }
-
-    async fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
-        let mut inner = self.lock();
-        let Snapshot { meta, .. } = &snapshot;
-        let current = inner.state.snapshot.as_ref().map_or(0, |s| s.meta.index);
-        if meta.index <= current {
-            // An older snapshot would throw away what the newer one covers.
-            return Err(StorageError::OutOfOrder(format!(
-                "install of a snapshot at {} over one at {current}",
-                meta.index
-            )));
-        }
-        let offset = inner.offset();
-        let matching = meta.index > offset
-            && inner
-                .state
-                .entries
-                .get((meta.index - offset - 1) as usize)
-                .is_some_and(|e| e.term == meta.term);
-        if matching {
-            let drop = (meta.index - offset) as usize;
-            inner.state.entries.drain(..drop);
-        } else {
-            inner.state.entries.clear();
-        }
-        inner.state.membership = meta.membership.clone();
-        if inner.state.hard_state.commit < meta.index {
-            inner.state.hard_state.commit = meta.index;
-        }
-        inner.state.snapshot = Some(snapshot);
-        Ok(())
-    }
-
-    /// As the default, counting what a durable store would flush: nothing
-    /// here outlives the process, so a batch that need not sync differs
-    /// from one that must only in the count.
-    async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
+        inner.check(&batch)?;
         let synced = batch.must_sync;
-        if let Some(snapshot) = batch.snapshot {
-            if batch.snapshot_received {
-                self.install_snapshot(snapshot).await?;
-            } else {
-                self.save_snapshot(snapshot).await?;
-            }
-        }
-        if batch.hard_state.is_some() || !batch.entries.is_empty() {
-            self.append(batch.hard_state, batch.entries).await?;
-        }
-        if let Some(upto) = batch.compact_to {
-            self.compact(upto).await?;
-        }
-        let mut inner = self.lock();
+        inner.apply(batch);
+        inner.appends += u64::from(appends);
         inner.writes += 1;
         inner.synced_writes += u64::from(synced);
-        Ok(())
-    }
-
-    async fn compact(&mut self, upto: LogIndex) -> Result<(), StorageError> {
-        let mut inner = self.lock();
-        let covered = inner.state.snapshot.as_ref().map_or(0, |s| s.meta.index);
-        if upto > covered {
-            return Err(StorageError::OutOfOrder(format!(
-                "compact to {upto} past the snapshot at {covered}"
-            )));
-        }
-        let offset = inner.offset();
-        let drop = (upto.saturating_sub(offset) as usize).min(inner.state.entries.len());
-        inner.state.entries.drain(..drop);
         Ok(())
     }
 }

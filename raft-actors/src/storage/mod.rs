@@ -5,13 +5,14 @@
 //! answers an RPC (Figure 2): the hard state and the log, plus the
 //! configuration and the latest snapshot's metadata. It decides nothing:
 //! it must never reorder, merge or drop what it is given, and must never
-//! return from [`Storage::append`] before the data is durable (where the
-//! adapter is durable at all).
+//! return from [`Storage::write`] of a batch that must sync before the
+//! data is durable (where the adapter is durable at all).
 //!
 //! The in-memory adapter lives in [`memory`]; `storages/memory` re-exports it
 //! (see `storages/README.md` for why it lives here).
 
 pub mod memory;
+mod validate;
 
 use async_trait::async_trait;
 use thiserror::Error;
@@ -90,73 +91,69 @@ pub enum StorageError {
     },
 }
 
-/// A node's log storage. The node calls it from one task at a time and
-/// awaits each call before the next, so an adapter needs no locking of its
-/// own against the node.
+/// What a storage counts about itself, for the node's metrics.
 ///
-/// Every method's `Err` is fatal: the node stops, and its supervisor
-/// restarts it from [`load`](Self::load).
+/// ```
+/// use raft_actors::storage::StorageStats;
+/// assert_eq!(StorageStats::default().fsyncs, None);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    /// How many times it flushed to disk (fsync) since it was opened;
+    /// `None` for a storage that does not count them (or is not durable).
+    /// The node publishes it, so a service can show how many entries share
+    /// one fsync.
+    pub fsyncs: Option<u64>,
+}
+
+/// A node's log storage: what the node calls, and nothing more. The node
+/// calls it from one task at a time and awaits each call before the next,
+/// so an adapter needs no locking of its own against the node.
+///
+/// Every `Err` is fatal: the node stops, and its supervisor restarts it
+/// from [`load`](Self::load). The node checks what a load returns
+/// ([`LogState::validate`]) before it trusts it, so an adapter checks its
+/// own records (checksums, encodings) but need not check the log's shape.
+///
+/// One storage holds one Raft group's log. A store shared by many groups
+/// (multi-raft) hands each group a handle implementing this trait, and may
+/// merge the batches of several groups into one transaction and one flush.
+///
+/// What the conformance suite needs beyond these calls (reading a range,
+/// appending by hand) is [`StorageExt`](crate::testing::StorageExt) of the
+/// test kit, built on them: an adapter writes only these three.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// Reads back everything saved: hard state, entries, configuration,
     /// latest snapshot.
     ///
-    /// To ensure correctness: returns exactly what earlier calls that
-    /// returned `Ok` wrote, and nothing of a call that returned `Err`
-    /// beyond a prefix of its entries.
+    /// To ensure correctness: returns exactly what earlier writes that
+    /// returned `Ok` wrote (minus, after a crash, lazy writes after the
+    /// last synced one; see [`write`](Self::write)), and nothing of a write
+    /// that returned `Err` beyond a prefix of its entries. A record it
+    /// cannot read back is [`StorageError::Corrupt`], never a shorter log.
     async fn load(&mut self) -> Result<LogState, StorageError>;
 
-    /// Saves `hard_state` (if any) and appends `entries` in one write;
-    /// stored entries from `entries[0].index` on are replaced first (a
-    /// conflict, §5.3).
-    ///
-    /// To ensure correctness:
-    /// - `Ok` means both are durable: the node may now vote or acknowledge
-    ///   on them (Figure 2); only [`write`](Self::write) may skip a flush,
-    ///   when its batch says it need not sync;
-    /// - `entries` are contiguous and start at most one past the last
-    ///   stored index; an adapter refuses a gap with
-    ///   [`StorageError::OutOfOrder`].
-    async fn append(
-        &mut self,
-        hard_state: Option<HardState>,
-        entries: Vec<Entry>,
-    ) -> Result<(), StorageError>;
-
-    /// Entries `lo..=hi` that are stored, in order; fewer (a prefix) if the
-    /// log ends before `hi`. [`StorageError::Compacted`] if `lo` was
-    /// compacted away.
-    async fn entries(&mut self, lo: LogIndex, hi: LogIndex) -> Result<Vec<Entry>, StorageError>;
-
-    /// Removes entries from `from` on (inclusive). Entries up to the commit
-    /// index are never truncated by a correct node.
-    async fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError>;
-
-    /// Saves the configuration now in force.
-    async fn save_membership(&mut self, membership: Membership) -> Result<(), StorageError>;
-
-    /// Saves a snapshot the node built of its own state machine. Stored
-    /// entries are kept; [`compact`](Self::compact) drops them later.
-    async fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError>;
-
-    /// Installs a snapshot received from the leader (§7): saves it and its
-    /// configuration, and discards every stored entry up to its index. If
-    /// the entry at its index has its term, later entries are kept;
-    /// otherwise the whole log is discarded, as the snapshot supersedes it.
-    async fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError>;
-
-    /// Discards entries up to `upto` (inclusive), which a saved snapshot
-    /// must cover; [`StorageError::OutOfOrder`] otherwise. It may be made
-    /// durable lazily (entries a snapshot covers are harmless if a crash
-    /// brings them back), but never before an earlier call.
-    async fn compact(&mut self, upto: LogIndex) -> Result<(), StorageError>;
-
     /// Makes everything one `Ready` asks to persist durable, in field
-    /// order: the snapshot (installed if received, else saved), then hard
-    /// state and entries, then compaction. The node calls this once per
-    /// `Ready`, one batch at a time, in order; it is the group commit.
+    /// order: the snapshot, then hard state and entries, then compaction.
+    /// The node calls this once per `Ready`, one batch at a time, in
+    /// order; it is the group commit. A durable adapter makes it one atomic
+    /// write with at most one flush to disk.
     ///
     /// To ensure correctness:
+    /// - the snapshot, if any: one this node took (`snapshot_received`
+    ///   false) replaces the stored one and keeps the entries; one received
+    ///   from the leader (§7) also takes its configuration and discards
+    ///   every stored entry up to its index, and if the entry at its index
+    ///   does not have its term, the whole log (it diverged);
+    /// - entries are contiguous and start at most one past the last stored
+    ///   index (after the snapshot step); stored entries from
+    ///   `entries[0].index` on are replaced first (a conflict, §5.3). A gap
+    ///   is refused with [`StorageError::OutOfOrder`];
+    /// - `compact_to` discards entries up to it, which the stored snapshot
+    ///   must cover ([`StorageError::OutOfOrder`] otherwise); entries a
+    ///   snapshot covers are harmless if a crash brings them back;
+    /// - a refused batch changes nothing;
     /// - when `batch.must_sync` (the core sets it for a new term or vote,
     ///   entries or a snapshot), `Ok` means all of it is durable: the node
     ///   then sends the votes and acknowledgements that rest on it
@@ -173,33 +170,10 @@ pub trait Storage: Send + Sync + 'static {
     ///   never with a term, vote or entry lost): the core restarts from it,
     ///   applies again from its snapshot, and relearns the commit index
     ///   from the leader (§5.3: the commit index is volatile state).
-    ///
-    /// A durable adapter should override this to make it one atomic write
-    /// with at most one flush to disk (the default makes up to three calls,
-    /// each durable on its own, which is correct but flushes up to three
-    /// times, and never skips a flush).
-    async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
-        if let Some(snapshot) = batch.snapshot {
-            if batch.snapshot_received {
-                self.install_snapshot(snapshot).await?;
-            } else {
-                self.save_snapshot(snapshot).await?;
-            }
-        }
-        if batch.hard_state.is_some() || !batch.entries.is_empty() {
-            self.append(batch.hard_state, batch.entries).await?;
-        }
-        if let Some(upto) = batch.compact_to {
-            self.compact(upto).await?;
-        }
-        Ok(())
-    }
+    async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError>;
 
-    /// How many times this storage flushed to disk (fsync) since it was
-    /// opened, if it counts them; `None` for one that does not (or is not
-    /// durable). The node publishes it, so a service can show how many
-    /// entries share one fsync.
-    fn fsyncs(&self) -> Option<u64> {
-        None
+    /// What the storage counts about itself (fsyncs), for the metrics.
+    fn stats(&self) -> StorageStats {
+        StorageStats::default()
     }
 }

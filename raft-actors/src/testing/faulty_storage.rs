@@ -22,8 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::core::{Entry, HardState, LogIndex, Membership};
-use crate::storage::{LogState, Snapshot, Storage, StorageError, ToPersist};
+use crate::storage::{LogState, Storage, StorageError, StorageStats, ToPersist};
 
 /// What a write suffers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -319,7 +318,8 @@ impl<S: Storage> FaultyStorage<S> {
 
     /// Runs one write through the schedule: refused while poisoned, else
     /// failed, half-done or forwarded as the plan says.
-    async fn mutate(&mut self, must_sync: bool, m: Mutation) -> Result<(), StorageError> {
+    async fn mutate(&mut self, batch: ToPersist) -> Result<(), StorageError> {
+        let must_sync = batch.must_sync;
         let fault = {
             let mut s = lock(&self.shared);
             if let Some(why) = &s.poisoned {
@@ -357,43 +357,18 @@ impl<S: Storage> FaultyStorage<S> {
             fault.map(|f| (n, f))
         };
         match fault {
-            None => m.apply(&mut self.inner).await,
+            None => self.inner.write(batch).await,
             Some((n, WriteFault::Fails)) => Err(StorageError::Io(format!(
                 "injected write failure (write {n}): nothing of it is durable"
             ))),
             Some((n, WriteFault::FsyncFails { kept })) => {
                 if kept {
-                    m.apply(&mut self.inner).await?;
+                    self.inner.write(batch).await?;
                 }
                 Err(StorageError::Io(format!(
                     "injected fsync failure (write {n}): it may or may not be durable"
                 )))
             }
-        }
-    }
-}
-
-/// One write, to forward to the inner store.
-enum Mutation {
-    Write(ToPersist),
-    Append(Option<HardState>, Vec<Entry>),
-    Truncate(LogIndex),
-    Membership(Membership),
-    SaveSnapshot(Snapshot),
-    InstallSnapshot(Snapshot),
-    Compact(LogIndex),
-}
-
-impl Mutation {
-    async fn apply<S: Storage>(self, inner: &mut S) -> Result<(), StorageError> {
-        match self {
-            Mutation::Write(batch) => inner.write(batch).await,
-            Mutation::Append(hs, entries) => inner.append(hs, entries).await,
-            Mutation::Truncate(from) => inner.truncate(from).await,
-            Mutation::Membership(m) => inner.save_membership(m).await,
-            Mutation::SaveSnapshot(s) => inner.save_snapshot(s).await,
-            Mutation::InstallSnapshot(s) => inner.install_snapshot(s).await,
-            Mutation::Compact(upto) => inner.compact(upto).await,
         }
     }
 }
@@ -434,47 +409,12 @@ impl<S: Storage> Storage for FaultyStorage<S> {
         Ok(state)
     }
 
-    async fn append(
-        &mut self,
-        hard_state: Option<HardState>,
-        entries: Vec<Entry>,
-    ) -> Result<(), StorageError> {
-        self.mutate(true, Mutation::Append(hard_state, entries))
-            .await
-    }
-
-    async fn entries(&mut self, lo: LogIndex, hi: LogIndex) -> Result<Vec<Entry>, StorageError> {
-        self.inner.entries(lo, hi).await
-    }
-
-    async fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError> {
-        self.mutate(true, Mutation::Truncate(from)).await
-    }
-
-    async fn save_membership(&mut self, membership: Membership) -> Result<(), StorageError> {
-        self.mutate(true, Mutation::Membership(membership)).await
-    }
-
-    async fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
-        self.mutate(true, Mutation::SaveSnapshot(snapshot)).await
-    }
-
-    async fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
-        self.mutate(true, Mutation::InstallSnapshot(snapshot)).await
-    }
-
-    /// Lazy, as the trait allows: no fsync to fail.
-    async fn compact(&mut self, upto: LogIndex) -> Result<(), StorageError> {
-        self.mutate(false, Mutation::Compact(upto)).await
-    }
-
     async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
-        let must_sync = batch.must_sync;
-        self.mutate(must_sync, Mutation::Write(batch)).await
+        self.mutate(batch).await
     }
 
-    fn fsyncs(&self) -> Option<u64> {
-        self.inner.fsyncs()
+    fn stats(&self) -> StorageStats {
+        self.inner.stats()
     }
 }
 

@@ -3,9 +3,10 @@
 //! claims (nothing, all or nothing, no misread).
 
 use super::*;
-use crate::core::Payload;
+use crate::core::{Entry, HardState, LogIndex, Membership, Payload};
 use crate::storage::MemoryStorage;
 use crate::testing::storage_suite;
+use crate::testing::StorageExt;
 
 fn batch(index: LogIndex, term: u64) -> ToPersist {
     ToPersist {

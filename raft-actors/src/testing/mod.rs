@@ -20,6 +20,7 @@ mod load;
 mod network_faults;
 mod proxy;
 mod proxy_mesh;
+mod storage_ext;
 mod storage_suite;
 mod transport_suite;
 
@@ -33,6 +34,7 @@ pub use load::{propose_load, LoadReport};
 pub use network_faults::NetworkFaults;
 pub use proxy::{ProxyFaults, ProxyStats, TcpProxy};
 pub use proxy_mesh::ProxyMesh;
+pub use storage_ext::StorageExt;
 pub use storage_suite::storage_suite;
 pub use transport_suite::{
     heartbeat, heartbeats_overtake_snapshot_chunks, inbox, send_until, send_until_delivered,

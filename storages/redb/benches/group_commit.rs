@@ -45,7 +45,7 @@ fn redb_commit_rate(dir: &Path, secs: f64) -> f64 {
     let rt = actix::System::new();
     rt.block_on(async {
         use raft_actors::core::{Entry, Payload};
-        use raft_actors::storage::Storage;
+        use raft_actors::testing::StorageExt;
         let mut s = RedbStorage::open(dir.join("commit-probe")).expect("open");
         s.bootstrap(Membership::voters([1])).expect("bootstrap");
         let until = Instant::now() + Duration::from_secs_f64(secs);

@@ -13,8 +13,8 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use raft_actors::core::{Entry, HardState, LogIndex, Membership};
-use raft_actors::storage::{LogState, Snapshot, Storage, StorageError, ToPersist};
+use raft_actors::core::Membership;
+use raft_actors::storage::{LogState, Storage, StorageError, StorageStats, ToPersist};
 use redb::StorageBackend;
 use tokio::sync::oneshot;
 
@@ -28,7 +28,7 @@ type Job = Box<dyn FnOnce(&mut Store) + Send>;
 /// ```
 /// # #[actix_rt::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use raft_actors::core::{Entry, HardState, Membership, Payload};
-/// use raft_actors::storage::Storage;
+/// use raft_actors::storage::{Storage, ToPersist};
 /// use raft_actors_storage_redb::RedbStorage;
 ///
 /// let dir = tempfile::tempdir()?;
@@ -36,7 +36,8 @@ type Job = Box<dyn FnOnce(&mut Store) + Send>;
 /// assert!(s.is_fresh());
 /// s.bootstrap(Membership::voters([1, 2, 3]))?;
 /// let e = Entry { index: 1, term: 1, payload: Payload::Noop };
-/// s.append(Some(HardState { term: 1, vote: Some(1), commit: 0 }), vec![e]).await?;
+/// let hard_state = Some(HardState { term: 1, vote: Some(1), commit: 0 });
+/// s.write(ToPersist { hard_state, entries: vec![e], ..ToPersist::default() }).await?;
 /// drop(s); // closes the file
 ///
 /// let mut s = RedbStorage::open(dir.path())?;
@@ -331,70 +332,14 @@ impl Storage for RedbStorage {
         .await
     }
 
-    async fn append(
-        &mut self,
-        hard_state: Option<HardState>,
-        entries: Vec<Entry>,
-    ) -> Result<(), StorageError> {
-        self.write(ToPersist {
-            hard_state,
-            entries,
-            ..ToPersist::default()
-        })
-        .await
-    }
-
-    async fn entries(&mut self, lo: LogIndex, hi: LogIndex) -> Result<Vec<Entry>, StorageError> {
-        self.call(move |store| {
-            store.refuse_if_poisoned()?;
-            store.entries(lo, hi)
-        })
-        .await
-    }
-
-    async fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError> {
-        self.call(move |store| store.poisoning(|s| s.truncate(from)))
-            .await
-    }
-
-    async fn save_membership(&mut self, membership: Membership) -> Result<(), StorageError> {
-        self.call(move |store| store.poisoning(|s| s.save_membership(&membership)))
-            .await
-    }
-
-    async fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
-        self.write(ToPersist {
-            snapshot: Some(snapshot),
-            ..ToPersist::default()
-        })
-        .await
-    }
-
-    async fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
-        self.write(ToPersist {
-            snapshot: Some(snapshot),
-            snapshot_received: true,
-            ..ToPersist::default()
-        })
-        .await
-    }
-
-    async fn compact(&mut self, upto: LogIndex) -> Result<(), StorageError> {
-        self.write(ToPersist {
-            compact_to: Some(upto),
-            // Entries a snapshot covers are harmless if a crash keeps them.
-            must_sync: false,
-            ..ToPersist::default()
-        })
-        .await
-    }
-
     async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
         self.call(move |store| store.poisoning(|s| s.write(batch)))
             .await
     }
 
-    fn fsyncs(&self) -> Option<u64> {
-        Some(self.stats().fsyncs)
+    fn stats(&self) -> StorageStats {
+        StorageStats {
+            fsyncs: Some(self.stats().fsyncs),
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use raft_actors::core::{Entry, HardState, Membership, Payload};
 use raft_actors::storage::Storage;
+use raft_actors::testing::StorageExt;
 use raft_actors_storage_redb::{RedbError, RedbStorage};
 use redb::{Database, ReadableTable, TableDefinition};
 

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use raft_actors::apply::Apply;
-use raft_actors::core::{Config, Entry, HardState, LogIndex, Membership, NodeId};
+use raft_actors::core::{Config, HardState, Membership, NodeId};
 use raft_actors::node::NodeConfig;
-use raft_actors::storage::{LogState, Snapshot, Storage, StorageError, ToPersist};
+use raft_actors::storage::{LogState, Storage, StorageError, ToPersist};
 use raft_actors::testing::{Kv, KvCommand};
 use raft_actors::{Consistency, Raft};
 use raft_actors_storage_redb::RedbStorage;
@@ -73,31 +73,6 @@ impl Storage for Reporting {
         let state = self.0.load().await?;
         report("LOADED", &state.hard_state);
         Ok(state)
-    }
-    async fn append(&mut self, hs: Option<HardState>, e: Vec<Entry>) -> Result<(), StorageError> {
-        self.0.append(hs, e).await?;
-        if let Some(hs) = hs {
-            report("HS", &hs);
-        }
-        Ok(())
-    }
-    async fn entries(&mut self, lo: LogIndex, hi: LogIndex) -> Result<Vec<Entry>, StorageError> {
-        self.0.entries(lo, hi).await
-    }
-    async fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError> {
-        self.0.truncate(from).await
-    }
-    async fn save_membership(&mut self, m: Membership) -> Result<(), StorageError> {
-        self.0.save_membership(m).await
-    }
-    async fn save_snapshot(&mut self, s: Snapshot) -> Result<(), StorageError> {
-        self.0.save_snapshot(s).await
-    }
-    async fn install_snapshot(&mut self, s: Snapshot) -> Result<(), StorageError> {
-        self.0.install_snapshot(s).await
-    }
-    async fn compact(&mut self, upto: LogIndex) -> Result<(), StorageError> {
-        self.0.compact(upto).await
     }
     async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
         let hs = batch.hard_state;

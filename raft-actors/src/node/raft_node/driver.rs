@@ -94,11 +94,11 @@ impl<C: TypeConfig> RaftNode<C> {
             .map(|s| s.data.len() as u64);
         let task = async move {
             let mut storage = storage.lock().await;
-            let before = storage.fsyncs();
+            let before = storage.stats().fsyncs;
             let started = Instant::now();
             let res = storage.write(persist).await;
             let took = started.elapsed();
-            (res, took, before, storage.fsyncs())
+            (res, took, before, storage.stats().fsyncs)
         };
         ctx.spawn(
             task.into_actor(self)

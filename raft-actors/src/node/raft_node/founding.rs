@@ -133,7 +133,11 @@ impl<C: TypeConfig> RaftNode<C> {
                     "every other voter recorded this node: founding"
                 );
                 let storage = std::sync::Arc::clone(&self.storage);
-                let save = async move { storage.lock().await.save_membership(membership).await };
+                let first = crate::storage::ToPersist {
+                    membership: Some(membership),
+                    ..crate::storage::ToPersist::default()
+                };
+                let save = async move { storage.lock().await.write(first).await };
                 // The mailbox stays shut until the core is rebuilt on it.
                 ctx.wait(save.into_actor(self).map(|res, node, ctx| match res {
                     Ok(()) => node.reload(ctx),

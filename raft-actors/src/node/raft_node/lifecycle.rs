@@ -42,7 +42,9 @@ impl<C: TypeConfig> RaftNode<C> {
     }
 
     fn loaded(&mut self, res: Result<LogState, StorageError>, ctx: &mut Context<Self>) {
-        let state = match res {
+        // Whatever the adapter, a log that lost something is refused here,
+        // before a core is built on it.
+        let state = match res.and_then(|state| state.validate().map(|()| state)) {
             Ok(state) => state,
             Err(e) => return self.load_failed(e, ctx),
         };

@@ -156,51 +156,6 @@ impl Store {
         Ok(())
     }
 
-    /// Entries `lo..=hi` that are held, in order.
-    pub(crate) fn entries(&self, lo: LogIndex, hi: LogIndex) -> Result<Vec<Entry>, StorageError> {
-        let offset = self.bounds.offset();
-        if lo <= offset && lo <= hi {
-            return Err(StorageError::Compacted { first: offset + 1 });
-        }
-        let Some((_, last)) = self.bounds.held else {
-            return Ok(Vec::new());
-        };
-        let hi = hi.min(last);
-        if lo > hi {
-            return Ok(Vec::new());
-        }
-        let txn = self.db.begin_read().map_err(|e| self.sio(e))?;
-        let log = txn.open_table(LOG).map_err(|e| self.sio(e))?;
-        let mut out = Vec::with_capacity((hi - lo + 1) as usize);
-        for item in log.range(lo..=hi).map_err(|e| self.sio(e))? {
-            let (k, v) = item.map_err(|e| self.sio(e))?;
-            let entry: Entry = record::decode(v.value()).map_err(|e| StorageError::Corrupt {
-                index: k.value(),
-                reason: e.to_string(),
-            })?;
-            out.push(entry);
-        }
-        Ok(out)
-    }
-
-    /// Removes entries from `from` on.
-    pub(crate) fn truncate(&mut self, from: LogIndex) -> Result<(), StorageError> {
-        if from <= self.bounds.offset() {
-            return Err(StorageError::OutOfOrder(format!(
-                "truncate from {from} inside the snapshot"
-            )));
-        }
-        let txn = self.db.begin_write().map_err(|e| self.sio(e))?;
-        let mut next = self.bounds.clone();
-        {
-            let mut log = txn.open_table(LOG).map_err(|e| self.sio(e))?;
-            self.drop_from(&mut log, &mut next, from)?;
-        }
-        self.commit(txn, 0)?;
-        self.bounds = next;
-        Ok(())
-    }
-
     /// Everything one `Ready` persists, in one transaction, one fsync.
     ///
     /// A batch the core marks as needing no sync (it only moves the commit
@@ -216,6 +171,7 @@ impl Store {
     pub(crate) fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
         let old = self.bounds.hard_state;
         let must_sync = batch.must_sync
+            || batch.membership.is_some()
             || batch.snapshot.is_some()
             || !batch.entries.is_empty()
             || batch
@@ -230,6 +186,13 @@ impl Store {
         {
             let mut log = txn.open_table(LOG).map_err(|e| self.sio(e))?;
             let mut meta = txn.open_table(META).map_err(|e| self.sio(e))?;
+            if let Some(membership) = &batch.membership {
+                // A founding's first configuration.
+                let rec = record::encode(membership).map_err(|e| self.sio(e))?;
+                meta.insert(MEMBERSHIP_KEY, rec.as_slice())
+                    .map_err(|e| self.sio(e))?;
+                next.has_membership = true;
+            }
             if let Some(snapshot) = batch.snapshot {
                 let mut snaps = txn.open_table(SNAPSHOT).map_err(|e| self.sio(e))?;
                 if batch.snapshot_received {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use raft_actors::core::{Entry, HardState, Membership};
-use raft_actors::storage::{LogState, Snapshot};
+use raft_actors::storage::{LogState, Snapshot, StorageError};
 use redb::{Database, ReadableTable, StorageBackend, TableError};
 
 use super::{
@@ -222,10 +222,11 @@ impl Store {
         Ok(found)
     }
 
-    /// Reads and checks everything: each record decodes, the log is
-    /// contiguous and joins the snapshot, and the hard state is consistent
-    /// with the log (a commit index past the last entry means entries were
-    /// lost, which must stop the node rather than shorten its log).
+    /// Reads and checks everything: each record decodes under its own key,
+    /// then [`LogState::validate`]: the log is contiguous and joins the
+    /// snapshot, and the hard state is consistent with the log (a commit
+    /// index past the last entry means entries were lost, which must stop
+    /// the node rather than shorten its log).
     pub(crate) fn read_all(&self) -> Result<LogState, RedbError> {
         let path = &self.path;
         let txn = self.db.begin_read().map_err(|e| self.io(e))?;
@@ -284,84 +285,27 @@ impl Store {
                             format!("holds the entry of index {}", entry.index),
                         ));
                     }
-                    if let Some(prev) = entries.last() {
-                        if prev.index + 1 != key {
-                            return Err(RedbError::corrupt(
-                                path,
-                                key,
-                                what,
-                                format!("entries {}..{key} are missing", prev.index + 1),
-                            ));
-                        }
-                    }
-                    if entry.term > hard_state.term {
-                        // Every entry is written with (or after) the hard
-                        // state of its term: a newer entry means the hard
-                        // state is stale, and a stale vote could be cast
-                        // twice.
-                        return Err(RedbError::corrupt(
-                            path,
-                            key,
-                            what,
-                            format!(
-                                "its term {} is above the stored current term {}",
-                                entry.term, hard_state.term
-                            ),
-                        ));
-                    }
                     entries.push(entry);
                 }
             }
             Err(TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(self.io(e)),
         }
-        let snap_index = snapshot.as_ref().map_or(0, |s| s.meta.index);
-        if let Some(s) = &snapshot {
-            if s.meta.term > hard_state.term {
-                return Err(RedbError::corrupt(
-                    path,
-                    s.meta.index,
-                    "snapshot",
-                    format!(
-                        "its term {} is above the stored current term {}",
-                        s.meta.term, hard_state.term
-                    ),
-                ));
-            }
-        }
-        if let Some(first) = entries.first() {
-            if first.index > snap_index.saturating_add(1) {
-                return Err(RedbError::corrupt(
-                    path,
-                    first.index,
-                    "log",
-                    format!(
-                        "entries {}..{} between the snapshot and the log are missing",
-                        snap_index.saturating_add(1),
-                        first.index
-                    ),
-                ));
-            }
-        }
-        let last = entries
-            .last()
-            .map_or(snap_index, |e| e.index.max(snap_index));
-        if hard_state.commit > last {
-            return Err(RedbError::corrupt(
-                path,
-                last.saturating_add(1),
-                "log",
-                format!(
-                    "the commit index is {} but the log ends at {last}: committed entries are missing",
-                    hard_state.commit
-                ),
-            ));
-        }
-        Ok(LogState {
+        let state = LogState {
             hard_state,
             entries,
             membership,
             snapshot,
-        })
+        };
+        // The log's shape (contiguous, joined to the snapshot, terms and
+        // commit index consistent) is checked where every adapter's is, so
+        // a damaged store is refused here, at open, with that one reason.
+        match state.validate() {
+            Ok(()) => Ok(state),
+            Err(StorageError::Corrupt { index, reason }) => {
+                Err(RedbError::corrupt(path, index, "log", reason))
+            }
+            Err(other) => Err(RedbError::corrupt(path, 0, "log", other)),
+        }
     }
 }

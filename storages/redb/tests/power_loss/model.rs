@@ -18,13 +18,12 @@ use raft_actors::storage::{LogState, Snapshot, ToPersist};
 
 /// One operation on the store.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // a test model: one op at a time, never stored in bulk
 pub enum Op {
     /// `RedbStorage::bootstrap`.
     Bootstrap(Membership),
     /// `Storage::write`.
     Write(ToPersist),
-    /// `Storage::truncate`.
-    Truncate(LogIndex),
 }
 
 /// What a store holds, as `Storage::load` answers it.
@@ -91,10 +90,6 @@ impl Image {
         match op {
             Op::Bootstrap(m) => {
                 next.membership = m.clone();
-                (next, true)
-            }
-            Op::Truncate(from) => {
-                next.entries.retain(|e| e.index < *from);
                 (next, true)
             }
             Op::Write(batch) => {

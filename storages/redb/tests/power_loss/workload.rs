@@ -94,9 +94,6 @@ pub fn next_op(now: &Image, rng: &mut ChaCha8Rng) -> Op {
                 ..ToPersist::default()
             })
         }
-        95..=99 if last > commit && last > offset => {
-            Op::Truncate(rng.gen_range(commit.max(offset) + 1..=last))
-        }
         _ => append(now, last + 1, hs, rng),
     }
 }
@@ -164,6 +161,5 @@ pub async fn send(store: &mut RedbStorage, op: Op) -> Result<(), StorageError> {
     match op {
         Op::Bootstrap(m) => store.bootstrap(m),
         Op::Write(batch) => store.write(batch).await,
-        Op::Truncate(from) => store.truncate(from).await,
     }
 }

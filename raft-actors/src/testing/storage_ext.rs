@@ -1,0 +1,95 @@
+//! [`StorageExt`]: the calls tests make on a storage beyond the node's own
+//! two (appending by hand, saving or installing a snapshot, compacting,
+//! reading a range), each built on [`Storage::write`] and
+//! [`Storage::load`], so an adapter never writes them.
+//!
+//! For tests and tools only: it must never be what a node calls (a node
+//! writes whole `Ready` batches).
+
+use async_trait::async_trait;
+
+use crate::core::{Entry, HardState, LogIndex};
+use crate::storage::{Snapshot, Storage, StorageError, ToPersist};
+
+/// Test helpers on every [`Storage`].
+///
+/// ```
+/// # #[actix_rt::main] async fn main() -> Result<(), raft_actors::storage::StorageError> {
+/// use raft_actors::core::{Entry, HardState, Membership, Payload};
+/// use raft_actors::storage::MemoryStorage;
+/// use raft_actors::testing::StorageExt;
+/// let mut s = MemoryStorage::new(Membership::voters([1]));
+/// let e = |index| Entry { index, term: 1, payload: Payload::Noop };
+/// s.append(Some(HardState { term: 1, vote: None, commit: 0 }), vec![e(1), e(2)]).await?;
+/// assert_eq!(s.entries(2, 9).await?, vec![e(2)]);
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait StorageExt: Storage {
+    /// Saves `hard_state` (if any) and appends `entries` in one synced
+    /// write; stored entries from `entries[0].index` on are replaced.
+    async fn append(
+        &mut self,
+        hard_state: Option<HardState>,
+        entries: Vec<Entry>,
+    ) -> Result<(), StorageError> {
+        self.write(ToPersist {
+            hard_state,
+            entries,
+            ..ToPersist::default()
+        })
+        .await
+    }
+
+    /// Saves a snapshot this node took: stored entries stay.
+    async fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
+        self.write(ToPersist {
+            snapshot: Some(snapshot),
+            ..ToPersist::default()
+        })
+        .await
+    }
+
+    /// Installs a snapshot received from the leader (§7).
+    async fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
+        self.write(ToPersist {
+            snapshot: Some(snapshot),
+            snapshot_received: true,
+            ..ToPersist::default()
+        })
+        .await
+    }
+
+    /// Discards entries up to `upto`, which the stored snapshot must cover;
+    /// a lazy write, as the node's compactions are.
+    async fn compact(&mut self, upto: LogIndex) -> Result<(), StorageError> {
+        self.write(ToPersist {
+            compact_to: Some(upto),
+            must_sync: false,
+            ..ToPersist::default()
+        })
+        .await
+    }
+
+    /// Entries `lo..=hi` that are stored, in order; a prefix if the log
+    /// ends before `hi`; [`StorageError::Compacted`] if `lo` was compacted
+    /// away.
+    async fn entries(&mut self, lo: LogIndex, hi: LogIndex) -> Result<Vec<Entry>, StorageError> {
+        let state = self.load().await?;
+        let first = match (state.entries.first(), &state.snapshot) {
+            (Some(e), _) => e.index,
+            (None, Some(s)) => s.meta.index + 1,
+            (None, None) => 1,
+        };
+        if lo < first && lo <= hi {
+            return Err(StorageError::Compacted { first });
+        }
+        Ok(state
+            .entries
+            .into_iter()
+            .filter(|e| (lo..=hi).contains(&e.index))
+            .collect())
+    }
+}
+
+impl<S: Storage + ?Sized> StorageExt for S {}
