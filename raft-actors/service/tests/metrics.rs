@@ -132,20 +132,26 @@ fn at_least(text: &str, name: &str, labels: &[&str], min: f64) {
     assert!(v >= min, "{name}{labels:?} = {v}, want >= {min}");
 }
 
-/// Scrapes `addr` until `ok` holds of the text, or panics after `T` with
-/// the last text.
-async fn wait_metrics(addr: SocketAddr, what: &str, ok: impl Fn(&str) -> bool) -> String {
+/// Scrapes node `id` until `ok` holds of the text, or panics after `T`
+/// with the last text. Between scrapes it waits for the node's metrics to
+/// change (everything these waits look for is published there), never for
+/// a fixed time.
+async fn wait_metrics(f: &Fixture, id: NodeId, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let addr = f.http(id);
+    let mut changes = f.node(id).node().raft().metrics();
     let deadline = Instant::now() + T;
     loop {
+        changes.borrow_and_update();
         let text = scrape(addr).await;
         if ok(&text) {
             return text;
         }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let changed = actix_rt::time::timeout(left, changes.changed()).await;
         assert!(
-            Instant::now() < deadline,
+            matches!(changed, Ok(Ok(()))),
             "{what} not seen within {T:?}:\n{text}"
         );
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -267,7 +273,7 @@ async fn every_series_the_dashboard_queries_is_exported() {
     let f = Fixture::start().await;
     // The leader exports every series (per-peer replication included);
     // wait until its view of node 4 is there.
-    let text = wait_metrics(f.http(f.leader), "node 4's match index", |t| {
+    let text = wait_metrics(&f, f.leader, "node 4's match index", |t| {
         value(t, "raft_peer_match_index", &["peer=\"4\""]).is_some()
     })
     .await;
@@ -299,7 +305,7 @@ async fn every_series_the_dashboard_queries_is_exported() {
 async fn the_values_move_with_what_the_cluster_did() {
     let f = Fixture::start().await;
     let (leader, n) = (f.leader, WRITES as f64);
-    let text = wait_metrics(f.http(leader), "the snapshot sent to node 4", |t| {
+    let text = wait_metrics(&f, leader, "the snapshot sent to node 4", |t| {
         value(t, "raft_snapshots_sent_total", &[]).is_some_and(|v| v >= 1.0)
             && value(t, "raft_peer_match_index", &["peer=\"4\""])
                 .is_some_and(|v| v >= f.last as f64)
@@ -356,7 +362,7 @@ async fn the_values_move_with_what_the_cluster_did() {
         at_least(&text, "raft_peer_match_index", &[p.as_str()], f.last as f64);
     }
     // Node 4 installed the snapshot.
-    let four = wait_metrics(f.http(4), "node 4's installed snapshot", |t| {
+    let four = wait_metrics(&f, 4, "node 4's installed snapshot", |t| {
         value(t, "raft_snapshots_installed_total", &[]).is_some_and(|v| v >= 1.0)
     })
     .await;
@@ -374,7 +380,7 @@ async fn the_values_move_with_what_the_cluster_did() {
     );
     // Every node names the leader, and saw one leadership begin.
     for id in 1..=4 {
-        let t = wait_metrics(f.http(id), "the leader's id", |t| {
+        let t = wait_metrics(&f, id, "the leader's id", |t| {
             value(t, "raft_leader", &[]) == Some(leader as f64)
         })
         .await;
@@ -387,13 +393,13 @@ async fn the_values_move_with_what_the_cluster_did() {
     let url = format!("http://{}/cluster/leader", f.http(leader));
     let (status, body) = call("POST", url, Some(json!({ "id": to }))).await;
     assert_eq!(status, 200, "{body}");
-    let t = wait_metrics(f.http(to), "the new leader's election", |t| {
+    let t = wait_metrics(&f, to, "the new leader's election", |t| {
         value(t, "raft_role", &["role=\"leader\""]) == Some(1.0)
     })
     .await;
     at_least(&t, "raft_elections_won_total", &[], 1.0);
     for id in 1..=3 {
-        wait_metrics(f.http(id), "the second leadership", |t| {
+        wait_metrics(&f, id, "the second leadership", |t| {
             value(t, "raft_leader", &[]) == Some(to as f64)
                 && value(t, "raft_leader_changes_total", &[]).is_some_and(|v| v >= 2.0)
         })

@@ -4,6 +4,7 @@
 //! a node restarted from a snapshot serves reads at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use tracing::info;
 
@@ -15,14 +16,12 @@ use crate::node::messages::client::Consistency;
 use crate::testing::{Kv, TypedBuilder};
 use crate::type_config::TypeConfig;
 
-/// Armed, the next `apply` of a [`Fragile`] anywhere in the process panics
-/// (once): a state machine bug that a replay does not hit again. So run
-/// at most one test on `Fragile` per test binary.
-static ARMED: AtomicBool = AtomicBool::new(false);
-
-/// A counter whose next `apply` panics once [`ARMED`].
+/// A counter whose next `apply` panics once its cluster's switch is armed
+/// (once, on whichever node applies first): a state machine bug that a
+/// replay does not hit again. The switch is the cluster's own, shared by
+/// its nodes only, so clusters in one process never see each other's.
 #[derive(Debug, Default)]
-struct Fragile(i64);
+struct Fragile(i64, Arc<AtomicBool>);
 
 impl TypeConfig for Fragile {
     type Command = i64;
@@ -34,7 +33,7 @@ impl TypeConfig for Fragile {
 
 impl Apply<Fragile> for Fragile {
     fn apply(&mut self, _: LogIndex, add: i64) -> i64 {
-        if ARMED.swap(false, Ordering::SeqCst) {
+        if self.1.swap(false, Ordering::SeqCst) {
             panic!("injected state machine bug");
         }
         self.0 += add;
@@ -53,11 +52,12 @@ impl Apply<Fragile> for Fragile {
 
 /// The next apply panics on one node: that node restarts, and every node
 /// ends with the committed write applied exactly once. The cluster runs a
-/// counter of its own instead of `b`'s state machine, so run at most one
-/// such test per test binary (the panic is armed process-wide).
+/// counter of its own instead of `b`'s state machine.
 pub async fn a_panic_in_apply_restarts_the_node_with_a_rebuilt_state_machine(b: TypedBuilder<Kv>) {
+    let armed = Arc::new(AtomicBool::new(false));
+    let switch = Arc::clone(&armed);
     let c = b
-        .apply(Fragile::default)
+        .apply(move || Fragile(0, Arc::clone(&switch)))
         .start()
         .await
         .expect("cluster starts");
@@ -75,7 +75,7 @@ pub async fn a_panic_in_apply_restarts_the_node_with_a_rebuilt_state_machine(b: 
         .collect();
 
     info!("--- the next apply panics on one node");
-    ARMED.store(true, Ordering::SeqCst);
+    armed.store(true, Ordering::SeqCst);
     let second = c.raft(leader).propose(2).await;
     info!("second write answered {second:?}");
 
@@ -87,7 +87,7 @@ pub async fn a_panic_in_apply_restarts_the_node_with_a_rebuilt_state_machine(b: 
     })
     .await
     .expect("a restart");
-    assert!(!ARMED.load(Ordering::SeqCst), "the panic fired");
+    assert!(!armed.load(Ordering::SeqCst), "the panic fired");
     for id in c.ids() {
         let r = c.raft(id).clone();
         r.wait_for(T, |m| m.down.is_none() && m.applied >= 3)
