@@ -206,7 +206,7 @@ pub struct RaftNode<C: TypeConfig> {
 impl<C: TypeConfig> RaftNode<C> {
     /// A node that, once started, loads its state from `storage`, sends with
     /// `transport` and applies with a state machine from `apply`. Incoming
-    /// messages must be delivered to its address as [`Peer`] messages (the
+    /// messages must be delivered to its address as [`Peer`](crate::transport::Peer) messages (the
     /// transport's job).
     pub fn new(
         id: NodeId,

@@ -120,7 +120,7 @@ pub struct StorageStats {
 /// merge the batches of several groups into one transaction and one flush.
 ///
 /// What the conformance suite needs beyond these calls (reading a range,
-/// appending by hand) is [`StorageExt`](crate::testing::StorageExt) of the
+/// appending by hand) is `testing::StorageExt` (feature `testing`) of the
 /// test kit, built on them: an adapter writes only these three.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {

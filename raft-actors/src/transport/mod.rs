@@ -3,7 +3,7 @@
 //!
 //! A transport carries batches of [`Message`]s from one node to another and
 //! delivers incoming ones to the receiving node's mailbox as one
-//! [`Peer`](crate::transport::Peer) message per batch. Connection
+//! [`Peer`] message per batch. Connection
 //! management (reconnects, backoff, bounded queues) belongs to the adapter.
 //! It must never block the node: [`Transport::send`] queues and returns.
 //! It may lose, delay, duplicate or reorder messages (Raft tolerates all
