@@ -327,7 +327,11 @@ impl Storage for RedbStorage {
     async fn load(&mut self) -> Result<LogState, StorageError> {
         self.call(|store| {
             store.refuse_if_poisoned()?;
-            store.read_all().map_err(StorageError::from)
+            let mut state = store.read_all().map_err(StorageError::from)?;
+            if let Some(hs) = store.deferred_hard_state() {
+                state.hard_state = hs;
+            }
+            Ok(state)
         })
         .await
     }

@@ -122,3 +122,88 @@ async fn one_fsync_per_batch_and_none_for_a_commit_only_batch() {
     assert_eq!(state.entries.first().map(|e| e.index), Some(81));
     assert_eq!(state.last_index(), 101);
 }
+
+/// A commit index alone costs no transaction: it is kept in memory, shown
+/// by `load` at once, and written by the next batch that has work for the
+/// disk (here a compaction that needs no sync either), under what that
+/// batch sets itself: a received snapshot past it raises the commit index,
+/// never lowers it.
+#[actix_rt::test]
+async fn a_commit_index_alone_rides_on_the_next_write() {
+    use raft_actors::core::{Entry, HardState, Membership, Payload};
+    use raft_actors::storage::{Snapshot, SnapshotMeta, Storage, ToPersist};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut s = RedbStorage::open(dir.path()).expect("open");
+    s.bootstrap(Membership::voters([1])).expect("bootstrap");
+    let hs = HardState {
+        term: 1,
+        vote: Some(1),
+        commit: 0,
+    };
+    let entries: Vec<Entry> = (1..=20)
+        .map(|index| Entry {
+            index,
+            term: 1,
+            payload: Payload::Command(vec![7u8; 8].into()),
+        })
+        .collect();
+    s.write(ToPersist {
+        hard_state: Some(hs),
+        entries,
+        ..ToPersist::default()
+    })
+    .await
+    .expect("entries");
+    let lazy = |commit| ToPersist {
+        hard_state: Some(HardState { commit, ..hs }),
+        must_sync: false,
+        ..ToPersist::default()
+    };
+
+    // Shown at once; lost by a crash-like reopen with nothing after it.
+    s.write(lazy(10)).await.expect("commit only");
+    assert_eq!(s.load().await.expect("load").hard_state.commit, 10);
+    drop(s);
+    let mut s = RedbStorage::open(dir.path()).expect("reopen");
+    assert_eq!(
+        s.load().await.expect("load").hard_state.commit,
+        0,
+        "a commit index alone is not written by itself"
+    );
+
+    // Written by the next batch with work for the disk.
+    s.write(lazy(12)).await.expect("commit only");
+    s.write(ToPersist {
+        compact_to: Some(0),
+        must_sync: false,
+        ..ToPersist::default()
+    })
+    .await
+    .expect("a compaction");
+    drop(s);
+    let mut s = RedbStorage::open(dir.path()).expect("reopen");
+    assert_eq!(s.load().await.expect("load").hard_state.commit, 12);
+
+    // Under a received snapshot past it: the snapshot's index wins.
+    s.write(lazy(15)).await.expect("commit only");
+    s.write(ToPersist {
+        snapshot: Some(Snapshot {
+            meta: SnapshotMeta {
+                index: 30,
+                term: 1,
+                membership: Membership::voters([1]),
+            },
+            data: "state".into(),
+        }),
+        snapshot_received: true,
+        ..ToPersist::default()
+    })
+    .await
+    .expect("an installed snapshot");
+    drop(s);
+    let mut s = RedbStorage::open(dir.path()).expect("reopen");
+    let state = s.load().await.expect("load");
+    assert_eq!(state.hard_state.commit, 30, "{state:?}");
+    assert_eq!(state.hard_state.vote, Some(1));
+}

@@ -122,6 +122,7 @@ impl Store {
             bounds: Bounds::default(),
             counters,
             poisoned: None,
+            deferred: None,
         };
         store.check_format(sidecar.as_deref())?;
         let state = store.read_all()?;
