@@ -1,4 +1,4 @@
-//! raft-kv's client API, every line of the contract, on a 3-node cluster.
+//! raft-kv's client API, every line of `examples/REFERENCE.md`, on a 3-node cluster.
 
 mod common;
 

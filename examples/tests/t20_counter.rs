@@ -1,4 +1,4 @@
-//! raft-counter's client API, every line of the contract.
+//! raft-counter's client API, every line of `examples/REFERENCE.md`.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! raft-queue's client API, every line of the contract.
+//! raft-queue's client API, every line of `examples/REFERENCE.md`.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The process contract: bad flags, an address in use and an unreadable
+//! The process's command line (`examples/REFERENCE.md`): bad flags, an address in use and an unreadable
 //! data dir exit non-zero with one line on stderr; SIGTERM exits 0 within
 //! 10 s; the `--transport http` and `--storage memory` variants.
 

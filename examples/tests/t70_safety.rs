@@ -101,7 +101,7 @@ fn exit_code(proc: &mut Proc) -> Option<i32> {
     .code()
 }
 
-/// The contract's lost-data scenario: writes acknowledged by {A, C} while B
+/// The reference's lost-data scenario: writes acknowledged by {A, C} while B
 /// is paused; C's data dir is wiped and A is killed; B resumes and C
 /// restarts with its original command line (so with `--peers`); then A
 /// restarts. Every acknowledged write reads back, C never votes with its

@@ -1,8 +1,9 @@
 //! A user outside the workspace: a crate of its own in a temp dir, whose
 //! `main.rs` is the service crate's tutorial and whose one Raft dependency
 //! is `raft-actors-service` by path, built with cargo (offline, from the
-//! workspace's lock file) and run as three processes with the full
-//! contract: writes through any node, reads back everywhere, an
+//! workspace's lock file) and run as three processes with the whole API
+//! of `examples/REFERENCE.md`: its own name and version in `--version`
+//! and `--help`, writes through any node, reads back everywhere, an
 //! idempotency key, the cluster API, `/metrics`, SIGTERM.
 
 mod common;
@@ -31,7 +32,7 @@ fn write_crate(dir: &Path) {
     let manifest = format!(
         r#"[package]
 name = "tally"
-version = "0.1.0"
+version = "3.1.4"
 edition = "2021"
 publish = false
 
@@ -75,11 +76,27 @@ fn build(dir: &Path) -> PathBuf {
 }
 
 #[test]
-fn a_crate_outside_the_workspace_runs_a_three_node_cluster_with_the_full_contract() {
+fn a_crate_outside_the_workspace_runs_a_three_node_cluster_with_the_whole_api() {
     let src = TempDir::new("outside-crate");
     write_crate(&src.0);
     let bin = build(&src.0);
     let bin: &'static str = Box::leak(bin.display().to_string().into_boxed_str());
+
+    // The binary names itself: the user's crate's version, the service's
+    // description, never the framework's package.
+    let run = |flag: &str| {
+        let out = Command::new(bin)
+            .arg(flag)
+            .output()
+            .expect("run the binary");
+        assert!(out.status.success(), "{flag}");
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    assert_eq!(run("--version"), "tally 3.1.4\n");
+    let help = run("--help");
+    assert!(help.starts_with("A replicated tally of votes."), "{help}");
+    assert!(!help.contains("raft-actors-service"), "{help}");
+
     let mut c = Cluster::start(Opts::new(bin), 3);
     let leader = c.wait_leader();
 

@@ -1,5 +1,5 @@
 //! `raft-counter`: one replicated signed 64-bit counter
-//! (the services' contract). The smallest service: an `apply`, two routes.
+//! (its API: `examples/REFERENCE.md`). The smallest service: an `apply`, two routes.
 
 use std::process::ExitCode;
 
@@ -21,6 +21,8 @@ enum Added {
 
 impl Service for Counter {
     const NAME: &'static str = "raft-counter";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ABOUT: &'static str = "A replicated signed 64-bit counter, on raft-actors.";
     type Command = i64;
     type Output = Added;
     type Query = ();

@@ -1,10 +1,9 @@
 //! `raft-kv`: a replicated key-value map with compare-and-swap
-//! (the services' contract). Keys and values are any bytes.
+//! (its API: `examples/REFERENCE.md`). Keys and values are any bytes.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use raft_actors_service::http::{
@@ -38,6 +37,8 @@ enum Out {
 
 impl Service for Kv {
     const NAME: &'static str = "raft-kv";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ABOUT: &'static str = "A replicated key-value map with compare-and-swap, on raft-actors.";
     type Command = Cmd;
     type Output = Out;
     type Query = Bytes;
@@ -88,7 +89,7 @@ async fn write(node: &Kvn, req: &HttpRequest, cmd: Cmd) -> Result<HttpResponse, 
         Out::NotSwapped(current) => {
             let mut body = Map::new();
             put_bytes(&mut body, "current", current.as_deref());
-            let mut e = ApiError::new(StatusCode::CONFLICT, "not swapped");
+            let mut e = ApiError::conflict("not swapped");
             for (k, v) in body {
                 e = e.with(&k, v);
             }

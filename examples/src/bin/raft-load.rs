@@ -32,7 +32,11 @@ enum Kind {
 }
 
 #[derive(Parser, Debug)]
-#[command(about = "Load generator for the example services")]
+#[command(
+    name = "raft-load",
+    version,
+    about = "Load generator for the example services"
+)]
 struct Args {
     /// Node client URLs, comma-separated; clients are spread over them.
     #[arg(long, value_delimiter = ',', required = true)]

@@ -1,5 +1,5 @@
 //! `raft-queue`: a replicated FIFO queue of byte strings
-//! (the services' contract). Shows a write that returns data: a pop.
+//! (its API: `examples/REFERENCE.md`). Shows a write that returns data: a pop.
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
@@ -31,6 +31,8 @@ enum Out {
 
 impl Service for Queue {
     const NAME: &'static str = "raft-queue";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ABOUT: &'static str = "A replicated FIFO queue of byte strings, on raft-actors.";
     type Command = Cmd;
     type Output = Out;
     type Query = ();

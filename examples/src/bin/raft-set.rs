@@ -1,6 +1,6 @@
 //! A fourth service in under 100 lines: a replicated set of names.
 //!
-//! `cargo run -p examples --example raft-set -- --id 1 --raft-addr 127.0.0.1:7101
+//! `cargo run -p examples --bin raft-set -- --id 1 --raft-addr 127.0.0.1:7101
 //! --http-addr 127.0.0.1:8101 --peers 1=127.0.0.1:7101 --data-dir set1`, then
 //! `curl -X PUT localhost:8101/set/alice`, `curl localhost:8101/set`.
 //! Flags, storage, transport, cluster API, idempotency keys, errors,
@@ -26,6 +26,8 @@ enum Cmd {
 
 impl Service for Names {
     const NAME: &'static str = "raft-set";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ABOUT: &'static str = "A replicated set of names, on raft-actors.";
     type Command = Cmd;
     type Output = bool; // whether the set changed
     type Query = ();

@@ -224,7 +224,7 @@ pub fn request(method: &str, url: &str, body: Option<&[u8]>, headers: &[(&str, &
     answer.unwrap_or_else(|_| last.expect("at least one answer"))
 }
 
-/// Asserts the contract's error body: JSON with `error` and `leader`.
+/// Asserts the reference's error body: JSON with `error` and `leader`.
 pub fn assert_error_body(a: &Answer, status: u16) -> Value {
     assert_eq!(a.status, status, "body: {}", a.text());
     let v = a.json();

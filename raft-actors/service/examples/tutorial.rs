@@ -11,6 +11,8 @@ pub struct Tally(BTreeMap<String, u64>);
 
 impl Service for Tally {
     const NAME: &'static str = "tally";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION"); // `tally 0.1.0`
+    const ABOUT: &'static str = "A replicated tally of votes.";
     type Command = String; // a vote for this name
     type Output = u64; // its votes after this one
     type Query = (); // "all the votes"

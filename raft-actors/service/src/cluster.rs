@@ -1,4 +1,4 @@
-//! The cluster API of the services' contract: `/status`, `/cluster/members`,
+//! The cluster API of the reference (`examples/REFERENCE.md`): `/status`, `/cluster/members`,
 //! `/cluster/leader`, `/cluster/snapshot` and `/metrics`, the same for
 //! every service.
 //!
@@ -47,12 +47,12 @@ pub fn routes<S: Service>(cfg: &mut web::ServiceConfig) {
         .route("/cluster/snapshot", web::post().to(snapshot::<S>));
 }
 
-/// The contract's name of a node's role.
+/// The reference's name of a node's role.
 pub fn role_name(s: &Status) -> &'static str {
     role_of(s.role, s.membership.learners.contains(&s.id))
 }
 
-/// The contract's name of `role`, for a node that is a learner or not.
+/// The reference's name of `role`, for a node that is a learner or not.
 ///
 /// ```
 /// use raft_actors::core::Role;
@@ -371,7 +371,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn roles_have_the_contracts_names() {
+    fn roles_have_the_references_names() {
         assert_eq!(role_of(Role::Leader, false), "leader");
         assert_eq!(role_of(Role::Candidate, false), "candidate");
         assert_eq!(role_of(Role::PreCandidate, true), "candidate");

@@ -1,5 +1,5 @@
 //! [`ApiError`]: every 4xx and 5xx answer of the services, with the body
-//! `{"error": "...", "leader": id or null}` that the services' contract
+//! `{"error": "...", "leader": id or null}` that the reference (`examples/REFERENCE.md`)
 //! requires, and the mapping from the runtime's [`ClientError`].
 //!
 //! 503 means nothing was proposed; 504 that the outcome is unknown. It must
@@ -77,6 +77,47 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
     }
 
+    /// 401: the request needs credentials it did not carry.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// 403: the credentials do not allow this request.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    /// 409: the state is not what the request expects (a CAS that did not
+    /// swap); the body usually says what it is.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
+    /// 429: refused for now, and not applied (an idempotency key below
+    /// its client's window).
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+    }
+
+    /// 500: the service failed on its own (a bug, a broken invariant).
+    ///
+    /// ```
+    /// use raft_actors_service::ApiError;
+    /// let e = ApiError::internal("the index is corrupt").with("index", 7);
+    /// assert_eq!(e.status().as_u16(), 500);
+    /// assert_eq!(e.message(), "the index is corrupt");
+    /// ```
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// 504: the request timed out after it was proposed: the outcome is
+    /// unknown (it may still apply). Never use it for a request that
+    /// certainly did nothing: that is [`unavailable`](Self::unavailable).
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, message)
+    }
+
     /// Adds a field to the body (a CAS's `current`, a counter's `value`).
     pub fn with(mut self, name: &str, value: impl Into<Value>) -> Self {
         self.extra.insert(name.to_string(), value.into());
@@ -121,10 +162,10 @@ impl From<ClientError> for ApiError {
             // A failed node may have taken the write before it failed (its
             // entry committed, its state machine then panicked): unknown.
             ClientError::Timeout | ClientError::Interrupted | ClientError::Fatal(_) => {
-                ApiError::new(StatusCode::GATEWAY_TIMEOUT, message)
+                ApiError::timeout(message)
             }
             ClientError::Invalid(_) => ApiError::bad_request(message),
-            ClientError::BadCommand(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message),
+            ClientError::BadCommand(_) => ApiError::internal(message),
         }
     }
 }

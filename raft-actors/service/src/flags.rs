@@ -1,6 +1,6 @@
-//! [`Flags`]: the command line of every service, as the services' contract
-//! fixes it, plus a few tuning extensions (hidden from the contract's
-//! reader, defaulted so the contract's command lines work unchanged).
+//! [`Flags`]: the command line of every service, as the reference
+//! (`examples/REFERENCE.md` in the repository) lists it, under the
+//! service's own name, version and description ([`Flags::command_of`]).
 //!
 //! It must never exit on its own: [`Flags::parse_or_exit`] is the one place
 //! that turns a bad flag into one line on stderr and a non-zero exit.
@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use raft_actors::core::NodeId;
+
+use super::Service;
 
 /// Which log storage a node keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -89,10 +91,9 @@ fn parse_peers(s: &str) -> Result<Peers, String> {
 
 /// The flags of every service.
 #[derive(Clone, Debug, Parser)]
-#[command(
-    version,
-    about = "A replicated service on raft-actors (the services' contract)."
-)]
+// The name, version and description are the service's, set by
+// `command_of`: these are only the derive's placeholders.
+#[command(version, about = "A replicated service on raft-actors.")]
 pub struct Flags {
     /// This node's id.
     #[arg(long)]
@@ -149,10 +150,58 @@ pub struct Flags {
 }
 
 impl Flags {
-    /// Parses the process's arguments. `--help` and `--version` print and
-    /// exit 0; a bad flag prints one line on stderr and exits 2.
-    pub fn parse_or_exit(name: &str) -> Flags {
-        let flags = Flags::try_parse().and_then(|f| f.check().map(|()| f));
+    /// The parser of service `S`'s command line, under `S`'s own name,
+    /// version and description ([`Service::NAME`], [`Service::VERSION`],
+    /// [`Service::ABOUT`]), not the framework's.
+    ///
+    /// ```
+    /// use raft_actors_service::flags::Flags;
+    /// # use raft_actors_service::{LogIndex, Service};
+    /// #[derive(Default)]
+    /// struct Board;
+    /// impl Service for Board {
+    ///     const NAME: &'static str = "leaderboard";
+    ///     const VERSION: &'static str = "2.3.4"; // env!("CARGO_PKG_VERSION") in a real crate
+    ///     const ABOUT: &'static str = "A replicated leaderboard";
+    ///     // ...
+    /// #   type Command = (); type Output = (); type Query = (); type Answer = ();
+    /// #   type Snapshot = ();
+    /// #   fn apply(&mut self, _: LogIndex, _: ()) {}
+    /// #   fn query(&self, _: ()) {}
+    /// #   fn snapshot(&self) {}
+    /// #   fn restore(&mut self, _: ()) {}
+    /// #   fn routes(_: &mut actix_web::web::ServiceConfig) {}
+    /// }
+    /// let mut cmd = Flags::command_of::<Board>();
+    /// assert_eq!(cmd.render_version(), "leaderboard 2.3.4\n");
+    /// assert!(cmd.render_help().to_string().starts_with("A replicated leaderboard"));
+    /// ```
+    pub fn command_of<S: Service>() -> clap::Command {
+        let version = if S::VERSION.is_empty() {
+            "unversioned"
+        } else {
+            S::VERSION
+        };
+        let about = if S::ABOUT.is_empty() {
+            format!("{}: a replicated service on raft-actors.", S::NAME)
+        } else {
+            S::ABOUT.to_string()
+        };
+        Flags::command()
+            .name(S::NAME)
+            .version(version)
+            .about(about)
+            .long_about(None)
+    }
+
+    /// Parses the process's arguments for service `S`. `--help` and
+    /// `--version` print and exit 0; a bad flag prints one line on stderr
+    /// and exits 2.
+    pub fn parse_or_exit<S: Service>() -> Flags {
+        let flags = Flags::command_of::<S>()
+            .try_get_matches()
+            .and_then(|m| Flags::from_arg_matches(&m))
+            .and_then(|f| f.check().map(|()| f));
         match flags {
             Ok(f) => f,
             Err(e) if !e.use_stderr() => {
@@ -160,7 +209,7 @@ impl Flags {
                 std::process::exit(0);
             }
             Err(e) => {
-                eprintln!("{name}: error: {} (see --help)", usage_line(&e));
+                eprintln!("{}: error: {} (see --help)", S::NAME, usage_line(&e));
                 std::process::exit(2);
             }
         }

@@ -3,7 +3,7 @@
 //!
 //! Every byte here comes from a client: limits are checked before a body
 //! is buffered past them, and nothing panics on malformed input. It must
-//! never leave a size decision to a framework default: the services' contract
+//! never leave a size decision to a framework default: the reference (`examples/REFERENCE.md`)
 //! fixes the limits inclusively.
 
 use actix_web::{web, HttpRequest};

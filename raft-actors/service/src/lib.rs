@@ -30,7 +30,7 @@
 //! Every node accepts every request (followers forward writes to the
 //! leader), a write is answered once it is committed and applied, a write
 //! with `Idempotency-Key: <client>:<seq>` is applied at most once, errors
-//! carry `{"error", "leader"}` with the contract's status codes (503:
+//! carry `{"error", "leader"}` with the status codes of `examples/REFERENCE.md` (503:
 //! nothing applied; 504: outcome unknown), and `/status`,
 //! `/cluster/members`, `/cluster/leader`, `/cluster/snapshot` and
 //! `/metrics` (cargo feature `metrics`, on by default) are served beside
@@ -63,6 +63,77 @@
 //! node.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! # Testing a service
+//!
+//! A service runs in a test as it runs in production, in-process:
+//! [`ServiceBuilder`] with the memory storage and listeners bound to port
+//! 0 (three of them make a cluster: `tests/tutorial.rs` runs the tutorial
+//! so), and any HTTP client for its routes. The nodes are actors, so a test
+//! runs on actix's runtime. In your crate's `Cargo.toml`:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! actix-rt = "2"
+//! awc = "3"
+//! ```
+//!
+//! ```
+//! # use actix_web::{web, HttpRequest, HttpResponse};
+//! # use raft_actors_service::{ApiError, LogIndex, Node, Service};
+//! # #[derive(Default)]
+//! # struct Tally(u64);
+//! # impl Service for Tally {
+//! #     const NAME: &'static str = "tally";
+//! #     type Command = ();
+//! #     type Output = u64;
+//! #     type Query = ();
+//! #     type Answer = u64;
+//! #     type Snapshot = u64;
+//! #     fn apply(&mut self, _: LogIndex, _: ()) -> u64 { self.0 += 1; self.0 }
+//! #     fn query(&self, _: ()) -> u64 { self.0 }
+//! #     fn snapshot(&self) -> u64 { self.0 }
+//! #     fn restore(&mut self, s: u64) { self.0 = s }
+//! #     fn routes(cfg: &mut web::ServiceConfig) { cfg.route("/vote", web::post().to(vote)); }
+//! # }
+//! # async fn vote(node: web::Data<Node<Tally>>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+//! #     Ok(HttpResponse::Ok().json(node.write(&req, ()).await?.output))
+//! # }
+//! use std::net::TcpListener;
+//! use std::time::Duration;
+//!
+//! use raft_actors_service::flags::StorageKind;
+//! use raft_actors_service::ServiceBuilder;
+//!
+//! # #[actix_rt::main] async fn main() {
+//! // #[actix_rt::test] async fn a_vote_is_counted() {   (in tests/votes.rs)
+//! let raft = TcpListener::bind("127.0.0.1:0").expect("a port");
+//! let me = raft.local_addr().expect("its address");
+//! let node = ServiceBuilder::<Tally>::new(1)
+//!     .raft_listener(raft)
+//!     .http_listener(TcpListener::bind("127.0.0.1:0").expect("a port"))
+//!     .peers([(1, me)])
+//!     .storage(StorageKind::Memory)
+//!     .http_workers(1)
+//!     .start()
+//!     .await
+//!     .expect("the node starts");
+//! let raft = node.node().raft();
+//! raft.wait_for(Duration::from_secs(10), |m| m.leader.is_some()).await.expect("a leader");
+//!
+//! let url = format!("http://{}/vote", node.http_addr());
+//! let mut answer = awc::Client::new().post(url).send().await.expect("an answer");
+//! assert_eq!(answer.status(), 200);
+//! assert_eq!(answer.json::<u64>().await.expect("JSON"), 1);
+//! node.shutdown().await;
+//! # }
+//! ```
+//!
+//! To test the state machine under faults without HTTP (crashes,
+//! partitions, a linearizability check of what clients saw), the core
+//! crate's kit runs any `Apply` as a cluster: `raft_actors::testing`
+//! (feature `testing`). The HTTP API every service serves, and the example
+//! services' own, are listed in `examples/REFERENCE.md` in the repository.
 //!
 //! # Layout
 //! | concept | module |

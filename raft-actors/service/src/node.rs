@@ -1,5 +1,5 @@
 //! [`Node`]: what a route handler holds to write to and read from the
-//! replicated state machine, with the contract's rules applied: the
+//! replicated state machine, with the reference's rules applied: the
 //! idempotency key, the consistency parameter, membership, metrics.
 //!
 //! It must never answer a write before the runtime says it is applied

@@ -26,7 +26,7 @@ use super::Service;
 /// # }
 /// ```
 pub fn main<S: Service>() -> ExitCode {
-    let flags = Flags::parse_or_exit(S::NAME);
+    let flags = Flags::parse_or_exit::<S>();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Held until the node has a store of its own: a node refused for a
     // lost data dir prints its one line and nothing else.

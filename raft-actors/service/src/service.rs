@@ -20,8 +20,18 @@ use serde::Serialize;
 /// the cluster's address book beside the service's state. The crate's
 /// [tutorial](crate) implements one whole.
 pub trait Service: Default + Send + Sync + Unpin + 'static {
-    /// The service's name, for messages (`raft-kv`).
+    /// The service's name, for messages, `--help` and `--version`
+    /// (`raft-kv`).
     const NAME: &'static str;
+    /// The service's version, which `--version` prints after its name
+    /// (`raft-kv 0.1.0`). Set it to `env!("CARGO_PKG_VERSION")` and the
+    /// binary answers with its own crate's version; left empty, it answers
+    /// `unversioned`.
+    const VERSION: &'static str = "";
+    /// What the service is, in one line: the first line of `--help`. Left
+    /// empty, `--help` opens with the name and "a replicated service on
+    /// raft-actors".
+    const ABOUT: &'static str = "";
     /// A write, replicated through the log.
     type Command: Serialize + DeserializeOwned + Clone + Send + Sync + Debug + 'static;
     /// What applying a command answers. Kept in the session table so a

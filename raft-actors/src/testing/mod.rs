@@ -1,28 +1,82 @@
 //! What users test with (feature `testing`): an in-process cluster kit over
-//! the memory adapters, a storage wrapper that makes the disk fail on a
-//! seeded schedule ([`FaultyStorage`]), a history recorder with a linearizability checker,
-//! the conformance suites for storage and transport adapters, a
-//! fault-injecting TCP proxy for tests over real sockets, network faults
-//! that one test body injects over every transport, the cluster test
-//! bodies themselves ([`cases`]), and a small register-map state machine.
+//! the memory adapters ([`cluster`]), a storage wrapper that makes the disk
+//! fail on a seeded schedule ([`faulty_storage`]), a history recorder
+//! ([`history`]) with a linearizability checker ([`linearizability`]), the
+//! conformance suites for storage and transport adapters
+//! ([`storage_suite`](mod@storage_suite), [`transport_suite`](mod@transport_suite)),
+//! a fault-injecting TCP proxy for tests over real sockets ([`proxy`],
+//! [`proxy_mesh`]), network faults that one test body injects over every
+//! transport ([`network_faults`]), the cluster test bodies themselves
+//! ([`cases`]), and two small state machines ([`Kv`], [`Counter`]).
 //!
 //! Nothing here is used by a production node; it must never weaken what
 //! it checks to make a test pass.
+//!
+//! # Testing your own `Apply`
+//!
+//! In your crate's `Cargo.toml`:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! raft-actors = { version = "0.1", features = ["testing"] }
+//! actix-rt = "2"
+//! ```
+//!
+//! Then a test is an `async fn` under `#[actix_rt::test]` (the nodes are
+//! actors: they need actix's runtime). This one runs three nodes around
+//! the kit's [`Kv`] over the memory network, writes through the leader,
+//! cuts a follower off and checks the history it recorded:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use raft_actors::testing::{check_linearizable, History, Kv, KvCommand, OpKind, TestCluster};
+//! use raft_actors::Consistency;
+//!
+//! # #[actix_rt::main] async fn main() {
+//! // #[actix_rt::test] async fn three_nodes_agree() {   (in a test file)
+//! let cluster = TestCluster::memory(3).apply(Kv::default).start().await.expect("starts");
+//! let leader = cluster.wait_for_leader(Duration::from_secs(10)).await.expect("a leader");
+//! let history = History::new();
+//!
+//! let w = history.invoke(1, 7, OpKind::Write(42));
+//! match cluster.raft(leader).propose(KvCommand::Put { key: 7, value: 42 }).await {
+//!     Ok(_) => history.ok(w, None),
+//!     Err(e) => history.error(w, &e), // failed, or unknown: as the error says
+//! }
+//!
+//! let follower = cluster.ids().into_iter().find(|id| *id != leader).expect("a follower");
+//! cluster.faults().isolate(follower);
+//! let r = history.invoke(2, 7, OpKind::Read);
+//! match cluster.raft(leader).read(7, Consistency::Linearizable).await {
+//!     Ok(seen) => history.ok(r, seen),
+//!     Err(e) => history.error(r, &e),
+//! }
+//!
+//! assert!(check_linearizable(&history.ops()).is_ok());
+//! cluster.shutdown().await;
+//! # }
+//! ```
+//!
+//! A failed operation (an error that says nothing was applied, such as
+//! `NoLeader`) is dropped by the checker; an operation whose outcome is
+//! unknown (a timeout, a crash) is a write that may take effect at any
+//! time after its call, or never. See [`history`] and [`linearizability`].
 
 pub mod cases;
-mod cluster;
-mod counter;
-mod faulty_storage;
-mod history;
-mod kv;
-mod linearizability;
-mod load;
-mod network_faults;
-mod proxy;
-mod proxy_mesh;
-mod storage_ext;
-mod storage_suite;
-mod transport_suite;
+pub mod cluster;
+pub mod counter;
+pub mod faulty_storage;
+pub mod history;
+pub mod kv;
+pub mod linearizability;
+pub mod load;
+pub mod network_faults;
+pub mod proxy;
+pub mod proxy_mesh;
+pub mod storage_ext;
+pub mod storage_suite;
+pub mod transport_suite;
 
 pub use cluster::{ClusterBuilder, ClusterError, ClusterNetwork, TestCluster, TypedBuilder};
 pub use counter::Counter;

@@ -18,7 +18,12 @@ use client::Client;
 
 /// Operate a raft-actors cluster through any of its nodes.
 #[derive(Parser, Debug)]
-#[command(name = "raftctl", version, about, long_about = None)]
+#[command(
+    name = "raftctl",
+    version,
+    about = "Operate a raft-actors cluster through any of its nodes.",
+    long_about = None
+)]
 struct Cli {
     /// Client API addresses, comma-separated; the first that answers
     /// serves the command.

@@ -34,7 +34,7 @@ pub struct Report {
     pub status: Option<Value>,
 }
 
-/// Merges the members' reports into the contract's answer. The leader's
+/// Merges the members' reports into the reference's answer. The leader's
 /// `/status` (its `replication` list) says how far each member trails it;
 /// without a reachable leader, that is how far a member's applied index
 /// trails the highest commit index any member reported.

@@ -19,7 +19,7 @@ use crate::Service;
 /// How far the applied index may trail the leader's commit index.
 pub const MAX_LAG: LogIndex = 1_000;
 
-/// Why a node is not healthy: the contract's `reason`.
+/// Why a node is not healthy: the reference's `reason`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unhealthy {
     /// The node is down (failed, shut down, or refused to start).
@@ -33,7 +33,7 @@ pub enum Unhealthy {
 }
 
 impl Unhealthy {
-    /// The contract's word for it.
+    /// The reference's word for it.
     pub fn reason(self) -> &'static str {
         match self {
             Unhealthy::Down => "down",
@@ -107,7 +107,7 @@ mod tests {
     }
 
     #[test]
-    fn each_reason_in_the_contracts_order() {
+    fn each_reason_in_the_references_order() {
         assert_eq!(health(&member()), Ok(1));
         let down = Metrics {
             down: Some("storage failed".into()),
