@@ -1,7 +1,9 @@
 //! What users test with (feature `testing`): an in-process cluster kit over
 //! the memory adapters ([`cluster`]), a storage wrapper that makes the disk
 //! fail on a seeded schedule ([`faulty_storage`]), a history recorder
-//! ([`history`]) with a linearizability checker ([`linearizability`]), the
+//! ([`history`]) with a linearizability checker for registers
+//! ([`linearizability`]) and one for any sequential [`Model`] of a service
+//! ([`model`], [`model_check`], the shipped [`models`]), the
 //! conformance suites for storage and transport adapters
 //! ([`storage_suite`](mod@storage_suite), [`transport_suite`](mod@transport_suite)),
 //! a fault-injecting TCP proxy for tests over real sockets ([`proxy`],
@@ -71,6 +73,9 @@ pub mod history;
 pub mod kv;
 pub mod linearizability;
 pub mod load;
+pub mod model;
+pub mod model_check;
+pub mod models;
 pub mod network_faults;
 pub mod proxy;
 pub mod proxy_mesh;
@@ -85,6 +90,12 @@ pub use history::{History, Op, OpId, OpKind, Outcome};
 pub use kv::{Kv, KvCommand};
 pub use linearizability::{check_linearizable, CheckStats, LinearizabilityError};
 pub use load::{propose_load, LoadReport};
+pub use model::{Call, CallId, Calls, Ended, Model};
+pub use model_check::{check_model, check_model_within, Verdict, Window, SEARCH_BOUND};
+pub use models::{
+    CounterModel, CounterOp, MapModel, QueueModel, QueueOp, QueueOut, RegisterModel, RegisterOp,
+    RegisterOut, SetModel, SetOp, SetOut,
+};
 pub use network_faults::NetworkFaults;
 pub use proxy::{ProxyFaults, ProxyStats, TcpProxy};
 pub use proxy_mesh::ProxyMesh;
