@@ -1,5 +1,6 @@
 //! What users test with (feature `testing`): an in-process cluster kit over
-//! the memory adapters ([`cluster`]), a storage wrapper that makes the disk
+//! the memory adapters ([`cluster`], [`cluster_builder`]) with a check that
+//! the replicas' states never diverge ([`divergence`]), a storage wrapper that makes the disk
 //! fail on a seeded schedule ([`faulty_storage`]), a history recorder
 //! ([`history`]) with a linearizability checker for registers
 //! ([`linearizability`]) and one for any sequential [`Model`] of a service
@@ -67,7 +68,9 @@
 
 pub mod cases;
 pub mod cluster;
+pub mod cluster_builder;
 pub mod counter;
+pub mod divergence;
 pub mod faulty_storage;
 pub mod history;
 pub mod kv;
@@ -83,8 +86,10 @@ pub mod storage_ext;
 pub mod storage_suite;
 pub mod transport_suite;
 
-pub use cluster::{ClusterBuilder, ClusterError, ClusterNetwork, TestCluster, TypedBuilder};
+pub use cluster::{ClusterError, TestCluster};
+pub use cluster_builder::{ClusterBuilder, ClusterNetwork, TypedBuilder};
 pub use counter::Counter;
+pub use divergence::{Divergence, Fingerprints};
 pub use faulty_storage::{FaultHandle, FaultPlan, FaultStats, FaultyStorage, WriteFault};
 pub use history::{History, Op, OpId, OpKind, Outcome};
 pub use kv::{Kv, KvCommand};
