@@ -206,3 +206,32 @@ fn the_load_tool_drives_each_service_and_prints_percentiles() {
         assert!(text.contains("ops/s") && text.contains("p99="), "{text}");
     }
 }
+
+#[test]
+fn snapshot_threshold_and_trailing_logs_take_effect() {
+    let mut opts = Opts::new(KV);
+    opts.extra = ["--snapshot-threshold", "10", "--trailing-logs", "3"]
+        .map(String::from)
+        .to_vec();
+    let c = Cluster::start(opts, 3);
+    let leader = c.wait_leader();
+    for i in 0..25 {
+        let a = c.req(leader, "PUT", &format!("/kv/k{i}"), Some(b"v"));
+        assert_eq!(a.status, 200, "{}", a.text());
+    }
+    // Every node snapshots on its own once 10 entries were applied since
+    // its last snapshot, and keeps 3 entries behind it.
+    for id in 1..=3 {
+        let s = wait_until(Instant::now() + WAIT, "a snapshot", || {
+            let s = c.status(id)?;
+            (s["snapshot_index"].as_u64()? >= 20 && s["first_index"].as_u64()? > 1).then_some(s)
+        })
+        .unwrap_or_else(|e| panic!("node {id}: {e}"));
+        let (snap, first) = (s["snapshot_index"].as_u64(), s["first_index"].as_u64());
+        assert_eq!(
+            first.zip(snap).map(|(f, s)| s + 1 - f),
+            Some(3),
+            "node {id} keeps 3 entries behind its snapshot: {s}"
+        );
+    }
+}

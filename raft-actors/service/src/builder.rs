@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use raft_actors::core::{Membership, NodeId};
 use raft_actors::node::{ApplyFactory, NodeConfig, Roster};
@@ -23,6 +24,7 @@ use raft_actors::transport::{NetworkTransport, ServeError};
 use raft_actors::{Apply, ClientError, Raft};
 use tracing::info;
 
+use super::admin::{self, AdminToken};
 use super::cluster;
 use super::directory::Directory;
 use super::error::{name_leader, ApiError};
@@ -139,6 +141,7 @@ pub struct ServiceBuilder<S: Service> {
     sessions: SessionBounds,
     signals: bool,
     workers: usize,
+    admin: Option<AdminToken>,
     service: PhantomData<fn() -> S>,
 }
 
@@ -165,6 +168,7 @@ impl<S: Service> ServiceBuilder<S> {
             sessions: SessionBounds::default(),
             signals: false,
             workers: 2,
+            admin: None,
             service: PhantomData,
         }
     }
@@ -259,6 +263,27 @@ impl<S: Service> ServiceBuilder<S> {
         self
     }
 
+    /// Snapshot and compact the log after this many entries applied since
+    /// the last snapshot (`--snapshot-threshold`, default 10,000).
+    ///
+    /// ```
+    /// # use raft_actors_service::{Service, ServiceBuilder};
+    /// # fn demo<S: Service>() {
+    /// let b = ServiceBuilder::<S>::new(1).snapshot_threshold(500).trailing_logs(50);
+    /// # }
+    /// ```
+    pub fn snapshot_threshold(mut self, entries: u64) -> Self {
+        self.node.core.snapshot_threshold = entries;
+        self
+    }
+
+    /// Entries kept in the log behind a snapshot, for followers that lag
+    /// (`--trailing-logs`, default 1,000).
+    pub fn trailing_logs(mut self, entries: u64) -> Self {
+        self.node.core.trailing_logs = entries;
+        self
+    }
+
     /// How long a client request waits before answering 504.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -276,6 +301,13 @@ impl<S: Service> ServiceBuilder<S> {
     /// by default, so several nodes can share a process.
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.signals = on;
+        self
+    }
+
+    /// Guards the cluster API with `token` (see [`admin`]);
+    /// every node of the cluster must hold the same one.
+    pub fn admin_token(mut self, token: AdminToken) -> Self {
+        self.admin = Some(token);
         self
     }
 
@@ -390,13 +422,20 @@ impl<S: Service> ServiceBuilder<S> {
                 raft_addr,
                 http_addr,
                 peers,
+                admin: self.admin.clone(),
             },
         });
+        let admin = self.admin.clone().map(web::Data::new);
         let app_node = node.clone();
         let mut server = HttpServer::new(move || {
             let leader_of = app_node.raft.clone();
-            App::new()
-                .app_data(app_node.clone())
+            let mut app = App::new().app_data(app_node.clone());
+            if let Some(token) = &admin {
+                app = app.app_data(token.clone());
+            }
+            // Inside the leader-naming wrapper, so a 401 names the leader
+            // like every other error.
+            app.wrap(from_fn(admin::guard))
                 .wrap_fn(move |req, srv| {
                     let started = std::time::Instant::now();
                     let method = req.method().clone();

@@ -191,18 +191,21 @@ async fn forward(
 ) -> Result<HttpResponse, ApiError> {
     let url = format!("http://{to}{}", req.uri());
     let client = awc::Client::builder().timeout(wait).finish();
-    let mut answer = client
+    let mut request = client
         .request(req.method().clone(), url)
-        .insert_header((FORWARDED, "1"))
-        .send_body(body)
-        .await
-        .map_err(|e| match e {
-            awc::error::SendRequestError::Timeout => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "the leader did not answer in time; outcome unknown",
-            ),
-            e => ApiError::unavailable(format!("forwarding to the leader failed: {e}")),
-        })?;
+        .insert_header((FORWARDED, "1"));
+    // The leader checks the admin token again: the follower passes on
+    // what its client sent.
+    if let Some(auth) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        request = request.insert_header((actix_web::http::header::AUTHORIZATION, auth.clone()));
+    }
+    let mut answer = request.send_body(body).await.map_err(|e| match e {
+        awc::error::SendRequestError::Timeout => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the leader did not answer in time; outcome unknown",
+        ),
+        e => ApiError::unavailable(format!("forwarding to the leader failed: {e}")),
+    })?;
     let bytes = answer.body().limit(MAX_JSON_BODY).await.map_err(|e| {
         ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,

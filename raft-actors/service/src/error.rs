@@ -185,7 +185,12 @@ impl ResponseError for ApiError {
         for (k, v) in &self.extra {
             body.insert(k.clone(), v.clone());
         }
-        HttpResponse::build(self.status).json(Value::Object(body))
+        let mut res = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 9110: a 401 names the scheme it wants.
+            res.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        res.json(Value::Object(body))
     }
 }
 

@@ -147,6 +147,16 @@ pub struct Flags {
     /// request: method, route, status, latency).
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+    /// A file holding the cluster API's token: changes to the cluster
+    /// (`POST`/`DELETE /cluster/members`, `POST /cluster/leader`,
+    /// `POST /cluster/snapshot`) then need `Authorization: Bearer <token>`.
+    /// Every node of a cluster needs the same token.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// With `--admin-token-file`: `/status`, `/cluster/status`, `/health`,
+    /// `/metrics` and `/ui` need the token too.
+    #[arg(long, requires = "admin_token_file")]
+    pub admin_token_protects_reads: bool,
 }
 
 impl Flags {

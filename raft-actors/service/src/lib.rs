@@ -141,6 +141,7 @@
 //! | the trait a service implements | [`Service`] ([`service`]) |
 //! | a node set up in code; a started one | [`ServiceBuilder`] ([`builder`]), [`RunningService`] ([`running`]) |
 //! | the command-line entry point, flags | [`main`] ([`run`]), [`flags`] |
+//! | the cluster API's bearer token | [`admin`] |
 //! | the replicated envelope: sessions, address book | [`machine`], [`sessions`], [`directory`] |
 //! | HTTP helpers for routes: bodies, keys, JSON bytes | [`http`] |
 //! | the error body and status mapping | [`error`] |
@@ -152,6 +153,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod admin;
 pub mod builder;
 pub mod cluster;
 pub mod directory;

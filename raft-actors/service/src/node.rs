@@ -50,6 +50,8 @@ pub(crate) struct Settings {
     pub http_addr: SocketAddr,
     /// The bootstrap voters, if any.
     pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// The cluster API's token, sent on with what this node asks of others.
+    pub admin: Option<crate::admin::AdminToken>,
 }
 
 /// The running node, shared by all handlers (`web::Data<Node<S>>`).

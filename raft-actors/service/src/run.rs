@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 
+use super::admin::{AdminToken, AdminTokenError};
 use super::builder::ServiceBuilder;
 use super::flags::{Flags, LogFormat};
 use super::held_logs::HeldStderr;
@@ -52,8 +53,9 @@ pub fn main<S: Service>() -> ExitCode {
     }
 }
 
-/// The builder the flags describe.
-pub fn builder<S: Service>(flags: &Flags) -> ServiceBuilder<S> {
+/// The builder the flags describe; `Err` if the admin token file cannot
+/// be used.
+pub fn builder<S: Service>(flags: &Flags) -> Result<ServiceBuilder<S>, AdminTokenError> {
     let mut b = ServiceBuilder::<S>::new(flags.id)
         .raft_addr(flags.raft_addr)
         .http_addr(flags.http_addr)
@@ -62,21 +64,25 @@ pub fn builder<S: Service>(flags: &Flags) -> ServiceBuilder<S> {
         .transport(flags.transport)
         .cluster_id(flags.cluster_id)
         .timeout(Duration::from_millis(flags.timeout_ms))
+        .snapshot_threshold(flags.snapshot_threshold)
+        .trailing_logs(flags.trailing_logs)
         .configure(|cfg| {
             cfg.tick = Duration::from_millis(flags.tick_ms);
-            cfg.core.snapshot_threshold = flags.snapshot_threshold;
-            cfg.core.trailing_logs = flags.trailing_logs;
             cfg.core.lease_margin_ticks = flags.lease_margin_ticks;
         })
         .handle_signals(true);
     if let Some(p) = &flags.peers {
         b = b.peers(p.0.clone());
     }
-    b
+    if let Some(path) = &flags.admin_token_file {
+        let token = AdminToken::from_file(path)?;
+        b = b.admin_token(token.protecting_reads(flags.admin_token_protects_reads));
+    }
+    Ok(b)
 }
 
 async fn run<S: Service>(flags: Flags, logs: HeldStderr) -> Result<(), Box<dyn std::error::Error>> {
-    let node = builder::<S>(&flags).start().await?;
+    let node = builder::<S>(&flags)?.start().await?;
     actix_rt::spawn(release_logs_once_founded(
         node.node().raft().metrics(),
         logs,

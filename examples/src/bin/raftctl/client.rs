@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
+use raft_actors_service::admin::AdminToken;
 use serde_json::Value;
 
 /// An answer: its status and JSON body (`Null` when the body is not JSON).
@@ -33,12 +34,19 @@ impl Answer {
 pub struct Client {
     endpoints: Vec<String>,
     agent: ureq::Agent,
+    /// The `Authorization` header's value, with `--token-file`.
+    authorization: Option<String>,
 }
 
 impl Client {
-    pub fn new(endpoints: Vec<String>, timeout: Duration) -> Self {
+    pub fn new(endpoints: Vec<String>, timeout: Duration, token: Option<AdminToken>) -> Self {
         let agent = ureq::AgentBuilder::new().timeout(timeout).build();
-        Client { endpoints, agent }
+        let authorization = token.and_then(|t| t.header().1.to_str().ok().map(str::to_string));
+        Client {
+            endpoints,
+            agent,
+            authorization,
+        }
     }
 
     /// `method path` on the first endpoint that answers.
@@ -62,7 +70,10 @@ impl Client {
         body: Option<&Value>,
     ) -> std::result::Result<Answer, String> {
         let url = format!("{}{path}", endpoint.trim_end_matches('/'));
-        let req = self.agent.request(method, &url);
+        let mut req = self.agent.request(method, &url);
+        if let Some(auth) = &self.authorization {
+            req = req.set("Authorization", auth);
+        }
         let res = match body {
             Some(b) => req.send_string(&b.to_string()),
             None => req.call(),

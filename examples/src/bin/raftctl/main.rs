@@ -15,6 +15,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use client::Client;
+use raft_actors_service::admin::AdminToken;
 
 /// Operate a raft-actors cluster through any of its nodes.
 #[derive(Parser, Debug)]
@@ -36,6 +37,10 @@ struct Cli {
     /// wait for a learner to catch up).
     #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
     timeout_ms: u64,
+    /// A file holding the cluster's admin token (the nodes'
+    /// `--admin-token-file`), sent as `Authorization: Bearer <token>`.
+    #[arg(long, global = true, value_name = "FILE")]
+    token_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -122,7 +127,23 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let client = Client::new(cli.endpoints.clone(), Duration::from_millis(cli.timeout_ms));
+    let token = match cli
+        .token_file
+        .as_deref()
+        .map(AdminToken::from_file)
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("raftctl: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = Client::new(
+        cli.endpoints.clone(),
+        Duration::from_millis(cli.timeout_ms),
+        token,
+    );
     match commands::run(&client, &cli.command) {
         Ok(done) => {
             if cli.json {

@@ -15,6 +15,7 @@ use futures::future::join_all;
 use raft_actors::core::NodeId;
 use serde_json::{json, Value};
 
+use crate::admin::AdminToken;
 use crate::cluster::status_value;
 use crate::error::ApiError;
 use crate::node::Node;
@@ -121,13 +122,14 @@ pub fn merge(leader: Option<NodeId>, term: u64, reports: &BTreeMap<NodeId, Repor
 }
 
 /// One member's `/status`, or `None` if it did not answer in time.
-async fn ask(http: std::net::SocketAddr) -> Option<Value> {
+async fn ask(http: std::net::SocketAddr, admin: Option<&AdminToken>) -> Option<Value> {
     let client = awc::Client::builder().timeout(MEMBER_TIMEOUT).finish();
-    let mut res = client
-        .get(format!("http://{http}/status"))
-        .send()
-        .await
-        .ok()?;
+    let mut request = client.get(format!("http://{http}/status"));
+    if let Some(token) = admin {
+        // The members' `/status` may be guarded (`--admin-token-protects-reads`).
+        request = request.insert_header(token.header());
+    }
+    let mut res = request.send().await.ok()?;
     if !res.status().is_success() {
         return None;
     }
@@ -142,13 +144,14 @@ pub(crate) async fn handler<S: Service>(
     let s = node.status().await?;
     let own = status_value(&s, node.raft.current().applied, node.settings.tick);
     let members = s.committed_membership.members();
+    let admin = node.settings.admin.as_ref();
     let asks = members.iter().map(|id| {
         let addrs = node.directory.get(*id);
         let own = (*id == s.id).then(|| own.clone());
         async move {
             let status = match (own, addrs.and_then(|a| a.http)) {
                 (Some(s), _) => Some(s),
-                (None, Some(http)) => ask(http).await,
+                (None, Some(http)) => ask(http, admin).await,
                 (None, None) => None,
             };
             let report = Report {
