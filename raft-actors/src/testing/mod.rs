@@ -17,49 +17,11 @@
 //!
 //! # Testing your own `Apply`
 //!
-//! In your crate's `Cargo.toml`:
-//!
-//! ```toml
-//! [dev-dependencies]
-//! raft-actors = { version = "0.1", features = ["testing"] }
-//! actix-rt = "2"
-//! ```
-//!
-//! Then a test is an `async fn` under `#[actix_rt::test]` (the nodes are
-//! actors: they need actix's runtime). This one runs three nodes around
-//! the kit's [`Kv`] over the memory network, writes through the leader,
-//! cuts a follower off and checks the history it recorded:
-//!
-//! ```
-//! use std::time::Duration;
-//!
-//! use raft_actors::testing::{check_linearizable, History, Kv, KvCommand, OpKind, TestCluster};
-//! use raft_actors::Consistency;
-//!
-//! # #[actix_rt::main] async fn main() {
-//! // #[actix_rt::test] async fn three_nodes_agree() {   (in a test file)
-//! let cluster = TestCluster::memory(3).apply(Kv::default).start().await.expect("starts");
-//! let leader = cluster.wait_for_leader(Duration::from_secs(10)).await.expect("a leader");
-//! let history = History::new();
-//!
-//! let w = history.invoke(1, 7, OpKind::Write(42));
-//! match cluster.raft(leader).propose(KvCommand::Put { key: 7, value: 42 }).await {
-//!     Ok(_) => history.ok(w, None),
-//!     Err(e) => history.error(w, &e), // failed, or unknown: as the error says
-//! }
-//!
-//! let follower = cluster.ids().into_iter().find(|id| *id != leader).expect("a follower");
-//! cluster.faults().isolate(follower);
-//! let r = history.invoke(2, 7, OpKind::Read);
-//! match cluster.raft(leader).read(7, Consistency::Linearizable).await {
-//!     Ok(seen) => history.ok(r, seen),
-//!     Err(e) => history.error(r, &e),
-//! }
-//!
-//! assert!(check_linearizable(&history.ops()).is_ok());
-//! cluster.shutdown().await;
-//! # }
-//! ```
+//! The chapter [`guide`] ("Testing your service") walks through it with
+//! runnable examples: the `Cargo.toml` lines and `#[actix_rt::test]`, a
+//! history of a real cluster checked against a [`Model`] of the service,
+//! and two planted bugs found by the kit (a state machine that is not
+//! deterministic, a read that skips the log).
 //!
 //! A failed operation (an error that says nothing was applied, such as
 //! `NoLeader`) is dropped by the checker; an operation whose outcome is
@@ -72,6 +34,7 @@ pub mod cluster_builder;
 pub mod counter;
 pub mod divergence;
 pub mod faulty_storage;
+pub mod guide;
 pub mod history;
 pub mod kv;
 pub mod linearizability;
