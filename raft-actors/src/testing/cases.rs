@@ -36,10 +36,10 @@ use crate::node::messages::client::Consistency;
 use crate::testing::{Kv, KvCommand, TestCluster, TypedBuilder};
 use crate::type_config::TypeConfig;
 
-mod clients;
+pub(crate) mod clients;
 mod disk_faults;
 mod faults;
-mod linearizability;
+pub(crate) mod linearizability;
 mod membership;
 mod reads;
 mod restart;

@@ -154,11 +154,23 @@
 //! to hear from the leader (or fails with a timeout, recorded as unknown),
 //! and the history is accepted.
 //!
+//! ## Many seeds under faults, in one call
+//!
+//! [`check_workload`](super::workload::check_workload) does all of the
+//! above for many seeds: the user's [`Workload`](super::workload::Workload)
+//! draws operations and maps them to proposals and reads, and each seed's
+//! cluster runs them from several clients while partitions, loss,
+//! duplication, reordering, crashes, restarts and state machine panics come
+//! and go and snapshots compact the log; every history is checked against
+//! the model and the replicas' states against each other, and the first
+//! failing seed is returned. Its module docs have a runnable example.
+//!
 //! ## What the kit does not do yet
 //!
 //! A seed fixes which network faults are drawn and the nodes' election
 //! timers, not when each actor runs: the nodes are real actors on real
 //! threads, so one seed does not replay one schedule exactly. Deterministic
 //! replay of the whole actor layer is planned; until then a failing test
-//! prints its history for the checker's window, and
-//! [`cases`](super::cases) reruns many seeds.
+//! prints the checker's window and its seed. Membership changes are not
+//! yet among `check_workload`'s faults, and a service built on the service
+//! crate runs there through its state machine only, not its routes.

@@ -10,7 +10,9 @@
 //! a fault-injecting TCP proxy for tests over real sockets ([`proxy`],
 //! [`proxy_mesh`]), network faults that one test body injects over every
 //! transport ([`network_faults`]), the cluster test bodies themselves
-//! ([`cases`]), and two small state machines ([`Kv`], [`Counter`]).
+//! ([`cases`]), one call that runs a user's workload under faults for many
+//! seeds and checks every history against their model ([`workload`]), and
+//! two small state machines ([`Kv`], [`Counter`]).
 //!
 //! Nothing here is used by a production node; it must never weaken what
 //! it checks to make a test pass.
@@ -48,6 +50,7 @@ pub mod proxy_mesh;
 pub mod storage_ext;
 pub mod storage_suite;
 pub mod transport_suite;
+pub mod workload;
 
 pub use cluster::{ClusterError, TestCluster};
 pub use cluster_builder::{ClusterBuilder, ClusterNetwork, TypedBuilder};

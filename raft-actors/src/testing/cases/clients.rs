@@ -91,14 +91,14 @@ impl Clients {
 /// while failing requests finish in microseconds (a poll would let a burst
 /// of them through, and the history would miss the fault's window).
 #[derive(Default)]
-pub(super) struct Progress {
+pub(crate) struct Progress {
     done: AtomicU64,
     notify: Notify,
 }
 
 impl Progress {
     /// One more operation finished.
-    fn step(&self) {
+    pub(crate) fn step(&self) {
         self.done.fetch_add(1, Ordering::Relaxed);
         self.notify.notify_one();
     }

@@ -12,7 +12,9 @@ use tracing::info;
 use super::clients::{Clients, Progress};
 use super::T;
 use crate::core::Role;
-use crate::testing::{check_linearizable, History, Kv, Outcome, ProxyFaults, TypedBuilder};
+use crate::testing::{
+    check_linearizable, History, Kv, Outcome, ProxyFaults, TestCluster, TypedBuilder,
+};
 use crate::transport::LinkFaults;
 
 /// Over a network whose every link runs through `mesh`: clients record a
@@ -126,71 +128,82 @@ pub async fn history_under_random_faults_is_linearizable(b: TypedBuilder<Kv>, se
         lease_reads: true,
     };
     let total = clients.total();
-    let ids = c.ids();
     info!(seed, "--- clients start");
-    let faults = async {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut crashed = None;
-        let mut next = 20;
-        // Paced by the clients' progress, not by a clock: a fault every
-        // ~20 completed operations.
-        loop {
-            progress.reached(next.min(total)).await;
-            if progress.done() >= total {
-                break;
-            }
-            next += rng.gen_range(10..30);
-            if let Some(id) = crashed.take() {
-                info!(id, "--- restart");
-                c.restart(id).await.expect("restart");
-                continue;
-            }
-            let i = rng.gen_range(0..ids.len());
-            let node = ids[i];
-            match rng.gen_range(0..8) {
-                0 => {
-                    info!(node, "--- isolate");
-                    c.faults().isolate(node);
-                }
-                1 => {
-                    let other = ids[(i + 1) % ids.len()];
-                    info!(node, other, "--- partition");
-                    c.faults().partition(&[node], &[other]);
-                }
-                2 => {
-                    info!("--- lossy links");
-                    c.faults().lossy(LinkFaults {
-                        drop: 0.15,
-                        duplicate: 0.1,
-                        reorder: 0.2,
-                        max_delay: Duration::from_millis(2),
-                    });
-                }
-                3 => {
-                    info!(node, "--- crash");
-                    c.crash(node).await;
-                    crashed = Some(node);
-                }
-                4 => {
-                    info!(node, "--- panic");
-                    c.panic(node);
-                }
-                _ => {
-                    info!("--- heal");
-                    c.faults().heal();
-                }
-            }
-        }
-        c.faults().heal();
-        if let Some(id) = crashed {
-            c.restart(id).await.expect("restart");
-        }
-    };
+    let faults = random_faults(&c, &progress, total, seed);
     let started = Instant::now();
     futures::join!(clients.run(&c, &history, &progress, seed), faults);
     info!(seed, elapsed = ?started.elapsed(), "--- clients done");
     check_history(&history, seed, 10);
     c.shutdown().await;
+}
+
+/// One seeded fault every ~20 finished operations of `progress` (up to
+/// `total`): isolate a node, partition two, degrade every link (loss,
+/// duplication, reordering where the network can), crash a node (restarted
+/// at the next fault), panic its state machine, or heal; everything is
+/// healed and restarted at the end. Paced by the clients' progress, not by
+/// a clock.
+pub(crate) async fn random_faults<C: crate::type_config::TypeConfig>(
+    c: &TestCluster<C>,
+    progress: &Progress,
+    total: u64,
+    seed: u64,
+) {
+    let ids = c.ids();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut crashed = None;
+    let mut next = 20;
+    loop {
+        progress.reached(next.min(total)).await;
+        if progress.done() >= total {
+            break;
+        }
+        next += rng.gen_range(10..30);
+        if let Some(id) = crashed.take() {
+            info!(id, "--- restart");
+            c.restart(id).await.expect("restart");
+            continue;
+        }
+        let i = rng.gen_range(0..ids.len());
+        let node = ids[i];
+        match rng.gen_range(0..8) {
+            0 => {
+                info!(node, "--- isolate");
+                c.faults().isolate(node);
+            }
+            1 => {
+                let other = ids[(i + 1) % ids.len()];
+                info!(node, other, "--- partition");
+                c.faults().partition(&[node], &[other]);
+            }
+            2 => {
+                info!("--- lossy links");
+                c.faults().lossy(LinkFaults {
+                    drop: 0.15,
+                    duplicate: 0.1,
+                    reorder: 0.2,
+                    max_delay: Duration::from_millis(2),
+                });
+            }
+            3 => {
+                info!(node, "--- crash");
+                c.crash(node).await;
+                crashed = Some(node);
+            }
+            4 => {
+                info!(node, "--- panic");
+                c.panic(node);
+            }
+            _ => {
+                info!("--- heal");
+                c.faults().heal();
+            }
+        }
+    }
+    c.faults().heal();
+    if let Some(id) = crashed {
+        c.restart(id).await.expect("restart");
+    }
 }
 
 /// Fails unless more than `1 / min_share` of the operations succeeded (so

@@ -1,0 +1,258 @@
+//! [`check_workload`]: one call that runs a workload of the user's own
+//! operations against their `Apply` on a 3-node cluster under seeded
+//! faults (partitions, loss, duplication, reordering, crashes and
+//! restarts, panics of the state machine, snapshots and compaction every
+//! few dozen entries), for every seed given, and checks each recorded
+//! history against the user's [`Model`] with
+//! [`check_model`](super::check_model), and the replicas' states against
+//! each other with [`Fingerprints`](super::Fingerprints).
+//!
+//! A seed fixes the operations, which node each goes to and the faults;
+//! the nodes are real actors on real threads, so it does not fix the
+//! schedule (see the [guide](super::guide)). It must never pass a seed
+//! whose history it could not check: a search out of steps is a failure.
+//! Membership changes are not among the faults yet.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use rand::Rng;
+use rand::SeedableRng;
+pub use rand_chacha::ChaCha8Rng;
+use tracing::info;
+
+use super::cases::clients::Progress;
+use super::cases::linearizability::{linearizability_config, random_faults};
+use super::model::{Calls, Ended, Model};
+use super::model_check::{check_model, Verdict};
+use super::{Fingerprints, TestCluster};
+use crate::apply::Apply;
+use crate::node::messages::client::Consistency;
+use crate::type_config::TypeConfig;
+
+/// How an operation reaches the cluster.
+pub enum Request<C: TypeConfig> {
+    /// A write: proposed, answered with the state machine's output.
+    Propose(C::Command),
+    /// A linearizable read.
+    Read(C::Query),
+}
+
+/// What the cluster answered.
+pub enum Answer<C: TypeConfig> {
+    /// A proposal's output.
+    Applied(C::Output),
+    /// A read's answer.
+    Read(C::QueryAnswer),
+}
+
+/// The user's side of a workload: the model, how to draw an operation, and
+/// how operations and answers map between the model and the cluster.
+pub trait Workload: Sync {
+    /// The state machine's type config.
+    type Config: TypeConfig;
+    /// The sequential model the histories are checked against.
+    type Model: Model;
+
+    /// The model.
+    fn model(&self) -> Self::Model;
+
+    /// A client's next operation, drawn from its seeded generator.
+    fn op(&self, rng: &mut ChaCha8Rng) -> <Self::Model as Model>::Op;
+
+    /// How `op` is sent: a proposal or a read.
+    fn request(&self, op: &<Self::Model as Model>::Op) -> Request<Self::Config>;
+
+    /// The model's output for what the cluster answered to `op`.
+    fn output(
+        &self,
+        op: &<Self::Model as Model>::Op,
+        answer: Answer<Self::Config>,
+    ) -> <Self::Model as Model>::Output;
+}
+
+/// How much to run.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The seeds, one cluster each.
+    pub seeds: Vec<u64>,
+    /// Concurrent clients.
+    pub clients: u64,
+    /// Operations per client, one after the other.
+    pub ops: u64,
+}
+
+impl Default for Run {
+    /// Seeds 1 to 4, 6 clients of 30 operations.
+    fn default() -> Self {
+        Run {
+            seeds: (1..=4).collect(),
+            clients: 6,
+            ops: 30,
+        }
+    }
+}
+
+/// Why a seed failed.
+#[derive(Debug)]
+pub struct WorkloadFailure {
+    /// The seed, to run again.
+    pub seed: u64,
+    /// What was wrong: the checker's verdict or the replicas' divergence.
+    pub why: String,
+}
+
+impl std::fmt::Display for WorkloadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "seed {}: {}", self.seed, self.why)
+    }
+}
+
+impl std::error::Error for WorkloadFailure {}
+
+/// Runs `workload` against the state machines `apply` builds, for every
+/// seed of `run`; `Ok` with the number of calls answered, or the first
+/// seed that failed.
+///
+/// ```
+/// # #[actix_rt::main] async fn main() {
+/// use raft_actors::testing::workload::{check_workload, Answer, ChaCha8Rng, Request, Rng, Run, Workload};
+/// use raft_actors::testing::{Counter, CounterModel, CounterOp};
+///
+/// struct Adds;
+/// impl Workload for Adds {
+///     type Config = Counter;
+///     type Model = CounterModel;
+///     fn model(&self) -> CounterModel { CounterModel }
+///     fn op(&self, rng: &mut ChaCha8Rng) -> CounterOp {
+///         if rng.gen_bool(0.6) { CounterOp::Add(rng.gen_range(1..10)) } else { CounterOp::Get }
+///     }
+///     fn request(&self, op: &CounterOp) -> Request<Counter> {
+///         match op {
+///             CounterOp::Add(d) => Request::Propose(*d as u64),
+///             CounterOp::Get => Request::Read(()),
+///         }
+///     }
+///     fn output(&self, _: &CounterOp, answer: Answer<Counter>) -> i64 {
+///         match answer { Answer::Applied(v) | Answer::Read(v) => v as i64 }
+///     }
+/// }
+/// let run = Run { seeds: vec![1], clients: 3, ops: 10 };
+/// let answered = check_workload(&Adds, Counter::default, &run).await.expect("linearizable");
+/// assert!(answered > 0);
+/// # }
+/// ```
+pub async fn check_workload<W, A>(
+    workload: &W,
+    apply: impl Fn() -> A + Send + Sync + 'static,
+    run: &Run,
+) -> Result<usize, WorkloadFailure>
+where
+    W: Workload,
+    A: Apply<W::Config>,
+{
+    let apply = Arc::new(apply);
+    let mut answered = 0;
+    for &seed in &run.seeds {
+        let apply = Arc::clone(&apply);
+        let book = Fingerprints::every(1);
+        let c = TestCluster::memory(3)
+            .seed(seed)
+            .config(linearizability_config())
+            .apply(move || apply())
+            .fingerprints(&book)
+            .start()
+            .await
+            .map_err(|e| failure(seed, format!("the cluster did not start: {e}")))?;
+        c.wait_for_leader(Duration::from_secs(10))
+            .await
+            .map_err(|e| failure(seed, format!("no first leader: {e}")))?;
+        let calls = Calls::<W::Model>::new();
+        let progress = Progress::default();
+        let total = run.clients * run.ops;
+        info!(seed, "--- workload starts");
+        futures::join!(
+            clients(workload, &c, &calls, &progress, run, seed),
+            random_faults(&c, &progress, total, seed)
+        );
+        c.shutdown().await;
+        let history = calls.calls();
+        let ok = history
+            .iter()
+            .filter(|c| matches!(c.ended, Ended::Ok(_)))
+            .count();
+        if ok == 0 {
+            return Err(failure(seed, "no call was answered".into()));
+        }
+        match check_model(&workload.model(), &history) {
+            Verdict::Linearizable => {}
+            Verdict::NotLinearizable(w) => {
+                let window: Vec<_> = w.calls.iter().map(|&i| &history[i]).collect();
+                return Err(failure(
+                    seed,
+                    format!("not linearizable from call {}: {window:#?}", w.failing),
+                ));
+            }
+            Verdict::Unknown { partition } => {
+                return Err(failure(
+                    seed,
+                    format!("the check ran out of steps (partition {partition:?})"),
+                ))
+            }
+        }
+        if let Some(d) = book.first_divergence() {
+            return Err(failure(
+                seed,
+                format!(
+                    "the replicas' states differ from entry {}: {:?}",
+                    d.index, d.hashes
+                ),
+            ));
+        }
+        answered += ok;
+    }
+    Ok(answered)
+}
+
+fn failure(seed: u64, why: String) -> WorkloadFailure {
+    WorkloadFailure { seed, why }
+}
+
+/// Every client's operations, each through a node drawn from the seed;
+/// every finished one is a step of `progress`.
+async fn clients<W: Workload>(
+    workload: &W,
+    c: &TestCluster<W::Config>,
+    calls: &Calls<W::Model>,
+    progress: &Progress,
+    run: &Run,
+    seed: u64,
+) {
+    futures::future::join_all((0..run.clients).map(|client| async move {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1000).wrapping_add(client));
+        let ids = c.ids();
+        for _ in 0..run.ops {
+            let node = ids[rng.gen_range(0..ids.len())];
+            let raft = c
+                .raft(node)
+                .clone()
+                .with_timeout(Duration::from_millis(800));
+            let op = workload.op(&mut rng);
+            let id = calls.invoke(client, op.clone());
+            let answer = match workload.request(&op) {
+                Request::Propose(cmd) => raft.propose(cmd).await.map(|a| Answer::Applied(a.output)),
+                Request::Read(q) => raft
+                    .read(q, Consistency::Linearizable)
+                    .await
+                    .map(Answer::Read),
+            };
+            match answer {
+                Ok(a) => calls.ok(id, workload.output(&op, a)),
+                Err(e) if e.outcome_unknown() => calls.unknown(id),
+                Err(_) => calls.failed(id),
+            }
+            progress.step();
+        }
+    }))
+    .await;
+}
