@@ -1,6 +1,8 @@
-//! A linearizability checker for histories of reads and writes on
-//! registers (Wing & Gong's search, with Lowe's memoization of visited
-//! states), one register at a time.
+//! [`check_linearizable`]: the linearizability check for histories of reads
+//! and writes on registers ([`History`](super::History)), as
+//! [`check_model`](super::check_model) with the [`MapModel`]: one register
+//! at a time, unknown writes nobody read and unknown reads left out of the
+//! search.
 //!
 //! Failed operations are dropped (they took no effect); an operation of
 //! unknown outcome is a write that may take effect at any time after its
@@ -8,11 +10,12 @@
 //! never accept a history no sequential order explains: see the negative
 //! controls in its tests.
 
-use std::collections::{BTreeMap, HashSet};
-
 use thiserror::Error;
 
 use super::history::{Op, OpKind, Outcome};
+use super::model::{Call, Ended};
+use super::model_check::{check_counted, Verdict, SEARCH_BOUND};
+use super::models::{MapModel, RegisterOp, RegisterOut};
 
 /// Why a history was rejected.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -46,9 +49,6 @@ pub struct CheckStats {
     pub states: usize,
 }
 
-/// Most states explored per register before giving up.
-const STATE_BUDGET: usize = 2_000_000;
-
 /// Checks that every register's operations are linearizable.
 ///
 /// ```
@@ -61,103 +61,47 @@ const STATE_BUDGET: usize = 2_000_000;
 /// assert!(check_linearizable(&h.ops()).is_err());
 /// ```
 pub fn check_linearizable(ops: &[Op]) -> Result<CheckStats, LinearizabilityError> {
-    // Values some successful read returned, per register.
-    let read: HashSet<(u64, u64)> = ops
-        .iter()
-        .filter_map(|op| match (op.kind, op.outcome) {
-            (OpKind::Read, Outcome::Ok(Some(v))) => Some((op.key, v)),
-            _ => None,
-        })
-        .collect();
-    let mut by_key: BTreeMap<u64, Vec<Op>> = BTreeMap::new();
-    for op in ops {
-        // A failed op took no effect; a read of unknown outcome saw nothing
-        // anyone knows. A write of unknown outcome whose value no read
-        // returned explains nothing and may be dropped: wherever an order
-        // places it, no read follows it before the next write, so the
-        // order without it explains the same reads ("never" is one of its
-        // possible outcomes). Kept, each such write doubles the states to
-        // search (it may or may not have happened at every step), which
-        // is what exhausted the budget on histories with many timeouts.
-        // Written values are distinct, so "no read returned it" is exact.
-        let unread_unknown_write = matches!(
-            (op.outcome, op.kind),
-            (Outcome::Unknown | Outcome::Pending, OpKind::Write(v)) if !read.contains(&(op.key, v))
-        );
-        let keep = !unread_unknown_write
-            && !matches!(
-                (op.outcome, op.kind),
-                (Outcome::Fail, _) | (Outcome::Unknown | Outcome::Pending, OpKind::Read)
-            );
-        if keep {
-            let mut op = op.clone();
-            if matches!(op.outcome, Outcome::Unknown | Outcome::Pending) {
-                op.ret = u64::MAX;
-                op.outcome = Outcome::Unknown;
-            }
-            by_key.entry(op.key).or_default().push(op);
+    let calls: Vec<Call<MapModel>> = ops.iter().map(call).collect();
+    let counted = check_counted(&MapModel, &calls, SEARCH_BOUND);
+    match counted.verdict {
+        Verdict::Linearizable => Ok(CheckStats {
+            keys: counted.partitions,
+            ops: counted.searched,
+            states: usize::try_from(counted.steps).unwrap_or(usize::MAX),
+        }),
+        Verdict::NotLinearizable(w) => {
+            let key = w.partition.unwrap_or_default();
+            Err(LinearizabilityError::NotLinearizable {
+                key,
+                ops: ops.iter().filter(|o| o.key == key).cloned().collect(),
+            })
         }
+        Verdict::Unknown { partition } => Err(LinearizabilityError::TooComplex {
+            key: partition.unwrap_or_default(),
+            states: usize::try_from(SEARCH_BOUND).unwrap_or(usize::MAX),
+        }),
     }
-    let mut stats = CheckStats::default();
-    for (key, mut ops) in by_key {
-        ops.sort_by_key(|op| op.call);
-        stats.keys += 1;
-        stats.ops += ops.len();
-        stats.states += check_register(key, &ops)?;
-    }
-    Ok(stats)
 }
 
-/// The search for one register; answers the number of states explored.
-fn check_register(key: u64, ops: &[Op]) -> Result<usize, LinearizabilityError> {
-    let n = ops.len();
-    let words = n.div_ceil(64);
-    let required: usize = ops.iter().filter(|o| o.outcome != Outcome::Unknown).count();
-    let mut seen: HashSet<(Vec<u64>, Option<u64>)> = HashSet::new();
-    // Depth-first: (linearized set, register value, ok ops linearized).
-    let mut stack: Vec<(Vec<u64>, Option<u64>, usize)> = vec![(vec![0; words], None, 0)];
-    while let Some((done, value, ok_done)) = stack.pop() {
-        if ok_done == required {
-            return Ok(seen.len());
-        }
-        if seen.len() > STATE_BUDGET {
-            return Err(LinearizabilityError::TooComplex {
-                key,
-                states: seen.len(),
-            });
-        }
-        let is_done = |i: usize| done[i / 64] & (1 << (i % 64)) != 0;
-        // An operation can go next only if it was called before every
-        // operation not yet placed returned (real-time order).
-        let min_ret = (0..n)
-            .filter(|i| !is_done(*i))
-            .map(|i| ops[i].ret)
-            .min()
-            .unwrap_or(u64::MAX);
-        for (i, op) in ops.iter().enumerate() {
-            if op.call > min_ret {
-                break; // sorted by call: no later one qualifies either
-            }
-            if is_done(i) {
-                continue;
-            }
-            let next = match (op.kind, op.outcome) {
-                (OpKind::Write(v), _) => Some(v),
-                (OpKind::Read, Outcome::Ok(seen_value)) if seen_value == value => value,
-                _ => continue, // a read that saw something else cannot go here
-            };
-            let mut done2 = done.clone();
-            done2[i / 64] |= 1 << (i % 64);
-            let ok2 = ok_done + usize::from(op.outcome != Outcome::Unknown);
-            if seen.insert((done2.clone(), next)) {
-                stack.push((done2, next, ok2));
-            }
-        }
+/// An operation on a register as a call against [`MapModel`].
+fn call(op: &Op) -> Call<MapModel> {
+    let register = match op.kind {
+        OpKind::Write(v) => RegisterOp::Write(v),
+        OpKind::Read => RegisterOp::Read,
+    };
+    let ended = match (op.kind, op.outcome) {
+        (OpKind::Write(_), Outcome::Ok(_)) => Ended::Ok(RegisterOut::Written),
+        (OpKind::Read, Outcome::Ok(seen)) => Ended::Ok(RegisterOut::Value(seen)),
+        (_, Outcome::Fail) => Ended::Failed,
+        (_, Outcome::Unknown | Outcome::Pending) => Ended::Unknown,
+    };
+    Call {
+        client: op.client,
+        op: (op.key, register),
+        call: op.call,
+        ret: (op.ret != u64::MAX).then_some(op.ret),
+        ended,
     }
-    Err(LinearizabilityError::NotLinearizable {
-        key,
-        ops: ops.to_vec(),
-    })
 }
 
 #[cfg(test)]

@@ -60,6 +60,19 @@ pub trait Model {
     fn partition(&self, _op: &Self::Op) -> Option<u64> {
         None
     }
+
+    /// Whether a call of unknown outcome on `op` can be left out of the
+    /// search, given the answered calls of its partition: no answer can
+    /// reveal its effect (a read, which changes nothing; a register write
+    /// whose value nobody read). Leaving out an unknown call only takes
+    /// away orders ("never" is one of its outcomes), so a model must say
+    /// `true` only where no answer could need it, or the checker rejects
+    /// histories that are fine. Each call kept doubles the states to search
+    /// (it may or may not have happened at every step), which is what a
+    /// history with many timeouts runs into. Default: keep every call.
+    fn unobserved(&self, _op: &Self::Op, _answered: &[(&Self::Op, &Self::Output)]) -> bool {
+        false
+    }
 }
 
 /// How a call ended.

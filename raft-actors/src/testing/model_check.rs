@@ -67,6 +67,22 @@ pub fn check_model<M: Model>(model: &M, calls: &[Call<M>]) -> Verdict {
 
 /// [`check_model`] with its own search bound.
 pub fn check_model_within<M: Model>(model: &M, calls: &[Call<M>], bound: u64) -> Verdict {
+    check_counted(model, calls, bound).verdict
+}
+
+/// A verdict and what it took.
+pub(crate) struct Counted {
+    pub verdict: Verdict,
+    /// Partitions checked.
+    pub partitions: usize,
+    /// Calls searched (answered ones and unknown ones kept).
+    pub searched: usize,
+    /// Search steps, over all partitions.
+    pub steps: u64,
+}
+
+/// [`check_model_within`], counting what it searched.
+pub(crate) fn check_counted<M: Model>(model: &M, calls: &[Call<M>], bound: u64) -> Counted {
     let mut partitions: BTreeMap<Option<u64>, Vec<usize>> = BTreeMap::new();
     for (i, c) in calls.iter().enumerate() {
         if c.ended != Ended::Failed {
@@ -76,22 +92,46 @@ pub fn check_model_within<M: Model>(model: &M, calls: &[Call<M>], bound: u64) ->
                 .push(i);
         }
     }
+    let mut counted = Counted {
+        verdict: Verdict::Linearizable,
+        partitions: partitions.len(),
+        searched: 0,
+        steps: 0,
+    };
     let mut unknown = None;
     for (partition, ids) in partitions {
-        match search(model, calls, &ids, None, bound) {
+        let ids = kept(model, calls, ids);
+        counted.searched += ids.len();
+        let (found, steps) = search(model, calls, &ids, None, bound);
+        counted.steps += steps;
+        match found {
             Search::Found => {}
             Search::OutOfSteps => unknown = unknown.or(Some(partition)),
             Search::Impossible => {
-                return Verdict::NotLinearizable(smallest_window(
-                    model, calls, &ids, partition, bound,
-                ))
+                counted.verdict =
+                    Verdict::NotLinearizable(smallest_window(model, calls, &ids, partition, bound));
+                return counted;
             }
         }
     }
-    match unknown {
-        Some(partition) => Verdict::Unknown { partition },
-        None => Verdict::Linearizable,
+    if let Some(partition) = unknown {
+        counted.verdict = Verdict::Unknown { partition };
     }
+    counted
+}
+
+/// A partition's calls less the unknown ones the model calls unobserved.
+fn kept<M: Model>(model: &M, calls: &[Call<M>], ids: Vec<usize>) -> Vec<usize> {
+    let answered: Vec<(&M::Op, &M::Output)> = ids
+        .iter()
+        .filter_map(|&i| match &calls[i].ended {
+            Ended::Ok(out) => Some((&calls[i].op, out)),
+            _ => None,
+        })
+        .collect();
+    ids.into_iter()
+        .filter(|&i| calls[i].ended != Ended::Unknown || !model.unobserved(&calls[i].op, &answered))
+        .collect()
 }
 
 enum Search {
@@ -118,7 +158,7 @@ fn smallest_window<M: Model>(
     let (mut lo, mut hi) = (0, returns.len().saturating_sub(1));
     while lo < hi {
         let mid = (lo + hi) / 2;
-        match search(model, calls, ids, Some(returns[mid].0), bound) {
+        match search(model, calls, ids, Some(returns[mid].0), bound).0 {
             Search::Impossible => hi = mid,
             Search::Found | Search::OutOfSteps => lo = mid + 1,
         }
@@ -149,14 +189,14 @@ struct Pending<'a, M: Model> {
 
 /// Searches for a linearization of the calls `ids`; with `upto`, of the
 /// prefix of the history up to that time (calls made by then; those not
-/// returned by then count as unknown).
+/// returned by then count as unknown). Answers the steps it took too.
 fn search<M: Model>(
     model: &M,
     calls: &[Call<M>],
     ids: &[usize],
     upto: Option<u64>,
     bound: u64,
-) -> Search {
+) -> (Search, u64) {
     let cut = upto.unwrap_or(u64::MAX);
     let mut ops: Vec<Pending<'_, M>> = ids
         .iter()
@@ -218,11 +258,11 @@ fn search<M: Model>(
     }];
     while let Some(top) = stack.last_mut() {
         if done == must {
-            return Search::Found;
+            return (Search::Found, steps);
         }
         steps += 1;
         if steps > bound {
-            return Search::OutOfSteps;
+            return (Search::OutOfSteps, steps);
         }
         let Some(&i) = top.candidates.get(top.next) else {
             // Every choice here failed: undo the one that led here.
@@ -256,5 +296,5 @@ fn search<M: Model>(
             taken_here: Some(i),
         });
     }
-    Search::Impossible
+    (Search::Impossible, steps)
 }

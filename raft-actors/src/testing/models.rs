@@ -57,6 +57,21 @@ impl Model for RegisterModel {
             RegisterOp::Cas { .. } => (*v, RegisterOut::Swapped(false)),
         }
     }
+
+    /// A read changes nothing; a write whose value no read returned
+    /// explains no answer (wherever an order puts it, no read follows it
+    /// before the next write), unless a CAS is about, whose answer depends
+    /// on values without showing them. Exact when written values are
+    /// distinct.
+    fn unobserved(&self, op: &RegisterOp, answered: &[(&RegisterOp, &RegisterOut)]) -> bool {
+        match op {
+            RegisterOp::Read => true,
+            RegisterOp::Write(x) => answered.iter().all(|(o, out)| {
+                !matches!(o, RegisterOp::Cas { .. }) && **out != RegisterOut::Value(Some(*x))
+            }),
+            RegisterOp::Cas { .. } => false,
+        }
+    }
 }
 
 /// A map of registers (raft-kv's shape): each key is checked apart.
@@ -79,6 +94,16 @@ impl Model for MapModel {
 
     fn partition(&self, (key, _): &(u64, RegisterOp)) -> Option<u64> {
         Some(*key)
+    }
+
+    fn unobserved(
+        &self,
+        (_, op): &(u64, RegisterOp),
+        answered: &[(&(u64, RegisterOp), &RegisterOut)],
+    ) -> bool {
+        let same: Vec<(&RegisterOp, &RegisterOut)> =
+            answered.iter().map(|((_, o), out)| (o, *out)).collect();
+        RegisterModel.unobserved(op, &same)
     }
 }
 

@@ -271,3 +271,41 @@ fn past_the_search_bound_the_answer_is_unknown_not_yes() {
         Verdict::Unknown { partition: None }
     );
 }
+
+#[test]
+fn unknown_calls_no_answer_can_reveal_are_left_out_of_the_search() {
+    // 60 timed-out writes nobody read, around an acknowledged write and a
+    // read that missed it: decided (rejected) within a small bound, which
+    // a search over which of the 60 happened could not do.
+    let mut calls: Vec<Call<RegisterModel>> = (0..60)
+        .map(|v| ended(v, Write(100 + v), v, Ended::Unknown))
+        .collect();
+    calls.push(ok(70, Write(1), 100, 101, Written));
+    calls.push(ok(71, Read, 102, 103, Value(None)));
+    assert!(matches!(
+        check_model_within(&RegisterModel, &calls, 10_000),
+        Verdict::NotLinearizable(_)
+    ));
+    // One of them read after the acknowledged write: kept, and needed.
+    calls.pop();
+    calls.push(ok(71, Read, 102, 103, Value(Some(130))));
+    assert_eq!(
+        check_model_within(&RegisterModel, &calls, 10_000),
+        Verdict::Linearizable
+    );
+    // With a CAS about, unread writes stay: a CAS's answer depends on them.
+    let cas = [
+        ended::<RegisterModel>(1, Write(5), 0, Ended::Unknown),
+        ok(
+            2,
+            Cas {
+                expect: Some(5),
+                new: 6,
+            },
+            10,
+            20,
+            Swapped(true),
+        ),
+    ];
+    assert_eq!(check_model(&RegisterModel, &cas), Verdict::Linearizable);
+}
