@@ -47,12 +47,18 @@ async fn cluster(arbiters: Option<&[Arbiter]>) -> (Vec<Raft<Counter>>, Raft<Coun
         net.register(id, raft.addr().clone().recipient());
         nodes.push(raft.with_timeout(Duration::from_secs(30)));
     }
-    let leader = loop {
-        if let Some(r) = nodes.iter().find(|r| r.current().role == Role::Leader) {
-            break r.clone();
-        }
-        actix_rt::time::sleep(Duration::from_millis(5)).await;
-    };
+    // Node 1 learns the leader from its metrics watch; then that node
+    // itself is awaited until it sees itself leading.
+    let known = nodes[0]
+        .wait_for(Duration::from_secs(30), |m| m.leader.is_some())
+        .await
+        .expect("a leader is elected");
+    let id = known.leader.expect("a leader");
+    let leader = nodes[id as usize - 1].clone();
+    leader
+        .wait_for(Duration::from_secs(30), |m| m.role == Role::Leader)
+        .await
+        .expect("the leader leads");
     (nodes, leader)
 }
 

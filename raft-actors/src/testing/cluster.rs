@@ -4,8 +4,8 @@
 //! the same on every transport) and waits on conditions. It is set up and
 //! started by the builders of [`cluster_builder`](super::cluster_builder).
 //!
-//! Waits poll the nodes' published metrics until a deadline; they never
-//! sleep a fixed time.
+//! Waits wake on the nodes' published metrics (a watch per node) until a
+//! deadline; they never sleep a fixed time nor poll.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,9 +33,6 @@ pub enum ClusterError {
     #[error(transparent)]
     Client(#[from] ClientError),
 }
-
-/// How often the waits look at the metrics.
-const POLL: Duration = Duration::from_millis(2);
 
 /// An in-process cluster for tests.
 pub struct TestCluster<C: TypeConfig> {
@@ -181,7 +178,8 @@ impl<C: TypeConfig> TestCluster<C> {
         release
     }
 
-    /// Waits until `f` holds for the metrics of all nodes.
+    /// Waits until `f` holds for the metrics of all nodes: looked at again
+    /// each time some node publishes new metrics, never on a timer.
     pub async fn wait_until(
         &self,
         what: &str,
@@ -189,19 +187,33 @@ impl<C: TypeConfig> TestCluster<C> {
         mut f: impl FnMut(&BTreeMap<NodeId, Metrics>) -> bool,
     ) -> Result<BTreeMap<NodeId, Metrics>, ClusterError> {
         let deadline = Instant::now() + timeout;
-        let mut poll = tokio::time::interval(POLL);
+        let mut watches: Vec<_> = self.nodes.values().map(Raft::metrics).collect();
         loop {
+            // Seen before they are read: a change after this wakes the wait.
+            for w in &mut watches {
+                w.borrow_and_update();
+            }
             let m = self.metrics();
             if f(&m) {
                 return Ok(m);
             }
-            if Instant::now() >= deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || watches.is_empty() {
                 return Err(ClusterError::Timeout(
                     timeout,
                     format!("{what}; metrics: {m:?}"),
                 ));
             }
-            poll.tick().await;
+            let changed =
+                futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
+            let gone = match tokio::time::timeout(left, changed).await {
+                // A node that stopped for good publishes nothing more.
+                Ok((Err(_), gone, _)) => Some(gone),
+                Ok((Ok(()), _, _)) | Err(_) => None,
+            };
+            if let Some(i) = gone {
+                watches.remove(i);
+            }
         }
     }
 
