@@ -173,4 +173,7 @@
 //! replay of the whole actor layer is planned; until then a failing test
 //! prints the checker's window and its seed. Membership changes are not
 //! yet among `check_workload`'s faults, and a service built on the service
-//! crate runs there through its state machine only, not its routes.
+//! crate runs there as its node runs its state machine
+//! (`raft_actors_service::machine::Machine<S>`, with the session table and
+//! the address book; its `tests/workload.rs` does it for the tutorial's
+//! service), not through its HTTP routes.

@@ -11,7 +11,10 @@
 //! the nodes are real actors on real threads, so it does not fix the
 //! schedule (see the [guide](super::guide)). It must never pass a seed
 //! whose history it could not check: a search out of steps is a failure.
-//! Membership changes are not among the faults yet.
+//! Membership changes are not among the faults yet. A service built on the
+//! service crate runs here as its state machine,
+//! `raft_actors_service::machine::Machine<S>` (its `Workload::Config`),
+//! proposals being `Envelope::Command`s.
 
 use std::sync::Arc;
 use std::time::Duration;
