@@ -121,10 +121,10 @@ async fn the_tutorials_service_under_faults_is_linearizable() {
         ops: 20,
     };
     let workload = Votes::<Tally>(std::marker::PhantomData);
-    let answered = check_workload(&workload, machine::<Tally>, &run)
+    let report = check_workload(&workload, machine::<Tally>, &run)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(answered > 40, "only {answered} calls answered");
+    assert!(report.answered > 40, "only {report:?}");
 }
 
 /// The tally with a bug: every other vote for `bob` is lost.

@@ -161,7 +161,7 @@
 //! draws operations and maps them to proposals and reads, and each seed's
 //! cluster runs them from several clients while partitions, loss,
 //! duplication, reordering, crashes, restarts and state machine panics come
-//! and go and snapshots compact the log; every history is checked against
+//! and go, a voter is removed and added back, and snapshots compact the log; every history is checked against
 //! the model and the replicas' states against each other, and the first
 //! failing seed is returned. Its module docs have a runnable example.
 //!
@@ -171,8 +171,7 @@
 //! timers, not when each actor runs: the nodes are real actors on real
 //! threads, so one seed does not replay one schedule exactly. Deterministic
 //! replay of the whole actor layer is planned; until then a failing test
-//! prints the checker's window and its seed. Membership changes are not
-//! yet among `check_workload`'s faults, and a service built on the service
+//! prints the checker's window and its seed. A service built on the service
 //! crate runs there as its node runs its state machine
 //! (`raft_actors_service::machine::Machine<S>`, with the session table and
 //! the address book; its `tests/workload.rs` does it for the tutorial's

@@ -2,7 +2,8 @@
 //! operations against their `Apply` on a 3-node cluster under seeded
 //! faults (partitions, loss, duplication, reordering, crashes and
 //! restarts, panics of the state machine, snapshots and compaction every
-//! few dozen entries), for every seed given, and checks each recorded
+//! few dozen entries, a voter removed and added back), for every seed
+//! given, and checks each recorded
 //! history against the user's [`Model`] with
 //! [`check_model`](super::check_model), and the replicas' states against
 //! each other with [`Fingerprints`](super::Fingerprints).
@@ -11,7 +12,7 @@
 //! the nodes are real actors on real threads, so it does not fix the
 //! schedule (see the [guide](super::guide)). It must never pass a seed
 //! whose history it could not check: a search out of steps is a failure.
-//! Membership changes are not among the faults yet. A service built on the
+//! A service built on the
 //! service crate runs here as its state machine,
 //! `raft_actors_service::machine::Machine<S>` (its `Workload::Config`),
 //! proposals being `Envelope::Command`s.
@@ -30,6 +31,8 @@ use super::model::{Calls, Ended, Model};
 use super::model_check::{check_model, Verdict};
 use super::{Fingerprints, TestCluster};
 use crate::apply::Apply;
+use crate::core::ConfChange;
+use crate::error::ClientError;
 use crate::node::messages::client::Consistency;
 use crate::type_config::TypeConfig;
 
@@ -96,6 +99,15 @@ impl Default for Run {
     }
 }
 
+/// What a run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Calls answered, over every seed.
+    pub answered: usize,
+    /// Membership changes that went through, over every seed.
+    pub changes: usize,
+}
+
 /// Why a seed failed.
 #[derive(Debug)]
 pub struct WorkloadFailure {
@@ -114,8 +126,7 @@ impl std::fmt::Display for WorkloadFailure {
 impl std::error::Error for WorkloadFailure {}
 
 /// Runs `workload` against the state machines `apply` builds, for every
-/// seed of `run`; `Ok` with the number of calls answered, or the first
-/// seed that failed.
+/// seed of `run`; `Ok` with what it did, or the first seed that failed.
 ///
 /// ```
 /// # #[actix_rt::main] async fn main() {
@@ -141,21 +152,21 @@ impl std::error::Error for WorkloadFailure {}
 ///     }
 /// }
 /// let run = Run { seeds: vec![1], clients: 3, ops: 10 };
-/// let answered = check_workload(&Adds, Counter::default, &run).await.expect("linearizable");
-/// assert!(answered > 0);
+/// let report = check_workload(&Adds, Counter::default, &run).await.expect("linearizable");
+/// assert!(report.answered > 0);
 /// # }
 /// ```
 pub async fn check_workload<W, A>(
     workload: &W,
     apply: impl Fn() -> A + Send + Sync + 'static,
     run: &Run,
-) -> Result<usize, WorkloadFailure>
+) -> Result<Report, WorkloadFailure>
 where
     W: Workload,
     A: Apply<W::Config>,
 {
     let apply = Arc::new(apply);
-    let mut answered = 0;
+    let mut report = Report::default();
     for &seed in &run.seeds {
         let apply = Arc::clone(&apply);
         let book = Fingerprints::every(1);
@@ -174,10 +185,12 @@ where
         let progress = Progress::default();
         let total = run.clients * run.ops;
         info!(seed, "--- workload starts");
-        futures::join!(
+        let ((), (), changes) = futures::join!(
             clients(workload, &c, &calls, &progress, run, seed),
-            random_faults(&c, &progress, total, seed)
+            random_faults(&c, &progress, total, seed),
+            membership_changes(&c, &progress, total, seed),
         );
+        report.changes += changes;
         c.shutdown().await;
         let history = calls.calls();
         let ok = history
@@ -212,9 +225,63 @@ where
                 ),
             ));
         }
-        answered += ok;
+        report.answered += ok;
     }
-    Ok(answered)
+    Ok(report)
+}
+
+/// A third of the way in, a voter drawn from the seed is removed; two
+/// thirds in, it is added back as a learner and promoted once caught up.
+/// Each change goes to whichever node leads then (again while it answers
+/// `Busy`: nothing was proposed); one that fails under the other faults is
+/// logged and the workload goes on, so the history still has to hold.
+async fn membership_changes<C: TypeConfig>(
+    c: &TestCluster<C>,
+    progress: &Progress,
+    total: u64,
+    seed: u64,
+) -> usize {
+    let ids = c.ids();
+    let node = ids[ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_6d62).gen_range(0..ids.len())];
+    let mut done = 0;
+    progress.reached(total / 3).await;
+    info!(node, "--- remove a voter");
+    match change(c, ConfChange::Remove(node)).await {
+        Ok(()) => done += 1,
+        Err(e) => info!(node, %e, "--- the removal did not go through"),
+    }
+    progress.reached(total * 2 / 3).await;
+    info!(node, "--- add it back as a learner, then a voter");
+    for step in [ConfChange::AddLearner(node), ConfChange::AddVoter(node)] {
+        match change(c, step).await {
+            Ok(()) => done += 1,
+            Err(e) => info!(node, %e, "--- the change did not go through"),
+        }
+    }
+    done
+}
+
+/// `change` on the current leader, again while it answers `Busy`, within
+/// a few seconds.
+async fn change<C: TypeConfig>(c: &TestCluster<C>, change: ConfChange) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut retry = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let leader = c
+            .wait_for_leader(left.max(Duration::from_millis(1)))
+            .await
+            .map_err(|e| e.to_string())?;
+        match c.raft(leader).change_membership(change.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(ClientError::Busy | ClientError::NotLeader { .. } | ClientError::NoLeader)
+                if std::time::Instant::now() < deadline =>
+            {
+                retry.tick().await;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 fn failure(seed: u64, why: String) -> WorkloadFailure {
