@@ -65,6 +65,7 @@
 //!
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod apply;
 pub mod core;
@@ -75,6 +76,7 @@ pub mod raft;
 pub mod simulation;
 pub mod storage;
 #[cfg(any(test, feature = "testing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod transport;
 pub mod type_config;

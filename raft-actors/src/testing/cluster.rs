@@ -75,7 +75,7 @@ impl<C: TypeConfig> TestCluster<C> {
     }
 
     /// The network's fault control, the same calls on every transport:
-    /// the memory network by default, or what [`TypedBuilder::faults`]
+    /// the memory network by default, or what [`TypedBuilder::faults`](crate::testing::TypedBuilder::faults)
     /// attached.
     ///
     /// ```
@@ -116,7 +116,7 @@ impl<C: TypeConfig> TestCluster<C> {
     /// Node `id`'s storage (shared with the node).
     ///
     /// # Panics
-    /// If the cluster was built with [`TypedBuilder::storage`]: a test's
+    /// If the cluster was built with [`TypedBuilder::storage`](crate::testing::TypedBuilder::storage): a test's
     /// own mistake.
     pub fn storage(&self, id: NodeId) -> &MemoryStorage {
         self.storages

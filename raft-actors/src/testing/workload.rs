@@ -5,8 +5,8 @@
 //! few dozen entries, a voter removed and added back), for every seed
 //! given, and checks each recorded
 //! history against the user's [`Model`] with
-//! [`check_model`](super::check_model), and the replicas' states against
-//! each other with [`Fingerprints`](super::Fingerprints).
+//! [`check_model`], and the replicas' states against
+//! each other with [`Fingerprints`].
 //!
 //! A seed fixes the operations, which node each goes to and the faults;
 //! the nodes are real actors on real threads, so it does not fix the
