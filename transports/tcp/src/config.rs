@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use raft_actors::core::NodeId;
+use raft_actors_tls::PeerTls;
 
 use crate::frame::DEFAULT_MAX_FRAME_BYTES;
 
@@ -53,6 +54,11 @@ pub struct TcpConfig {
     /// Seeds the reconnect jitter (mixed with the peer id), so a test run
     /// replays the same delays.
     pub seed: u64,
+    /// Mutual TLS on every connection ([`PeerTls`]): both sides present a
+    /// certificate chaining to the CA, the dialler checks the acceptor's
+    /// names `node-<peer>`, and the acceptor checks the dialler's names the
+    /// node its handshake claims. `None`: plain TCP.
+    pub tls: Option<PeerTls>,
 }
 
 impl TcpConfig {
@@ -71,6 +77,7 @@ impl TcpConfig {
             advertise: None,
             learn_peers: false,
             seed: 0,
+            tls: None,
         }
     }
 

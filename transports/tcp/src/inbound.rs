@@ -1,8 +1,10 @@
 //! Incoming connections: accept, check the handshake, then read frames and
 //! deliver each batch to the node's mailbox.
 //!
-//! Every byte here comes from the network: a wrong cluster id or an
-//! unknown node is refused and logged; an oversized or malformed frame
+//! Every byte here comes from the network: with TLS, a dialler without a
+//! certificate of the CA is refused at the TLS handshake, and one whose
+//! certificate does not name the node it claims at ours; a wrong cluster
+//! id or an unknown node is refused and logged; an oversized or malformed frame
 //! closes that connection with one log line. It must never panic and never
 //! deliver a message that claims another sender than the handshake's.
 
@@ -14,6 +16,7 @@ use actix::Recipient;
 use bytes::BytesMut;
 use futures::StreamExt;
 use raft_actors::transport::Peer;
+use raft_actors_tls::PeerTls;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::FramedRead;
@@ -26,6 +29,7 @@ use crate::config::TcpConfig;
 use crate::frame::{Frame, FrameCodec};
 use crate::metrics::{Global, PeerCounters};
 use crate::peers::PeerTable;
+use crate::tls;
 
 pub(crate) struct Acceptor {
     pub cfg: Arc<TcpConfig>,
@@ -73,11 +77,30 @@ struct Conn {
 impl Conn {
     async fn run(self, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
-        let (r, mut w) = stream.into_split();
-        let codec = FrameCodec::new(self.cfg.max_frame_bytes);
-        let mut reader = FramedRead::new(r, codec.clone());
         let node = self.cfg.id;
         let remote = self.remote;
+        let accepted = tokio::select! {
+            _ = self.token.cancelled() => return,
+            r = tokio::time::timeout(self.cfg.handshake_timeout, tls::accept(self.cfg.tls.as_ref(), stream)) => r,
+        };
+        let (io, chain) = match accepted {
+            Ok(Ok(accepted)) => accepted,
+            Ok(Err(reason)) => {
+                // No certificate, another CA's, an expired one: rustls
+                // has already told the dialler with an alert.
+                self.global.refused.fetch_add(1, Ordering::Relaxed);
+                self.global.tls_refused.fetch_add(1, Ordering::Relaxed);
+                warn!(node, %remote, %reason, "refusing connection: TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                debug!(node, %remote, "closing connection: no TLS handshake in time");
+                return;
+            }
+        };
+        let (r, mut w) = tokio::io::split(io);
+        let codec = FrameCodec::new(self.cfg.max_frame_bytes);
+        let mut reader = FramedRead::new(r, codec.clone());
 
         let hello = tokio::select! {
             _ = self.token.cancelled() => return,
@@ -122,7 +145,15 @@ impl Conn {
             to,
             advertised: at,
         };
-        let refusal = admit(&rules, &self.peers, claim).err();
+        // The certificate first: a dialler claiming another node's id must
+        // not be learnt as a peer by `admit`.
+        let tls_refusal = chain
+            .as_deref()
+            .and_then(|chain| PeerTls::check_claim(Some(chain), from).err());
+        if tls_refusal.is_some() {
+            self.global.tls_refused.fetch_add(1, Ordering::Relaxed);
+        }
+        let refusal = tls_refusal.or_else(|| admit(&rules, &self.peers, claim).err());
         let mut buf = BytesMut::new();
         if let Some(reason) = refusal {
             self.global.refused.fetch_add(1, Ordering::Relaxed);
@@ -131,12 +162,15 @@ impl Conn {
                 .encode_into(&Frame::Refused { reason }, &mut buf)
                 .is_ok()
             {
+                // Flushed: TLS may hold written bytes back until then.
                 let _ = w.write_all(&buf).await;
+                let _ = w.flush().await;
             }
             return;
         }
-        let welcomed =
-            codec.encode_into(&Frame::Welcome, &mut buf).is_ok() && w.write_all(&buf).await.is_ok();
+        let welcomed = codec.encode_into(&Frame::Welcome, &mut buf).is_ok()
+            && w.write_all(&buf).await.is_ok()
+            && w.flush().await.is_ok();
         if !welcomed {
             return;
         }

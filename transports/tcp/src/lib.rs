@@ -14,6 +14,12 @@
 //! `snapshot_chunk_bytes`, one in flight per peer, so a chunk delays a
 //! heartbeat on the same link by one frame at most.
 //!
+//! With [`TcpConfig::tls`] every connection is mutual TLS (rustls): the
+//! dialler checks that the acceptor's certificate names `node-<peer>`, the
+//! acceptor that the dialler's names the id its handshake claims; a
+//! connection refused for its certificate is logged and counted
+//! ([`TcpMetrics::tls_refused`]). Without it, plain TCP.
+//!
 //! This crate moves bytes; it must never interpret Raft messages beyond
 //! checking that they come from the peer that shook hands.
 //!
@@ -54,6 +60,7 @@ mod inbound;
 mod metrics;
 mod outbound;
 pub mod peers;
+mod tls;
 mod transport;
 
 pub use backoff::Backoff;

@@ -15,8 +15,12 @@ pub use raft_actors::transport::PeerMetrics;
 pub struct TcpMetrics {
     /// Per peer.
     pub peers: BTreeMap<NodeId, PeerMetrics>,
-    /// Incoming handshakes refused (wrong cluster, unknown node).
+    /// Incoming handshakes refused (wrong cluster, unknown node, a TLS
+    /// handshake that failed, a certificate naming another node).
     pub refused: u64,
+    /// Of those, refused by TLS: no certificate, one of another CA, an
+    /// expired one, or one that does not name the node claimed.
+    pub tls_refused: u64,
     /// Incoming connections closed for an oversized or malformed frame.
     pub bad_frames: u64,
 }
@@ -77,5 +81,6 @@ impl PeerCounters {
 #[derive(Debug, Default)]
 pub(crate) struct Global {
     pub refused: AtomicU64,
+    pub tls_refused: AtomicU64,
     pub bad_frames: AtomicU64,
 }

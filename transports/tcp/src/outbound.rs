@@ -15,7 +15,7 @@ use futures::StreamExt;
 use raft_actors::core::NodeId;
 use raft_actors::transport::LaneReceiver;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,7 @@ use crate::backoff::Backoff;
 use crate::config::TcpConfig;
 use crate::frame::{Frame, FrameCodec};
 use crate::metrics::PeerCounters;
+use crate::tls::{self, Io};
 use crate::transport::TcpError;
 
 pub(crate) struct Link {
@@ -80,6 +81,9 @@ pub(crate) async fn run(mut link: Link) {
             Err(TcpError::Refused(reason)) => {
                 warn!(node = link.cfg.id, peer = link.peer, %reason, "peer refused our handshake")
             }
+            Err(TcpError::Tls(reason)) => {
+                warn!(node = link.cfg.id, peer = link.peer, %reason, "TLS handshake with peer failed")
+            }
             Err(e) => debug!(node = link.cfg.id, peer = link.peer, %e, "dial failed"),
         }
         let delay = backoff.next_delay();
@@ -93,14 +97,17 @@ pub(crate) async fn run(mut link: Link) {
 /// Connects and handshakes, within the handshake deadline.
 async fn dial(
     link: &Link,
-) -> Result<(FramedRead<OwnedReadHalf, FrameCodec>, OwnedWriteHalf), TcpError> {
+) -> Result<(FramedRead<ReadHalf<Io>, FrameCodec>, WriteHalf<Io>), TcpError> {
     let cfg = &link.cfg;
     let attempt = async {
         let stream = TcpStream::connect(link.addr).await?;
         // Raft messages are small and latency-bound; batching is done
         // above, so Nagle would only add delay.
         stream.set_nodelay(true)?;
-        let (r, mut w) = stream.into_split();
+        let io = tls::connect(cfg.tls.as_ref(), stream, link.peer)
+            .await
+            .map_err(TcpError::Tls)?;
+        let (r, mut w) = tokio::io::split(io);
         let codec = FrameCodec::new(cfg.max_frame_bytes);
         let mut buf = BytesMut::new();
         let hello = match link.advertised.get() {
@@ -118,6 +125,7 @@ async fn dial(
         };
         codec.encode_into(&hello, &mut buf)?;
         w.write_all(&buf).await?;
+        w.flush().await?;
         let mut reader = FramedRead::new(r, codec);
         match reader.next().await {
             Some(Ok(Frame::Welcome)) => Ok((reader, w)),
@@ -137,8 +145,8 @@ async fn dial(
 /// Writes queued batches until the connection breaks or the task stops.
 async fn pump(
     link: &mut Link,
-    mut reader: FramedRead<OwnedReadHalf, FrameCodec>,
-    mut writer: OwnedWriteHalf,
+    mut reader: FramedRead<ReadHalf<Io>, FrameCodec>,
+    mut writer: WriteHalf<Io>,
 ) -> End {
     let codec = FrameCodec::new(link.cfg.max_frame_bytes);
     let mut buf = BytesMut::new();
@@ -182,7 +190,13 @@ async fn pump(
         if buf.is_empty() {
             continue;
         }
-        if let Err(e) = writer.write_all(&buf).await {
+        // Flushed: TLS may hold written bytes back until then (plain TCP
+        // has nothing to flush).
+        let written = match writer.write_all(&buf).await {
+            Ok(()) => writer.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
             PeerCounters::add(&link.counters.drops, sent);
             return End::Broken(e.into());
         }

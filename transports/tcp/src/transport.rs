@@ -46,6 +46,9 @@ pub enum TcpError {
     /// A connect or a handshake did not finish in time.
     #[error("timed out")]
     Timeout,
+    /// The TLS handshake failed (a certificate refused on either side).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A frame was oversized or malformed.
     #[error(transparent)]
     Frame(#[from] FrameError),
@@ -192,6 +195,7 @@ impl TcpTransport {
                 .map(|(id, c)| (*id, c.snapshot()))
                 .collect(),
             refused: self.inner.global.refused.load(Ordering::Relaxed),
+            tls_refused: self.inner.global.tls_refused.load(Ordering::Relaxed),
             bad_frames: self.inner.global.bad_frames.load(Ordering::Relaxed),
         }
     }

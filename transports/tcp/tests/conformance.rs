@@ -1,5 +1,6 @@
 //! The TCP transport passes the `Transport` conformance suite over
-//! loopback, with ports chosen by binding to port 0.
+//! loopback, with ports chosen by binding to port 0, in plain text and
+//! over mutual TLS.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -9,9 +10,13 @@ use raft_actors::testing::{
     heartbeats_overtake_snapshot_chunks, transport_suite, TransportHarness,
 };
 use raft_actors::transport::Peer;
+use raft_actors_tls::generate::{write_cluster, ClusterFiles};
+use raft_actors_tls::PeerTls;
 use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
 
 struct Harness {
+    /// Mutual TLS on every link, each node with its own certificate.
+    tls: Option<(tempfile::TempDir, ClusterFiles)>,
     addrs: BTreeMap<u64, SocketAddr>,
     listeners: BTreeMap<u64, TcpListener>,
     running: BTreeMap<u64, TcpTransport>,
@@ -28,10 +33,19 @@ impl Harness {
             .map(|(id, l)| (*id, l.local_addr().expect("addr")))
             .collect();
         Harness {
+            tls: None,
             addrs,
             listeners,
             running: BTreeMap::new(),
         }
+    }
+
+    fn with_tls(mut self) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let ids: Vec<u64> = self.addrs.keys().copied().collect();
+        let files = write_cluster(dir.path(), &ids).expect("certificates");
+        self.tls = Some((dir, files));
+        self
     }
 }
 
@@ -46,6 +60,10 @@ impl TransportHarness for Harness {
         };
         let mut cfg = TcpConfig::new(id, 7, self.addrs.clone());
         cfg.max_frame_bytes = 1 << 20;
+        if let Some((_, files)) = &self.tls {
+            let (_, cert, key) = files.nodes.iter().find(|n| n.0 == id).expect("a cert");
+            cfg.tls = Some(PeerTls::load(cert, key, &files.ca).expect("tls"));
+        }
         let t = TcpTransport::new(cfg).expect("transport");
         t.serve(listener, inbox).expect("serve");
         self.running.insert(id, t.clone());
@@ -71,4 +89,14 @@ async fn conformance() {
 #[actix_rt::test]
 async fn snapshot_chunks_do_not_delay_heartbeats() {
     heartbeats_overtake_snapshot_chunks(Harness::new(&[1, 2])).await;
+}
+
+#[actix_rt::test]
+async fn conformance_over_mutual_tls() {
+    transport_suite(Harness::new(&[1, 2, 3]).with_tls()).await;
+}
+
+#[actix_rt::test]
+async fn snapshot_chunks_do_not_delay_heartbeats_over_tls() {
+    heartbeats_overtake_snapshot_chunks(Harness::new(&[1, 2]).with_tls()).await;
 }

@@ -103,7 +103,11 @@ impl TestCa {
 
     /// Node `id`'s certificate, expired since 2021.
     pub fn expired_node(&self, id: u64) -> Result<Issued, TlsError> {
-        self.issue(&node_name(id), &[&node_name(id), "localhost", "127.0.0.1"], true)
+        self.issue(
+            &node_name(id),
+            &[&node_name(id), "localhost", "127.0.0.1"],
+            true,
+        )
     }
 
     /// A certificate with common name `name` and the DNS or IP names

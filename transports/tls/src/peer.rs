@@ -33,8 +33,9 @@ pub fn node_name(id: u64) -> String {
 pub fn server_name(id: u64) -> ServerName<'static> {
     // `node-<digits>` is always a valid DNS name; were it not, an
     // unspecified address that no certificate names refuses safely.
-    ServerName::try_from(node_name(id))
-        .unwrap_or(ServerName::IpAddress(std::net::Ipv4Addr::UNSPECIFIED.into()))
+    ServerName::try_from(node_name(id)).unwrap_or(ServerName::IpAddress(
+        std::net::Ipv4Addr::UNSPECIFIED.into(),
+    ))
 }
 
 /// Whether certificate `cert` names node `id` (see [`node_name`]).
@@ -42,7 +43,8 @@ pub fn names_node(cert: &CertificateDer<'_>, id: u64) -> bool {
     let Ok(end) = webpki::EndEntityCert::try_from(cert) else {
         return false;
     };
-    end.verify_is_valid_for_subject_name(&server_name(id)).is_ok()
+    end.verify_is_valid_for_subject_name(&server_name(id))
+        .is_ok()
 }
 
 /// Mutual TLS for one node: its certificate and key, the cluster's CA,
@@ -128,10 +130,7 @@ impl PeerTls {
     /// presented (its first of `chain`, already verified against the CA)
     /// names node `claimed`, the id it claims to be. Answers the refusal's
     /// reason otherwise.
-    pub fn check_claim(
-        chain: Option<&[CertificateDer<'_>]>,
-        claimed: u64,
-    ) -> Result<(), String> {
+    pub fn check_claim(chain: Option<&[CertificateDer<'_>]>, claimed: u64) -> Result<(), String> {
         match chain.and_then(|c| c.first()) {
             None => Err("no client certificate".into()),
             Some(cert) if names_node(cert, claimed) => Ok(()),

@@ -150,9 +150,10 @@ impl Trust {
             path: first.clone(),
             detail: e.to_string(),
         };
-        let clients = WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), Arc::clone(p))
-            .build()
-            .map_err(verifier_error)?;
+        let clients =
+            WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), Arc::clone(p))
+                .build()
+                .map_err(verifier_error)?;
         let servers = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(p))
             .build()
             .map_err(verifier_error)?;
@@ -249,13 +250,10 @@ impl ServerCertVerifier for Servers {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.0.now().servers.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp,
-            now,
-        )
+        self.0
+            .now()
+            .servers
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
     }
 
     fn verify_tls12_signature(

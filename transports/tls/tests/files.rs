@@ -15,7 +15,10 @@ fn a_node_certificate_names_its_node_and_no_other() -> Result {
     let mine = tls.certificate().ok_or("a certificate")?;
     assert!(names_node(&mine, 1));
     assert!(!names_node(&mine, 2));
-    assert!(!names_node(&mine, 11), "node-1 is not a prefix match of node-11");
+    assert!(
+        !names_node(&mine, 11),
+        "node-1 is not a prefix match of node-11"
+    );
     assert!(PeerTls::check_claim(Some(std::slice::from_ref(&mine)), 1).is_ok());
     let refusal = PeerTls::check_claim(Some(std::slice::from_ref(&mine)), 2).unwrap_err();
     assert!(refusal.contains("node-2"), "{refusal}");
