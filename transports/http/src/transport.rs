@@ -20,6 +20,8 @@ use raft_actors::transport::Peer;
 use raft_actors::transport::{
     LaneReceiver, NetworkTransport, ServeError, Transport, TransportError,
 };
+use raft_actors_tls::rustls::pki_types::CertificateDer;
+use raft_actors_tls::PeerTls;
 use raft_actors_transport_tcp::admission::{admit, Advertised, Claim, Rules};
 use raft_actors_transport_tcp::peers::{PeerTable, SpawnLink};
 use raft_actors_transport_tcp::{Backoff, PeerCounters, PeerMetrics};
@@ -70,6 +72,13 @@ pub struct HttpConfig {
     pub learn_peers: bool,
     /// Seeds the backoff jitter.
     pub seed: u64,
+    /// Mutual TLS (HTTPS both ways, [`PeerTls`]): a request is posted to
+    /// `https://node-<peer>` at the peer's address, so the peer's
+    /// certificate must name `node-<peer>`; a request is accepted only if
+    /// its client certificate chains to the CA and names the sender its
+    /// envelope claims (otherwise 403, logged, counted in
+    /// [`HttpMetrics::tls_refused`]). `None`: plain HTTP.
+    pub tls: Option<PeerTls>,
 }
 
 impl HttpConfig {
@@ -88,6 +97,7 @@ impl HttpConfig {
             advertise: None,
             learn_peers: false,
             seed: 0,
+            tls: None,
         }
     }
 
@@ -117,6 +127,10 @@ pub struct HttpMetrics {
     pub refused: u64,
     /// Requests refused for a malformed or oversized body.
     pub bad_bodies: u64,
+    /// Refused by TLS: a request without a client certificate or with one
+    /// naming another node than its sender, and certificates refused at a
+    /// handshake in either direction (another CA's, expired).
+    pub tls_refused: u64,
 }
 
 /// Node `cfg.id`'s HTTP transport. Clones are handles to the same one.
@@ -141,6 +155,7 @@ struct Inner {
     peers: Arc<PeerTable<PeerCounters>>,
     refused: Arc<AtomicU64>,
     bad_bodies: Arc<AtomicU64>,
+    tls_refused: Arc<AtomicU64>,
     advertised: Advertised,
     token: CancellationToken,
     tracker: TaskTracker,
@@ -204,6 +219,7 @@ impl HttpTransport {
                 peers,
                 refused: Arc::default(),
                 bad_bodies: Arc::default(),
+                tls_refused: Arc::default(),
                 advertised,
                 token,
                 tracker,
@@ -230,6 +246,7 @@ impl HttpTransport {
             peers: Arc::clone(&self.inner.peers),
             refused: Arc::clone(&self.inner.refused),
             bad_bodies: Arc::clone(&self.inner.bad_bodies),
+            tls_refused: Arc::clone(&self.inner.tls_refused),
         });
         let max = self.inner.cfg.max_body_bytes;
         let server = HttpServer::new(move || {
@@ -242,8 +259,15 @@ impl HttpTransport {
         })
         .workers(1)
         .disable_signals()
-        .shutdown_timeout(0)
-        .listen(listener)?
+        .shutdown_timeout(0);
+        let server = match &self.inner.cfg.tls {
+            None => server.listen(listener)?,
+            // A client without a certificate completes the handshake and
+            // is refused by `receive`, with a 403, a line and a count.
+            Some(tls) => server
+                .on_connect(remember_peer_chain)
+                .listen_rustls_0_23(listener, (*tls.server_config_asking()).clone())?,
+        }
         .run();
         *self.inner.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(server.handle());
         actix_rt::spawn(server);
@@ -294,6 +318,8 @@ impl HttpTransport {
                 .collect(),
             refused: self.inner.refused.load(Ordering::Relaxed),
             bad_bodies: self.inner.bad_bodies.load(Ordering::Relaxed),
+            tls_refused: self.inner.tls_refused.load(Ordering::Relaxed)
+                + self.inner.cfg.tls.as_ref().map_or(0, PeerTls::refusals),
         }
     }
 }
@@ -352,9 +378,22 @@ async fn post_loop(link: Link) {
         advertised,
         token,
     } = link;
-    // awc's default connector pools and keeps connections alive.
-    let client = awc::Client::builder().timeout(cfg.request_timeout).finish();
-    let url = format!("http://{addr}{PATH}");
+    // awc's connector pools and keeps connections alive. With TLS the URL
+    // names the peer (`node-<id>`, what its certificate must name) and the
+    // request goes to its address.
+    let (client, url) = match &cfg.tls {
+        None => (
+            awc::Client::builder().timeout(cfg.request_timeout).finish(),
+            format!("http://{addr}{PATH}"),
+        ),
+        Some(tls) => (
+            awc::Client::builder()
+                .connector(awc::Connector::new().rustls_0_23(tls.client_config()))
+                .timeout(cfg.request_timeout)
+                .finish(),
+            format!("https://{}{PATH}", raft_actors_tls::node_name(peer)),
+        ),
+    };
     let mut backoff = Backoff::new(cfg.backoff_min, cfg.backoff_max, cfg.seed ^ peer);
     let mut failing = false;
     loop {
@@ -392,7 +431,10 @@ async fn post_loop(link: Link) {
         let sent = tokio::select! {
             _ = token.cancelled() => return,
             r = {
-                let mut req = client.post(&url).content_type("application/octet-stream");
+                let mut req = client
+                    .post(&url)
+                    .address(addr)
+                    .content_type("application/octet-stream");
                 if let Some(a) = advertised.get() {
                     req = req.insert_header((ADVERTISE_HEADER, a.to_string()));
                 }
@@ -434,6 +476,25 @@ struct Endpoint {
     peers: Arc<PeerTable<PeerCounters>>,
     refused: Arc<AtomicU64>,
     bad_bodies: Arc<AtomicU64>,
+    tls_refused: Arc<AtomicU64>,
+}
+
+/// The certificate chain a TLS client presented, kept with its connection.
+struct PeerChain(Vec<CertificateDer<'static>>);
+
+/// actix-web's hook on every accepted connection: keeps the client's
+/// certificate chain (empty without one) for `receive` to check.
+fn remember_peer_chain(conn: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
+    type Accepted = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+    if let Some(tls) = conn.downcast_ref::<Accepted>() {
+        let chain = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+            .unwrap_or_default();
+        data.insert(PeerChain(chain));
+    }
 }
 
 /// The endpoint: checks the body, then delivers its batches in order.
@@ -469,6 +530,17 @@ async fn receive(
         to: env.to,
         advertised,
     };
+    // The certificate first: a sender claiming another node's id must not
+    // be learnt as a peer by `admit`.
+    if state.cfg.tls.is_some() {
+        let chain = req.conn_data::<PeerChain>().map(|c| c.0.as_slice());
+        if let Err(reason) = PeerTls::check_claim(chain, env.from) {
+            state.refused.fetch_add(1, Ordering::Relaxed);
+            state.tls_refused.fetch_add(1, Ordering::Relaxed);
+            warn!(node, from = env.from, %reason, "refusing a request: TLS");
+            return HttpResponse::Forbidden().body(reason);
+        }
+    }
     let refusal = admit(&rules, &state.peers, claim).err();
     if let Some(reason) = refusal {
         state.refused.fetch_add(1, Ordering::Relaxed);

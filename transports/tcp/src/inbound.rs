@@ -85,12 +85,18 @@ impl Conn {
         };
         let (io, chain) = match accepted {
             Ok(Ok(accepted)) => accepted,
-            Ok(Err(reason)) => {
+            Ok(Err(failure)) => {
                 // No certificate, another CA's, an expired one: rustls
                 // has already told the dialler with an alert.
                 self.global.refused.fetch_add(1, Ordering::Relaxed);
                 self.global.tls_refused.fetch_add(1, Ordering::Relaxed);
-                warn!(node, %remote, %reason, "refusing connection: TLS handshake failed");
+                let reason = failure.reason;
+                if failure.certificate {
+                    // The verifier logged it already, with its reason.
+                    debug!(node, %remote, %reason, "refusing connection: TLS handshake failed");
+                } else {
+                    warn!(node, %remote, %reason, "refusing connection: TLS handshake failed");
+                }
                 return;
             }
             Err(_) => {

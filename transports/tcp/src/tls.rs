@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use raft_actors::core::NodeId;
+use raft_actors_tls::rustls;
 use raft_actors_tls::rustls::pki_types::CertificateDer;
 use raft_actors_tls::PeerTls;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -26,18 +27,31 @@ pub(crate) enum Io {
 /// chain, verified against the CA (`None` without TLS).
 pub(crate) type PeerChain = Option<Vec<CertificateDer<'static>>>;
 
+/// Why an acceptor's TLS handshake failed.
+pub(crate) struct Failure {
+    pub reason: String,
+    /// The dialler's certificate was refused (and the verifier logged it).
+    pub certificate: bool,
+}
+
 /// Runs the acceptor's side of TLS if configured.
 pub(crate) async fn accept(
     tls: Option<&PeerTls>,
     stream: TcpStream,
-) -> Result<(Io, PeerChain), String> {
+) -> Result<(Io, PeerChain), Failure> {
     let Some(tls) = tls else {
         return Ok((Io::Plain(stream), None));
     };
     let s = TlsAcceptor::from(tls.server_config())
         .accept(stream)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure {
+            certificate: matches!(
+                e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+                Some(rustls::Error::InvalidCertificate(_))
+            ),
+            reason: e.to_string(),
+        })?;
     let chain = s
         .get_ref()
         .1

@@ -42,7 +42,7 @@ impl ApiTls {
             .with_safe_default_protocol_versions()
             .map_err(versions_error)?;
         let server = match &trust {
-            Some(t) => builder.with_client_cert_verifier(t.client_verifier()),
+            Some(t) => builder.with_client_cert_verifier(t.client_verifier(true)),
             None => builder.with_no_client_auth(),
         }
         .with_cert_resolver(Arc::clone(&identity) as _);

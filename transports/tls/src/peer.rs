@@ -69,6 +69,7 @@ pub struct PeerTls {
     identity: Arc<Identity>,
     trust: Arc<Trust>,
     server: Arc<ServerConfig>,
+    asking: Arc<ServerConfig>,
     client: Arc<ClientConfig>,
 }
 
@@ -81,11 +82,16 @@ impl PeerTls {
             let what = what.to_string();
             move |source| TlsError::Rustls { what, source }
         };
-        let server = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(rustls_error("TLS versions"))?
-            .with_client_cert_verifier(trust.client_verifier())
-            .with_cert_resolver(Arc::clone(&identity) as _);
+        let server_with = |mandatory| {
+            ServerConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .map_err(rustls_error("TLS versions"))
+                .map(|b| {
+                    b.with_client_cert_verifier(trust.client_verifier(mandatory))
+                        .with_cert_resolver(Arc::clone(&identity) as _)
+                })
+        };
+        let (server, asking) = (server_with(true)?, server_with(false)?);
         let client = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(rustls_error("TLS versions"))?
@@ -96,6 +102,7 @@ impl PeerTls {
             identity,
             trust,
             server: Arc::new(server),
+            asking: Arc::new(asking),
             client: Arc::new(client),
         })
     }
@@ -115,10 +122,24 @@ impl PeerTls {
         Arc::clone(&self.server)
     }
 
+    /// The acceptor's configuration for a server that refuses a client
+    /// without a certificate itself, after the handshake (the HTTP
+    /// transport: 403, a log line, a count): it asks for a certificate and
+    /// verifies one if given, but lets the handshake finish without.
+    pub fn server_config_asking(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.asking)
+    }
+
     /// The dialler's configuration: presents this node's certificate and
     /// verifies the server's chain and its name (use [`server_name`]).
     pub fn client_config(&self) -> Arc<ClientConfig> {
         Arc::clone(&self.client)
+    }
+
+    /// Peers' certificates refused so far, in either direction (see
+    /// [`Trust::refusals`]).
+    pub fn refusals(&self) -> u64 {
+        self.trust.refusals()
     }
 
     /// The certificate this node presents now.

@@ -10,6 +10,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -119,6 +120,7 @@ pub struct Trust {
     files: Vec<PathBuf>,
     provider: Arc<CryptoProvider>,
     current: RwLock<Verifiers>,
+    refusals: AtomicU64,
 }
 
 impl fmt::Debug for Trust {
@@ -139,7 +141,25 @@ impl Trust {
             files,
             provider,
             current: RwLock::new(current),
+            refusals: AtomicU64::new(0),
         }))
+    }
+
+    /// Certificates refused so far (another CA's, expired, malformed, or
+    /// a server's naming another host), by every verifier of this trust.
+    pub fn refusals(&self) -> u64 {
+        self.refusals.load(Ordering::Relaxed)
+    }
+
+    /// Counts and logs a refusal, once per handshake, where it is known
+    /// (a transport that cannot see its TLS handshakes, as actix-web's,
+    /// still gets its line and its count).
+    fn refused<T>(&self, r: Result<T, rustls::Error>, side: &str) -> Result<T, rustls::Error> {
+        if let Err(e) = &r {
+            self.refusals.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(reason = %e, "refusing a {side}'s TLS certificate");
+        }
+        r
     }
 
     fn read(files: &[PathBuf], p: &Arc<CryptoProvider>) -> Result<Verifiers, TlsError> {
@@ -167,10 +187,15 @@ impl Trust {
         Ok(())
     }
 
-    /// A verifier of clients' chains that follows reloads: a client
-    /// without a certificate is refused.
-    pub fn client_verifier(self: &Arc<Self>) -> Arc<dyn ClientCertVerifier> {
-        Arc::new(Clients(Arc::clone(self)))
+    /// A verifier of clients' chains that follows reloads. `mandatory`: a
+    /// client without a certificate fails the handshake; otherwise it
+    /// completes it unauthenticated, for a server that refuses it itself
+    /// (with an answer, a log line and a count).
+    pub fn client_verifier(self: &Arc<Self>, mandatory: bool) -> Arc<dyn ClientCertVerifier> {
+        Arc::new(Clients {
+            trust: Arc::clone(self),
+            mandatory,
+        })
     }
 
     /// A verifier of servers' chains and names that follows reloads.
@@ -184,11 +209,14 @@ impl Trust {
 }
 
 #[derive(Debug)]
-struct Clients(Arc<Trust>);
+struct Clients {
+    trust: Arc<Trust>,
+    mandatory: bool,
+}
 
 impl ClientCertVerifier for Clients {
     fn client_auth_mandatory(&self) -> bool {
-        true
+        self.mandatory
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
@@ -203,10 +231,12 @@ impl ClientCertVerifier for Clients {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.0
+        let r = self
+            .trust
             .now()
             .clients
-            .verify_client_cert(end_entity, intermediates, now)
+            .verify_client_cert(end_entity, intermediates, now);
+        self.trust.refused(r, "client")
     }
 
     fn verify_tls12_signature(
@@ -215,7 +245,7 @@ impl ClientCertVerifier for Clients {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0
+        self.trust
             .now()
             .clients
             .verify_tls12_signature(message, cert, dss)
@@ -227,14 +257,14 @@ impl ClientCertVerifier for Clients {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0
+        self.trust
             .now()
             .clients
             .verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.now().clients.supported_verify_schemes()
+        self.trust.now().clients.supported_verify_schemes()
     }
 }
 
@@ -250,10 +280,14 @@ impl ServerCertVerifier for Servers {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.0
-            .now()
-            .servers
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        let r = self.0.now().servers.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp,
+            now,
+        );
+        self.0.refused(r, "server")
     }
 
     fn verify_tls12_signature(

@@ -14,6 +14,8 @@ use raft_actors::testing::{
 };
 use raft_actors::transport::Peer;
 use raft_actors::transport::Transport;
+use raft_actors_tls::generate::{write_cluster, ClusterFiles};
+use raft_actors_tls::PeerTls;
 use raft_actors_transport_http::{HttpConfig, HttpTransport};
 
 pub const CLUSTER: u64 = 0xc1;
@@ -35,6 +37,8 @@ pub struct HttpNetwork {
     transports: BTreeMap<NodeId, HttpTransport>,
     routes: BTreeMap<(NodeId, NodeId), SocketAddr>,
     max_body: Option<usize>,
+    /// Mutual TLS, each node with its own certificate of one CA.
+    tls: Option<std::sync::Arc<(tempfile::TempDir, ClusterFiles)>>,
 }
 
 impl HttpNetwork {
@@ -53,6 +57,15 @@ impl HttpNetwork {
             addrs,
             ..Default::default()
         }
+    }
+
+    /// Every link over mutual TLS.
+    pub fn with_tls(mut self) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let ids: Vec<NodeId> = self.addrs.keys().copied().collect();
+        let files = write_cluster(dir.path(), &ids).expect("certificates");
+        self.tls = Some(std::sync::Arc::new((dir, files)));
+        self
     }
 
     pub fn addr(&self, id: NodeId) -> SocketAddr {
@@ -87,6 +100,10 @@ impl HttpNetwork {
         let mut cfg = HttpConfig::new(id, CLUSTER, peers);
         cfg.seed = self.seed;
         cfg.backoff_max = Duration::from_millis(100);
+        if let Some(tls) = &self.tls {
+            let (_, cert, key) = tls.1.nodes.iter().find(|n| n.0 == id).expect("a cert");
+            cfg.tls = Some(PeerTls::load(cert, key, &tls.1.ca).expect("tls"));
+        }
         if let Some(m) = self.max_body {
             cfg.max_body_bytes = m;
         }
@@ -145,6 +162,10 @@ impl Harness {
         let mut n = HttpNetwork::bind(ids, 1);
         n.max_body = Some(max_body);
         Harness(n)
+    }
+
+    pub fn with_tls(self) -> Self {
+        Harness(self.0.with_tls())
     }
 }
 
