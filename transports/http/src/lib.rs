@@ -28,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod endpoint;
 mod transport;
 pub mod wire;
 
