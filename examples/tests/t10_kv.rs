@@ -1,4 +1,5 @@
-//! raft-kv's client API, every line of `examples/REFERENCE.md`, on a 3-node cluster.
+//! raft-kv's client API, every line of `examples/REFERENCE.md`, on a 3-node
+//! cluster: in plain text, and again with TLS everywhere and the admin token.
 
 mod common;
 
@@ -12,7 +13,18 @@ fn followers(c: &Cluster, leader: u64) -> Vec<u64> {
 
 #[test]
 fn kv_client_api() {
-    let c = Cluster::start(Opts::new(KV), 3);
+    client_api(Opts::new(KV));
+}
+
+/// The same over TLS between nodes and to clients (client certificates
+/// required), with the admin token set.
+#[test]
+fn kv_client_api_over_tls_with_a_token() {
+    client_api(Opts::secure(KV));
+}
+
+fn client_api(opts: Opts) {
+    let c = Cluster::start(opts, 3);
     let leader = c.wait_leader();
     let f = followers(&c, leader);
     let (a, b) = (f[0], f[1]);
@@ -157,7 +169,16 @@ fn kv_client_api() {
 
 #[test]
 fn kv_idempotency_key_retry_is_answered_once() {
-    let c = Cluster::start(Opts::new(KV), 3);
+    idempotency_key_retry(Opts::new(KV));
+}
+
+#[test]
+fn kv_idempotency_key_retry_over_tls_with_a_token() {
+    idempotency_key_retry(Opts::secure(KV));
+}
+
+fn idempotency_key_retry(opts: Opts) {
+    let c = Cluster::start(opts, 3);
     let leader = c.wait_leader();
     let other = c
         .running()

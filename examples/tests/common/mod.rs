@@ -162,9 +162,88 @@ impl Answer {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(60))
-        .build()
+    let mut agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60));
+    // Once a test of this binary made secure clusters, every request may
+    // be https: trust their CA and present the client certificate.
+    if let Some(files) = SECURE.get() {
+        agent = agent.tls_config(files.client.config());
+    }
+    agent.build()
+}
+
+/// The TLS files of every secure cluster of a test binary: one CA, a
+/// certificate for nodes 1 to 9 (naming `node-<id>`, localhost and
+/// 127.0.0.1, used for the peer transport and the client API alike), a
+/// client certificate, and the admin token.
+pub struct SecureFiles {
+    pub dir: PathBuf,
+    pub ca: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    pub token_file: PathBuf,
+    pub client: raft_actors_tls::ClientTrust,
+}
+
+/// The admin token of secure clusters.
+pub const SECURE_TOKEN: &str = "9c4e2a7f1b3d5e8a0c6f4b2d9e1a7c3f";
+
+static SECURE: std::sync::OnceLock<SecureFiles> = std::sync::OnceLock::new();
+
+/// The secure clusters' files, made on first use (under the temp dir,
+/// kept for the process's life).
+pub fn secure_files() -> &'static SecureFiles {
+    SECURE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("raft-examples-tls-{}", std::process::id()));
+        let ids: Vec<u64> = (1..=9).collect();
+        let files = raft_actors_tls::generate::write_cluster(&dir, &ids)
+            .expect("write the test certificates");
+        let token_file = dir.join("admin.token");
+        std::fs::write(&token_file, format!("{SECURE_TOKEN}\n")).expect("write the token");
+        // A client certificate needs only to chain to the CA: the first
+        // node's serves.
+        let (_, client_cert, client_key) = files.nodes[0].clone();
+        let client = raft_actors_tls::ClientTrust::load(
+            &[files.ca.as_path()],
+            Some((client_cert.as_path(), client_key.as_path())),
+        )
+        .expect("the client's TLS");
+        SecureFiles {
+            dir,
+            ca: files.ca,
+            client_cert,
+            client_key,
+            token_file,
+            client,
+        }
+    })
+}
+
+/// The flags of node `id` of a secure cluster: mutual TLS between nodes,
+/// the client API over HTTPS requiring client certificates, the token.
+pub fn secure_flags(id: u64) -> Vec<String> {
+    let f = secure_files();
+    let cert = f.dir.join(format!("node-{id}.pem")).display().to_string();
+    let key = f
+        .dir
+        .join(format!("node-{id}-key.pem"))
+        .display()
+        .to_string();
+    let ca = f.ca.display().to_string();
+    [
+        ("--peer-tls-cert", &cert),
+        ("--peer-tls-key", &key),
+        ("--peer-tls-ca", &ca),
+        ("--client-tls-cert", &cert),
+        ("--client-tls-key", &key),
+        ("--client-tls-ca", &ca),
+    ]
+    .into_iter()
+    .flat_map(|(flag, v)| [flag.to_string(), v.clone()])
+    .chain([
+        "--admin-token-file".to_string(),
+        f.token_file.display().to_string(),
+    ])
+    .collect()
 }
 
 /// Sends one request; `None` if the connection failed.
@@ -244,11 +323,13 @@ pub struct Node {
     pub dir: PathBuf,
     pub proc: Option<Proc>,
     restarts: u32,
+    /// `https` on a secure cluster.
+    pub scheme: &'static str,
 }
 
 impl Node {
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.http)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.http)
     }
 }
 
@@ -260,6 +341,8 @@ pub struct Opts {
     pub transport: &'static str,
     pub tick_ms: &'static str,
     pub extra: Vec<String>,
+    /// TLS everywhere and the admin token ([`secure_flags`]).
+    pub secure: bool,
 }
 
 impl Opts {
@@ -270,6 +353,25 @@ impl Opts {
             transport: "tcp",
             tick_ms: TICK_MS,
             extra: Vec::new(),
+            secure: false,
+        }
+    }
+
+    /// A cluster with TLS between nodes and to clients (client
+    /// certificates required) and the admin token.
+    pub fn secure(bin: &'static str) -> Self {
+        secure_files();
+        Opts {
+            secure: true,
+            ..Opts::new(bin)
+        }
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        if self.secure {
+            "https"
+        } else {
+            "http"
         }
     }
 }
@@ -301,6 +403,7 @@ impl Cluster {
                     dir: c.tmp.0.join(format!("n{id}")),
                     proc: None,
                     restarts: 0,
+                    scheme: c.opts.scheme(),
                 },
             );
         }
@@ -342,6 +445,9 @@ impl Cluster {
             a.push("--peers".into());
             a.push(p.into());
         }
+        if self.opts.secure {
+            a.extend(secure_flags(id));
+        }
         a.extend(self.opts.extra.iter().cloned());
         a
     }
@@ -379,6 +485,7 @@ impl Cluster {
                 dir: self.tmp.0.join(format!("n{id}")),
                 proc: None,
                 restarts: 0,
+                scheme: self.opts.scheme(),
             },
         );
     }

@@ -34,8 +34,10 @@ use super::machine::Machine;
 use super::metrics::ServiceMetrics;
 use super::network::{battery, TransportBuildError};
 use super::node::{Node, Settings};
+use super::node_client::NodeClient;
 use super::operators;
 use super::running::RunningService;
+use super::security::{reload_on_hangup, Tls};
 use super::sessions::SessionBounds;
 use super::storage::{open_storage, warn_if_peers_disagree, OpenError};
 use super::Service;
@@ -142,6 +144,7 @@ pub struct ServiceBuilder<S: Service> {
     signals: bool,
     workers: usize,
     admin: Option<AdminToken>,
+    tls: Tls,
     service: PhantomData<fn() -> S>,
 }
 
@@ -169,6 +172,7 @@ impl<S: Service> ServiceBuilder<S> {
             signals: false,
             workers: 2,
             admin: None,
+            tls: Tls::plain(),
             service: PhantomData,
         }
     }
@@ -297,7 +301,8 @@ impl<S: Service> ServiceBuilder<S> {
         self
     }
 
-    /// Stop on SIGTERM or SIGINT (what [`main`](crate::main) does); off
+    /// Stop on SIGTERM or SIGINT and reload the TLS files on SIGHUP (what
+    /// [`main`](crate::main) does); off
     /// by default, so several nodes can share a process.
     pub fn handle_signals(mut self, on: bool) -> Self {
         self.signals = on;
@@ -308,6 +313,22 @@ impl<S: Service> ServiceBuilder<S> {
     /// every node of the cluster must hold the same one.
     pub fn admin_token(mut self, token: AdminToken) -> Self {
         self.admin = Some(token);
+        self
+    }
+
+    /// TLS between nodes (the battery transports; a custom transport sets
+    /// up its own) and on the client API (see [`security`](crate::security)).
+    /// Plain text by default.
+    ///
+    /// ```
+    /// # use raft_actors_service::{Service, ServiceBuilder};
+    /// # use raft_actors_service::security::{Tls, TlsFiles};
+    /// # fn demo<S: Service>(files: TlsFiles) -> Result<(), Box<dyn std::error::Error>> {
+    /// let b = ServiceBuilder::<S>::new(1).tls(Tls::load(&files)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = tls;
         self
     }
 
@@ -376,9 +397,14 @@ impl<S: Service> ServiceBuilder<S> {
                 t.advertise(raft_addr);
                 t
             }
-            TransportSpec::Kind(kind) => {
-                battery(kind, id, raft_addr, self.cluster_id, peers.clone())?
-            }
+            TransportSpec::Kind(kind) => battery(
+                kind,
+                id,
+                raft_addr,
+                self.cluster_id,
+                peers.clone(),
+                self.tls.peer().cloned(),
+            )?,
         };
         let directory = {
             let network = Arc::clone(&network);
@@ -423,6 +449,7 @@ impl<S: Service> ServiceBuilder<S> {
                 http_addr,
                 peers,
                 admin: self.admin.clone(),
+                calls: NodeClient::new(&self.tls),
             },
         });
         let admin = self.admin.clone().map(web::Data::new);
@@ -459,7 +486,12 @@ impl<S: Service> ServiceBuilder<S> {
         if !self.signals {
             server = server.disable_signals();
         }
-        let server = match server.listen(http_listener) {
+        let listening = match self.tls.api() {
+            // Clones share the certificate resolver: a reload still applies.
+            Some(api) => server.listen_rustls_0_23(http_listener, (*api.server_config()).clone()),
+            None => server.listen(http_listener),
+        };
+        let server = match listening {
             Ok(s) => s.run(),
             Err(e) => {
                 raft.shutdown().await;
@@ -467,7 +499,26 @@ impl<S: Service> ServiceBuilder<S> {
                 return Err(StartError::Http(e));
             }
         };
-        info!(id, raft = %raft_addr, http = %http_addr, "{} started", S::NAME);
+        if self.tls.api().is_some() && self.tls.calls().is_none() {
+            tracing::warn!(
+                "the client API is served over TLS without --client-tls-ca or --peer-tls-ca: \
+                 this node cannot verify other nodes' client API, so it cannot forward \
+                 cluster changes to the leader nor ask members for /cluster/status"
+            );
+        }
+        if self.signals {
+            // Also keeps SIGHUP from ending the process (its default).
+            actix_rt::spawn(reload_on_hangup(self.tls.clone()));
+        }
+        info!(
+            id,
+            raft = %raft_addr,
+            http = %http_addr,
+            peer_tls = self.tls.peer().is_some(),
+            client_tls = self.tls.api().is_some(),
+            "{} started",
+            S::NAME
+        );
         Ok(RunningService::new(node, server))
     }
 }

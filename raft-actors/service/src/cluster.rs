@@ -28,6 +28,7 @@ use super::directory::Addrs;
 use super::error::ApiError;
 use super::http::{read_json_and_body, MAX_JSON_BODY};
 use super::node::Node;
+use super::node_client::NodeClient;
 use super::Service;
 
 /// Marks a request forwarded by a follower, so it is never forwarded twice.
@@ -139,6 +140,7 @@ async fn metrics<S: Service>(node: web::Data<Node<S>>) -> Result<HttpResponse, A
         .status()
         .await
         .is_ok_and(|s| s.membership.learners.contains(&s.id));
+    node.metrics.set_tls_refused(node.network.tls_refused());
     let text = node
         .metrics
         .render(&node.raft.current(), learner, &node.network.peer_metrics());
@@ -188,11 +190,15 @@ async fn forward(
     body: Bytes,
     to: SocketAddr,
     wait: Duration,
+    calls: &NodeClient,
 ) -> Result<HttpResponse, ApiError> {
-    let url = format!("http://{to}{}", req.uri());
-    let client = awc::Client::builder().timeout(wait).finish();
-    let mut request = client
-        .request(req.method().clone(), url)
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+    let mut request = calls
+        .request(req.method().clone(), to, &path, wait)
+        .map_err(|why| ApiError::unavailable(format!("cannot forward to the leader: {why}")))?
         .insert_header((FORWARDED, "1"));
     // The leader checks the admin token again: the follower passes on
     // what its client sent.
@@ -250,7 +256,14 @@ async fn add_member<S: Service>(
         }
     };
     if let Route::Forward(to) = route(&*node, &req).await? {
-        return forward(&req, body, to, change_deadline(&*node)).await;
+        return forward(
+            &req,
+            body,
+            to,
+            change_deadline(&*node),
+            &node.settings.calls,
+        )
+        .await;
     }
     let deadline = Instant::now() + change_deadline(&*node);
     // The address book first: every node, the new one included, must be
@@ -337,7 +350,14 @@ async fn remove_member<S: Service>(
         .parse()
         .map_err(|_| ApiError::bad_request(format!("`{path}` is not a node id")))?;
     if let Route::Forward(to) = route(&*node, &req).await? {
-        return forward(&req, Bytes::new(), to, change_deadline(&*node)).await;
+        return forward(
+            &req,
+            Bytes::new(),
+            to,
+            change_deadline(&*node),
+            &node.settings.calls,
+        )
+        .await;
     }
     if !node.status().await?.membership.contains(id) {
         return Err(ApiError::not_found(format!("node {id} is not a member")));
@@ -363,7 +383,7 @@ async fn transfer<S: Service>(
         return Ok(HttpResponse::Ok().json(json!({ "leader": t.id })));
     }
     if let Route::Forward(to) = route(&*node, &req).await? {
-        return forward(&req, body, to, node.settings.timeout).await;
+        return forward(&req, body, to, node.settings.timeout, &node.settings.calls).await;
     }
     node.raft.transfer_leader(t.id).await?;
     Ok(HttpResponse::Ok().json(json!({ "leader": t.id })))

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use raft_actors::core::NodeId;
 
+use super::security::TlsFiles;
 use super::Service;
 
 /// Which log storage a node keeps.
@@ -157,6 +158,28 @@ pub struct Flags {
     /// `/metrics` and `/ui` need the token too.
     #[arg(long, requires = "admin_token_file")]
     pub admin_token_protects_reads: bool,
+    /// This node's certificate toward its peers (PEM); it must name
+    /// `node-<id>` as a DNS subject alternative name. With
+    /// `--peer-tls-key` and `--peer-tls-ca`: mutual TLS between nodes.
+    #[arg(long, value_name = "FILE", requires_all = ["peer_tls_key", "peer_tls_ca"])]
+    pub peer_tls_cert: Option<PathBuf>,
+    /// The private key of `--peer-tls-cert` (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["peer_tls_cert", "peer_tls_ca"])]
+    pub peer_tls_key: Option<PathBuf>,
+    /// The CA peers' certificates must chain to (PEM): a peer is accepted
+    /// only with a certificate from it naming the node id it claims.
+    #[arg(long, value_name = "FILE", requires_all = ["peer_tls_cert", "peer_tls_key"])]
+    pub peer_tls_ca: Option<PathBuf>,
+    /// The client API's certificate (PEM): with `--client-tls-key`, the
+    /// client API is served over HTTPS. Renewed files are read on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "client_tls_key")]
+    pub client_tls_cert: Option<PathBuf>,
+    /// The private key of `--client-tls-cert` (PEM).
+    #[arg(long, value_name = "FILE", requires = "client_tls_cert")]
+    pub client_tls_key: Option<PathBuf>,
+    /// Clients must present a certificate chaining to this CA (PEM).
+    #[arg(long, value_name = "FILE", requires = "client_tls_cert")]
+    pub client_tls_ca: Option<PathBuf>,
 }
 
 impl Flags {
@@ -222,6 +245,18 @@ impl Flags {
                 eprintln!("{}: error: {} (see --help)", S::NAME, usage_line(&e));
                 std::process::exit(2);
             }
+        }
+    }
+
+    /// The TLS files the flags name.
+    pub fn tls_files(&self) -> TlsFiles {
+        TlsFiles {
+            peer_cert: self.peer_tls_cert.clone(),
+            peer_key: self.peer_tls_key.clone(),
+            peer_ca: self.peer_tls_ca.clone(),
+            client_cert: self.client_tls_cert.clone(),
+            client_key: self.client_tls_key.clone(),
+            client_ca: self.client_tls_ca.clone(),
         }
     }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use raft_actors::core::NodeId;
 use raft_actors::transport::NetworkTransport;
+use raft_actors_tls::PeerTls;
 
 use super::flags::TransportKind;
 
@@ -28,7 +29,7 @@ pub enum TransportBuildError {
 }
 
 /// Starts the battery transport `kind` of node `id`, listening at `own`,
-/// with the given peers. It advertises `own` to peers and learns peers that
+/// with the given peers, over mutual TLS with `tls` (plain text without). It advertises `own` to peers and learns peers that
 /// advertise theirs, so a node started without peers can answer the leader
 /// that adds it before it has applied the address book.
 ///
@@ -36,7 +37,7 @@ pub enum TransportBuildError {
 /// # #[actix_rt::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use raft_actors_service::flags::TransportKind;
 /// use raft_actors_service::network::battery;
-/// let t = battery(TransportKind::Tcp, 1, "127.0.0.1:7001".parse()?, 1, Default::default())?;
+/// let t = battery(TransportKind::Tcp, 1, "127.0.0.1:7001".parse()?, 1, Default::default(), None)?;
 /// t.set_peer(2, "127.0.0.1:7002".parse()?);
 /// assert!(t.peer_metrics().contains_key(&2));
 /// t.shutdown().await;
@@ -48,8 +49,9 @@ pub fn battery(
     own: SocketAddr,
     cluster_id: u64,
     peers: BTreeMap<NodeId, SocketAddr>,
+    tls: Option<PeerTls>,
 ) -> Result<Arc<dyn NetworkTransport>, TransportBuildError> {
-    let _ = (&id, &own, &cluster_id, &peers);
+    let _ = (&id, &own, &cluster_id, &peers, &tls);
     match kind {
         #[cfg(feature = "tcp")]
         TransportKind::Tcp => {
@@ -57,6 +59,7 @@ pub fn battery(
             let mut cfg = TcpConfig::new(id, cluster_id, peers);
             cfg.advertise = Some(own);
             cfg.learn_peers = true;
+            cfg.tls = tls;
             Ok(Arc::new(TcpTransport::new(cfg)?))
         }
         #[cfg(feature = "http")]
@@ -65,6 +68,7 @@ pub fn battery(
             let mut cfg = HttpConfig::new(id, cluster_id, peers);
             cfg.advertise = Some(own);
             cfg.learn_peers = true;
+            cfg.tls = tls;
             Ok(Arc::new(HttpTransport::new(cfg)))
         }
         #[allow(unreachable_patterns)]

@@ -52,6 +52,8 @@ pub(crate) struct Settings {
     pub peers: BTreeMap<NodeId, SocketAddr>,
     /// The cluster API's token, sent on with what this node asks of others.
     pub admin: Option<crate::admin::AdminToken>,
+    /// How this node reaches other nodes' client API.
+    pub calls: crate::node_client::NodeClient,
 }
 
 /// The running node, shared by all handlers (`web::Data<Node<S>>`).

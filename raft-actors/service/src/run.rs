@@ -1,6 +1,6 @@
 //! [`main`]: a service's whole life from the command line: flags, logs,
 //! then the [`ServiceBuilder`] with what the flags say, and shutdown on
-//! SIGTERM or SIGINT. A thin layer: everything it sets can be set in code.
+//! SIGTERM or SIGINT (a SIGHUP re-reads the TLS files). A thin layer: everything it sets can be set in code.
 //!
 //! Every fallible step of start-up (a bad flag, an address in use, an
 //! unreadable data dir) ends the process with one line on stderr and a
@@ -16,6 +16,7 @@ use super::admin::{AdminToken, AdminTokenError};
 use super::builder::ServiceBuilder;
 use super::flags::{Flags, LogFormat};
 use super::held_logs::HeldStderr;
+use super::security::{Tls, TlsSetupError};
 use super::Service;
 
 /// Runs service `S` with the process's command line; returns the exit code.
@@ -53,9 +54,20 @@ pub fn main<S: Service>() -> ExitCode {
     }
 }
 
-/// The builder the flags describe; `Err` if the admin token file cannot
-/// be used.
-pub fn builder<S: Service>(flags: &Flags) -> Result<ServiceBuilder<S>, AdminTokenError> {
+/// Why the flags do not describe a node that can start.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagsError {
+    /// The admin token file cannot be used.
+    #[error(transparent)]
+    AdminToken(#[from] AdminTokenError),
+    /// A TLS file cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+}
+
+/// The builder the flags describe; `Err` if the admin token file or a TLS
+/// file cannot be used.
+pub fn builder<S: Service>(flags: &Flags) -> Result<ServiceBuilder<S>, FlagsError> {
     let mut b = ServiceBuilder::<S>::new(flags.id)
         .raft_addr(flags.raft_addr)
         .http_addr(flags.http_addr)
@@ -78,7 +90,7 @@ pub fn builder<S: Service>(flags: &Flags) -> Result<ServiceBuilder<S>, AdminToke
         let token = AdminToken::from_file(path)?;
         b = b.admin_token(token.protecting_reads(flags.admin_token_protects_reads));
     }
-    Ok(b)
+    Ok(b.tls(Tls::load(&flags.tls_files())?))
 }
 
 async fn run<S: Service>(flags: Flags, logs: HeldStderr) -> Result<(), Box<dyn std::error::Error>> {

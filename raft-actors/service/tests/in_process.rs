@@ -431,7 +431,7 @@ async fn a_forwarded_write_whose_answer_is_lost_is_504_and_applies() {
     for (id, l) in (1..=3).zip(raft) {
         let own = l.local_addr().expect("addr");
         let others = peers.iter().copied().filter(|p| p.0 != id).collect();
-        let tcp = battery(TransportKind::Tcp, id, own, 1, others).expect("tcp transport");
+        let tcp = battery(TransportKind::Tcp, id, own, 1, others, None).expect("tcp transport");
         let transport = LosesAnswers {
             inner: tcp,
             lose: Arc::clone(&lose),

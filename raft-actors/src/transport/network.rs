@@ -91,6 +91,12 @@ pub trait NetworkTransport: Transport + Sync + fmt::Debug {
     fn advertise(&self, own: SocketAddr);
     /// Each peer's counts.
     fn peer_metrics(&self) -> BTreeMap<NodeId, PeerMetrics>;
+    /// Peers refused for their TLS certificate since start (none, from
+    /// another CA, expired, naming another node); 0 for a transport
+    /// without TLS.
+    fn tls_refused(&self) -> u64 {
+        0
+    }
     /// Closes the listener and every connection; resolves once closed.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
 }

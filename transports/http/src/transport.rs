@@ -494,6 +494,10 @@ impl NetworkTransport for HttpTransport {
         self.inner.advertised.set(own);
     }
 
+    fn tls_refused(&self) -> u64 {
+        self.metrics().tls_refused
+    }
+
     fn peer_metrics(&self) -> BTreeMap<NodeId, PeerMetrics> {
         self.metrics().peers
     }

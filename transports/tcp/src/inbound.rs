@@ -89,12 +89,13 @@ impl Conn {
                 // No certificate, another CA's, an expired one: rustls
                 // has already told the dialler with an alert.
                 self.global.refused.fetch_add(1, Ordering::Relaxed);
-                self.global.tls_refused.fetch_add(1, Ordering::Relaxed);
                 let reason = failure.reason;
                 if failure.certificate {
-                    // The verifier logged it already, with its reason.
+                    // The verifier logged and counted it already, with its
+                    // reason (`PeerTls::refusals`, part of `tls_refused`).
                     debug!(node, %remote, %reason, "refusing connection: TLS handshake failed");
                 } else {
+                    self.global.tls_refused.fetch_add(1, Ordering::Relaxed);
                     warn!(node, %remote, %reason, "refusing connection: TLS handshake failed");
                 }
                 return;

@@ -18,8 +18,10 @@ pub struct TcpMetrics {
     /// Incoming handshakes refused (wrong cluster, unknown node, a TLS
     /// handshake that failed, a certificate naming another node).
     pub refused: u64,
-    /// Of those, refused by TLS: no certificate, one of another CA, an
-    /// expired one, or one that does not name the node claimed.
+    /// Peers refused by TLS, on either side of a handshake: a dialler
+    /// without a certificate, with one of another CA, an expired one, or
+    /// one that does not name the node it claims; a node dialled whose
+    /// certificate is refused likewise.
     pub tls_refused: u64,
     /// Incoming connections closed for an oversized or malformed frame.
     pub bad_frames: u64,

@@ -24,6 +24,7 @@ use crate::frame::FrameError;
 use crate::metrics::{Global, PeerCounters, TcpMetrics};
 use crate::peers::{PeerTable, SpawnLink};
 use crate::{inbound, outbound};
+use raft_actors_tls::PeerTls;
 
 /// Why the transport could not start, or why a connection ended.
 #[derive(Debug, Error)]
@@ -195,7 +196,10 @@ impl TcpTransport {
                 .map(|(id, c)| (*id, c.snapshot()))
                 .collect(),
             refused: self.inner.global.refused.load(Ordering::Relaxed),
-            tls_refused: self.inner.global.tls_refused.load(Ordering::Relaxed),
+            // Certificates the verifiers refused, on either side of a
+            // handshake, and handshakes refused for another reason.
+            tls_refused: self.inner.global.tls_refused.load(Ordering::Relaxed)
+                + self.inner.cfg.tls.as_ref().map_or(0, PeerTls::refusals),
             bad_frames: self.inner.global.bad_frames.load(Ordering::Relaxed),
         }
     }
@@ -257,6 +261,10 @@ impl NetworkTransport for TcpTransport {
 
     fn advertise(&self, own: SocketAddr) {
         self.inner.advertised.set(own);
+    }
+
+    fn tls_refused(&self) -> u64 {
+        self.metrics().tls_refused
     }
 
     fn peer_metrics(&self) -> std::collections::BTreeMap<NodeId, PeerMetrics> {

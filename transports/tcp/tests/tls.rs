@@ -229,6 +229,8 @@ async fn a_dialler_refuses_a_node_whose_certificate_names_another() {
     let t2 = dialler(&p, 2, tls_from(&p, &p.ca, "node-2", 2, false));
     t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
     eventually("the dialler aborted", || p.t1.metrics().tls_refused >= 1).await;
+    // The dialler counts the certificate it refused, as the HTTP one does.
+    eventually("the dialler counted it", || t2.metrics().tls_refused >= 1).await;
     assert_eq!(p.t1.metrics().peers[&2].messages_received, 0);
 }
 

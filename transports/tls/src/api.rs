@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use rustls::{ClientConfig, ServerConfig};
 
-use crate::reloadable::{provider, Identity, Trust};
+use crate::reloadable::{provider, without_resumption, Identity, Trust};
 use crate::TlsError;
 
 /// The client API's TLS: its certificate and, with a CA, mandatory client
@@ -49,7 +49,7 @@ impl ApiTls {
         Ok(ApiTls {
             identity,
             trust,
-            server: Arc::new(server),
+            server: Arc::new(without_resumption(server)),
         })
     }
 

@@ -34,14 +34,30 @@ impl Issued {
     pub fn write(&self, dir: &Path, stem: &str) -> Result<(PathBuf, PathBuf), TlsError> {
         let cert = dir.join(format!("{stem}.pem"));
         let key = dir.join(format!("{stem}-key.pem"));
-        for (path, text) in [(&cert, &self.cert_pem), (&key, &self.key_pem)] {
-            std::fs::write(path, text).map_err(|source| TlsError::Read {
+        for (path, text, private) in [(&cert, &self.cert_pem, false), (&key, &self.key_pem, true)] {
+            write_file(path, text, private).map_err(|source| TlsError::Read {
                 path: path.clone(),
                 source,
             })?;
         }
         Ok((cert, key))
     }
+}
+
+/// Writes `text` to `path`; a `private` file (a key) is readable by its
+/// owner only.
+fn write_file(path: &Path, text: &str, private: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// A certificate authority made in code.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use rustls::{ClientConfig, ServerConfig};
 use rustls_pki_types::{CertificateDer, ServerName};
 
-use crate::reloadable::{provider, Identity, Trust};
+use crate::reloadable::{provider, without_resumption, Identity, Trust};
 use crate::TlsError;
 
 /// The DNS name a certificate of node `id` carries: `node-<id>`.
@@ -91,7 +91,10 @@ impl PeerTls {
                         .with_cert_resolver(Arc::clone(&identity) as _)
                 })
         };
-        let (server, asking) = (server_with(true)?, server_with(false)?);
+        let (server, asking) = (
+            without_resumption(server_with(true)?),
+            without_resumption(server_with(false)?),
+        );
         let client = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(rustls_error("TLS versions"))?

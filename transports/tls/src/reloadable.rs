@@ -19,7 +19,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::{pem, TlsError};
@@ -27,6 +27,37 @@ use crate::{pem, TlsError};
 /// The one crypto provider: ring (no OpenSSL, no C toolchain beyond cc).
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// `config` without session resumption: a resumed session skips the
+/// certificate checks, so a client whose certificate or CA a reload
+/// dropped could go on resuming. Every connection does a full handshake
+/// against what is loaded now (peers keep their connections open, so
+/// this costs them almost nothing).
+pub(crate) fn without_resumption(mut config: ServerConfig) -> ServerConfig {
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    config.ticketer = Arc::new(NoTickets);
+    config
+}
+
+/// Issues no session tickets (TLS 1.2's stateless resumption).
+#[derive(Debug)]
+struct NoTickets;
+
+impl rustls::server::ProducesTickets for NoTickets {
+    fn enabled(&self) -> bool {
+        false
+    }
+    fn lifetime(&self) -> u32 {
+        0
+    }
+    fn encrypt(&self, _plain: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+    fn decrypt(&self, _cipher: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 fn read_lock<T: Clone>(l: &RwLock<T>) -> T {

@@ -5,10 +5,12 @@
 //! second endpoint once one answered: a membership change is not
 //! idempotent for whoever watches the log.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use raft_actors_service::admin::AdminToken;
+use raft_actors_tls::rustls::ClientConfig;
 use serde_json::Value;
 
 /// An answer: its status and JSON body (`Null` when the body is not JSON).
@@ -39,8 +41,17 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(endpoints: Vec<String>, timeout: Duration, token: Option<AdminToken>) -> Self {
-        let agent = ureq::AgentBuilder::new().timeout(timeout).build();
+    pub fn new(
+        endpoints: Vec<String>,
+        timeout: Duration,
+        token: Option<AdminToken>,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> Self {
+        let mut agent = ureq::AgentBuilder::new().timeout(timeout);
+        if let Some(tls) = tls {
+            agent = agent.tls_config(tls);
+        }
+        let agent = agent.build();
         let authorization = token.and_then(|t| t.header().1.to_str().ok().map(str::to_string));
         Client {
             endpoints,
@@ -81,7 +92,7 @@ impl Client {
         let resp = match res {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
-            Err(ureq::Error::Transport(t)) => return Err(t.kind().to_string()),
+            Err(ureq::Error::Transport(t)) => return Err(t.to_string()),
         };
         let status = resp.status();
         let text = resp.into_string().map_err(|e| e.to_string())?;

@@ -5,6 +5,7 @@
 //! operation failed or a member is unhealthy, 2 bad usage. Every error is
 //! one line on stderr; `--json` prints the answer as JSON on stdout.
 
+mod certs;
 mod client;
 mod commands;
 mod table;
@@ -26,9 +27,10 @@ use raft_actors_service::admin::AdminToken;
     long_about = None
 )]
 struct Cli {
-    /// Client API addresses, comma-separated; the first that answers
-    /// serves the command.
-    #[arg(long, value_delimiter = ',', required = true, value_parser = endpoint)]
+    /// Client API addresses (`http://` or `https://host:port`),
+    /// comma-separated; the first that answers serves the command.
+    /// Required by every command but `certs`.
+    #[arg(long, value_delimiter = ',', value_parser = endpoint)]
     endpoints: Vec<String>,
     /// Print the answer as JSON on stdout.
     #[arg(long, global = true)]
@@ -41,6 +43,17 @@ struct Cli {
     /// `--admin-token-file`), sent as `Authorization: Bearer <token>`.
     #[arg(long, global = true, value_name = "FILE")]
     token_file: Option<std::path::PathBuf>,
+    /// Trust this CA (PEM) for `https://` endpoints (the nodes'
+    /// `--client-tls-cert` must chain to it).
+    #[arg(long, global = true, value_name = "FILE")]
+    cacert: Option<std::path::PathBuf>,
+    /// Present this certificate (PEM) to nodes that require one
+    /// (`--client-tls-ca`); with `--key` and `--cacert`.
+    #[arg(long, global = true, value_name = "FILE", requires_all = ["key", "cacert"])]
+    cert: Option<std::path::PathBuf>,
+    /// The private key of `--cert` (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
+    key: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,6 +77,20 @@ enum Command {
     Snapshot,
     /// Every member's `/health`; exit 1 unless all are healthy.
     Health,
+    /// Write a test CA and certificates for a local cluster into a
+    /// directory: `ca.pem`, `node-<id>.pem` and `node-<id>-key.pem` for
+    /// each node (naming `node-<id>`, localhost and 127.0.0.1: for
+    /// `--peer-tls-*` and `--client-tls-*` alike), `client.pem` and
+    /// `client-key.pem` for raftctl or curl. For tests and trying TLS
+    /// out; the CA's key is not kept.
+    Certs {
+        /// The directory (created if missing; files in it are replaced).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The node ids, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        nodes: Vec<u64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -101,15 +128,31 @@ enum LeaderAction {
     },
 }
 
-/// An endpoint: `http://host:port`.
+/// An endpoint: `http://host:port` or `https://host:port`.
 fn endpoint(s: &str) -> Result<String, String> {
     let rest = s
         .strip_prefix("http://")
-        .ok_or_else(|| format!("`{s}` is not an http:// URL"))?;
+        .or_else(|| s.strip_prefix("https://"))
+        .ok_or_else(|| format!("`{s}` is not an http:// or https:// URL"))?;
     if rest.trim_end_matches('/').is_empty() {
         return Err(format!("`{s}` names no host"));
     }
     Ok(s.trim_end_matches('/').to_string())
+}
+
+/// The TLS client `--cacert`, `--cert` and `--key` describe (`None`:
+/// the default roots for `https://`).
+fn tls_config(
+    cli: &Cli,
+) -> Result<Option<std::sync::Arc<raft_actors_tls::rustls::ClientConfig>>, raft_actors_tls::TlsError>
+{
+    let Some(ca) = &cli.cacert else {
+        return Ok(None);
+    };
+    let identity = cli.cert.as_deref().zip(cli.key.as_deref());
+    Ok(Some(
+        raft_actors_tls::ClientTrust::load(&[ca.as_path()], identity)?.config(),
+    ))
 }
 
 fn main() -> ExitCode {
@@ -125,6 +168,32 @@ fn main() -> ExitCode {
             let line = raft_actors_service::flags::usage_line(&e);
             eprintln!("raftctl: error: {line} (see --help)");
             return ExitCode::from(2);
+        }
+    };
+    if let Command::Certs { out, nodes } = &cli.command {
+        return match certs::write(out, nodes) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("raftctl: error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if cli.endpoints.is_empty() {
+        eprintln!(
+            "raftctl: error: the following required arguments were not provided: \
+             --endpoints <ENDPOINTS> (see --help)"
+        );
+        return ExitCode::from(2);
+    }
+    let tls = match tls_config(&cli) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("raftctl: error: {e}");
+            return ExitCode::FAILURE;
         }
     };
     let token = match cli
@@ -143,6 +212,7 @@ fn main() -> ExitCode {
         cli.endpoints.clone(),
         Duration::from_millis(cli.timeout_ms),
         token,
+        tls,
     );
     match commands::run(&client, &cli.command) {
         Ok(done) => {

@@ -120,6 +120,7 @@ struct Inner {
     transport_messages: Counters,
     transport_reconnects: Counters,
     transport_drops: Counters,
+    transport_tls_refused: CopiedCounter,
     drops: Family<Labels, Gauge>,
     reconnects: Family<Labels, Gauge>,
 }
@@ -231,6 +232,11 @@ impl ServiceMetrics {
             "apply_refused",
             "Requests refused with 503 because the state machine was too far behind (backpressure)",
             &i.apply_refused,
+        );
+        reg(
+            "transport_tls_refused",
+            "Peers refused for their TLS certificate (none, another CA, expired, naming another node)",
+            &i.transport_tls_refused,
         );
         reg(
             "entries_persisted",
@@ -380,6 +386,12 @@ impl ServiceMetrics {
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &r);
         text::prometheus_text(&out)
+    }
+
+    /// The transport's count of peers refused for their certificate
+    /// ([`NetworkTransport::tls_refused`](raft_actors::transport::NetworkTransport::tls_refused)).
+    pub fn set_tls_refused(&self, n: u64) {
+        self.inner.transport_tls_refused.set(n);
     }
 
     fn copy_activity(&self, m: &Metrics) {

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use futures::future::join_all;
 use raft_actors::core::NodeId;
@@ -19,6 +20,7 @@ use crate::admin::AdminToken;
 use crate::cluster::status_value;
 use crate::error::ApiError;
 use crate::node::Node;
+use crate::node_client::NodeClient;
 use crate::Service;
 
 /// How long one member gets to answer.
@@ -122,9 +124,18 @@ pub fn merge(leader: Option<NodeId>, term: u64, reports: &BTreeMap<NodeId, Repor
 }
 
 /// One member's `/status`, or `None` if it did not answer in time.
-async fn ask(http: std::net::SocketAddr, admin: Option<&AdminToken>) -> Option<Value> {
-    let client = awc::Client::builder().timeout(MEMBER_TIMEOUT).finish();
-    let mut request = client.get(format!("http://{http}/status"));
+async fn ask(
+    http: std::net::SocketAddr,
+    admin: Option<&AdminToken>,
+    calls: &NodeClient,
+) -> Option<Value> {
+    let mut request = match calls.request(Method::GET, http, "/status", MEMBER_TIMEOUT) {
+        Ok(r) => r,
+        Err(why) => {
+            tracing::debug!(%http, %why, "cannot ask a member for its status");
+            return None;
+        }
+    };
     if let Some(token) = admin {
         // The members' `/status` may be guarded (`--admin-token-protects-reads`).
         request = request.insert_header(token.header());
@@ -145,13 +156,14 @@ pub(crate) async fn handler<S: Service>(
     let own = status_value(&s, node.raft.current().applied, node.settings.tick);
     let members = s.committed_membership.members();
     let admin = node.settings.admin.as_ref();
+    let calls = &node.settings.calls;
     let asks = members.iter().map(|id| {
         let addrs = node.directory.get(*id);
         let own = (*id == s.id).then(|| own.clone());
         async move {
             let status = match (own, addrs.and_then(|a| a.http)) {
                 (Some(s), _) => Some(s),
-                (None, Some(http)) => ask(http, admin).await,
+                (None, Some(http)) => ask(http, admin, calls).await,
                 (None, None) => None,
             };
             let report = Report {
