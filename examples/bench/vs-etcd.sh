@@ -8,6 +8,12 @@
 #   examples/bench/vs-etcd.sh                    # every point, 10 s each
 #   SECS=20 examples/bench/vs-etcd.sh
 #   BEFORE=901958b examples/bench/vs-etcd.sh     # also raft-kv built at that revision
+#   TLS=1 examples/bench/vs-etcd.sh              # also raft-kv with TLS everywhere
+#
+# With TLS=1 a second raft-kv cluster ("raft-kv+tls") runs the same points
+# with mutual TLS between nodes and its client API over HTTPS (certificates
+# from `raftctl certs`; wrk does not present client certificates, so no
+# --client-tls-ca), beside the plain one.
 #
 # Points, each on the leader unless named: PUT through 1 connection, PUT at
 # 64 and 256 connections, linearizable GET at 64, PUT through a follower at
@@ -27,7 +33,7 @@ WRK=$ROOT/examples/bench/wrk
 for tool in etcd wrk curl jq; do
     command -v "$tool" >/dev/null || { echo "$tool not found: apt-get install -y etcd-server wrk curl jq" >&2; exit 1; }
 done
-cargo build --release --bin raft-kv
+cargo build --release --bin raft-kv --bin raftctl
 
 PIDS=()
 stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; PIDS=(); }
@@ -64,23 +70,39 @@ wait_for() { # what command...: up to 30 s
     echo "gave up waiting for $what" >&2; return 1
 }
 
+# The client side of the cluster running now: plain, or TLS (run_kv sets it).
+SCHEME=http
+CURL=(curl)
+
 # Fills LEADER and FOLLOWER with client URLs of a running raft-kv cluster.
 kv_roles() {
     local leader
-    leader=$(curl -fs http://127.0.0.1:28001/status | jq -e '.leader') || return 1
-    LEADER=http://127.0.0.1:2800$leader
-    FOLLOWER=http://127.0.0.1:2800$(( leader % 3 + 1 ))
+    leader=$("${CURL[@]}" -fs "$SCHEME://127.0.0.1:28001/status" | jq -e '.leader') || return 1
+    LEADER=$SCHEME://127.0.0.1:2800$leader
+    FOLLOWER=$SCHEME://127.0.0.1:2800$(( leader % 3 + 1 ))
 }
 
-run_kv() { # service-name binary
-    local name=$1 bin=$2 peers=1=127.0.0.1:27001,2=127.0.0.1:27002,3=127.0.0.1:27003
+run_kv() { # service-name binary [tls]
+    local name=$1 bin=$2 tls=${3:-} peers=1=127.0.0.1:27001,2=127.0.0.1:27002,3=127.0.0.1:27003
+    local certs=$DATA/certs
+    SCHEME=http CURL=(curl)
+    if [ -n "$tls" ]; then
+        "$T/release/raftctl" certs --out "$certs" --nodes 1,2,3 >/dev/null
+        SCHEME=https CURL=(curl --cacert "$certs/ca.pem")
+    fi
     for i in 1 2 3; do
+        local flags=()
+        if [ -n "$tls" ]; then
+            flags=(--peer-tls-cert "$certs/node-$i.pem" --peer-tls-key "$certs/node-$i-key.pem"
+                   --peer-tls-ca "$certs/ca.pem"
+                   --client-tls-cert "$certs/node-$i.pem" --client-tls-key "$certs/node-$i-key.pem")
+        fi
         "$bin" --id "$i" --raft-addr "127.0.0.1:2700$i" --http-addr "127.0.0.1:2800$i" \
-            --peers "$peers" --data-dir "$DATA/$name$i" >"$DATA/$name$i.log" 2>&1 &
+            --peers "$peers" --data-dir "$DATA/$name$i" "${flags[@]}" >"$DATA/$name$i.log" 2>&1 &
         PIDS+=($!)
     done
     wait_for "a raft-kv leader" kv_roles
-    wait_for "a first raft-kv write" curl -fs -X PUT -d x "$LEADER/kv/warmup"
+    wait_for "a first raft-kv write" "${CURL[@]}" -fs -X PUT -d x "$LEADER/kv/warmup"
     point "$name" put-1 "$LEADER" kv-put.lua 1
     point "$name" put-64 "$LEADER" kv-put.lua 64
     point "$name" put-256 "$LEADER" kv-put.lua 256
@@ -134,6 +156,9 @@ if [ -n "${BEFORE:-}" ]; then
     run_kv "raft-kv@$BEFORE" "$T/vs-etcd-before-target/release/raft-kv"
 fi
 run_kv raft-kv "$T/release/raft-kv"
+if [ -n "${TLS:-}" ]; then
+    run_kv raft-kv+tls "$T/release/raft-kv" tls
+fi
 run_etcd
 
 # The table: every service's figures per point, then raft-kv / etcd.

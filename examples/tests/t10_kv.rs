@@ -172,9 +172,12 @@ fn kv_idempotency_key_retry_is_answered_once() {
     idempotency_key_retry(Opts::new(KV));
 }
 
+/// Over the HTTP transport this time, its mutual TLS included.
 #[test]
 fn kv_idempotency_key_retry_over_tls_with_a_token() {
-    idempotency_key_retry(Opts::secure(KV));
+    let mut opts = Opts::secure(KV);
+    opts.transport = "http";
+    idempotency_key_retry(opts);
 }
 
 fn idempotency_key_retry(opts: Opts) {
