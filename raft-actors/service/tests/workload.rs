@@ -4,10 +4,13 @@
 //! session table and the address book around it) on a 3-node cluster under
 //! seeded faults, and every history is checked against a sequential model
 //! of the tally; the same service with a bug in its `apply` is refused.
+//! Both again in the kit's deterministic simulation (one thread, virtual
+//! time), where one seed replays one history byte for byte.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use raft_actors::testing::deterministic::{simulate_seed, simulate_workload};
 use raft_actors::testing::workload::{
     check_workload, Answer, ChaCha8Rng, Request, Rng, Run, Workload,
 };
@@ -174,4 +177,44 @@ async fn a_service_that_loses_votes_is_refused_with_its_seed() {
         .expect_err("lost votes were accepted");
     assert_eq!(failure.seed, 3);
     assert!(failure.why.contains("not linearizable"), "{failure}");
+}
+
+#[test]
+fn the_tutorials_service_replays_one_history_per_seed_in_the_simulation() {
+    let run = Run {
+        seeds: vec![5],
+        clients: 4,
+        ops: 20,
+    };
+    let workload = Votes::<Tally>(std::marker::PhantomData);
+    let once =
+        simulate_seed(&workload, machine::<Tally>, &run, 5).unwrap_or_else(|e| panic!("{e}"));
+    let twice =
+        simulate_seed(&workload, machine::<Tally>, &run, 5).unwrap_or_else(|e| panic!("{e}"));
+    assert!(once.answered > 20, "only {once:?}");
+    assert_eq!(once, twice, "one seed, two runs");
+}
+
+#[test]
+fn a_service_that_loses_votes_is_refused_in_the_simulation_with_a_replay() {
+    if std::env::var(raft_actors::testing::deterministic::SEED_VAR).is_ok() {
+        return;
+    }
+    let run = Run {
+        seeds: vec![3],
+        clients: 4,
+        ops: 20,
+    };
+    let workload = Votes::<Lossy>(std::marker::PhantomData);
+    let failure =
+        simulate_workload(&workload, machine::<Lossy>, &run).expect_err("lost votes were accepted");
+    assert_eq!(failure.seed, 3);
+    assert!(failure.why.contains("not linearizable"), "{failure}");
+    let replay = failure.replay.expect("a replay command");
+    assert!(
+        replay.starts_with(
+            "RAFT_ACTORS_SEED=3 RAFT_ACTORS_TRACE=1 cargo test a_service_that_loses_votes"
+        ),
+        "{replay}"
+    );
 }

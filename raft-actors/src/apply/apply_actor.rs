@@ -169,7 +169,7 @@ impl<C: TypeConfig> Handler<ApplyBatch<C>> for ApplyActor<C> {
     fn handle(&mut self, batch: ApplyBatch<C>, ctx: &mut Self::Context) {
         let mut waiters = batch.waiters.into_iter().peekable();
         let timed = !batch.entries.is_empty();
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         for entry in batch.entries {
             let index = entry.index;
             let mut result = self.apply_entry(entry);

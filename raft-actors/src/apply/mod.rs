@@ -25,12 +25,22 @@ use crate::type_config::TypeConfig;
 /// let a: Applied<Kv> = Applied { index: 7, output: Some(3) };
 /// assert_eq!((a.index, a.output), (7, Some(3)));
 /// ```
-#[derive(Debug)]
 pub struct Applied<C: TypeConfig> {
     /// The log index of its entry.
     pub index: LogIndex,
     /// The state machine's output.
     pub output: C::Output,
+}
+
+// By hand: a derive would ask `C` itself to be `Debug`, where only its
+// output needs to be.
+impl<C: TypeConfig> std::fmt::Debug for Applied<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Applied")
+            .field("index", &self.index)
+            .field("output", &self.output)
+            .finish()
+    }
 }
 
 /// A replicated state machine.

@@ -4,7 +4,7 @@
 //! Must never drop a reply unanswered while the node lives: every path out
 //! (landed, refused, overwritten, restart, shutdown) answers it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::apply::{ProposalWaiter, ReadWaiter};
 use crate::core::{Entry, LogIndex, NodeId, ProposalOutcome, ReadOutcome, RequestId, Term};
@@ -15,12 +15,14 @@ use crate::type_config::TypeConfig;
 /// Requests waiting on the core or on apply.
 pub(crate) struct Pending<C: TypeConfig> {
     /// Proposals the core took, not yet placed in a log (forwarded ones).
-    proposals: HashMap<RequestId, ProposeReply<C>>,
+    /// Ordered maps throughout: failing them all answers in request order,
+    /// the same order every run, so a seed replays one schedule.
+    proposals: BTreeMap<RequestId, ProposeReply<C>>,
     /// Proposals placed at `(index, term)`, waiting for that entry to apply.
     by_index: BTreeMap<LogIndex, (Term, ProposeReply<C>)>,
     /// Reads waiting for their safe index.
     /// (Boxed: a user's query type need not be `Unpin`, an actor must be.)
-    reads: HashMap<RequestId, Box<ReadWaiter<C>>>,
+    reads: BTreeMap<RequestId, Box<ReadWaiter<C>>>,
     /// Reads with a safe index, waiting for apply to reach it.
     reads_by_index: BTreeMap<LogIndex, Vec<Box<ReadWaiter<C>>>>,
     reads_waiting: usize,
@@ -29,9 +31,9 @@ pub(crate) struct Pending<C: TypeConfig> {
 impl<C: TypeConfig> Pending<C> {
     pub(crate) fn new() -> Self {
         Pending {
-            proposals: HashMap::new(),
+            proposals: BTreeMap::new(),
             by_index: BTreeMap::new(),
-            reads: HashMap::new(),
+            reads: BTreeMap::new(),
             reads_by_index: BTreeMap::new(),
             reads_waiting: 0,
         }
@@ -199,13 +201,13 @@ impl<C: TypeConfig> Pending<C> {
     }
 
     pub(crate) fn fail_all(&mut self, err: ClientError) {
-        for (_, reply) in self.proposals.drain() {
+        for (_, reply) in std::mem::take(&mut self.proposals) {
             let _ = reply.send(Err(err.clone()));
         }
         for (_, (_, reply)) in std::mem::take(&mut self.by_index) {
             let _ = reply.send(Err(err.clone()));
         }
-        for (_, waiter) in self.reads.drain() {
+        for (_, waiter) in std::mem::take(&mut self.reads) {
             let _ = waiter.1.send(Err(err.clone()));
         }
         for waiter in std::mem::take(&mut self.reads_by_index)

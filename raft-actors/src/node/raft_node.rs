@@ -101,6 +101,30 @@ pub struct NodeConfig {
     /// what is in the queue then is at most this plus the requests already
     /// accepted (`max_pending`).
     pub max_apply_lag: u64,
+    /// Where the state machine runs: on a thread of its own (the default)
+    /// or on the node's arbiter.
+    pub apply_thread: ApplyThread,
+}
+
+/// Where a node's state machine (its apply actor) runs.
+///
+/// ```
+/// use raft_actors::node::{ApplyThread, NodeConfig};
+/// assert_eq!(NodeConfig::default().apply_thread, ApplyThread::Own);
+/// // One thread for everything, as the test kit's deterministic simulation needs:
+/// let one = NodeConfig { apply_thread: ApplyThread::Node, ..NodeConfig::default() };
+/// assert_eq!(one.apply_thread, ApplyThread::Node);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ApplyThread {
+    /// A thread of its own, started on first use: applying, queries and
+    /// snapshots never delay the node's ticks, heartbeats and batches.
+    #[default]
+    Own,
+    /// The node's own arbiter (thread). Applying then competes with the
+    /// node for its thread; what it buys is that a whole cluster can run on
+    /// one thread, so one seed replays one schedule exactly.
+    Node,
 }
 
 impl Default for NodeConfig {
@@ -115,6 +139,7 @@ impl Default for NodeConfig {
             bootstrap_voters: None,
             roster: Roster::in_memory(),
             max_apply_lag: 8_192,
+            apply_thread: ApplyThread::Own,
         }
     }
 }
@@ -292,12 +317,15 @@ impl<C: TypeConfig> RaftNode<C> {
     /// thread (started on first use). The factory runs there, so the state
     /// machine itself need not be `Send`.
     pub(super) fn start_apply(&mut self) -> Addr<ApplyActor<C>> {
-        let thread = self.apply_thread.get_or_insert_with(Arbiter::new);
+        let thread = match self.cfg.apply_thread {
+            ApplyThread::Own => self.apply_thread.get_or_insert_with(Arbiter::new).handle(),
+            ApplyThread::Node => Arbiter::current(),
+        };
         let latency = self.rec.apply_latency();
         let progress = Arc::new(AtomicU64::new(0));
         self.sm_applied = Arc::clone(&progress);
         let factory = Arc::clone(&self.apply_factory);
-        ApplyActor::start_in_arbiter(&thread.handle(), move |_| {
+        ApplyActor::start_in_arbiter(&thread, move |_| {
             ApplyActor::new(factory())
                 .with_latency(latency)
                 .with_progress(progress)

@@ -9,6 +9,11 @@
 //! [`cluster_cases!`](crate::cluster_cases) declares them all as tests
 //! for a transport.
 //!
+//! Every body is generic over the service: any [`KeyValue`] (the kit's
+//! [`Kv`](crate::testing::Kv), or a user's own state machine that says how
+//! to store and read a `u64` under a key), so users run the same bodies
+//! over their service and over each transport.
+//!
 //! They assert only what a user can observe, and never weaken a check to
 //! suit a slower transport: only the deadline, [`T`], is generous. What
 //! only the memory network can do (duplicate, reorder, count messages)
@@ -33,7 +38,7 @@ use tracing::info;
 use crate::core::{NodeId, Role};
 use crate::error::ClientError;
 use crate::node::messages::client::Consistency;
-use crate::testing::{Kv, KvCommand, TestCluster, TypedBuilder};
+use crate::testing::{KeyValue, KeyValueHandle, TestCluster, TypedBuilder};
 use crate::type_config::TypeConfig;
 
 pub(crate) mod clients;
@@ -85,10 +90,6 @@ pub use state_machine_faults::{
 /// shared; a passing case never waits it out.
 pub const T: Duration = Duration::from_secs(10);
 
-fn put(key: u64, value: u64) -> KvCommand {
-    KvCommand::Put { key, value }
-}
-
 /// The first node that is not `leader`.
 fn follower_of<C: TypeConfig>(c: &TestCluster<C>, leader: NodeId) -> NodeId {
     c.ids()
@@ -121,8 +122,11 @@ async fn follower_hearing<C: TypeConfig>(c: &TestCluster<C>, leader: NodeId) -> 
 /// is named after its body and seeded as its memory twin in
 /// `raft-actors/tests`.
 ///
-/// `$make` is an `async fn(seed: u64, cfg: NodeConfig) -> TypedBuilder<Kv>`
-/// whose builder has a fault control attached. The linearizability test
+/// `$make` is an `async fn(seed: u64, cfg: NodeConfig) -> TypedBuilder<C>`
+/// whose builder has a fault control attached, for the kit's
+/// [`Kv`](crate::testing::Kv) or any service `C` that implements
+/// [`KeyValue`]: the same bodies then run over the user's own state
+/// machine. The linearizability test
 /// runs [`lin_seeds(2)`](lin_seeds): two seeds unless `LIN_SEEDS` or
 /// `LIN_SEED` say otherwise. The caller needs `actix-rt` as a
 /// dev-dependency.
@@ -212,7 +216,7 @@ macro_rules! cluster_cases {
 
 /// A leader emerges, everyone follows it, exactly one node leads, and it
 /// tracks every follower.
-pub async fn elect_one_leader(b: TypedBuilder<Kv>) {
+pub async fn elect_one_leader<C: KeyValue>(b: TypedBuilder<C>) {
     let c = b.start().await.expect("cluster starts");
     info!("--- a leader emerges and everyone follows it");
     let leader = c.wait_for_leader(T).await.expect("leader");
@@ -236,7 +240,7 @@ pub async fn elect_one_leader(b: TypedBuilder<Kv>) {
 
 /// A crashed leader is replaced in a higher term (§5.2); restarted, it
 /// follows the new one.
-pub async fn leader_crash_elects_a_new_leader(b: TypedBuilder<Kv>) {
+pub async fn leader_crash_elects_a_new_leader<C: KeyValue>(b: TypedBuilder<C>) {
     let c = b.start().await.expect("cluster starts");
     let old = c.wait_for_leader(T).await.expect("leader");
     let old_term = c.raft(old).current().term;
@@ -260,7 +264,9 @@ pub async fn leader_crash_elects_a_new_leader(b: TypedBuilder<Kv>) {
 
 /// A leader whose clock stops sends no heartbeats and is replaced; its
 /// clock resumed, it learns the newer term and follows (§5.2).
-pub async fn a_leader_whose_ticks_pause_is_replaced_and_rejoins_as_follower(b: TypedBuilder<Kv>) {
+pub async fn a_leader_whose_ticks_pause_is_replaced_and_rejoins_as_follower<C: KeyValue>(
+    b: TypedBuilder<C>,
+) {
     let c = b.start().await.expect("cluster starts");
     let old = c.wait_for_leader(T).await.expect("leader");
     info!("--- the leader's clock stops: no heartbeats, the others elect");
@@ -281,22 +287,28 @@ pub async fn a_leader_whose_ticks_pause_is_replaced_and_rejoins_as_follower(b: T
 
 /// Writes on the leader return the state machine's outputs, in growing
 /// indexes, and every node applies them.
-pub async fn leader_proposals_apply_everywhere(b: TypedBuilder<Kv>) {
+pub async fn leader_proposals_apply_everywhere<C: KeyValue>(b: TypedBuilder<C>) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
     info!("--- ten writes to one key, in sequence");
     let mut last = 0;
     for v in 1..=10 {
-        let out = c.raft(leader).propose(put(1, v)).await.expect("propose");
+        let out = c.raft(leader).put_value(1, v).await.expect("propose");
         let expected = if v == 1 { None } else { Some(v - 1) };
-        assert_eq!(out.output, expected, "the output is the previous value");
+        if let Some(replaced) = C::replaced(&out.output) {
+            assert_eq!(replaced, expected, "the output is the previous value");
+        }
         assert!(out.index > last, "indexes grow");
         last = out.index;
     }
     info!("--- every node applies them");
     c.wait_all_applied(last, T).await.expect("all applied");
     for id in c.ids() {
-        let v = c.raft(id).read(1, Consistency::Stale).await.expect("read");
+        let v = c
+            .raft(id)
+            .get_value(1, Consistency::Stale)
+            .await
+            .expect("read");
         assert_eq!(v, Some(10), "node {id}");
     }
     c.shutdown().await;
@@ -304,10 +316,12 @@ pub async fn leader_proposals_apply_everywhere(b: TypedBuilder<Kv>) {
 
 /// The leader's metrics subscription shows its role, term, commit and
 /// both followers' match index, and every write publishes new metrics.
-pub async fn metrics_subscription_reports_role_term_commit_and_follower_match(b: TypedBuilder<Kv>) {
+pub async fn metrics_subscription_reports_role_term_commit_and_follower_match<C: KeyValue>(
+    b: TypedBuilder<C>,
+) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
-    let out = c.raft(leader).propose(put(1, 1)).await.expect("write");
+    let out = c.raft(leader).put_value(1, 1).await.expect("write");
     info!("--- the leader's subscription shows both followers caught up");
     let followers = c.ids().len() - 1;
     let m = c
@@ -322,7 +336,7 @@ pub async fn metrics_subscription_reports_role_term_commit_and_follower_match(b:
     assert!(m.term >= 1 && m.commit >= out.index && m.applied >= out.index);
     let mut rx = c.raft(leader).metrics();
     rx.borrow_and_update();
-    c.raft(leader).propose(put(1, 2)).await.expect("write");
+    c.raft(leader).put_value(1, 2).await.expect("write");
     let changed = actix_rt::time::timeout(T, rx.changed()).await;
     assert!(
         matches!(changed, Ok(Ok(()))),
@@ -334,7 +348,9 @@ pub async fn metrics_subscription_reports_role_term_commit_and_follower_match(b:
 
 /// A write on a leader cut off from everyone cannot commit: it times out,
 /// and the error says the outcome is unknown.
-pub async fn a_write_that_cannot_commit_times_out_with_outcome_unknown(b: TypedBuilder<Kv>) {
+pub async fn a_write_that_cannot_commit_times_out_with_outcome_unknown<C: KeyValue>(
+    b: TypedBuilder<C>,
+) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
     c.faults().isolate(leader);
@@ -342,7 +358,7 @@ pub async fn a_write_that_cannot_commit_times_out_with_outcome_unknown(b: TypedB
         .raft(leader)
         .clone()
         .with_timeout(Duration::from_millis(300));
-    let r = short.propose(put(1, 1)).await;
+    let r = short.put_value(1, 1).await;
     assert_eq!(r.as_ref().map(|_| ()), Err(&ClientError::Timeout));
     assert!(r.err().is_some_and(|e| e.outcome_unknown()));
     c.shutdown().await;
@@ -350,7 +366,7 @@ pub async fn a_write_that_cannot_commit_times_out_with_outcome_unknown(b: TypedB
 
 /// 500 concurrent proposals all succeed, in fewer than 100 storage writes
 /// on the leader: appends are batched (group commit).
-pub async fn concurrent_proposals_are_group_committed(b: TypedBuilder<Kv>) {
+pub async fn concurrent_proposals_are_group_committed<C: KeyValue>(b: TypedBuilder<C>) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let before = c.storage(leader).append_calls();
@@ -358,7 +374,7 @@ pub async fn concurrent_proposals_are_group_committed(b: TypedBuilder<Kv>) {
     let raft = c.raft(leader).clone();
     let results = futures::future::join_all((0..500).map(|i| {
         let raft = raft.clone();
-        async move { raft.propose(put(i, i)).await }
+        async move { raft.put_value(i, i).await }
     }))
     .await;
     let ok = results.iter().filter(|r| r.is_ok()).count();
@@ -389,13 +405,13 @@ pub fn small_queue_config() -> crate::node::NodeConfig {
 /// With a queue of 4, some of 64 concurrent proposals are refused with
 /// `Busy` (nothing proposed) and every other one succeeds. Build the
 /// cluster with [`small_queue_config`].
-pub async fn a_full_proposal_queue_answers_busy(b: TypedBuilder<Kv>) {
+pub async fn a_full_proposal_queue_answers_busy<C: KeyValue>(b: TypedBuilder<C>) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let raft = c.raft(leader).clone();
     let results = futures::future::join_all((0..64).map(|i| {
         let raft = raft.clone();
-        async move { raft.propose(put(i, i)).await }
+        async move { raft.put_value(i, i).await }
     }))
     .await;
     let busy = results
@@ -410,16 +426,16 @@ pub async fn a_full_proposal_queue_answers_busy(b: TypedBuilder<Kv>) {
 
 /// A proposal on a follower is forwarded to the leader and resolves once
 /// the follower itself applied it.
-pub async fn follower_proposal_is_forwarded(b: TypedBuilder<Kv>) {
+pub async fn follower_proposal_is_forwarded<C: KeyValue>(b: TypedBuilder<C>) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let follower = follower_hearing(&c, leader).await;
     info!("--- propose on follower {follower}");
-    let out = c.raft(follower).propose(put(7, 70)).await.expect("propose");
+    let out = c.raft(follower).put_value(7, 70).await.expect("propose");
     info!("--- it resolved after the follower applied it: a stale read there sees it");
     let v = c
         .raft(follower)
-        .read(7, Consistency::Stale)
+        .get_value(7, Consistency::Stale)
         .await
         .expect("read");
     assert_eq!(v, Some(70));
@@ -430,7 +446,7 @@ pub async fn follower_proposal_is_forwarded(b: TypedBuilder<Kv>) {
 /// A leader whose outgoing links are cut (one way) is replaced by
 /// followers that stop hearing it (§5.2); hearing the higher term, it
 /// steps down; healed, everyone catches up.
-pub async fn leader_cut_one_way_is_replaced(b: TypedBuilder<Kv>) {
+pub async fn leader_cut_one_way_is_replaced<C: KeyValue>(b: TypedBuilder<C>) {
     let c = b.start().await.expect("cluster starts");
     let old = c.wait_for_leader(T).await.expect("leader");
     let old_term = c.raft(old).current().term;
@@ -450,17 +466,14 @@ pub async fn leader_cut_one_way_is_replaced(b: TypedBuilder<Kv>) {
         .expect("old leader steps down");
     c.faults().heal();
     let leader = c.wait_for_leader(T).await.expect("a leader after healing");
-    let out = c
-        .raft(leader)
-        .propose(KvCommand::Put { key: 1, value: 1 })
-        .await;
+    let out = c.raft(leader).put_value(1, 1).await;
     // Leadership may move once more while healing: write where it lands.
     let index = match out {
         Ok(a) => a.index,
         Err(_) => {
             let leader = c.wait_for_leader(T).await.expect("a leader");
             c.raft(leader)
-                .propose(KvCommand::Put { key: 1, value: 1 })
+                .put_value(1, 1)
                 .await
                 .expect("write after healing")
                 .index

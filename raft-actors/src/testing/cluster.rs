@@ -9,7 +9,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// The runtime's clock: real time, or a test's paused (virtual) time.
+use tokio::time::Instant;
 
 use thiserror::Error;
 

@@ -165,14 +165,67 @@
 //! the model and the replicas' states against each other, and the first
 //! failing seed is returned. Its module docs have a runnable example.
 //!
-//! ## What the kit does not do yet
+//! ## One seed, one schedule: replaying a failure exactly
 //!
-//! A seed fixes which network faults are drawn and the nodes' election
-//! timers, not when each actor runs: the nodes are real actors on real
-//! threads, so one seed does not replay one schedule exactly. Deterministic
-//! replay of the whole actor layer is planned; until then a failing test
-//! prints the checker's window and its seed. A service built on the service
-//! crate runs there as its node runs its state machine
-//! (`raft_actors_service::machine::Machine<S>`, with the session table and
-//! the address book; its `tests/workload.rs` does it for the tutorial's
-//! service), not through its HTTP routes.
+//! Under [`check_workload`](super::workload::check_workload) the nodes are
+//! real actors on real threads: a seed fixes the operations, the faults
+//! and the election timers, not when each actor runs. Its twin
+//! [`simulate_workload`](super::deterministic::simulate_workload) runs
+//! every node, the memory network, the memory storage and the state
+//! machines on one thread in virtual time, so a seed fixes the whole
+//! schedule: the same seed gives the same history, byte for byte, and a
+//! failing seed comes with the command that replays it with a trace of
+//! every event in virtual time. It is a plain `#[test]`, not an async one.
+//! Here the read that skips the log again, found and replayed:
+//!
+//! ```
+//! use raft_actors::testing::deterministic::{simulate_seed, simulate_workload};
+//! use raft_actors::testing::workload::{Answer, ChaCha8Rng, Request, Rng, Run, Workload};
+//! use raft_actors::testing::{Counter, CounterModel, CounterOp};
+//! use raft_actors::{apply::Apply, core::LogIndex};
+//!
+//! struct Adds;
+//! impl Workload for Adds {
+//!     type Config = Counter;
+//!     type Model = CounterModel;
+//!     fn model(&self) -> CounterModel { CounterModel }
+//!     fn op(&self, rng: &mut ChaCha8Rng) -> CounterOp {
+//!         if rng.gen_bool(0.5) { CounterOp::Add(rng.gen_range(1..10)) } else { CounterOp::Get }
+//!     }
+//!     fn request(&self, op: &CounterOp) -> Request<Counter> {
+//!         match op {
+//!             CounterOp::Add(d) => Request::Propose(*d as u64),
+//!             CounterOp::Get => Request::Read(()),
+//!         }
+//!     }
+//!     fn output(&self, _: &CounterOp, answer: Answer<Counter>) -> i64 {
+//!         match answer { Answer::Applied(v) | Answer::Read(v) => v as i64 }
+//!     }
+//! }
+//!
+//! /// A counter whose reads answer one too many.
+//! #[derive(Default)]
+//! struct Eager(Counter);
+//! impl Apply<Counter> for Eager {
+//!     fn apply(&mut self, i: LogIndex, add: u64) -> u64 { self.0.apply(i, add) }
+//!     fn query(&self, q: ()) -> u64 { self.0.query(q) + 1 }
+//!     fn snapshot(&self) -> u64 { self.0.snapshot() }
+//!     fn restore(&mut self, s: u64) { self.0.restore(s) }
+//! }
+//!
+//! let run = Run { seeds: vec![4], clients: 3, ops: 10 };
+//! let failure = simulate_workload(&Adds, Eager::default, &run).expect_err("the bug is found");
+//! // What the test prints: the seed, the checker's window, and
+//! // "replay it with a trace: RAFT_ACTORS_SEED=4 RAFT_ACTORS_TRACE=1 cargo test <the test> -- --exact --nocapture".
+//! assert!(failure.replay.expect("a replay command").starts_with("RAFT_ACTORS_SEED=4 RAFT_ACTORS_TRACE=1 cargo test"));
+//!
+//! // The correct counter, one seed twice: the same run, byte for byte.
+//! let once = simulate_seed(&Adds, Counter::default, &run, 4).expect("clean");
+//! let twice = simulate_seed(&Adds, Counter::default, &run, 4).expect("clean");
+//! assert_eq!(once.history, twice.history);
+//! ```
+//!
+//! A service built on the service crate runs in both as its node runs its
+//! state machine (`raft_actors_service::machine::Machine<S>`, with the
+//! session table and the address book; its `tests/workload.rs` does it for
+//! the tutorial's service), not through its HTTP routes.

@@ -3,7 +3,8 @@
 //! [linearizability checker](super::linearizability).
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+// The runtime's clock: real time, or a simulation's virtual time.
+use tokio::time::Instant;
 
 use crate::error::ClientError;
 

@@ -10,9 +10,11 @@
 //! a fault-injecting TCP proxy for tests over real sockets ([`proxy`],
 //! [`proxy_mesh`]), network faults that one test body injects over every
 //! transport ([`network_faults`]), the cluster test bodies themselves
-//! ([`cases`]), one call that runs a user's workload under faults for many
-//! seeds and checks every history against their model ([`workload`]), and
-//! two small state machines ([`Kv`], [`Counter`]).
+//! ([`cases`], over any service that is a [`KeyValue`]), one call that runs a user's workload under faults for many
+//! seeds and checks every history against their model ([`workload`]), the
+//! same on one thread in virtual time, where one seed replays one schedule
+//! exactly ([`deterministic`]), and two small state machines ([`Kv`],
+//! [`Counter`]).
 //!
 //! Nothing here is used by a production node; it must never weaken what
 //! it checks to make a test pass.
@@ -34,10 +36,12 @@ pub mod cases;
 pub mod cluster;
 pub mod cluster_builder;
 pub mod counter;
+pub mod deterministic;
 pub mod divergence;
 pub mod faulty_storage;
 pub mod guide;
 pub mod history;
+pub mod key_value;
 pub mod kv;
 pub mod linearizability;
 pub mod load;
@@ -58,6 +62,7 @@ pub use counter::Counter;
 pub use divergence::{Divergence, Fingerprints};
 pub use faulty_storage::{FaultHandle, FaultPlan, FaultStats, FaultyStorage, WriteFault};
 pub use history::{History, Op, OpId, OpKind, Outcome};
+pub use key_value::{KeyValue, KeyValueHandle};
 pub use kv::{Kv, KvCommand};
 pub use linearizability::{check_linearizable, CheckStats, LinearizabilityError};
 pub use load::{propose_load, LoadReport};

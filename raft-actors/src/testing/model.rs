@@ -19,7 +19,9 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+// The runtime's clock: real time, or a simulation's virtual time, so a
+// replayed run records the same times.
+use tokio::time::Instant;
 
 /// A service described sequentially.
 ///

@@ -10,7 +10,8 @@
 //!
 //! A seed fixes the operations, which node each goes to and the faults;
 //! the nodes are real actors on real threads, so it does not fix the
-//! schedule (see the [guide](super::guide)). It must never pass a seed
+//! schedule: [`simulate_workload`](super::deterministic::simulate_workload)
+//! runs the same on one thread in virtual time, where it does. It must never pass a seed
 //! whose history it could not check: a search out of steps is a failure.
 //! A service built on the
 //! service crate runs here as its state machine,
@@ -35,6 +36,10 @@ use crate::core::ConfChange;
 use crate::error::ClientError;
 use crate::node::messages::client::Consistency;
 use crate::type_config::TypeConfig;
+
+/// How long a client waits after a refusal (`NoLeader`, `Busy`, ...):
+/// about two ticks of the test nodes.
+const REFUSED_PAUSE: Duration = Duration::from_millis(20);
 
 /// How an operation reaches the cluster.
 pub enum Request<C: TypeConfig> {
@@ -108,18 +113,30 @@ pub struct Report {
     pub changes: usize,
 }
 
-/// Why a seed failed.
-#[derive(Debug)]
+/// Why a seed failed. Its `Debug` is its `Display`, so a test's
+/// `expect` prints the seed, the reason and the replay command as lines.
 pub struct WorkloadFailure {
     /// The seed, to run again.
     pub seed: u64,
     /// What was wrong: the checker's verdict or the replicas' divergence.
     pub why: String,
+    /// In a simulation, the command that replays this seed with a trace.
+    pub replay: Option<String>,
 }
 
 impl std::fmt::Display for WorkloadFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "seed {}: {}", self.seed, self.why)
+        write!(f, "seed {}: {}", self.seed, self.why)?;
+        if let Some(command) = &self.replay {
+            write!(f, "\nreplay it with a trace: {command}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for WorkloadFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }
 
@@ -165,69 +182,114 @@ where
     W: Workload,
     A: Apply<W::Config>,
 {
-    let apply = Arc::new(apply);
+    let apply: Arc<dyn Fn() -> A + Send + Sync> = Arc::new(apply);
     let mut report = Report::default();
     for &seed in &run.seeds {
-        let apply = Arc::clone(&apply);
-        let book = Fingerprints::every(1);
-        let c = TestCluster::memory(3)
-            .seed(seed)
-            .config(linearizability_config())
-            .apply(move || apply())
-            .fingerprints(&book)
-            .start()
-            .await
-            .map_err(|e| failure(seed, format!("the cluster did not start: {e}")))?;
-        c.wait_for_leader(Duration::from_secs(10))
-            .await
-            .map_err(|e| failure(seed, format!("no first leader: {e}")))?;
-        let calls = Calls::<W::Model>::new();
-        let progress = Progress::default();
-        let total = run.clients * run.ops;
-        info!(seed, "--- workload starts");
-        let ((), (), changes) = futures::join!(
-            clients(workload, &c, &calls, &progress, run, seed),
-            random_faults(&c, &progress, total, seed),
-            membership_changes(&c, &progress, total, seed),
-        );
-        report.changes += changes;
-        c.shutdown().await;
-        let history = calls.calls();
-        let ok = history
-            .iter()
-            .filter(|c| matches!(c.ended, Ended::Ok(_)))
-            .count();
-        if ok == 0 {
-            return Err(failure(seed, "no call was answered".into()));
-        }
-        match check_model(&workload.model(), &history) {
-            Verdict::Linearizable => {}
-            Verdict::NotLinearizable(w) => {
-                let window: Vec<_> = w.calls.iter().map(|&i| &history[i]).collect();
-                return Err(failure(
-                    seed,
-                    format!("not linearizable from call {}: {window:#?}", w.failing),
-                ));
-            }
-            Verdict::Unknown { partition } => {
-                return Err(failure(
-                    seed,
-                    format!("the check ran out of steps (partition {partition:?})"),
-                ))
-            }
-        }
-        if let Some(d) = book.first_divergence() {
-            return Err(failure(
-                seed,
-                format!(
-                    "the replicas' states differ from entry {}: {:?}",
-                    d.index, d.hashes
-                ),
-            ));
-        }
-        report.answered += ok;
+        let seed_run = run_seed(
+            workload,
+            Arc::clone(&apply),
+            run,
+            seed,
+            linearizability_config(),
+        )
+        .await?;
+        report.answered += seed_run.answered;
+        report.changes += seed_run.changes;
     }
     Ok(report)
+}
+
+/// What one seed's run did, and the history it recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeedRun {
+    /// The seed.
+    pub seed: u64,
+    /// Calls answered.
+    pub answered: usize,
+    /// Membership changes that went through.
+    pub changes: usize,
+    /// The recorded history, one call per line with its client, operation,
+    /// times (nanoseconds since the run began, on the runtime's clock:
+    /// virtual in a simulation) and outcome: what a replay must reproduce
+    /// byte for byte.
+    pub history: String,
+}
+
+/// One seed: a 3-node cluster with `cfg`, the clients, the faults and the
+/// membership changes, then the checks.
+pub(super) async fn run_seed<W, A>(
+    workload: &W,
+    apply: Arc<dyn Fn() -> A + Send + Sync>,
+    run: &Run,
+    seed: u64,
+    cfg: crate::node::NodeConfig,
+) -> Result<SeedRun, WorkloadFailure>
+where
+    W: Workload,
+    A: Apply<W::Config>,
+{
+    let book = Fingerprints::every(1);
+    let c = TestCluster::memory(3)
+        .seed(seed)
+        .config(cfg)
+        .apply(move || apply())
+        .fingerprints(&book)
+        .start()
+        .await
+        .map_err(|e| failure(seed, format!("the cluster did not start: {e}")))?;
+    c.wait_for_leader(Duration::from_secs(10))
+        .await
+        .map_err(|e| failure(seed, format!("no first leader: {e}")))?;
+    let calls = Calls::<W::Model>::new();
+    let progress = Progress::default();
+    let total = run.clients * run.ops;
+    info!(seed, "--- workload starts");
+    let ((), (), changes) = futures::join!(
+        clients(workload, &c, &calls, &progress, run, seed),
+        random_faults(&c, &progress, total, seed),
+        membership_changes(&c, &progress, total, seed),
+    );
+    c.shutdown().await;
+    let history = calls.calls();
+    let ok = history
+        .iter()
+        .filter(|c| matches!(c.ended, Ended::Ok(_)))
+        .count();
+    if ok == 0 {
+        return Err(failure(seed, "no call was answered".into()));
+    }
+    match check_model(&workload.model(), &history) {
+        Verdict::Linearizable => {}
+        Verdict::NotLinearizable(w) => {
+            let window: Vec<_> = w.calls.iter().map(|&i| &history[i]).collect();
+            return Err(failure(
+                seed,
+                format!("not linearizable from call {}: {window:#?}", w.failing),
+            ));
+        }
+        Verdict::Unknown { partition } => {
+            return Err(failure(
+                seed,
+                format!("the check ran out of steps (partition {partition:?})"),
+            ))
+        }
+    }
+    if let Some(d) = book.first_divergence() {
+        return Err(failure(
+            seed,
+            format!(
+                "the replicas' states differ from entry {}: {:?}",
+                d.index, d.hashes
+            ),
+        ));
+    }
+    let rendered = history.iter().map(|c| format!("{c:?}\n")).collect();
+    Ok(SeedRun {
+        seed,
+        answered: ok,
+        changes,
+        history: rendered,
+    })
 }
 
 /// A third of the way in, a voter drawn from the seed is removed; two
@@ -264,10 +326,10 @@ async fn membership_changes<C: TypeConfig>(
 /// `change` on the current leader, again while it answers `Busy`, within
 /// a few seconds.
 async fn change<C: TypeConfig>(c: &TestCluster<C>, change: ConfChange) -> Result<(), String> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let mut retry = tokio::time::interval(Duration::from_millis(20));
     loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let leader = c
             .wait_for_leader(left.max(Duration::from_millis(1)))
             .await
@@ -275,7 +337,7 @@ async fn change<C: TypeConfig>(c: &TestCluster<C>, change: ConfChange) -> Result
         match c.raft(leader).change_membership(change.clone()).await {
             Ok(_) => return Ok(()),
             Err(ClientError::Busy | ClientError::NotLeader { .. } | ClientError::NoLeader)
-                if std::time::Instant::now() < deadline =>
+                if tokio::time::Instant::now() < deadline =>
             {
                 retry.tick().await;
             }
@@ -284,8 +346,12 @@ async fn change<C: TypeConfig>(c: &TestCluster<C>, change: ConfChange) -> Result
     }
 }
 
-fn failure(seed: u64, why: String) -> WorkloadFailure {
-    WorkloadFailure { seed, why }
+pub(super) fn failure(seed: u64, why: String) -> WorkloadFailure {
+    WorkloadFailure {
+        seed,
+        why,
+        replay: None,
+    }
 }
 
 /// Every client's operations, each through a node drawn from the seed;
@@ -319,7 +385,14 @@ async fn clients<W: Workload>(
             match answer {
                 Ok(a) => calls.ok(id, workload.output(&op, a)),
                 Err(e) if e.outcome_unknown() => calls.unknown(id),
-                Err(_) => calls.failed(id),
+                Err(_) => {
+                    calls.failed(id);
+                    // A refused client backs off before its next operation,
+                    // as a real one would: in virtual time a refusal costs
+                    // nothing, and a client would spend every operation it
+                    // has in one instant, before any election could end.
+                    tokio::time::sleep(REFUSED_PAUSE).await;
+                }
             }
             progress.step();
         }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub mod registers;
+
 use raft_actors::node::NodeConfig;
 use raft_actors::testing::{Kv, TestCluster, TypedBuilder};
 

@@ -12,7 +12,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+// The runtime's clock: real time, or the kit's virtual time, so a
+// simulation's logged timings replay too.
+use tokio::time::Instant;
 
 use actix::prelude::*;
 use tracing::{debug, warn};

@@ -8,7 +8,9 @@
 //! Counting only: it must never decide anything, nor wait on anything.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::core::{Events, NodeId, ProgressState, RaftCore, Role, Status};
 use crate::histogram::SharedHistogram;

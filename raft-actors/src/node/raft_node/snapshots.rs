@@ -33,7 +33,7 @@ impl<C: TypeConfig> RaftNode<C> {
             return;
         }
         self.snapshot_building = true;
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         let built = async move { apply.send(BuildSnapshot).await };
         ctx.spawn(built.into_actor(self).map(move |res, node, ctx| {
             node.snapshot_building = false;

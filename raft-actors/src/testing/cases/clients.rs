@@ -9,7 +9,9 @@
 //! history that did not happen.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::Notify;
 
@@ -18,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::T;
 use crate::node::messages::client::Consistency;
-use crate::testing::{History, Kv, KvCommand, OpKind, TestCluster};
+use crate::testing::{History, KeyValue, KeyValueHandle, OpKind, TestCluster};
 
 /// What the clients do.
 pub(super) struct Clients {
@@ -34,9 +36,9 @@ impl Clients {
     /// Every client's operations: half writes of unique values, half
     /// reads, on keys `0..3` and random nodes, drawn from `seed`; each
     /// finished one is a step of `progress`.
-    pub async fn run(
+    pub async fn run<C: KeyValue>(
         &self,
-        c: &TestCluster<Kv>,
+        c: &TestCluster<C>,
         history: &History,
         progress: &Progress,
         seed: u64,
@@ -57,7 +59,7 @@ impl Clients {
                     if rng.gen_bool(0.5) {
                         let v = value.fetch_add(1, Ordering::Relaxed);
                         let op = history.invoke(client, key, OpKind::Write(v));
-                        match raft.propose(KvCommand::Put { key, value: v }).await {
+                        match raft.put_value(key, v).await {
                             Ok(_) => history.ok(op, None),
                             Err(e) => history.error(op, &e),
                         }
@@ -68,7 +70,7 @@ impl Clients {
                             Consistency::Linearizable
                         };
                         let op = history.invoke(client, key, OpKind::Read);
-                        match raft.read(key, consistency).await {
+                        match raft.get_value(key, consistency).await {
                             Ok(v) => history.ok(op, v),
                             Err(e) => history.error(op, &e),
                         }

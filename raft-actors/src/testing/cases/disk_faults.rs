@@ -16,15 +16,15 @@ use tracing::info;
 
 use super::clients::{Clients, Progress};
 use super::linearizability::check_history;
-use super::{follower_hearing, put, T};
+use super::{follower_hearing, T};
 use crate::core::NodeId;
 use crate::error::ClientError;
 use crate::node::messages::client::Consistency;
 use crate::node::messages::internal::InjectFault;
 use crate::storage::{MemoryStorage, Storage};
 use crate::testing::{
-    FaultHandle, FaultPlan, FaultStats, FaultyStorage, History, Kv, TestCluster, TypedBuilder,
-    WriteFault,
+    FaultHandle, FaultPlan, FaultStats, FaultyStorage, History, KeyValue, KeyValueHandle,
+    TestCluster, TypedBuilder, WriteFault,
 };
 
 /// The fault controls of a cluster's disks, by node.
@@ -67,10 +67,10 @@ impl Disks {
 }
 
 /// `b` with every node on a [`FaultyStorage`] following `plan(id)`.
-fn on_faulty_disks(
-    b: TypedBuilder<Kv>,
+fn on_faulty_disks<C: KeyValue>(
+    b: TypedBuilder<C>,
     plan: impl Fn(NodeId) -> FaultPlan + Send + 'static,
-) -> (TypedBuilder<Kv>, Disks) {
+) -> (TypedBuilder<C>, Disks) {
     let disks = Disks::default();
     let kept = disks.clone();
     let b = b.storage(move |id, membership| {
@@ -86,11 +86,11 @@ fn on_faulty_disks(
 /// success, never "not applied"), the leader starts a new incarnation
 /// without trying a write again in the failed one, and the cluster, that
 /// node included, serves writes again.
-pub async fn a_failed_fsync_is_never_acknowledged_nor_retried(b: TypedBuilder<Kv>) {
+pub async fn a_failed_fsync_is_never_acknowledged_nor_retried<C: KeyValue>(b: TypedBuilder<C>) {
     let (b, disks) = on_faulty_disks(b, |_| FaultPlan::none());
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
-    let first = c.raft(leader).propose(put(1, 1)).await.expect("write");
+    let first = c.raft(leader).put_value(1, 1).await.expect("write");
     c.wait_all_applied(first.index, T).await.expect("applied");
     for (round, kept) in [(1u64, false), (2, true)] {
         let leader = c.wait_for_leader(T).await.expect("leader");
@@ -101,7 +101,7 @@ pub async fn a_failed_fsync_is_never_acknowledged_nor_retried(b: TypedBuilder<Kv
         disks
             .of(leader)
             .fail_next_write(WriteFault::FsyncFails { kept });
-        let answer = c.raft(leader).propose(put(2, 10 + round)).await;
+        let answer = c.raft(leader).put_value(2, 10 + round).await;
         match &answer {
             Err(e) if e.outcome_unknown() => {}
             other => panic!("a write whose fsync failed answered {other:?}, not unknown"),
@@ -124,11 +124,11 @@ pub async fn a_failed_fsync_is_never_acknowledged_nor_retried(b: TypedBuilder<Kv
             .expect("the restarted node hears a leader");
         let out = c
             .raft(leader)
-            .propose(put(3, round))
+            .put_value(3, round)
             .await
             .expect("a write through the restarted node");
         c.wait_all_applied(out.index, T).await.expect("applied");
-        let v = c.raft(leader).read(3, Consistency::Linearizable).await;
+        let v = c.raft(leader).get_value(3, Consistency::Linearizable).await;
         assert_eq!(v.expect("read"), Some(round));
     }
     assert_eq!(disks.total().refused, 0);
@@ -139,19 +139,14 @@ pub async fn a_failed_fsync_is_never_acknowledged_nor_retried(b: TypedBuilder<Kv
 /// never starts, and the next read (clean) brings the node back with its
 /// whole log, never empty. A record corrupt on every read keeps the node
 /// down with a reason that names the corruption, refusing requests.
-pub async fn a_corrupt_record_at_load_never_starts_the_node_empty(b: TypedBuilder<Kv>) {
+pub async fn a_corrupt_record_at_load_never_starts_the_node_empty<C: KeyValue>(b: TypedBuilder<C>) {
     let (b, disks) = on_faulty_disks(b, |_| FaultPlan::none());
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let f = follower_hearing(&c, leader).await;
     let mut last = 0;
     for k in 1..=3 {
-        last = c
-            .raft(leader)
-            .propose(put(k, k))
-            .await
-            .expect("write")
-            .index;
+        last = c.raft(leader).put_value(k, k).await.expect("write").index;
     }
     c.wait_all_applied(last, T).await.expect("applied");
     let disk = disks.of(f);
@@ -191,14 +186,14 @@ pub async fn a_corrupt_record_at_load_never_starts_the_node_empty(b: TypedBuilde
     let reason = m.down.unwrap_or_default();
     assert!(reason.contains("corrupt"), "a clear reason: {reason}");
     assert_eq!(m.incarnation, incarnation, "no incarnation started");
-    let refused = c.raft(f).propose(put(9, 9)).await;
+    let refused = c.raft(f).put_value(9, 9).await;
     assert!(
         matches!(refused, Err(ClientError::Fatal(_))),
         "requests are refused: {refused:?}"
     );
     let out = c
         .raft(leader)
-        .propose(put(4, 4))
+        .put_value(4, 4)
         .await
         .expect("the others go on");
     assert!(out.index > last);
@@ -212,8 +207,8 @@ pub async fn a_corrupt_record_at_load_never_starts_the_node_empty(b: TypedBuilde
 /// running several seeds can check that every kind fired. Build with
 /// [`linearizability_config`](super::linearizability_config) (snapshots
 /// and compaction under the faults too).
-pub async fn histories_on_failing_disks_are_linearizable(
-    b: TypedBuilder<Kv>,
+pub async fn histories_on_failing_disks_are_linearizable<C: KeyValue>(
+    b: TypedBuilder<C>,
     seed: u64,
 ) -> FaultStats {
     let (b, disks) = on_faulty_disks(b, move |id| {
@@ -222,7 +217,7 @@ pub async fn histories_on_failing_disks_are_linearizable(
             .fsync_failures(0.02)
             .corrupt_loads(0.3)
     });
-    let c: TestCluster<Kv> = b.start().await.expect("cluster starts");
+    let c: TestCluster<C> = b.start().await.expect("cluster starts");
     c.wait_for_leader(T).await.expect("first leader");
     let history = History::new();
     let clients = Clients {
@@ -243,7 +238,7 @@ pub async fn histories_on_failing_disks_are_linearizable(
     check_history(&history, seed, 5);
     info!(seed, "--- faults off: the cluster serves a write");
     let leader = c.wait_for_leader(T).await.expect("a leader");
-    c.raft(leader).propose(put(7, 7)).await.expect("a write");
+    c.raft(leader).put_value(7, 7).await.expect("a write");
     c.shutdown().await;
     stats
 }

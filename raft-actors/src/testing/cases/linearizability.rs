@@ -13,7 +13,7 @@ use super::clients::{Clients, Progress};
 use super::T;
 use crate::core::Role;
 use crate::testing::{
-    check_linearizable, History, Kv, Outcome, ProxyFaults, TestCluster, TypedBuilder,
+    check_linearizable, History, KeyValue, Outcome, ProxyFaults, TestCluster, TypedBuilder,
 };
 use crate::transport::LinkFaults;
 
@@ -21,8 +21,8 @@ use crate::transport::LinkFaults;
 /// history while the leader is partitioned and healed, a minority is cut
 /// off, and the links turn slow and lossy; the history must be
 /// linearizable, and the partitions must have cut connections.
-pub async fn partitions_keep_the_history_linearizable(
-    b: TypedBuilder<Kv>,
+pub async fn partitions_keep_the_history_linearizable<C: KeyValue>(
+    b: TypedBuilder<C>,
     mesh: crate::testing::ProxyMesh,
     seed: u64,
 ) {
@@ -117,7 +117,10 @@ pub fn lin_seeds(default: u64) -> Vec<u64> {
 /// degraded link loses and delays but neither duplicates nor reorders
 /// ([`NetworkFaults::lossy`](crate::testing::NetworkFaults::lossy)). Build
 /// the cluster with [`linearizability_config`], seeded with `seed`.
-pub async fn history_under_random_faults_is_linearizable(b: TypedBuilder<Kv>, seed: u64) {
+pub async fn history_under_random_faults_is_linearizable<C: KeyValue>(
+    b: TypedBuilder<C>,
+    seed: u64,
+) {
     let c = b.start().await.expect("cluster starts");
     c.wait_for_leader(T).await.expect("first leader");
     let history = History::new();

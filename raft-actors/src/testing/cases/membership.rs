@@ -2,22 +2,24 @@
 //! remove a follower, add it back as a learner and promote it once caught
 //! up, remove the leader itself (§6, thesis §4); writes go on throughout.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tracing::info;
 
-use super::{follower_hearing, put, T};
+use super::{follower_hearing, T};
 use crate::core::{ConfChange, Membership, NodeId};
 use crate::error::ClientError;
 use crate::node::messages::client::Consistency;
-use crate::testing::{Kv, TestCluster, TypedBuilder};
+use crate::testing::{KeyValue, KeyValueHandle, TestCluster, TypedBuilder};
 
 /// Asks `leader` for `change`, again while it answers `Busy`, which means
 /// nothing was proposed: retry shortly (the leader's no-op of its term is
 /// not committed yet, or a learner's progress is still on its way back;
 /// over sockets both take a few round trips).
-async fn change(
-    c: &TestCluster<Kv>,
+async fn change<C: KeyValue>(
+    c: &TestCluster<C>,
     leader: NodeId,
     change: ConfChange,
 ) -> Result<Membership, ClientError> {
@@ -34,7 +36,7 @@ async fn change(
 /// Only the leader takes changes; a removed follower comes back as a
 /// learner and is promoted once caught up; a removed leader steps down and
 /// another takes over, with nothing acknowledged lost.
-pub async fn remove_readd_promote_and_remove_the_leader(b: TypedBuilder<Kv>) {
+pub async fn remove_readd_promote_and_remove_the_leader<C: KeyValue>(b: TypedBuilder<C>) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let f = follower_hearing(&c, leader).await;
@@ -55,7 +57,7 @@ pub async fn remove_readd_promote_and_remove_the_leader(b: TypedBuilder<Kv>) {
         .await
         .expect("removed");
     assert!(!m.contains(f), "{m:?}");
-    let w = c.raft(leader).propose(put(1, 10)).await.expect("write");
+    let w = c.raft(leader).put_value(1, 10).await.expect("write");
 
     info!("--- a second change cannot promote a node that is not a learner");
     let Err(err) = change(&c, leader, ConfChange::AddVoter(f)).await else {
@@ -78,7 +80,10 @@ pub async fn remove_readd_promote_and_remove_the_leader(b: TypedBuilder<Kv>) {
         .expect("promoted");
     assert!(m.voters.contains(&f) && m.voters.len() == 3, "{m:?}");
     assert_eq!(
-        c.raft(f).read(1, Consistency::Stale).await.expect("read"),
+        c.raft(f)
+            .get_value(1, Consistency::Stale)
+            .await
+            .expect("read"),
         Some(10)
     );
 
@@ -91,11 +96,11 @@ pub async fn remove_readd_promote_and_remove_the_leader(b: TypedBuilder<Kv>) {
         .wait_for_leader_except(&[leader], T)
         .await
         .expect("a new leader");
-    let w2 = c.raft(next).propose(put(2, 20)).await.expect("write after");
+    let w2 = c.raft(next).put_value(2, 20).await.expect("write after");
     assert!(w2.index > w.index);
     let v = c
         .raft(next)
-        .read(1, Consistency::Linearizable)
+        .get_value(1, Consistency::Linearizable)
         .await
         .expect("read");
     assert_eq!(v, Some(10), "nothing acknowledged was lost");

@@ -9,29 +9,27 @@ use std::time::Duration;
 
 use tracing::info;
 
-use super::{follower_of, put, T};
+use super::{follower_of, T};
 use crate::error::ClientError;
 use crate::node::messages::client::Consistency;
-use crate::testing::{Kv, TypedBuilder};
+use crate::testing::{KeyValue, KeyValueHandle, TypedBuilder};
 
 /// A proposal pending on a cut-off leader fails with `Interrupted` when
 /// the node panics inside a handler; the node restarts from storage,
 /// rejoins, and nothing acknowledged was lost.
-pub async fn caught_panic_fails_pending_requests_and_the_node_rejoins(b: TypedBuilder<Kv>) {
+pub async fn caught_panic_fails_pending_requests_and_the_node_rejoins<C: KeyValue>(
+    b: TypedBuilder<C>,
+) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
-    let acked = c
-        .raft(leader)
-        .propose(put(1, 1))
-        .await
-        .expect("acked write");
+    let acked = c.raft(leader).put_value(1, 1).await.expect("acked write");
     let incarnation = c.raft(leader).current().incarnation;
 
     info!("--- a proposal that cannot commit (the leader is cut off) is pending");
     c.faults().isolate(leader);
     let pending = actix_rt::spawn({
         let raft = c.raft(leader).clone().with_timeout(Duration::from_secs(30));
-        async move { raft.propose(put(1, 2)).await }
+        async move { raft.put_value(1, 2).await }
     });
     c.wait_until("the proposal is in the leader's log", T, |m| {
         m[&leader].last_index > acked.index
@@ -57,12 +55,16 @@ pub async fn caught_panic_fails_pending_requests_and_the_node_rejoins(b: TypedBu
     let leader2 = c.wait_for_leader(T).await.expect("leader");
     let out = c
         .raft(leader2)
-        .propose(put(2, 2))
+        .put_value(2, 2)
         .await
         .expect("write after restart");
     c.wait_all_applied(out.index, T).await.expect("all applied");
     for id in c.ids() {
-        let v = c.raft(id).read(1, Consistency::Stale).await.expect("read");
+        let v = c
+            .raft(id)
+            .get_value(1, Consistency::Stale)
+            .await
+            .expect("read");
         assert!(v.is_some(), "node {id} lost the acknowledged write");
     }
     c.shutdown().await;
@@ -70,29 +72,24 @@ pub async fn caught_panic_fails_pending_requests_and_the_node_rejoins(b: TypedBu
 
 /// A crashed follower refuses requests; restarted, it reloads its log
 /// from storage, rebuilds its state machine by replay and catches up.
-pub async fn crashed_follower_restarts_from_storage_and_rebuilds_its_state_machine(
-    b: TypedBuilder<Kv>,
+pub async fn crashed_follower_restarts_from_storage_and_rebuilds_its_state_machine<C: KeyValue>(
+    b: TypedBuilder<C>,
 ) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let follower = follower_of(&c, leader);
     for v in 1..=5 {
-        c.raft(leader).propose(put(v, v)).await.expect("write");
+        c.raft(leader).put_value(v, v).await.expect("write");
     }
     info!("--- crash follower {follower}; writes go on without it");
     c.crash(follower).await;
-    let crashed = c.raft(follower).read(1, Consistency::Stale).await;
+    let crashed = c.raft(follower).get_value(1, Consistency::Stale).await;
     assert_eq!(
         crashed,
         Err(ClientError::ShuttingDown),
         "a crashed node refuses requests"
     );
-    let last = c
-        .raft(leader)
-        .propose(put(9, 9))
-        .await
-        .expect("write")
-        .index;
+    let last = c.raft(leader).put_value(9, 9).await.expect("write").index;
 
     info!("--- restart: log from storage, state machine rebuilt by replay");
     c.restart(follower).await.expect("restart");
@@ -100,7 +97,7 @@ pub async fn crashed_follower_restarts_from_storage_and_rebuilds_its_state_machi
     for key in [1, 5, 9] {
         let v = c
             .raft(follower)
-            .read(key, Consistency::Stale)
+            .get_value(key, Consistency::Stale)
             .await
             .expect("read");
         assert_eq!(v, Some(key), "key {key} on the restarted node");
@@ -110,10 +107,12 @@ pub async fn crashed_follower_restarts_from_storage_and_rebuilds_its_state_machi
 
 /// A snapshot taken on request is stored, and a crashed node's state
 /// machine starts from it.
-pub async fn snapshot_is_saved_and_restores_a_crashed_state_machine(b: TypedBuilder<Kv>) {
+pub async fn snapshot_is_saved_and_restores_a_crashed_state_machine<C: KeyValue>(
+    b: TypedBuilder<C>,
+) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
-    let out = c.raft(leader).propose(put(4, 44)).await.expect("write");
+    let out = c.raft(leader).put_value(4, 44).await.expect("write");
     let index = c.raft(leader).snapshot().await.expect("snapshot");
     assert!(index >= out.index, "the snapshot covers the applied write");
     let saved = c.storage(leader).state().snapshot.expect("saved");
@@ -127,7 +126,7 @@ pub async fn snapshot_is_saved_and_restores_a_crashed_state_machine(b: TypedBuil
         .expect("back");
     let v = c
         .raft(leader)
-        .read(4, Consistency::Stale)
+        .get_value(4, Consistency::Stale)
         .await
         .expect("read");
     assert_eq!(v, Some(44));
@@ -137,7 +136,9 @@ pub async fn snapshot_is_saved_and_restores_a_crashed_state_machine(b: TypedBuil
 /// A follower whose disk fails writes goes down with a clear reason,
 /// refuses requests, and (its storage unreadable) stays down without a
 /// restart loop, while the majority goes on.
-pub async fn failing_disk_stops_the_node_and_unreadable_storage_keeps_it_down(b: TypedBuilder<Kv>) {
+pub async fn failing_disk_stops_the_node_and_unreadable_storage_keeps_it_down<C: KeyValue>(
+    b: TypedBuilder<C>,
+) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let follower = follower_of(&c, leader);
@@ -145,7 +146,7 @@ pub async fn failing_disk_stops_the_node_and_unreadable_storage_keeps_it_down(b:
     c.storage(follower).fail_loads(true);
     c.storage(follower).fail_appends(true);
     c.raft(leader)
-        .propose(put(1, 1))
+        .put_value(1, 1)
         .await
         .expect("the majority still commits");
     let m = c
@@ -158,13 +159,13 @@ pub async fn failing_disk_stops_the_node_and_unreadable_storage_keeps_it_down(b:
         reason.contains("cannot load storage"),
         "a clear error: {reason}"
     );
-    let refused = c.raft(follower).propose(put(2, 2)).await;
+    let refused = c.raft(follower).put_value(2, 2).await;
     assert!(
         matches!(refused, Err(ClientError::Fatal(_))),
         "requests are refused: {refused:?}"
     );
     info!("--- it stays down (no restart loop), the others go on");
-    let out = c.raft(leader).propose(put(3, 3)).await.expect("write");
+    let out = c.raft(leader).put_value(3, 3).await.expect("write");
     assert!(c.raft(follower).current().down.is_some());
     assert!(out.index > 0);
     c.shutdown().await;
@@ -172,7 +173,9 @@ pub async fn failing_disk_stops_the_node_and_unreadable_storage_keeps_it_down(b:
 
 /// Shutting a node down fails its pending requests with `Interrupted`
 /// (they may still commit elsewhere) and refuses new ones.
-pub async fn shutdown_interrupts_pending_requests_and_refuses_new_ones(b: TypedBuilder<Kv>) {
+pub async fn shutdown_interrupts_pending_requests_and_refuses_new_ones<C: KeyValue>(
+    b: TypedBuilder<C>,
+) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
     c.faults().isolate(leader);
@@ -181,7 +184,7 @@ pub async fn shutdown_interrupts_pending_requests_and_refuses_new_ones(b: TypedB
     let before = c.raft(leader).current().last_index;
     let pending = actix_rt::spawn({
         let raft = c.raft(leader).clone().with_timeout(Duration::from_secs(30));
-        async move { raft.propose(put(1, 1)).await }
+        async move { raft.put_value(1, 1).await }
     });
     c.wait_until("proposal appended", T, |m| m[&leader].last_index > before)
         .await
@@ -191,7 +194,7 @@ pub async fn shutdown_interrupts_pending_requests_and_refuses_new_ones(b: TypedB
     let answer = pending.await.expect("task");
     // It may still commit elsewhere: unknown, not refused.
     assert_eq!(answer.map(|_| ()), Err(ClientError::Interrupted));
-    let later = c.raft(leader).propose(put(2, 2)).await;
+    let later = c.raft(leader).put_value(2, 2).await;
     assert_eq!(later.map(|_| ()), Err(ClientError::ShuttingDown));
     c.shutdown().await;
 }

@@ -5,10 +5,10 @@
 
 use tracing::info;
 
-use super::{follower_of, put, T};
+use super::{follower_of, T};
 use crate::core::{LogIndex, NodeId};
 use crate::node::messages::client::Consistency;
-use crate::testing::{Kv, TestCluster, TypedBuilder};
+use crate::testing::{KeyValue, KeyValueHandle, TestCluster, TypedBuilder};
 
 /// Node settings for the snapshot cases: a snapshot every 20 entries, no
 /// trailing log, 64-byte chunks (so a snapshot crosses the network in many
@@ -30,7 +30,9 @@ pub fn snapshot_config() -> crate::node::NodeConfig {
 /// snapshot, then its state machine comes back from the snapshot (and the
 /// log after it) across a restart. Build the cluster with
 /// [`snapshot_config`].
-pub async fn lagging_follower_catches_up_by_snapshot_after_compaction(b: TypedBuilder<Kv>) {
+pub async fn lagging_follower_catches_up_by_snapshot_after_compaction<C: KeyValue>(
+    b: TypedBuilder<C>,
+) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let lagging = follower_of(&c, leader);
@@ -60,7 +62,7 @@ pub async fn lagging_follower_catches_up_by_snapshot_after_compaction(b: TypedBu
     for key in [0, 59] {
         let v = c
             .raft(lagging)
-            .read(key, Consistency::Stale)
+            .get_value(key, Consistency::Stale)
             .await
             .expect("read");
         assert_eq!(v, Some(key + 100), "key {key} after restart");
@@ -72,7 +74,7 @@ pub async fn lagging_follower_catches_up_by_snapshot_after_compaction(b: TypedBu
 /// comes back to a compacted log and can only catch up by InstallSnapshot
 /// (§7), chunk by chunk; it then serves every write. Build the cluster
 /// with [`snapshot_config`].
-pub async fn lagging_follower_catches_up_by_snapshot(b: TypedBuilder<Kv>) {
+pub async fn lagging_follower_catches_up_by_snapshot<C: KeyValue>(b: TypedBuilder<C>) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let lagging = follower_of(&c, leader);
@@ -88,12 +90,15 @@ pub async fn lagging_follower_catches_up_by_snapshot(b: TypedBuilder<Kv>) {
 /// Writes keys `0..60` (values `key + 100`) on `leader` and waits until it
 /// applied them; answers the last index and that of the leader's stored
 /// snapshot, which must cover at least two thresholds of 20.
-async fn write_past_two_snapshots(c: &TestCluster<Kv>, leader: NodeId) -> (LogIndex, LogIndex) {
+async fn write_past_two_snapshots<C: KeyValue>(
+    c: &TestCluster<C>,
+    leader: NodeId,
+) -> (LogIndex, LogIndex) {
     let mut last = 0;
     for key in 0..60 {
         last = c
             .raft(leader)
-            .propose(put(key, key + 100))
+            .put_value(key, key + 100)
             .await
             .expect("write")
             .index;
@@ -115,8 +120,8 @@ async fn write_past_two_snapshots(c: &TestCluster<Kv>, leader: NodeId) -> (LogIn
 /// Waits until `lagging` applied `last`, then checks it stored a snapshot
 /// at least as recent as the leader's (`snap`) and serves the writes of
 /// [`write_past_two_snapshots`].
-async fn caught_up_by_snapshot(
-    c: &TestCluster<Kv>,
+async fn caught_up_by_snapshot<C: KeyValue>(
+    c: &TestCluster<C>,
     lagging: NodeId,
     last: LogIndex,
     snap: LogIndex,
@@ -135,7 +140,7 @@ async fn caught_up_by_snapshot(
     for key in [0, 17, 59] {
         let v = c
             .raft(lagging)
-            .read(key, Consistency::Stale)
+            .get_value(key, Consistency::Stale)
             .await
             .expect("read");
         assert_eq!(v, Some(key + 100), "key {key} on the follower");

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use tracing::info;
 
-use super::{follower_of, put, T};
+use super::{follower_of, T};
 use crate::apply::Apply;
 use crate::core::LogIndex;
 use crate::error::ClientError;
 use crate::node::messages::client::Consistency;
-use crate::testing::{Kv, TypedBuilder};
+use crate::testing::{KeyValue, KeyValueHandle, TypedBuilder};
 use crate::type_config::TypeConfig;
 
 /// A counter whose next `apply` panics once its cluster's switch is armed
@@ -53,7 +53,9 @@ impl Apply<Fragile> for Fragile {
 /// The next apply panics on one node: that node restarts, and every node
 /// ends with the committed write applied exactly once. The cluster runs a
 /// counter of its own instead of `b`'s state machine.
-pub async fn a_panic_in_apply_restarts_the_node_with_a_rebuilt_state_machine(b: TypedBuilder<Kv>) {
+pub async fn a_panic_in_apply_restarts_the_node_with_a_rebuilt_state_machine<C: TypeConfig>(
+    b: TypedBuilder<C>,
+) {
     let armed = Arc::new(AtomicBool::new(false));
     let switch = Arc::clone(&armed);
     let c = b
@@ -118,13 +120,13 @@ pub async fn a_panic_in_apply_restarts_the_node_with_a_rebuilt_state_machine(b: 
 
 /// A follower restarted from a snapshot that covers everything committed
 /// serves a linearizable read without any new write.
-pub async fn a_node_restarted_from_a_snapshot_serves_linearizable_reads_at_once(
-    b: TypedBuilder<Kv>,
+pub async fn a_node_restarted_from_a_snapshot_serves_linearizable_reads_at_once<C: KeyValue>(
+    b: TypedBuilder<C>,
 ) {
     let c = b.start().await.expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let f = follower_of(&c, leader);
-    let w = c.raft(leader).propose(put(9, 90)).await.expect("write");
+    let w = c.raft(leader).put_value(9, 90).await.expect("write");
     c.raft(f)
         .wait_for(T, |m| m.applied >= w.index)
         .await
@@ -141,7 +143,7 @@ pub async fn a_node_restarted_from_a_snapshot_serves_linearizable_reads_at_once(
         .expect("rejoined");
     let v = c
         .raft(f)
-        .read(9, Consistency::Linearizable)
+        .get_value(9, Consistency::Linearizable)
         .await
         .expect("read without any new write");
     assert_eq!(v, Some(90));

@@ -1,0 +1,156 @@
+//! The deterministic simulation of the actor layer
+//! (`testing::deterministic`): nodes, memory network, memory storage and
+//! apply actors on one thread in virtual time, so one seed replays one
+//! schedule. The same seed run twice gives the same history byte for byte
+//! and the same trace; another seed gives another; a failing seed names
+//! the command that replays it with a trace; a non-deterministic state
+//! machine is caught there too.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::registers::{OffByOne, Registers};
+
+use raft_actors::apply::Apply;
+use raft_actors::core::LogIndex;
+use raft_actors::testing::deterministic::{
+    simulate_seed, simulate_traced, simulate_workload, SEED_VAR, TRACE_VAR,
+};
+use raft_actors::testing::workload::Run;
+use raft_actors::testing::{Kv, KvCommand};
+
+fn run(seed: u64) -> Run {
+    Run {
+        seeds: vec![seed],
+        clients: 5,
+        ops: 40,
+    }
+}
+
+#[test]
+fn one_seed_replays_one_history_byte_for_byte() {
+    let first = simulate_seed(&Registers, Kv::default, &run(11), 11).expect("seed 11 is clean");
+    let again = simulate_seed(&Registers, Kv::default, &run(11), 11).expect("seed 11 is clean");
+    assert!(first.answered > 50, "too little ran: {first:?}");
+    assert_eq!(
+        first.history.lines().count(),
+        200,
+        "every call is in the history"
+    );
+    assert_eq!(first, again, "the same seed gave two different runs");
+    let other = simulate_seed(&Registers, Kv::default, &run(12), 12).expect("seed 12 is clean");
+    assert_ne!(
+        first.history, other.history,
+        "another seed gave the same history: the seed decides nothing"
+    );
+}
+
+#[test]
+fn one_seed_replays_one_trace() {
+    let (first, trace) = simulate_traced(&Registers, Kv::default, &run(5), 5);
+    let (again, retrace) = simulate_traced(&Registers, Kv::default, &run(5), 5);
+    assert_eq!(first.expect("seed 5 is clean"), again.expect("again"));
+    // The kit's own fault log and the nodes' events, stamped in virtual time.
+    assert!(trace.contains("--- workload starts"), "{trace}");
+    assert!(trace.contains("--- remove a voter"), "{trace}");
+    assert!(trace.contains("crash injected"), "{trace}");
+    assert!(
+        trace.contains("stopped on request"),
+        "debug events too: {trace}"
+    );
+    assert!(
+        trace
+            .lines()
+            .all(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())),
+        "every line starts with its virtual time"
+    );
+    if trace != retrace {
+        let (i, (a, b)) = trace
+            .lines()
+            .zip(retrace.lines())
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+            .expect("one trace is a prefix of the other");
+        panic!("the traces differ from line {i}:\n{a}\n{b}");
+    }
+}
+
+#[test]
+fn a_failing_seed_prints_the_command_that_replays_it() {
+    if std::env::var(SEED_VAR).is_ok() {
+        // A replay of another test's seed: this one's seed is its own.
+        return;
+    }
+    let failure = simulate_workload(&Registers, OffByOne::default, &run(3))
+        .expect_err("a read of a value nobody wrote was accepted");
+    let printed = format!("{failure:?}");
+    assert_eq!(failure.seed, 3);
+    assert!(printed.contains("not linearizable"), "{printed}");
+    assert!(
+        printed.contains(&format!(
+            "{SEED_VAR}=3 {TRACE_VAR}=1 cargo test a_failing_seed_prints_the_command_that_replays_it -- --exact --nocapture"
+        )),
+        "{printed}"
+    );
+}
+
+/// The kit's `Kv`, which on every other replica it builds adds one to each
+/// value it stores: what reading a clock or a `HashMap`'s order in `apply`
+/// does, made certain (any three replicas include both kinds).
+struct Salted {
+    kv: Kv,
+    salt: u64,
+}
+
+static BUILT: AtomicU64 = AtomicU64::new(0);
+
+impl Default for Salted {
+    fn default() -> Self {
+        Salted {
+            kv: Kv::default(),
+            salt: BUILT.fetch_add(1, Ordering::Relaxed) % 2,
+        }
+    }
+}
+
+impl Apply<Kv> for Salted {
+    fn apply(&mut self, index: LogIndex, command: KvCommand) -> Option<u64> {
+        let KvCommand::Put { key, value } = command;
+        let command = KvCommand::Put {
+            key,
+            value: value + self.salt,
+        };
+        self.kv.apply(index, command)
+    }
+    fn query(&self, key: u64) -> Option<u64> {
+        self.kv.query(key)
+    }
+    fn snapshot(&self) -> BTreeMap<u64, u64> {
+        self.kv.snapshot()
+    }
+    fn restore(&mut self, s: BTreeMap<u64, u64>) {
+        self.kv.restore(s);
+    }
+}
+
+#[test]
+fn a_state_machine_that_is_not_deterministic_is_caught_in_the_simulation() {
+    if std::env::var(SEED_VAR).is_ok() {
+        return;
+    }
+    let run = Run {
+        seeds: vec![2],
+        clients: 3,
+        ops: 15,
+    };
+    let failure = simulate_workload(&Registers, Salted::default, &run)
+        .expect_err("replicas that disagree were accepted");
+    let printed = format!("{failure:?}");
+    assert!(
+        printed.contains("differ") || printed.contains("not linearizable"),
+        "{printed}"
+    );
+    assert!(printed.contains(TRACE_VAR), "{printed}");
+}
