@@ -174,6 +174,8 @@ pub mod security;
 pub mod service;
 pub mod sessions;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use builder::{ServiceBuilder, StartError};
 pub use error::ApiError;

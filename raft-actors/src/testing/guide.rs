@@ -229,3 +229,16 @@
 //! state machine (`raft_actors_service::machine::Machine<S>`, with the
 //! session table and the address book; its `tests/workload.rs` does it for
 //! the tutorial's service), not through its HTTP routes.
+//!
+//! ## The project's own cluster tests, over your service
+//!
+//! The bodies of [`cases`](super::cases) (elections, replication, reads,
+//! restarts, snapshots, membership, faults, failing disks, linearizable
+//! histories) are generic over any [`KeyValue`](super::KeyValue): say how
+//! a `u64` stored under a key maps onto your commands and queries, and
+//! [`cluster_cases!`](crate::cluster_cases) declares every one of them as
+//! a test of your service, over the memory network or, with
+//! [`TypedBuilder::network`](super::TypedBuilder::network), over a real
+//! transport. A service built on the service crate implements
+//! `raft_actors_service::testing::KeyValueService` (its feature `testing`)
+//! instead, and the bodies run over its `Machine<S>`.
