@@ -51,7 +51,10 @@ fn one_seed_replays_one_history_byte_for_byte() {
 fn one_seed_replays_one_trace() {
     let (first, trace) = simulate_traced(&Registers, Kv::default, &run(5), 5);
     let (again, retrace) = simulate_traced(&Registers, Kv::default, &run(5), 5);
-    assert_eq!(first.expect("seed 5 is clean"), again.expect("again"));
+    let first = first.expect("seed 5 is clean");
+    assert_eq!(first, again.expect("again"));
+    let untraced = simulate_seed(&Registers, Kv::default, &run(5), 5).expect("seed 5 is clean");
+    assert_eq!(first, untraced, "tracing changed the run");
     // The kit's own fault log and the nodes' events, stamped in virtual time.
     assert!(trace.contains("--- workload starts"), "{trace}");
     assert!(trace.contains("--- remove a voter"), "{trace}");
@@ -90,7 +93,7 @@ fn a_failing_seed_prints_the_command_that_replays_it() {
     assert!(printed.contains("not linearizable"), "{printed}");
     assert!(
         printed.contains(&format!(
-            "{SEED_VAR}=3 {TRACE_VAR}=1 cargo test a_failing_seed_prints_the_command_that_replays_it -- --exact --nocapture"
+            "replay it with a trace: {SEED_VAR}=3 {TRACE_VAR}=1 cargo test -p raft-actors --test t87_deterministic -- --exact a_failing_seed_prints_the_command_that_replays_it --nocapture"
         )),
         "{printed}"
     );
@@ -153,4 +156,47 @@ fn a_state_machine_that_is_not_deterministic_is_caught_in_the_simulation() {
         "{printed}"
     );
     assert!(printed.contains(TRACE_VAR), "{printed}");
+}
+
+/// What the replay of [`the_printed_replay_reproduces_the_failure_with_a_trace`]
+/// runs: the planted bug, failing (ignored in a normal run).
+#[test]
+#[ignore = "run by the replay test, in a process of its own"]
+fn planted_bug_for_the_replay() {
+    simulate_workload(&Registers, OffByOne::default, &run(3)).expect("the planted bug fails");
+}
+
+#[test]
+fn the_printed_replay_reproduces_the_failure_with_a_trace() {
+    if std::env::var(SEED_VAR).is_ok() {
+        return;
+    }
+    let failure = simulate_workload(&Registers, OffByOne::default, &run(3))
+        .expect_err("the planted bug fails");
+    // What the printed command does, without a nested cargo: the same test
+    // binary, the one test, the seed and the trace set.
+    let replay = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+        .args([
+            "--ignored",
+            "--exact",
+            "planted_bug_for_the_replay",
+            "--nocapture",
+        ])
+        .env(SEED_VAR, "3")
+        .env(TRACE_VAR, "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the replay runs");
+    let out = String::from_utf8_lossy(&replay.stdout).into_owned()
+        + &String::from_utf8_lossy(&replay.stderr);
+    assert!(!replay.status.success(), "the replay passed:\n{out}");
+    let verdict = failure.why.lines().next().expect("a reason");
+    assert!(
+        out.contains(verdict),
+        "the replay failed otherwise than {verdict:?}:\n{out}"
+    );
+    assert!(
+        out.contains("--- workload starts seed=3"),
+        "no trace in the replay:\n{out}"
+    );
 }

@@ -213,7 +213,7 @@ fn a_service_that_loses_votes_is_refused_in_the_simulation_with_a_replay() {
     let replay = failure.replay.expect("a replay command");
     assert!(
         replay.starts_with(
-            "RAFT_ACTORS_SEED=3 RAFT_ACTORS_TRACE=1 cargo test a_service_that_loses_votes"
+            "RAFT_ACTORS_SEED=3 RAFT_ACTORS_TRACE=1 cargo test -p raft-actors-service --test workload -- --exact a_service_that_loses_votes"
         ),
         "{replay}"
     );

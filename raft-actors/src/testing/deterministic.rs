@@ -17,17 +17,21 @@
 //! clock to decide: either would bring the operating system's scheduler
 //! back into the schedule. Nodes run with [`ApplyThread::Node`] for that.
 
+use std::any::Any;
 use std::future::Future;
 use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::fmt::{MakeWriter, TestWriter};
 use tracing_subscriber::EnvFilter;
 
 use super::cases::linearizability::linearizability_config;
-use super::workload::{run_seed, Report, Run, SeedRun, Workload, WorkloadFailure};
+use super::workload::{failure, run_seed, Report, Run, SeedRun, Workload, WorkloadFailure};
 use crate::apply::Apply;
 use crate::node::{ApplyThread, NodeConfig};
 
@@ -85,22 +89,11 @@ where
     A: Apply<W::Config>,
 {
     let apply: Arc<dyn Fn() -> A + Send + Sync> = Arc::new(apply);
-    let trace = std::env::var(TRACE_VAR).is_ok_and(|v| v == "1");
+    let live = std::env::var(TRACE_VAR).is_ok_and(|v| v == "1");
     let mut report = Report::default();
     for seed in seeds(run) {
-        let f = Arc::clone(&apply);
-        let outcome = if trace {
-            let (outcome, trace) = simulate_traced(workload, move || f(), run, seed);
-            // Through the test harness's capture, like `println!`.
-            print!("{trace}");
-            outcome
-        } else {
-            simulate_seed(workload, move || f(), run, seed)
-        };
-        let done = outcome.map_err(|mut failure| {
-            failure.replay = Some(replay_command(seed));
-            failure
-        })?;
+        let trace = live.then(|| BoxMakeWriter::new(TestWriter::new()));
+        let done = one_seed(workload, Arc::clone(&apply), run, seed, trace)?;
         report.answered += done.answered;
         report.changes += done.changes;
     }
@@ -109,7 +102,8 @@ where
 
 /// One seed of [`simulate_workload`], with its history: the same seed
 /// gives the same [`SeedRun`], byte for byte (given a workload whose
-/// operations depend only on the generator it is handed).
+/// operations depend only on the generator it is handed). A failure
+/// carries the command that replays it.
 pub fn simulate_seed<W, A>(
     workload: &W,
     apply: impl Fn() -> A + Send + Sync + 'static,
@@ -120,13 +114,13 @@ where
     W: Workload,
     A: Apply<W::Config>,
 {
-    let apply: Arc<dyn Fn() -> A + Send + Sync> = Arc::new(apply);
-    in_virtual_time(run_seed(workload, apply, run, seed, simulation_config()))
+    one_seed(workload, Arc::new(apply), run, seed, None)
 }
 
 /// [`simulate_seed`] with a trace: every event the nodes and the kit log
 /// while it runs, each stamped with its virtual time (seconds since the
-/// run began), at debug level unless `RUST_LOG` says otherwise.
+/// run began), at debug level unless `RUST_LOG` says otherwise. Tracing
+/// changes nothing in the run: its history is [`simulate_seed`]'s.
 pub fn simulate_traced<W, A>(
     workload: &W,
     apply: impl Fn() -> A + Send + Sync + 'static,
@@ -137,24 +131,76 @@ where
     W: Workload,
     A: Apply<W::Config>,
 {
-    let apply: Arc<dyn Fn() -> A + Send + Sync> = Arc::new(apply);
     let sink = TraceSink::default();
-    let outcome = in_virtual_time(async {
+    let trace = Some(BoxMakeWriter::new(sink.clone()));
+    let outcome = one_seed(workload, Arc::new(apply), run, seed, trace);
+    (outcome, sink.text())
+}
+
+/// How long one seed may run, in virtual time, before it counts as stuck:
+/// far beyond what any workload of the kit takes (seconds).
+pub const VIRTUAL_BUDGET: Duration = Duration::from_secs(3600);
+
+/// One seed in virtual time, traced to `trace` if given; a panic out of
+/// the run (the kit's own `expect`s, the user's `Workload` or model) or a
+/// run past [`VIRTUAL_BUDGET`] is a failure of that seed like any other,
+/// with its replay command.
+fn one_seed<W, A>(
+    workload: &W,
+    apply: Arc<dyn Fn() -> A + Send + Sync>,
+    run: &Run,
+    seed: u64,
+    trace: Option<BoxMakeWriter>,
+) -> Result<SeedRun, WorkloadFailure>
+where
+    W: Workload,
+    A: Apply<W::Config>,
+{
+    let body = async {
         // Installed inside the runtime, so the clock it stamps with is the
         // virtual one from its start.
-        let filter = EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new("raft_actors=debug,info"));
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_timer(VirtualTime(tokio::time::Instant::now()))
-            .with_ansi(false)
-            .with_target(false)
-            .with_writer(sink.clone())
-            .finish();
-        let _installed = tracing::subscriber::set_default(subscriber);
-        run_seed(workload, apply, run, seed, simulation_config()).await
-    });
-    (outcome, sink.text())
+        let _installed = trace.map(|writer| {
+            let filter = EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("raft_actors=debug,info"));
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_timer(VirtualTime(tokio::time::Instant::now()))
+                .with_ansi(false)
+                .with_target(false)
+                .with_writer(writer)
+                .finish();
+            tracing::subscriber::set_default(subscriber)
+        });
+        let run = run_seed(workload, apply, run, seed, simulation_config());
+        match tokio::time::timeout(VIRTUAL_BUDGET, run).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(failure(
+                seed,
+                format!("the seed did not finish within {VIRTUAL_BUDGET:?} of virtual time"),
+            )),
+        }
+    };
+    // The run is dropped whole on a panic (its runtime with it): nothing
+    // of it is observed afterwards, so unwind safety cannot be broken.
+    let outcome = match catch_unwind(AssertUnwindSafe(|| in_virtual_time(body))) {
+        Ok(outcome) => outcome,
+        Err(panic) => Err(failure(
+            seed,
+            format!("panicked: {}", panic_message(&*panic)),
+        )),
+    };
+    outcome.map_err(|mut failure| {
+        failure.replay = Some(replay_command(seed));
+        failure
+    })
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Runs `f` to completion on a fresh actix system over a current-thread
@@ -203,15 +249,39 @@ fn seeds(run: &Run) -> Vec<u64> {
     }
 }
 
-/// The command that replays `seed` with a trace: libtest names the thread
-/// of each test after the test, so the command names it too.
+/// The command that replays `seed` with a trace. Cargo runs a test with
+/// its package's name in `CARGO_PKG_NAME`, the binary is named after its
+/// target (plus a hash), and libtest names each test's thread after the
+/// test: together, the one test of the one target.
 fn replay_command(seed: u64) -> String {
+    let mut command = format!("{SEED_VAR}={seed} {TRACE_VAR}=1 cargo test");
+    let package = std::env::var("CARGO_PKG_NAME").ok();
+    if let Some(package) = &package {
+        command.push_str(&format!(" -p {package}"));
+    }
     let test = std::thread::current()
         .name()
         .filter(|name| *name != "main")
-        .map(|name| format!(" {name} -- --exact --nocapture"))
-        .unwrap_or_else(|| " -- --nocapture".into());
-    format!("{SEED_VAR}={seed} {TRACE_VAR}=1 cargo test{test}")
+        .map(str::to_owned);
+    let target = std::env::current_exe().ok().and_then(|exe| {
+        let stem = exe.file_stem()?.to_str()?.to_owned();
+        Some(match stem.rsplit_once('-') {
+            Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_owned(),
+            _ => stem,
+        })
+    });
+    match (&test, target, &package) {
+        (Some(_), Some(target), Some(package)) if target == package.replace('-', "_") => {
+            command.push_str(" --lib");
+        }
+        (Some(_), Some(target), _) => command.push_str(&format!(" --test {target}")),
+        _ => {}
+    }
+    match test {
+        Some(test) => command.push_str(&format!(" -- --exact {test} --nocapture")),
+        None => command.push_str(" -- --nocapture"),
+    }
+    command
 }
 
 /// Stamps events with the virtual time since the run began.

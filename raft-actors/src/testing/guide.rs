@@ -176,15 +176,19 @@
 //! schedule: the same seed gives the same history, byte for byte, and a
 //! failing seed comes with the command that replays it with a trace of
 //! every event in virtual time. It is a plain `#[test]`, not an async one.
-//! Here the read that skips the log again, found and replayed:
+//! Here the read that skips the log again (a stale read through
+//! [`Request::ReadWith`](super::workload::Request::ReadWith)), found, then
+//! replayed with its trace:
 //!
 //! ```
-//! use raft_actors::testing::deterministic::{simulate_seed, simulate_workload};
+//! use raft_actors::testing::deterministic::{simulate_seed, simulate_traced, simulate_workload};
 //! use raft_actors::testing::workload::{Answer, ChaCha8Rng, Request, Rng, Run, Workload};
 //! use raft_actors::testing::{Counter, CounterModel, CounterOp};
-//! use raft_actors::{apply::Apply, core::LogIndex};
+//! use raft_actors::Consistency;
+//! # if std::env::var("RAFT_ACTORS_SEED").is_ok() { return; } // a replay of another test
 //!
-//! struct Adds;
+//! /// Adds and reads; `stale` is the bug: reads that skip the log.
+//! struct Adds { stale: bool }
 //! impl Workload for Adds {
 //!     type Config = Counter;
 //!     type Model = CounterModel;
@@ -195,6 +199,7 @@
 //!     fn request(&self, op: &CounterOp) -> Request<Counter> {
 //!         match op {
 //!             CounterOp::Add(d) => Request::Propose(*d as u64),
+//!             CounterOp::Get if self.stale => Request::ReadWith((), Consistency::Stale),
 //!             CounterOp::Get => Request::Read(()),
 //!         }
 //!     }
@@ -203,25 +208,23 @@
 //!     }
 //! }
 //!
-//! /// A counter whose reads answer one too many.
-//! #[derive(Default)]
-//! struct Eager(Counter);
-//! impl Apply<Counter> for Eager {
-//!     fn apply(&mut self, i: LogIndex, add: u64) -> u64 { self.0.apply(i, add) }
-//!     fn query(&self, q: ()) -> u64 { self.0.query(q) + 1 }
-//!     fn snapshot(&self) -> u64 { self.0.snapshot() }
-//!     fn restore(&mut self, s: u64) { self.0.restore(s) }
-//! }
+//! let run = Run { seeds: vec![1, 2, 3], clients: 3, ops: 10 };
+//! let failure = simulate_workload(&Adds { stale: true }, Counter::default, &run)
+//!     .expect_err("the stale read is found");
+//! assert!(failure.why.starts_with("not linearizable"), "{failure}");
+//! // What the test prints, after the checker's window:
+//! // "replay it with a trace: RAFT_ACTORS_SEED=1 RAFT_ACTORS_TRACE=1 cargo test -p <crate> --test <file> -- --exact <test> --nocapture".
+//! assert!(failure.replay.as_deref().is_some_and(|r| r.starts_with("RAFT_ACTORS_SEED=1 RAFT_ACTORS_TRACE=1 cargo test")));
 //!
-//! let run = Run { seeds: vec![4], clients: 3, ops: 10 };
-//! let failure = simulate_workload(&Adds, Eager::default, &run).expect_err("the bug is found");
-//! // What the test prints: the seed, the checker's window, and
-//! // "replay it with a trace: RAFT_ACTORS_SEED=4 RAFT_ACTORS_TRACE=1 cargo test <the test> -- --exact --nocapture".
-//! assert!(failure.replay.expect("a replay command").starts_with("RAFT_ACTORS_SEED=4 RAFT_ACTORS_TRACE=1 cargo test"));
+//! // The replay: the same seed fails the same way, and the trace shows
+//! // every fault and node event before it, in virtual time.
+//! let (again, trace) = simulate_traced(&Adds { stale: true }, Counter::default, &run, failure.seed);
+//! assert_eq!(again.expect_err("fails again").why, failure.why);
+//! assert!(trace.contains("--- workload starts seed=1"));
 //!
-//! // The correct counter, one seed twice: the same run, byte for byte.
-//! let once = simulate_seed(&Adds, Counter::default, &run, 4).expect("clean");
-//! let twice = simulate_seed(&Adds, Counter::default, &run, 4).expect("clean");
+//! // Reads through the log: the same seed is clean, and runs the same way twice.
+//! let once = simulate_seed(&Adds { stale: false }, Counter::default, &run, 1).expect("clean");
+//! let twice = simulate_seed(&Adds { stale: false }, Counter::default, &run, 1).expect("clean");
 //! assert_eq!(once.history, twice.history);
 //! ```
 //!

@@ -47,6 +47,9 @@ pub enum Request<C: TypeConfig> {
     Propose(C::Command),
     /// A linearizable read.
     Read(C::Query),
+    /// A read at the given consistency: a lease read, or a stale one (which
+    /// may miss acknowledged writes, and the checker then says so).
+    ReadWith(C::Query, Consistency),
 }
 
 /// What the cluster answered.
@@ -381,6 +384,9 @@ async fn clients<W: Workload>(
                     .read(q, Consistency::Linearizable)
                     .await
                     .map(Answer::Read),
+                Request::ReadWith(q, consistency) => {
+                    raft.read(q, consistency).await.map(Answer::Read)
+                }
             };
             match answer {
                 Ok(a) => calls.ok(id, workload.output(&op, a)),

@@ -3,7 +3,9 @@
 //! [`check_linearizable`]), whatever the partitions, losses, crashes and
 //! panics did.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
