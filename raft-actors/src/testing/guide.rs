@@ -242,6 +242,9 @@
 //! [`cluster_cases!`](crate::cluster_cases) declares every one of them as
 //! a test of your service, over the memory network or, with
 //! [`TypedBuilder::network`](super::TypedBuilder::network), over a real
-//! transport. A service built on the service crate implements
+//! transport: `raft_actors_transport_tcp::testing::TcpNetwork` and
+//! `raft_actors_transport_http::testing::HttpNetwork` (their features
+//! `testing`), with a [`ProxyMesh`](super::ProxyMesh) in front for the
+//! bodies that inject network faults. A service built on the service crate implements
 //! `raft_actors_service::testing::KeyValueService` (its feature `testing`)
 //! instead, and the bodies run over its `Machine<S>`.

@@ -32,6 +32,7 @@
 //! unknown (a timeout, a crash) is a write that may take effect at any
 //! time after its call, or never. See [`history`] and [`linearizability`].
 
+pub mod accounts;
 pub mod cases;
 pub mod cluster;
 pub mod cluster_builder;
@@ -56,6 +57,7 @@ pub mod storage_suite;
 pub mod transport_suite;
 pub mod workload;
 
+pub use accounts::{Accounts, SetBalance};
 pub use cluster::{ClusterError, TestCluster};
 pub use cluster_builder::{ClusterBuilder, ClusterNetwork, TypedBuilder};
 pub use counter::Counter;

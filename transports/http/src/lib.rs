@@ -29,6 +29,8 @@
 #![deny(missing_docs)]
 
 mod endpoint;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod transport;
 pub mod wire;
 

@@ -60,6 +60,8 @@ mod inbound;
 mod metrics;
 mod outbound;
 pub mod peers;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tls;
 mod transport;
 
