@@ -80,6 +80,6 @@ pub use proxy_mesh::ProxyMesh;
 pub use storage_ext::StorageExt;
 pub use storage_suite::storage_suite;
 pub use transport_suite::{
-    heartbeat, heartbeats_overtake_snapshot_chunks, inbox, send_until, send_until_delivered,
-    transport_suite, TransportHarness,
+    delivered, eventually, heartbeat, heartbeats_overtake_snapshot_chunks, inbox, send_until,
+    send_until_delivered, transport_suite, TransportHarness,
 };

@@ -116,6 +116,38 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<Peer>, what: &str) -> Peer {
     }
 }
 
+/// The next delivery into an [`inbox`], within the suite's deadline (5 s).
+///
+/// # Panics
+/// If nothing arrives in time.
+pub async fn delivered(rx: &mut mpsc::UnboundedReceiver<Peer>) -> Peer {
+    next(rx, "a delivery").await
+}
+
+/// Waits until `done` holds, looked at every 5 ms, within the suite's
+/// deadline (5 s): for an adapter's counters, which notify no one.
+///
+/// ```
+/// # #[actix_rt::main] async fn main() {
+/// let mut n = 0;
+/// raft_actors::testing::eventually("three looks", || { n += 1; n >= 3 }).await;
+/// # }
+/// ```
+///
+/// # Panics
+/// If `done` does not hold in time, naming `what`.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = actix_rt::time::Instant::now() + DEADLINE;
+    let mut poll = actix_rt::time::interval(Duration::from_millis(5));
+    while !done() {
+        assert!(
+            actix_rt::time::Instant::now() < deadline,
+            "timed out: {what}"
+        );
+        poll.tick().await;
+    }
+}
+
 /// Runs the transport contract against an adapter, inside an actix system.
 /// Panics, naming the broken rule, on the first violation.
 ///

@@ -6,11 +6,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use raft_actors::core::{Body, Message};
-use raft_actors::testing::inbox;
+use raft_actors::testing::{delivered, eventually, heartbeat, inbox};
 use raft_actors::transport::{Peer, Transport};
 use raft_actors_tls::generate::TestCa;
 use raft_actors_tls::{ClientTrust, PeerTls};
@@ -21,15 +20,6 @@ use tokio::sync::mpsc;
 const DEADLINE: Duration = Duration::from_secs(5);
 const CLUSTER: u64 = 7;
 
-fn hb(from: u64, to: u64, seq: u64) -> Message {
-    Message {
-        from,
-        to,
-        term: 1,
-        body: Body::Heartbeat { commit: 0, seq },
-    }
-}
-
 struct Pair {
     dir: tempfile::TempDir,
     ca: TestCa,
@@ -37,15 +27,6 @@ struct Pair {
     peers: BTreeMap<u64, SocketAddr>,
     t1: HttpTransport,
     rx1: mpsc::UnboundedReceiver<Peer>,
-}
-
-fn issued(ca: &TestCa, dir: &Path, stem: &str, id: u64, expired: bool) -> (PathBuf, PathBuf) {
-    let cert = if expired {
-        ca.expired_node(id)
-    } else {
-        ca.node(id)
-    };
-    cert.expect("cert").write(dir, stem).expect("write")
 }
 
 /// Node 1 serving HTTPS, its certificate naming `node-<presents>`, and
@@ -62,7 +43,9 @@ fn pair_presenting(presents: u64) -> Pair {
         (2, "127.0.0.1:9".parse().expect("addr")),
     ]
     .into();
-    let (cert, key) = issued(&ca, dir.path(), "node-1", presents, false);
+    let (cert, key) = ca
+        .node_files(dir.path(), "node-1", presents, false)
+        .expect("a certificate");
     let mut cfg = HttpConfig::new(1, CLUSTER, peers.clone());
     cfg.tls = Some(PeerTls::load(&cert, &key, &ca_path).expect("tls"));
     cfg.learn_peers = true;
@@ -85,8 +68,8 @@ fn pair() -> Pair {
 
 /// Node `id`'s TLS with a certificate of `ca` naming node `names`.
 fn tls_from(p: &Pair, ca: &TestCa, stem: &str, names: u64, expired: bool) -> PeerTls {
-    let (cert, key) = issued(ca, p.dir.path(), stem, names, expired);
-    PeerTls::load(&cert, &key, &p.ca_path).expect("tls")
+    ca.peer_tls(p.dir.path(), stem, names, expired, &p.ca_path)
+        .expect("tls")
 }
 
 fn dialler(p: &Pair, id: u64, tls: Option<PeerTls>) -> HttpTransport {
@@ -101,29 +84,12 @@ fn dialler(p: &Pair, id: u64, tls: Option<PeerTls>) -> HttpTransport {
     HttpTransport::new(cfg)
 }
 
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    let mut poll = tokio::time::interval(Duration::from_millis(5));
-    while !f() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        poll.tick().await;
-    }
-}
-
-async fn delivered(rx: &mut mpsc::UnboundedReceiver<Peer>) -> Peer {
-    tokio::time::timeout(DEADLINE, rx.recv())
-        .await
-        .ok()
-        .flatten()
-        .expect("a delivery in time")
-}
-
 fn envelope(from: u64) -> Vec<u8> {
     Envelope {
         cluster_id: CLUSTER,
         from,
         to: 1,
-        batches: vec![vec![hb(from, 1, 1)]],
+        batches: vec![vec![heartbeat(from, 1, 1)]],
     }
     .encode()
     .expect("encode")
@@ -133,8 +99,11 @@ fn envelope(from: u64) -> Vec<u8> {
 async fn nodes_with_certificates_of_the_cluster_ca_talk() {
     let mut p = pair();
     let t2 = dialler(&p, 2, Some(tls_from(&p, &p.ca, "node-2", 2, false)));
-    t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
-    assert_eq!(delivered(&mut p.rx1).await.messages, vec![hb(2, 1, 1)]);
+    t2.send(1, vec![heartbeat(2, 1, 1)]).expect("queued");
+    assert_eq!(
+        delivered(&mut p.rx1).await.messages,
+        vec![heartbeat(2, 1, 1)]
+    );
     assert_eq!(p.t1.metrics().tls_refused, 0);
 }
 
@@ -174,7 +143,7 @@ async fn a_certificate_of_another_ca_is_refused() {
     let p = pair();
     let foreign = TestCa::new("another cluster").expect("ca");
     let t2 = dialler(&p, 2, Some(tls_from(&p, &foreign, "foreign-2", 2, false)));
-    t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 1)]).expect("queued");
     eventually("refused", || p.t1.metrics().tls_refused >= 1).await;
     assert_eq!(p.t1.metrics().peers[&2].messages_received, 0);
 }
@@ -183,7 +152,7 @@ async fn a_certificate_of_another_ca_is_refused() {
 async fn an_expired_certificate_is_refused() {
     let p = pair();
     let t2 = dialler(&p, 2, Some(tls_from(&p, &p.ca, "expired-2", 2, true)));
-    t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 1)]).expect("queued");
     eventually("refused", || p.t1.metrics().tls_refused >= 1).await;
     assert_eq!(p.t1.metrics().peers[&2].messages_received, 0);
 }
@@ -192,7 +161,7 @@ async fn an_expired_certificate_is_refused() {
 async fn a_sender_claiming_another_nodes_id_is_refused_and_not_learnt() {
     let p = pair();
     let t2 = dialler(&p, 2, Some(tls_from(&p, &p.ca, "node-3-as-2", 3, false)));
-    t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 1)]).expect("queued");
     eventually("claiming node 2 refused", || {
         p.t1.metrics().tls_refused >= 1
     })
@@ -200,7 +169,7 @@ async fn a_sender_claiming_another_nodes_id_is_refused_and_not_learnt() {
     assert_eq!(p.t1.metrics().peers[&2].messages_received, 0);
 
     let t5 = dialler(&p, 5, Some(tls_from(&p, &p.ca, "node-3-as-5", 3, false)));
-    t5.send(1, vec![hb(5, 1, 1)]).expect("queued");
+    t5.send(1, vec![heartbeat(5, 1, 1)]).expect("queued");
     eventually("claiming node 5 refused", || {
         p.t1.metrics().tls_refused >= 2
     })
@@ -212,7 +181,7 @@ async fn a_sender_claiming_another_nodes_id_is_refused_and_not_learnt() {
 async fn a_sender_refuses_a_node_whose_certificate_names_another() {
     let p = pair_presenting(3);
     let t2 = dialler(&p, 2, Some(tls_from(&p, &p.ca, "node-2", 2, false)));
-    t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 1)]).expect("queued");
     eventually("the sender refused it", || t2.metrics().tls_refused >= 1).await;
     assert_eq!(p.t1.metrics().peers[&2].messages_received, 0);
 }
@@ -220,19 +189,22 @@ async fn a_sender_refuses_a_node_whose_certificate_names_another() {
 #[actix_rt::test]
 async fn a_renewed_certificate_applies_without_a_restart() {
     let mut p = pair();
-    let (cert, key) = issued(&p.ca, p.dir.path(), "renewing-2", 2, true);
+    let (cert, key) =
+        p.ca.node_files(p.dir.path(), "renewing-2", 2, true)
+            .expect("a certificate");
     let tls2 = PeerTls::load(&cert, &key, &p.ca_path).expect("tls");
     let t2 = dialler(&p, 2, Some(tls2.clone()));
-    t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 1)]).expect("queued");
     eventually("the expired one refused", || {
         p.t1.metrics().tls_refused >= 1
     })
     .await;
-    issued(&p.ca, p.dir.path(), "renewing-2", 2, false);
+    p.ca.node_files(p.dir.path(), "renewing-2", 2, false)
+        .expect("a certificate");
     tls2.reload().expect("reload");
     // awc may reuse no connection (the failed handshake closed it): the
     // next request handshakes again, with the renewed certificate.
-    t2.send(1, vec![hb(2, 1, 2)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 2)]).expect("queued");
     let got = delivered(&mut p.rx1).await;
     assert_eq!(got.messages.first().map(|m| m.from), Some(2));
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures::StreamExt;
 use raft_actors::core::{Body, Message};
-use raft_actors::testing::inbox;
+use raft_actors::testing::{eventually, inbox};
 use raft_actors::transport::Peer;
 use raft_actors::transport::{Transport, TransportError};
 use raft_actors_transport_tcp::frame::{Frame, FrameCodec};
@@ -65,18 +65,6 @@ async fn recv(rx: &mut mpsc::UnboundedReceiver<Peer>) -> Option<Peer> {
         .await
         .ok()
         .flatten()
-}
-
-/// Polls `f` until it holds or the deadline passes.
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    // A condition polled at a fixed rate, with a deadline: never a bare
-    // sleep standing in for the condition.
-    let mut poll = tokio::time::interval(Duration::from_millis(5));
-    while !f() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        poll.tick().await;
-    }
 }
 
 async fn raw_hello(addr: SocketAddr, cluster_id: u64, from: u64) -> (TcpStream, Option<Frame>) {

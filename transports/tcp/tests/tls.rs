@@ -5,12 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use raft_actors::core::{Body, Message};
-use raft_actors::testing::inbox;
+use raft_actors::testing::{delivered, eventually, heartbeat, inbox};
 use raft_actors::transport::{Peer, Transport};
 use raft_actors_tls::generate::TestCa;
 use raft_actors_tls::PeerTls;
@@ -22,15 +21,6 @@ use tokio::sync::mpsc;
 
 const DEADLINE: Duration = Duration::from_secs(5);
 const CLUSTER: u64 = 7;
-
-fn hb(from: u64, to: u64, seq: u64) -> Message {
-    Message {
-        from,
-        to,
-        term: 1,
-        body: Body::Heartbeat { commit: 0, seq },
-    }
-}
 
 struct Pair {
     dir: tempfile::TempDir,
@@ -56,7 +46,9 @@ fn pair_presenting(presents: u64) -> Pair {
         (2, "127.0.0.1:9".parse().expect("addr")),
     ]
     .into();
-    let (cert, key) = issued(&ca, dir.path(), "node-1", presents, false);
+    let (cert, key) = ca
+        .node_files(dir.path(), "node-1", presents, false)
+        .expect("a certificate");
     let tls1 = PeerTls::load(&cert, &key, &ca_path).expect("tls");
     let mut cfg = TcpConfig::new(1, CLUSTER, peers.clone());
     cfg.tls = Some(tls1.clone());
@@ -79,16 +71,6 @@ fn pair() -> Pair {
     pair_presenting(1)
 }
 
-/// A certificate of `ca` naming node `id`, written into `dir` as `stem`.
-fn issued(ca: &TestCa, dir: &Path, stem: &str, id: u64, expired: bool) -> (PathBuf, PathBuf) {
-    let cert = if expired {
-        ca.expired_node(id)
-    } else {
-        ca.node(id)
-    };
-    cert.expect("cert").write(dir, stem).expect("write")
-}
-
 /// Node `id` dialling node 1, presenting `tls`; advertising an address
 /// (so that node 1, which learns peers, would add an unknown one).
 fn dialler(p: &Pair, id: u64, tls: PeerTls) -> TcpTransport {
@@ -102,34 +84,17 @@ fn dialler(p: &Pair, id: u64, tls: PeerTls) -> TcpTransport {
 /// Node `id`'s TLS with a certificate of `ca` naming `names`, trusting the
 /// pair's CA.
 fn tls_from(p: &Pair, ca: &TestCa, stem: &str, names: u64, expired: bool) -> PeerTls {
-    let (cert, key) = issued(ca, p.dir.path(), stem, names, expired);
-    PeerTls::load(&cert, &key, &p.ca_path).expect("tls")
-}
-
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    let mut poll = tokio::time::interval(Duration::from_millis(5));
-    while !f() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        poll.tick().await;
-    }
-}
-
-async fn delivered(rx: &mut mpsc::UnboundedReceiver<Peer>) -> Peer {
-    tokio::time::timeout(DEADLINE, rx.recv())
-        .await
-        .ok()
-        .flatten()
-        .expect("a delivery in time")
+    ca.peer_tls(p.dir.path(), stem, names, expired, &p.ca_path)
+        .expect("tls")
 }
 
 #[actix_rt::test]
 async fn nodes_with_certificates_of_the_cluster_ca_talk() {
     let mut p = pair();
     let t2 = dialler(&p, 2, tls_from(&p, &p.ca, "node-2", 2, false));
-    t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 1)]).expect("queued");
     let got = delivered(&mut p.rx1).await;
-    assert_eq!(got.messages, vec![hb(2, 1, 1)]);
+    assert_eq!(got.messages, vec![heartbeat(2, 1, 1)]);
     assert_eq!(p.t1.metrics().tls_refused, 0);
     assert_eq!(p.t1.metrics().refused, 0);
 }
@@ -159,7 +124,7 @@ async fn a_dialler_without_tls_is_refused_at_the_handshake() {
     let mut cfg = TcpConfig::new(2, CLUSTER, p.peers.clone());
     cfg.backoff_max = Duration::from_millis(50);
     let t2 = TcpTransport::new(cfg).expect("transport");
-    t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 1)]).expect("queued");
     eventually("a second refusal", || p.t1.metrics().tls_refused >= 2).await;
     assert_eq!(p.t1.metrics().peers[&2].messages_received, 0);
 }
@@ -169,7 +134,7 @@ async fn a_certificate_of_another_ca_is_refused() {
     let p = pair();
     let foreign = TestCa::new("another cluster").expect("ca");
     let t2 = dialler(&p, 2, tls_from(&p, &foreign, "foreign-2", 2, false));
-    t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 1)]).expect("queued");
     eventually("the foreign certificate refused", || {
         p.t1.metrics().tls_refused >= 1
     })
@@ -181,7 +146,7 @@ async fn a_certificate_of_another_ca_is_refused() {
 async fn an_expired_certificate_is_refused() {
     let p = pair();
     let t2 = dialler(&p, 2, tls_from(&p, &p.ca, "expired-2", 2, true));
-    t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 1)]).expect("queued");
     eventually("the expired certificate refused", || {
         p.t1.metrics().tls_refused >= 1
     })
@@ -196,7 +161,7 @@ async fn a_dialler_claiming_another_nodes_id_is_refused_and_not_learnt() {
     // claims to be node 2 (known), then node 5 (unknown: node 1 learns
     // peers that advertise an address, but must not learn this one).
     let t2 = dialler(&p, 2, tls_from(&p, &p.ca, "node-3-as-2", 3, false));
-    t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 1)]).expect("queued");
     eventually("claiming node 2 refused", || {
         p.t1.metrics().tls_refused >= 1
     })
@@ -210,7 +175,7 @@ async fn a_dialler_claiming_another_nodes_id_is_refused_and_not_learnt() {
     cfg.backoff_max = Duration::from_millis(50);
     cfg.tls = Some(tls_from(&p, &p.ca, "node-3-as-5", 3, false));
     let t5 = TcpTransport::new(cfg).expect("transport");
-    t5.send(1, vec![hb(5, 1, 1)]).expect("queued");
+    t5.send(1, vec![heartbeat(5, 1, 1)]).expect("queued");
     eventually("claiming node 5 refused", || {
         p.t1.metrics().tls_refused >= 2
     })
@@ -227,7 +192,7 @@ async fn a_dialler_refuses_a_node_whose_certificate_names_another() {
     // node 2, dialling node 1, must refuse it (and node 1 sees the alert).
     let p = pair_presenting(3);
     let t2 = dialler(&p, 2, tls_from(&p, &p.ca, "node-2", 2, false));
-    t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 1)]).expect("queued");
     eventually("the dialler aborted", || p.t1.metrics().tls_refused >= 1).await;
     // The dialler counts the certificate it refused, as the HTTP one does.
     eventually("the dialler counted it", || t2.metrics().tls_refused >= 1).await;
@@ -238,18 +203,21 @@ async fn a_dialler_refuses_a_node_whose_certificate_names_another() {
 async fn renewed_certificates_and_cas_apply_without_a_restart() {
     let mut p = pair();
     // The dialler's certificate has expired: refused.
-    let (cert, key) = issued(&p.ca, p.dir.path(), "renewing-2", 2, true);
+    let (cert, key) =
+        p.ca.node_files(p.dir.path(), "renewing-2", 2, true)
+            .expect("a certificate");
     let tls2 = PeerTls::load(&cert, &key, &p.ca_path).expect("tls");
     let t2 = dialler(&p, 2, tls2.clone());
-    t2.send(1, vec![hb(2, 1, 1)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 1)]).expect("queued");
     eventually("the expired one refused", || {
         p.t1.metrics().tls_refused >= 1
     })
     .await;
     // Renewed on disk, then reloaded: the next dial goes through.
-    issued(&p.ca, p.dir.path(), "renewing-2", 2, false);
+    p.ca.node_files(p.dir.path(), "renewing-2", 2, false)
+        .expect("a certificate");
     tls2.reload().expect("reload");
-    t2.send(1, vec![hb(2, 1, 2)]).expect("queued");
+    t2.send(1, vec![heartbeat(2, 1, 2)]).expect("queued");
     let got = delivered(&mut p.rx1).await;
     assert_eq!(got.messages.first().map(|m| m.from), Some(2));
 
@@ -258,7 +226,9 @@ async fn renewed_certificates_and_cas_apply_without_a_restart() {
     let newer = TestCa::new("new CA").expect("ca");
     let mut peers = p.peers.clone();
     peers.insert(6, "127.0.0.1:9".parse().expect("addr"));
-    let (cert, key) = issued(&newer, p.dir.path(), "node-6", 6, false);
+    let (cert, key) = newer
+        .node_files(p.dir.path(), "node-6", 6, false)
+        .expect("a certificate");
     let both = p.dir.path().join("both.pem");
     std::fs::write(&both, format!("{}{}", p.ca.cert_pem(), newer.cert_pem())).expect("write");
     let mut cfg = TcpConfig::new(6, CLUSTER, peers);
@@ -267,7 +237,7 @@ async fn renewed_certificates_and_cas_apply_without_a_restart() {
     cfg.tls = Some(PeerTls::load(&cert, &key, &both).expect("tls"));
     let t6 = TcpTransport::new(cfg).expect("transport");
     let refused = p.t1.metrics().tls_refused;
-    t6.send(1, vec![hb(6, 1, 1)]).expect("queued");
+    t6.send(1, vec![heartbeat(6, 1, 1)]).expect("queued");
     eventually("the new CA refused", || {
         p.t1.metrics().tls_refused > refused
     })
@@ -275,7 +245,7 @@ async fn renewed_certificates_and_cas_apply_without_a_restart() {
     std::fs::copy(&both, &p.ca_path).expect("copy");
     p.tls1.reload().expect("reload");
     let got = loop {
-        t6.send(1, vec![hb(6, 1, 2)]).expect("queued");
+        t6.send(1, vec![heartbeat(6, 1, 2)]).expect("queued");
         let got = delivered(&mut p.rx1).await;
         if got.messages.first().map(|m| m.from) == Some(6) {
             break got;

@@ -126,6 +126,37 @@ impl TestCa {
         )
     }
 
+    /// Node `names`' certificate (expired if `expired`), written into `dir`
+    /// as `<stem>.pem` and `<stem>-key.pem`: the files' paths.
+    pub fn node_files(
+        &self,
+        dir: &Path,
+        stem: &str,
+        names: u64,
+        expired: bool,
+    ) -> Result<(PathBuf, PathBuf), TlsError> {
+        let issued = if expired {
+            self.expired_node(names)?
+        } else {
+            self.node(names)?
+        };
+        issued.write(dir, stem)
+    }
+
+    /// A node's TLS presenting [`node_files`](Self::node_files) and trusting
+    /// the CA whose certificate is at `trusted`: a test's peer in one call.
+    pub fn peer_tls(
+        &self,
+        dir: &Path,
+        stem: &str,
+        names: u64,
+        expired: bool,
+        trusted: &Path,
+    ) -> Result<crate::PeerTls, TlsError> {
+        let (cert, key) = self.node_files(dir, stem, names, expired)?;
+        crate::PeerTls::load(&cert, &key, trusted)
+    }
+
     /// A certificate with common name `name` and the DNS or IP names
     /// `names` (e.g. a client's, or a host's for the client API).
     pub fn issue_for(&self, name: &str, names: &[&str]) -> Result<Issued, TlsError> {
