@@ -200,3 +200,27 @@ fn the_printed_replay_reproduces_the_failure_with_a_trace() {
         "no trace in the replay:\n{out}"
     );
 }
+
+/// Many seeds of the workload in the simulation, every one checked: fast
+/// enough to sweep widely (`SIM_SEEDS=<n>` runs more).
+#[test]
+fn a_sweep_of_seeds_is_clean() {
+    if std::env::var(SEED_VAR).is_ok() {
+        return;
+    }
+    let n: u64 = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let run = Run {
+        seeds: (100..100 + n).collect(),
+        clients: 5,
+        ops: 40,
+    };
+    let report = simulate_workload(&Registers, Kv::default, &run).unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.answered as u64 > n * 50, "{report:?}");
+    assert!(
+        report.changes as u64 >= n,
+        "membership changes went through: {report:?}"
+    );
+}

@@ -18,6 +18,7 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 // The runtime's clock: real time, or a simulation's virtual time, so a
 // replayed run records the same times.
@@ -144,6 +145,8 @@ pub struct CallId(usize);
 /// ```
 pub struct Calls<M: Model> {
     start: Instant,
+    /// The last time handed out: times strictly increase (see `now`).
+    last: Arc<AtomicU64>,
     inner: Arc<Mutex<Vec<Call<M>>>>,
 }
 
@@ -151,6 +154,7 @@ impl<M: Model> Clone for Calls<M> {
     fn clone(&self) -> Self {
         Calls {
             start: self.start,
+            last: Arc::clone(&self.last),
             inner: Arc::clone(&self.inner),
         }
     }
@@ -167,12 +171,30 @@ impl<M: Model> Calls<M> {
     pub fn new() -> Self {
         Calls {
             start: Instant::now(),
+            last: Arc::new(AtomicU64::new(0)),
             inner: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
+    /// Nanoseconds since the record began, strictly greater than every
+    /// time handed out before. In virtual time many calls start and end at
+    /// one instant; equal times would make a client's consecutive calls
+    /// look concurrent and lose the order the checker needs (and blow up
+    /// its search). A time handed out after another is greater, so an
+    /// event recorded after another ended still comes after it.
     fn now(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        let elapsed = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let mut prev = self.last.load(Ordering::Relaxed);
+        loop {
+            let t = elapsed.max(prev.saturating_add(1));
+            match self
+                .last
+                .compare_exchange_weak(prev, t, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return t,
+                Err(seen) => prev = seen,
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Call<M>>> {

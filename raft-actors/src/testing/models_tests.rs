@@ -309,3 +309,24 @@ fn unknown_calls_no_answer_can_reveal_are_left_out_of_the_search() {
     ];
     assert_eq!(check_model(&RegisterModel, &cas), Verdict::Linearizable);
 }
+
+/// In virtual time a whole exchange can happen at one instant: the record
+/// still orders a write's answer before the read that follows it, so a
+/// read that misses the answered write is caught (with equal times the two
+/// would look concurrent and the history pass).
+#[test]
+fn calls_at_one_virtual_instant_keep_their_order() {
+    let calls = crate::testing::deterministic::in_virtual_time(async {
+        let calls = Calls::<RegisterModel>::new();
+        let w = calls.invoke(1, RegisterOp::Write(5));
+        calls.ok(w, RegisterOut::Written);
+        let r = calls.invoke(1, RegisterOp::Read);
+        calls.ok(r, RegisterOut::Value(None));
+        calls.calls()
+    });
+    assert!(calls[0].ret.expect("answered") < calls[1].call, "{calls:?}");
+    assert!(matches!(
+        check_model(&RegisterModel, &calls),
+        Verdict::NotLinearizable(_)
+    ));
+}
