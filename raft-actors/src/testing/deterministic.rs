@@ -93,7 +93,8 @@ where
     let mut report = Report::default();
     for seed in seeds(run) {
         let trace = live.then(|| BoxMakeWriter::new(TestWriter::new()));
-        let done = one_seed(workload, Arc::clone(&apply), run, seed, trace)?;
+        let cfg = simulation_config();
+        let done = one_seed(workload, Arc::clone(&apply), run, seed, cfg, trace)?;
         report.answered += done.answered;
         report.changes += done.changes;
     }
@@ -114,13 +115,47 @@ where
     W: Workload,
     A: Apply<W::Config>,
 {
-    one_seed(workload, Arc::new(apply), run, seed, None)
+    one_seed(
+        workload,
+        Arc::new(apply),
+        run,
+        seed,
+        simulation_config(),
+        None,
+    )
+}
+
+/// [`simulate_seed`] with the nodes' settings `cfg` instead of
+/// [`simulation_config`]'s (its own faults' settings, a broken rule of the
+/// core's test builds). The state machine runs on the node's thread
+/// whatever `cfg` says: on a thread of its own the run would not be
+/// deterministic.
+pub fn simulate_seed_with<W, A>(
+    workload: &W,
+    apply: impl Fn() -> A + Send + Sync + 'static,
+    run: &Run,
+    seed: u64,
+    cfg: NodeConfig,
+) -> Result<SeedRun, WorkloadFailure>
+where
+    W: Workload,
+    A: Apply<W::Config>,
+{
+    let cfg = NodeConfig {
+        apply_thread: ApplyThread::Node,
+        ..cfg
+    };
+    one_seed(workload, Arc::new(apply), run, seed, cfg, None)
 }
 
 /// [`simulate_seed`] with a trace: every event the nodes and the kit log
 /// while it runs, each stamped with its virtual time (seconds since the
 /// run began), at debug level unless `RUST_LOG` says otherwise. Tracing
-/// changes nothing in the run: its history is [`simulate_seed`]'s.
+/// changes nothing in the run: its history is [`simulate_seed`]'s. The
+/// subscriber is the run's thread's alone, but tracing decides per call
+/// site for the whole process: run a traced replay by itself (the printed
+/// command's `--exact` does), not beside tests that set subscribers of
+/// their own, or some events may be missing from the trace.
 pub fn simulate_traced<W, A>(
     workload: &W,
     apply: impl Fn() -> A + Send + Sync + 'static,
@@ -133,7 +168,8 @@ where
 {
     let sink = TraceSink::default();
     let trace = Some(BoxMakeWriter::new(sink.clone()));
-    let outcome = one_seed(workload, Arc::new(apply), run, seed, trace);
+    let cfg = simulation_config();
+    let outcome = one_seed(workload, Arc::new(apply), run, seed, cfg, trace);
     (outcome, sink.text())
 }
 
@@ -150,6 +186,7 @@ fn one_seed<W, A>(
     apply: Arc<dyn Fn() -> A + Send + Sync>,
     run: &Run,
     seed: u64,
+    cfg: NodeConfig,
     trace: Option<BoxMakeWriter>,
 ) -> Result<SeedRun, WorkloadFailure>
 where
@@ -171,7 +208,7 @@ where
                 .finish();
             tracing::subscriber::set_default(subscriber)
         });
-        let run = run_seed(workload, apply, run, seed, simulation_config());
+        let run = run_seed(workload, apply, run, seed, cfg);
         match tokio::time::timeout(VIRTUAL_BUDGET, run).await {
             Ok(outcome) => outcome,
             Err(_) => Err(failure(

@@ -2,7 +2,8 @@
 //! operations against their `Apply` on a 3-node cluster under seeded
 //! faults (partitions, loss, duplication, reordering, crashes and
 //! restarts, panics of the state machine, snapshots and compaction every
-//! few dozen entries, a voter removed and added back), for every seed
+//! few dozen entries, a voter removed and added back, the leader frozen
+//! past its lease halfway in), for every seed
 //! given, and checks each recorded
 //! history against the user's [`Model`] with
 //! [`check_model`], and the replicas' states against
@@ -40,6 +41,9 @@ use crate::type_config::TypeConfig;
 /// How long a client waits after a refusal (`NoLeader`, `Busy`, ...):
 /// about two ticks of the test nodes.
 const REFUSED_PAUSE: Duration = Duration::from_millis(20);
+
+/// How long the leader stays frozen.
+const FREEZE: Duration = Duration::from_millis(500);
 
 /// How an operation reaches the cluster.
 pub enum Request<C: TypeConfig> {
@@ -247,10 +251,11 @@ where
     let progress = Progress::default();
     let total = run.clients * run.ops;
     info!(seed, "--- workload starts");
-    let ((), (), changes) = futures::join!(
+    let ((), (), changes, ()) = futures::join!(
         clients(workload, &c, &calls, &progress, run, seed),
         random_faults(&c, &progress, total, seed),
         membership_changes(&c, &progress, total, seed),
+        freeze_the_leader(&c, &progress, total),
     );
     c.shutdown().await;
     let history = calls.calls();
@@ -324,6 +329,37 @@ async fn membership_changes<C: TypeConfig>(
         }
     }
     done
+}
+
+/// Halfway in, whichever node leads then is frozen (no ticks, its mailbox
+/// held: a GC pause, a stopped VM) for [`FREEZE`], then resumed: a leader back from a freeze must not answer from
+/// the lease it held before it (reads through `Request::ReadWith` at
+/// `Consistency::Lease` are checked like any other).
+async fn freeze_the_leader<C: TypeConfig>(c: &TestCluster<C>, progress: &Progress, total: u64) {
+    progress.reached(total / 2).await;
+    let Some(leader) = c
+        .ids()
+        .into_iter()
+        .find(|id| c.raft(*id).current().role.is_leader())
+    else {
+        info!("--- no leader to freeze");
+        return;
+    };
+    info!(leader, "--- freeze the leader");
+    c.pause_ticks(leader);
+    let release = c.stall(leader);
+    // What the others send it meanwhile is lost, as if it queued behind the
+    // clients' calls: the worst order a resumed process may handle them in.
+    c.faults().isolate(leader);
+    // Longer than an election timeout, shorter than a client's deadline
+    // (800 ms): the others elect and write meanwhile, and the calls queued
+    // at the frozen node are answered after it resumes, where a stale
+    // answer would show. A fault's length, not a wait for a condition.
+    tokio::time::sleep(FREEZE).await;
+    info!(leader, "--- resume it");
+    let _ = release.send(());
+    c.faults().heal();
+    c.resume_ticks(leader);
 }
 
 /// `change` on the current leader, again while it answers `Busy`, within

@@ -7,6 +7,7 @@ use raft_actors::apply::Apply;
 use raft_actors::core::LogIndex;
 use raft_actors::testing::workload::{Answer, ChaCha8Rng, Request, Rng, Workload};
 use raft_actors::testing::{Kv, KvCommand, MapModel, RegisterOp, RegisterOut};
+use raft_actors::Consistency;
 
 /// Reads and writes on keys 0 to 2; every value drawn from the client's
 /// generator, so the operations depend on the seed alone.
@@ -47,6 +48,33 @@ impl Workload for Registers {
             Answer::Applied(_) => RegisterOut::Written,
             Answer::Read(v) => RegisterOut::Value(v),
         }
+    }
+}
+
+/// [`Registers`] whose reads are lease reads.
+pub struct LeaseRegisters;
+
+impl Workload for LeaseRegisters {
+    type Config = Kv;
+    type Model = MapModel;
+
+    fn model(&self) -> MapModel {
+        MapModel
+    }
+
+    fn op(&self, rng: &mut ChaCha8Rng) -> (u64, RegisterOp) {
+        Registers.op(rng)
+    }
+
+    fn request(&self, op: &(u64, RegisterOp)) -> Request<Kv> {
+        match Registers.request(op) {
+            Request::Read(key) => Request::ReadWith(key, Consistency::Lease),
+            other => other,
+        }
+    }
+
+    fn output(&self, op: &(u64, RegisterOp), answer: Answer<Kv>) -> RegisterOut {
+        Registers.output(op, answer)
     }
 }
 
