@@ -213,14 +213,15 @@
 //!     .expect_err("the stale read is found");
 //! assert!(failure.why.starts_with("not linearizable"), "{failure}");
 //! // What the test prints, after the checker's window:
-//! // "replay it with a trace: RAFT_ACTORS_SEED=1 RAFT_ACTORS_TRACE=1 cargo test -p <crate> --test <file> -- --exact <test> --nocapture".
-//! assert!(failure.replay.as_deref().is_some_and(|r| r.starts_with("RAFT_ACTORS_SEED=1 RAFT_ACTORS_TRACE=1 cargo test")));
+//! // "replay it with a trace: RAFT_ACTORS_SEED=<seed> RAFT_ACTORS_TRACE=1 cargo test -p <crate> --test <file> -- --exact <test> --nocapture".
+//! let command = format!("RAFT_ACTORS_SEED={} RAFT_ACTORS_TRACE=1 cargo test", failure.seed);
+//! assert!(failure.replay.as_deref().is_some_and(|r| r.starts_with(&command)));
 //!
 //! // The replay: the same seed fails the same way, and the trace shows
 //! // every fault and node event before it, in virtual time.
 //! let (again, trace) = simulate_traced(&Adds { stale: true }, Counter::default, &run, failure.seed);
 //! assert_eq!(again.expect_err("fails again").why, failure.why);
-//! assert!(trace.contains("--- workload starts seed=1"));
+//! assert!(trace.contains(&format!("--- workload starts seed={}", failure.seed)));
 //!
 //! // Reads through the log: the same seed is clean, and runs the same way twice.
 //! let once = simulate_seed(&Adds { stale: false }, Counter::default, &run, 1).expect("clean");
