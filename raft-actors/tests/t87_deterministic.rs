@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::registers::{LeaseRegisters, OffByOne, Registers};
+use common::registers::{one_seed as run, LeaseRegisters, OffByOne, Registers};
 
 use raft_actors::apply::Apply;
 use raft_actors::core::LogIndex;
@@ -20,14 +20,6 @@ use raft_actors::testing::deterministic::{
 };
 use raft_actors::testing::workload::Run;
 use raft_actors::testing::{Kv, KvCommand};
-
-fn run(seed: u64) -> Run {
-    Run {
-        seeds: vec![seed],
-        clients: 5,
-        ops: 40,
-    }
-}
 
 #[test]
 fn one_seed_replays_one_history_byte_for_byte() {

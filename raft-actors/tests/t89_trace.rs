@@ -9,18 +9,9 @@
 
 mod common;
 
-use common::registers::Registers;
+use common::registers::{one_seed as run, Registers};
 use raft_actors::testing::deterministic::{simulate_seed, simulate_traced};
-use raft_actors::testing::workload::Run;
 use raft_actors::testing::Kv;
-
-fn run(seed: u64) -> Run {
-    Run {
-        seeds: vec![seed],
-        clients: 5,
-        ops: 40,
-    }
-}
 
 #[test]
 fn one_seed_replays_one_trace() {

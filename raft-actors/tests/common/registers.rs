@@ -5,9 +5,18 @@ use std::collections::BTreeMap;
 
 use raft_actors::apply::Apply;
 use raft_actors::core::LogIndex;
-use raft_actors::testing::workload::{Answer, ChaCha8Rng, Request, Rng, Workload};
+use raft_actors::testing::workload::{Answer, ChaCha8Rng, Request, Rng, Run, Workload};
 use raft_actors::testing::{Kv, KvCommand, MapModel, RegisterOp, RegisterOut};
 use raft_actors::Consistency;
+
+/// One seed of 5 clients making 40 calls each: the simulation tests' run.
+pub fn one_seed(seed: u64) -> Run {
+    Run {
+        seeds: vec![seed],
+        clients: 5,
+        ops: 40,
+    }
+}
 
 /// Reads and writes on keys 0 to 2; every value drawn from the client's
 /// generator, so the operations depend on the seed alone.
