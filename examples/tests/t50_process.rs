@@ -235,3 +235,58 @@ fn snapshot_threshold_and_trailing_logs_take_effect() {
         );
     }
 }
+
+#[test]
+fn a_damaged_or_missing_snapshot_file_is_refused_at_start_with_one_line() {
+    let mut opts = Opts::new(KV);
+    opts.storage = "redb";
+    let mut c = Cluster::start(opts, 1);
+    let leader = c.wait_leader();
+    for i in 0..10 {
+        let a = c.req(leader, "PUT", &format!("/kv/k{i}"), Some(b"v"));
+        assert_eq!(a.status, 200, "{}", a.text());
+    }
+    let a = c.req(leader, "POST", "/cluster/snapshot", None);
+    assert_eq!(a.status, 200, "{}", a.text());
+    let index = a.json()["index"].as_u64().expect("the snapshot's index");
+    // A clean stop: the store records the snapshot before the process ends.
+    let mut p = c
+        .nodes
+        .get_mut(&1)
+        .and_then(|n| n.proc.take())
+        .expect("running");
+    let status = p.terminate(Duration::from_secs(10)).expect("exits");
+    assert!(status.success(), "{status:?}");
+    let file = c.nodes[&1]
+        .dir
+        .join("snapshots")
+        .join(format!("{index:020}-"));
+    let prefix = file
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let recorded = std::fs::read_dir(file.parent().expect("dir"))
+        .expect("the snapshot dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            name.is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".snap"))
+        })
+        .expect("the recorded snapshot's file");
+    let name = recorded
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let args = c.args(1, Some(&c.peers_flag()));
+
+    let mut bytes = std::fs::read(&recorded).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&recorded, &bytes).expect("damage");
+    one_line_failure(KV, &args, &name);
+
+    std::fs::remove_file(&recorded).expect("remove");
+    one_line_failure(KV, &args, &name);
+}

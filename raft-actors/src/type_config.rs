@@ -37,7 +37,7 @@ pub trait TypeConfig: 'static + Send + Sync + Unpin {
     /// The answer to a [`Query`](Self::Query).
     type QueryAnswer: Send;
     /// The whole state machine, as saved in a snapshot.
-    type Snapshot: serde::Serialize + serde::de::DeserializeOwned + Send;
+    type Snapshot: serde::Serialize + serde::de::DeserializeOwned + Send + 'static;
 }
 
 /// The format version written before every record. Bumped on an

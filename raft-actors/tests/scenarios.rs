@@ -179,6 +179,7 @@ fn describe(m: &Message) -> String {
             offset,
             data,
             done,
+            ..
         } => format!(
             "snapshot={}/{} bytes={}..{}{}",
             meta.index,

@@ -125,6 +125,8 @@ fn arb_body() -> impl Strategy<Value = Body> {
                     term,
                     membership: Membership::voters([1, 2, 3])
                 },
+                size: offset % 128,
+                checksum: raft_actors::core::checksum(&data),
                 offset: offset % 64,
                 data: Bytes::from(data),
                 done,
@@ -246,7 +248,7 @@ proptest! {
                 }
                 Input::Snapshot => {
                     let applied = n.status().applied;
-                    let _ = n.snapshot_taken(applied, Bytes::from_static(b"state"));
+                    let _ = n.snapshot_taken(applied, 5, raft_actors::core::checksum(b"state"));
                 }
             }
             while let Some(rd) = n.ready() {

@@ -57,6 +57,9 @@ impl Holding {
 
 #[async_trait]
 impl Storage for Holding {
+    fn snapshots(&self) -> raft_actors::storage::SharedSnapshots {
+        self.inner.snapshots()
+    }
     async fn load(&mut self) -> Result<LogState, StorageError> {
         self.inner.load().await
     }

@@ -1,7 +1,8 @@
 //! The state machine runs on a thread of its own (issue 12 point 4): a
 //! state machine blocked in `apply` or in `snapshot` delays no tick,
 //! heartbeat or persist of its node, so entries keep committing on every
-//! node; and one that falls behind makes its node refuse new requests with
+//! node; a snapshot's view is written out on a thread of its own, so
+//! writes keep being applied and answered meanwhile; and one that falls behind makes its node refuse new requests with
 //! `Busy` (counted in the metrics) instead of queueing without bound.
 //!
 //! The gate below blocks the state machine's thread for real, as a slow
@@ -18,6 +19,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{init_logging, T};
+use raft_actors::apply::{write_item, SnapshotView};
 use raft_actors::core::LogIndex;
 use raft_actors::node::NodeConfig;
 use raft_actors::testing::{Kv, KvCommand, TestCluster};
@@ -44,16 +46,27 @@ impl Gate {
     }
 }
 
-/// A register map whose `apply` (or `snapshot`) waits at the gate.
+/// Where a [`Gated`] state machine waits at the gate.
+#[derive(Clone, Copy, PartialEq)]
+enum GateAt {
+    /// In `apply`, on the state machine's thread.
+    Apply,
+    /// In `snapshot`, on the state machine's thread.
+    Snapshot,
+    /// While its snapshot view (a copy taken at once) is written out.
+    View,
+}
+
+/// A register map that waits at the gate where `at` says.
 struct Gated {
     kv: Kv,
     gate: Arc<Gate>,
-    in_snapshot: bool,
+    at: GateAt,
 }
 
 impl Apply<Kv> for Gated {
     fn apply(&mut self, index: LogIndex, command: KvCommand) -> Option<u64> {
-        if !self.in_snapshot {
+        if self.at == GateAt::Apply {
             self.gate.pass();
         }
         self.kv.apply(index, command)
@@ -62,13 +75,23 @@ impl Apply<Kv> for Gated {
         self.kv.query(key)
     }
     fn snapshot(&self) -> BTreeMap<u64, u64> {
-        if self.in_snapshot {
+        if self.at == GateAt::Snapshot {
             self.gate.pass();
         }
         self.kv.snapshot()
     }
     fn restore(&mut self, s: BTreeMap<u64, u64>) {
         self.kv.restore(s)
+    }
+    fn snapshot_view(&self) -> Box<dyn SnapshotView> {
+        let state = self.snapshot();
+        let (gate, at) = (Arc::clone(&self.gate), self.at);
+        Box::new(move |out: &mut dyn std::io::Write| {
+            if at == GateAt::View {
+                gate.pass();
+            }
+            write_item(out, &state)
+        })
     }
 }
 
@@ -91,7 +114,7 @@ fn watchdog(limit: Duration) -> Arc<AtomicBool> {
     done
 }
 
-async fn cluster(gate: &Arc<Gate>, in_snapshot: bool, cfg: NodeConfig) -> TestCluster<Kv> {
+async fn cluster(gate: &Arc<Gate>, at: GateAt, cfg: NodeConfig) -> TestCluster<Kv> {
     init_logging();
     let gate = Arc::clone(gate);
     TestCluster::memory(3)
@@ -100,7 +123,7 @@ async fn cluster(gate: &Arc<Gate>, in_snapshot: bool, cfg: NodeConfig) -> TestCl
         .apply(move || Gated {
             kv: Kv::default(),
             gate: Arc::clone(&gate),
-            in_snapshot,
+            at,
         })
         .start()
         .await
@@ -133,7 +156,7 @@ fn propose_many(
 async fn a_state_machine_blocked_in_apply_delays_no_commit_on_any_node() {
     let done = watchdog(Duration::from_secs(60));
     let gate = Arc::new(Gate::default());
-    let c = cluster(&gate, false, NodeConfig::default()).await;
+    let c = cluster(&gate, GateAt::Apply, NodeConfig::default()).await;
     let leader = c.wait_for_leader(T).await.expect("a leader");
     c.raft(leader).propose(put(100)).await.expect("written");
     let before = c.metrics()[&leader].clone();
@@ -178,7 +201,7 @@ async fn a_state_machine_blocked_in_apply_delays_no_commit_on_any_node() {
 async fn a_snapshot_being_built_delays_no_commit() {
     let done = watchdog(Duration::from_secs(60));
     let gate = Arc::new(Gate::default());
-    let c = cluster(&gate, true, NodeConfig::default()).await;
+    let c = cluster(&gate, GateAt::Snapshot, NodeConfig::default()).await;
     let leader = c.wait_for_leader(T).await.expect("a leader");
     c.raft(leader).propose(put(100)).await.expect("written");
     let before = c.metrics()[&leader].clone();
@@ -206,6 +229,42 @@ async fn a_snapshot_being_built_delays_no_commit() {
 }
 
 #[actix_rt::test]
+async fn writes_are_applied_and_answered_while_a_snapshot_is_written_out() {
+    let done = watchdog(Duration::from_secs(60));
+    let gate = Arc::new(Gate::default());
+    let c = cluster(&gate, GateAt::View, NodeConfig::default()).await;
+    let leader = c.wait_for_leader(T).await.expect("a leader");
+    let raft = c.raft(leader).clone().with_timeout(T);
+    raft.propose(put(100)).await.expect("written");
+
+    gate.set(true);
+    let snap_raft = raft.clone();
+    let snapshot = actix_rt::spawn(async move { snap_raft.snapshot().await });
+    // Every write is applied and answered, and reads see it, while the
+    // snapshot's view is still being written out.
+    let mut answers = propose_many(&c, leader, 10);
+    for _ in 0..10 {
+        assert_eq!(answers.recv().await.expect("answered"), Ok(()));
+    }
+    for key in 0..10 {
+        let read = raft.read(key, raft_actors::Consistency::Linearizable);
+        assert_eq!(read.await.expect("read"), Some(key));
+    }
+    assert!(!snapshot.is_finished(), "the view waits at the gate");
+
+    gate.set(false);
+    let index = snapshot.await.expect("joined").expect("snapshot taken");
+    let after = c.metrics()[&leader].clone();
+    assert!(
+        index < after.applied,
+        "the snapshot is of the point it was asked at ({index}), before the 10 writes (applied {})",
+        after.applied
+    );
+    done.store(true, Ordering::Release);
+    c.shutdown().await;
+}
+
+#[actix_rt::test]
 async fn a_state_machine_that_falls_behind_gets_backpressure_not_a_queue() {
     let done = watchdog(Duration::from_secs(60));
     let gate = Arc::new(Gate::default());
@@ -213,7 +272,7 @@ async fn a_state_machine_that_falls_behind_gets_backpressure_not_a_queue() {
         max_apply_lag: 4,
         ..NodeConfig::default()
     };
-    let c = cluster(&gate, false, cfg).await;
+    let c = cluster(&gate, GateAt::Apply, cfg).await;
     let leader = c.wait_for_leader(T).await.expect("a leader");
     c.raft(leader).propose(put(100)).await.expect("written");
 

@@ -24,6 +24,9 @@ struct Losing {
 
 #[async_trait]
 impl Storage for Losing {
+    fn snapshots(&self) -> raft_actors::storage::SharedSnapshots {
+        self.inner.snapshots()
+    }
     async fn load(&mut self) -> Result<LogState, StorageError> {
         let mut state = self.inner.load().await?;
         if self.lose.load(Ordering::Acquire) {

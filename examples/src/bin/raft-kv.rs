@@ -2,6 +2,7 @@
 //! (its API: `examples/REFERENCE.md`). Keys and values are any bytes.
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -9,12 +10,16 @@ use bytes::Bytes;
 use raft_actors_service::http::{
     key_after, put_bytes, read_json, read_value, take_bytes, MAX_VALUE,
 };
+use raft_actors_service::raft_actors::apply::{read_item, write_item, SnapshotView};
 use raft_actors_service::{ApiError, LogIndex, Node, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+/// The map is persistent (`imbl`): a snapshot's view is an O(1) clone
+/// that shares the map's nodes, so writes go on being applied and
+/// acknowledged while the view is written out on a thread of its own.
 #[derive(Default)]
-struct Kv(BTreeMap<Bytes, Bytes>);
+struct Kv(imbl::OrdMap<Bytes, Bytes>);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 // `Bytes` serializes as one byte string (not a sequence of u8s): a 1 MiB
@@ -67,10 +72,24 @@ impl Service for Kv {
         self.0.get(&key).cloned()
     }
     fn snapshot(&self) -> Self::Snapshot {
-        self.0.clone()
+        self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
     fn restore(&mut self, s: Self::Snapshot) {
-        self.0 = s;
+        self.0 = s.into_iter().collect();
+    }
+    /// Streamed one pair at a time: a map larger than spare memory is
+    /// never whole in memory twice, written or read.
+    fn snapshot_view(&self) -> Box<dyn SnapshotView> {
+        let map = self.0.clone();
+        Box::new(move |out: &mut dyn Write| map.iter().try_for_each(|pair| write_item(out, &pair)))
+    }
+    fn restore_from(&mut self, input: &mut dyn Read) -> std::io::Result<()> {
+        let mut map = imbl::OrdMap::new();
+        while let Some((k, v)) = read_item::<(Bytes, Bytes)>(input)? {
+            map.insert(k, v);
+        }
+        self.0 = map;
+        Ok(())
     }
     fn routes(cfg: &mut web::ServiceConfig) {
         cfg.route("/kv/{key}", web::put().to(put))

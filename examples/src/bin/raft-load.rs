@@ -62,6 +62,11 @@ struct Args {
     /// `?consistency=` of reads.
     #[arg(long, default_value = "linearizable")]
     consistency: String,
+    /// Write each of the `--keys` keys once (`k0`, `k1`, ...), spread over
+    /// the clients, then stop: fills raft-kv with `keys × value_size`
+    /// bytes of values. `--duration` and `--read-percent` are ignored.
+    #[arg(long)]
+    fill: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -111,18 +116,25 @@ fn client(args: &Args, n: usize, until: Instant) -> anyhow::Result<Tally> {
         failures: BTreeMap::new(),
     };
     let c = &args.consistency;
-    while Instant::now() < until {
-        let read = (rng.next() % 100) < u64::from(args.read_percent);
+    let mut next_fill = n as u64;
+    loop {
+        let key = if args.fill {
+            if next_fill >= args.keys {
+                break;
+            }
+            next_fill += args.clients as u64;
+            next_fill - args.clients as u64
+        } else if Instant::now() >= until {
+            break;
+        } else {
+            rng.next() % args.keys
+        };
+        let read = !args.fill && (rng.next() % 100) < u64::from(args.read_percent);
         let started = Instant::now();
         let res = match (args.service, read) {
-            (Kind::Kv, false) => agent
-                .put(&format!("{base}/kv/k{}", rng.next() % args.keys))
-                .send_bytes(&value),
+            (Kind::Kv, false) => agent.put(&format!("{base}/kv/k{key}")).send_bytes(&value),
             (Kind::Kv, true) => agent
-                .get(&format!(
-                    "{base}/kv/k{}?consistency={c}",
-                    rng.next() % args.keys
-                ))
+                .get(&format!("{base}/kv/k{key}?consistency={c}"))
                 .call(),
             (Kind::Counter, false) => agent
                 .post(&format!("{base}/counter/add"))
@@ -138,7 +150,7 @@ fn client(args: &Args, n: usize, until: Instant) -> anyhow::Result<Tally> {
             (Kind::Etcd, false) => agent.post(&format!("{base}/v3/kv/put")).send_bytes(
                 format!(
                     r#"{{"key":"{}","value":"{}"}}"#,
-                    b64.encode(format!("k{}", rng.next() % args.keys)),
+                    b64.encode(format!("k{key}")),
                     etcd_value
                 )
                 .as_bytes(),
@@ -147,7 +159,7 @@ fn client(args: &Args, n: usize, until: Instant) -> anyhow::Result<Tally> {
             (Kind::Etcd, true) => agent.post(&format!("{base}/v3/kv/range")).send_bytes(
                 format!(
                     r#"{{"key":"{}","serializable":{}}}"#,
-                    b64.encode(format!("k{}", rng.next() % args.keys)),
+                    b64.encode(format!("k{key}")),
                     c == "stale"
                 )
                 .as_bytes(),

@@ -7,7 +7,9 @@
 //! [`Directory`] is its one side effect, and changes no state.
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 
+use raft_actors::apply::{read_item, write_item, SnapshotView};
 use raft_actors::core::{LogIndex, NodeId};
 use raft_actors::{Apply, TypeConfig};
 use serde::{Deserialize, Serialize};
@@ -141,6 +143,33 @@ impl<S: Service> Apply<Machine<S>> for Machine<S> {
         self.book = snapshot.book;
         self.directory.publish(&self.book);
     }
+
+    /// Streamed: one item with the sessions and the address book (both
+    /// bounded), then the service's own view, so a service larger than
+    /// spare memory streams its state item by item.
+    fn snapshot_view(&self) -> Box<dyn SnapshotView> {
+        let header = (self.sessions.clone(), self.book.clone());
+        let service = self.service.snapshot_view();
+        Box::new(move |out: &mut dyn Write| {
+            write_item(out, &header)?;
+            service.write_to(out)
+        })
+    }
+
+    fn restore_from(&mut self, input: &mut dyn Read) -> std::io::Result<()> {
+        type Header<O> = (Sessions<O>, BTreeMap<NodeId, Addrs>);
+        let Some((sessions, book)) = read_item::<Header<S::Output>>(input)? else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "empty snapshot",
+            ));
+        };
+        self.service.restore_from(input)?;
+        self.sessions = sessions;
+        self.book = book;
+        self.directory.publish(&self.book);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -226,5 +255,46 @@ mod tests {
         assert_eq!(done(other.apply(5, keyed(2, 1))), (5, 6));
         assert_eq!(other.query(()), 6);
         assert_eq!(other.directory.get(4), Some(addrs));
+    }
+
+    #[test]
+    fn the_streamed_snapshot_carries_sessions_book_and_state_and_refuses_a_cut() {
+        let mut m = Machine::<Sum>::new(
+            Directory::new(Arc::new(|_, _| {})),
+            SessionBounds::default(),
+        );
+        assert_eq!(done(m.apply(1, keyed(1, 5))), (1, 5));
+        let addrs = Addrs {
+            raft: "127.0.0.1:7005".parse().expect("addr"),
+            http: None,
+        };
+        m.apply(2, Envelope::Register { id: 5, addrs });
+        let view = m.snapshot_view();
+        // Writes after the view is taken are not in it.
+        assert_eq!(done(m.apply(3, keyed(2, 10))), (3, 15));
+        let mut file = Vec::new();
+        view.write_to(&mut file).expect("writes");
+
+        let fresh = || {
+            Machine::<Sum>::new(
+                Directory::new(Arc::new(|_, _| {})),
+                SessionBounds::default(),
+            )
+        };
+        let mut other = fresh();
+        other.restore_from(&mut &file[..]).expect("restores");
+        assert_eq!(other.query(()), 5, "the state as of the view");
+        assert_eq!(done(other.apply(4, keyed(1, 100))), (1, 5), "session kept");
+        assert_eq!(other.directory.get(5), Some(addrs), "book kept");
+
+        // A file cut anywhere is an error, never a silently smaller state.
+        for cut in [0, 1, file.len() / 2, file.len() - 1] {
+            let mut broken = fresh();
+            assert!(
+                broken.restore_from(&mut &file[..cut]).is_err(),
+                "cut at {cut} of {}",
+                file.len()
+            );
+        }
     }
 }

@@ -7,8 +7,10 @@
 //! the same state.
 
 use std::fmt::Debug;
+use std::io::Read;
 
 use actix_web::web;
+use raft_actors::apply::{read_whole, view_of, SnapshotView};
 use raft_actors::core::LogIndex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -54,6 +56,21 @@ pub trait Service: Default + Send + Sync + Unpin + 'static {
     fn snapshot(&self) -> Self::Snapshot;
     /// Replaces the whole state.
     fn restore(&mut self, snapshot: Self::Snapshot);
+    /// A consistent view of the state, cheap to take (a persistent map's
+    /// clone), written to the snapshot file on a thread of its own while
+    /// writes go on; see [`Apply::snapshot_view`](raft_actors::Apply::snapshot_view).
+    /// The default writes [`snapshot`](Self::snapshot) as one item.
+    fn snapshot_view(&self) -> Box<dyn SnapshotView> {
+        view_of(self.snapshot())
+    }
+    /// Replaces the whole state with what
+    /// [`snapshot_view`](Self::snapshot_view) wrote, read from `input`
+    /// (a state larger than spare memory reads it item by item). The
+    /// default reads one item and hands it to [`restore`](Self::restore).
+    fn restore_from(&mut self, input: &mut dyn Read) -> std::io::Result<()> {
+        self.restore(read_whole(input)?);
+        Ok(())
+    }
     /// Registers the service's routes; handlers take
     /// `web::Data<Node<Self>>` ([`Node`](crate::Node)) to write and read.
     fn routes(cfg: &mut web::ServiceConfig);

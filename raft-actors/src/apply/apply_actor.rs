@@ -5,14 +5,17 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use actix::{Actor, ActorContext, Context, Handler, Message};
+use std::io::Read;
+
+use actix::{Actor, ActorContext, Context, Handler, Message, ResponseFuture};
 use tokio::sync::oneshot;
 
 use super::{Applied, Apply};
 use crate::core::{Entry, LogIndex, Payload};
 use crate::error::ClientError;
 use crate::histogram::SharedHistogram;
-use crate::type_config::{decode, encode, TypeConfig};
+use crate::storage::SharedSnapshots;
+use crate::type_config::{decode, TypeConfig};
 
 /// The reply channel of a proposal waiting for its entry.
 pub type ProposalWaiter<C> = (LogIndex, oneshot::Sender<Result<Applied<C>, ClientError>>);
@@ -35,21 +38,28 @@ pub struct ApplyBatch<C: TypeConfig> {
     pub queries: Vec<ReadWaiter<C>>,
 }
 
-/// Builds a snapshot of the state machine as it stands: its last applied
-/// index and the encoded state.
+/// Builds a snapshot of the state machine as it stands into `store`:
+/// answers its last applied index and the snapshot's size and CRC.
 #[derive(Message)]
-#[rtype(result = "Result<(LogIndex, bytes::Bytes), ClientError>")]
-pub struct BuildSnapshot;
+#[rtype(result = "Result<(LogIndex, u64, u32), ClientError>")]
+pub struct BuildSnapshot {
+    /// Where the snapshot is written.
+    pub store: SharedSnapshots,
+    /// Write it on a thread of its own while applying goes on (a real
+    /// node), or here (a deterministic simulation, where every step runs
+    /// on one thread in virtual time).
+    pub off_thread: bool,
+}
 
-/// Replaces the state machine's state with an encoded snapshot taken at
-/// `index`, unless it already applied past it.
+/// Replaces the state machine's state with the snapshot read from
+/// `source`, taken at `index`, unless it already applied past it.
 #[derive(Message)]
 #[rtype(result = "Result<(), ClientError>")]
 pub struct RestoreSnapshot {
     /// Last index the snapshot covers.
     pub index: LogIndex,
-    /// The encoded state.
-    pub data: bytes::Bytes,
+    /// The snapshot's bytes, from their first.
+    pub source: Box<dyn Read + Send>,
 }
 
 /// The actor around a user's state machine.
@@ -213,48 +223,86 @@ impl<C: TypeConfig> Handler<ApplyBatch<C>> for ApplyActor<C> {
 }
 
 impl<C: TypeConfig> Handler<BuildSnapshot> for ApplyActor<C> {
-    type Result = Result<(LogIndex, bytes::Bytes), ClientError>;
+    type Result = ResponseFuture<Result<(LogIndex, u64, u32), ClientError>>;
 
-    fn handle(&mut self, _: BuildSnapshot, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: BuildSnapshot, ctx: &mut Self::Context) -> Self::Result {
         if let Some(reason) = &self.poisoned {
-            return Err(ClientError::Fatal(reason.clone()));
+            let err = ClientError::Fatal(reason.clone());
+            return Box::pin(async move { Err(err) });
         }
         let sm = &self.sm;
-        match catch_unwind(AssertUnwindSafe(|| sm.snapshot())) {
-            Ok(state) => encode(&state)
-                .map(|data| (self.applied, data))
-                .map_err(|e| ClientError::Fatal(e.to_string())),
+        // The consistent point: between two entries, on this thread.
+        let view = match catch_unwind(AssertUnwindSafe(|| sm.snapshot_view())) {
+            Ok(view) => view,
             Err(panic) => {
                 let err = self.panicked("snapshot", &*panic);
                 ctx.stop();
-                Err(err)
+                return Box::pin(async move { Err(err) });
             }
+        };
+        let index = self.applied;
+        let store = msg.store;
+        // Writing the view never touches the state machine: a failure (a
+        // full disk, a panic in the user's writer) fails this snapshot
+        // only, and the next one is tried later.
+        let write = move || -> Result<(LogIndex, u64, u32), ClientError> {
+            let failed = |e: String| ClientError::Invalid(format!("snapshot at {index}: {e}"));
+            let mut sink = store.create().map_err(|e| failed(e.to_string()))?;
+            match catch_unwind(AssertUnwindSafe(|| view.write_to(&mut sink))) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(failed(e.to_string())),
+                Err(_) => return Err(failed("the state machine's writer panicked".into())),
+            }
+            let (size, checksum) = sink.finish(index).map_err(|e| failed(e.to_string()))?;
+            Ok((index, size, checksum))
+        };
+        if !msg.off_thread {
+            let done = write();
+            return Box::pin(async move { done });
         }
+        let (tx, rx) = oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("snapshot-writer".into())
+            .spawn(move || {
+                let _ = tx.send(write());
+            });
+        Box::pin(async move {
+            spawned.map_err(|e| ClientError::Invalid(format!("no snapshot thread: {e}")))?;
+            rx.await
+                .map_err(|_| ClientError::Invalid("the snapshot thread stopped".into()))?
+        })
     }
 }
 
 impl<C: TypeConfig> Handler<RestoreSnapshot> for ApplyActor<C> {
     type Result = Result<(), ClientError>;
 
-    fn handle(&mut self, msg: RestoreSnapshot, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, mut msg: RestoreSnapshot, ctx: &mut Self::Context) -> Self::Result {
         if msg.index <= self.applied {
             return Ok(());
         }
-        let state: C::Snapshot = match decode(&msg.data) {
-            Ok(state) => state,
-            Err(e) => {
+        let sm = &mut self.sm;
+        let source = &mut msg.source;
+        // Read to the end even if the state machine stopped short: the
+        // source checks the snapshot's size and checksum at its end.
+        let restore = || {
+            sm.restore_from(&mut **source)?;
+            std::io::copy(&mut **source, &mut std::io::sink()).map(drop)
+        };
+        match catch_unwind(AssertUnwindSafe(restore)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
                 // Applying later entries on the old state would diverge.
-                let reason = format!("snapshot at {} cannot be decoded: {e}", msg.index);
+                let reason = format!("snapshot at {} cannot be read: {e}", msg.index);
                 tracing::error!(%reason, "apply stops");
                 self.poisoned = Some(reason.clone());
                 return Err(ClientError::Fatal(reason));
             }
-        };
-        let sm = &mut self.sm;
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| sm.restore(state))) {
-            let err = self.panicked("restore", &*panic);
-            ctx.stop();
-            return Err(err);
+            Err(panic) => {
+                let err = self.panicked("restore", &*panic);
+                ctx.stop();
+                return Err(err);
+            }
         }
         self.applied = msg.index;
         self.publish_progress();
@@ -268,6 +316,7 @@ mod tests {
 
     use super::*;
     use crate::testing::{Kv, KvCommand};
+    use crate::type_config::encode;
 
     fn put(index: LogIndex, key: u64, value: u64) -> Entry {
         let bytes = encode(&KvCommand::Put { key, value }).expect("encodes");

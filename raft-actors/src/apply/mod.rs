@@ -9,10 +9,14 @@
 //! entries handed to it earlier are applied.
 
 mod apply_actor;
+pub mod stream;
 
 pub use apply_actor::{
     ApplyActor, ApplyBatch, BuildSnapshot, ProposalWaiter, ReadWaiter, RestoreSnapshot,
 };
+pub use stream::{read_item, read_whole, view_of, write_item, SnapshotView};
+
+use std::io::Read;
 
 use crate::core::LogIndex;
 use crate::type_config::TypeConfig;
@@ -79,9 +83,75 @@ pub trait Apply<C: TypeConfig>: 'static {
     /// Answers a read-only query from the current state.
     fn query(&self, query: C::Query) -> C::QueryAnswer;
 
-    /// The whole state, to save in a snapshot.
+    /// The whole state, to save in a snapshot: the convenient form for a
+    /// small state machine. One larger than spare memory streams instead
+    /// ([`snapshot_view`](Self::snapshot_view),
+    /// [`restore_from`](Self::restore_from)) and may make this `()`.
     fn snapshot(&self) -> C::Snapshot;
 
     /// Replaces the whole state with a snapshot's.
     fn restore(&mut self, snapshot: C::Snapshot);
+
+    /// A consistent view of the state as it stands, taken on the apply
+    /// thread between two entries and written to the snapshot's file on a
+    /// thread of its own while applying goes on. Must be cheap to take: a
+    /// clone of a persistent map (`imbl`, `rpds`), a fork, a read
+    /// transaction. The default writes [`snapshot`](Self::snapshot) as one
+    /// item ([`write_item`]).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use raft_actors::apply::{read_item, write_item, Apply, SnapshotView};
+    /// use raft_actors::core::LogIndex;
+    /// use raft_actors::TypeConfig;
+    /// # #[derive(Debug)] struct Big;
+    /// # impl TypeConfig for Big { type Command = (u64, u64); type Output = ();
+    /// #   type Query = u64; type QueryAnswer = Option<u64>; type Snapshot = (); }
+    /// // A map streamed entry by entry: never whole in memory twice.
+    /// #[derive(Default)]
+    /// struct Map(std::sync::Arc<std::collections::BTreeMap<u64, u64>>);
+    /// impl Apply<Big> for Map {
+    ///     fn apply(&mut self, _: LogIndex, (k, v): (u64, u64)) {
+    ///         std::sync::Arc::make_mut(&mut self.0).insert(k, v);
+    ///     }
+    ///     fn query(&self, k: u64) -> Option<u64> { self.0.get(&k).copied() }
+    ///     fn snapshot(&self) {}
+    ///     fn restore(&mut self, _: ()) {}
+    ///     fn snapshot_view(&self) -> Box<dyn SnapshotView> {
+    ///         let map = std::sync::Arc::clone(&self.0); // the consistent point
+    ///         Box::new(move |out: &mut dyn Write| {
+    ///             map.iter().try_for_each(|entry| write_item(out, &entry))
+    ///         })
+    ///     }
+    ///     fn restore_from(&mut self, input: &mut dyn std::io::Read) -> std::io::Result<()> {
+    ///         let mut map = std::collections::BTreeMap::new();
+    ///         while let Some((k, v)) = read_item::<(u64, u64)>(input)? {
+    ///             map.insert(k, v);
+    ///         }
+    ///         self.0 = std::sync::Arc::new(map);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let mut m = Map::default();
+    /// m.apply(1, (1, 10));
+    /// let mut file = Vec::new();
+    /// m.snapshot_view().write_to(&mut file)?;
+    /// let mut back = Map::default();
+    /// back.restore_from(&mut file.as_slice())?;
+    /// assert_eq!(back.query(1), Some(10));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    fn snapshot_view(&self) -> Box<dyn SnapshotView> {
+        view_of(self.snapshot())
+    }
+
+    /// Replaces the whole state with the snapshot read from `input`, as
+    /// [`snapshot_view`](Self::snapshot_view) wrote it. An error leaves the
+    /// node's state machine stopped (applying later entries on the old
+    /// state would diverge). The default reads one item and hands it to
+    /// [`restore`](Self::restore).
+    fn restore_from(&mut self, input: &mut dyn Read) -> std::io::Result<()> {
+        self.restore(read_whole(input)?);
+        Ok(())
+    }
 }

@@ -36,6 +36,7 @@ impl RaftCore {
         let term_or_vote = hs.term != handed.term || hs.vote != handed.vote;
         let mut persist = ToPersist {
             snapshot_received: self.snapshot_to_restore.is_some(),
+            snapshot_chunks: std::mem::take(&mut self.snapshot_chunks),
             snapshot: self.snapshot_to_store.take(),
             hard_state: (hs != handed).then_some(hs),
             entries: self.log.take_unpersisted(),
@@ -107,6 +108,7 @@ impl RaftCore {
         self.outstanding.len() < self.cfg.max_persists_in_flight
             && (!self.msgs.is_empty()
                 || self.snapshot_to_store.is_some()
+                || !self.snapshot_chunks.is_empty()
                 || self.compact_to.is_some()
                 || self.hard_state() != self.handed_hard_state
                 || self.log.has_unpersisted()

@@ -64,8 +64,11 @@ pub struct Config {
     pub trailing_logs: u64,
     /// Bytes per InstallSnapshot chunk.
     pub snapshot_chunk_bytes: usize,
-    /// Largest snapshot a follower accepts.
-    pub max_snapshot_bytes: usize,
+    /// Largest snapshot a follower accepts, in bytes. Snapshots are
+    /// streamed to a file, never held whole in memory, so this guards the
+    /// receiver's disk against a peer that claims an absurd size, not its
+    /// memory; the default (1 TiB) accepts any state one machine can hold.
+    pub max_snapshot_bytes: u64,
     /// Leave a joint configuration as soon as it is committed; when off, the
     /// caller proposes `ConfChange::LeaveJoint` itself.
     pub auto_leave_joint: bool,
@@ -141,7 +144,7 @@ impl Default for Config {
             snapshot_threshold: 10_000,
             trailing_logs: 1_000,
             snapshot_chunk_bytes: 1 << 20,
-            max_snapshot_bytes: 1 << 30,
+            max_snapshot_bytes: 1 << 40,
             auto_leave_joint: true,
             max_promotion_lag: 1_000,
             max_persists_in_flight: 1,

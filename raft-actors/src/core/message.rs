@@ -115,6 +115,10 @@ pub enum Body {
     InstallSnapshot {
         /// What the snapshot covers.
         meta: SnapshotMeta,
+        /// The snapshot's whole length in bytes.
+        size: u64,
+        /// The CRC-32 of all its bytes, checked before it is installed.
+        checksum: u32,
         /// Where this chunk starts.
         offset: u64,
         /// The chunk.

@@ -76,7 +76,7 @@ pub use message::{Body, Conflict, Message};
 pub use pipeline::Pipeline;
 pub use progress::ProgressState;
 pub use ready::{AfterPersist, PersistGate, ProposalOutcome, ReadOutcome, Ready, ToPersist};
-pub use snapshot::{Snapshot, SnapshotError, SnapshotMeta};
+pub use snapshot::{checksum, ChunkRead, Snapshot, SnapshotChunk, SnapshotError, SnapshotMeta};
 pub use status::{Counters, Events, PeerStatus, Role, Status};
 
 use conf_change::ConfigHistory;
@@ -172,6 +172,8 @@ pub struct RaftCore {
     incoming: Option<snapshot::Incoming>,
     snapshot_to_store: Option<Snapshot>,
     snapshot_to_restore: Option<Snapshot>,
+    /// Chunks received, for the next persist to write to the store.
+    snapshot_chunks: Vec<SnapshotChunk>,
     compact_to: Option<LogIndex>,
     /// The driver was asked for a snapshot and has not given one yet.
     snapshot_requested: bool,
@@ -261,6 +263,7 @@ impl RaftCore {
             incoming: None,
             snapshot_to_store: None,
             snapshot_to_restore: None,
+            snapshot_chunks: Vec::new(),
             compact_to: None,
             snapshot_requested: false,
             msgs: Vec::new(),
@@ -460,10 +463,19 @@ impl RaftCore {
             Body::TimeoutNow => self.handle_timeout_now(),
             Body::InstallSnapshot {
                 meta,
+                size,
+                checksum,
                 offset,
                 data,
                 done,
-            } => self.handle_install_snapshot(from, meta, offset, data, done),
+            } => {
+                let snapshot = Snapshot {
+                    meta,
+                    size,
+                    checksum,
+                };
+                self.handle_install_snapshot(from, snapshot, offset, data, done)
+            }
             Body::SnapshotResponse {
                 index,
                 next_offset,

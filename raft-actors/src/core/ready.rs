@@ -41,7 +41,7 @@ pub struct Ready {
 }
 
 /// The part of a [`Ready`] to make durable first, in one write, in field
-/// order: snapshot, hard state, entries, compaction.
+/// order: snapshot chunks, snapshot, hard state, entries, compaction.
 ///
 /// [`must_sync`](Self::must_sync) says whether the write must be durable
 /// before anything after it is released (etcd raft's `MustSync`): a batch
@@ -50,15 +50,23 @@ pub struct Ready {
 /// applies leave without waiting for it (see [`Pipeline`](super::Pipeline)).
 #[derive(Debug, Clone)]
 pub struct ToPersist {
+    /// Chunks of a snapshot being received from the leader, in order, to
+    /// write to the snapshot store's file being received (a chunk at
+    /// offset 0 starts that file over). They need no sync of their own: a
+    /// transfer cut by a crash starts over, and the snapshot they complete
+    /// is synced with the batch that carries it in `snapshot`.
+    pub snapshot_chunks: Vec<super::SnapshotChunk>,
     /// A snapshot to store, replacing the stored one: taken by this node
     /// ([`RaftCore::snapshot_taken`](super::RaftCore::snapshot_taken)) or
     /// received from the leader. If the stored log does not hold the entry
     /// at `meta.index` with `meta.term`, the whole stored log is discarded
     /// (it diverged); else entries up to `meta.index` may be kept.
     pub snapshot: Option<Snapshot>,
-    /// Whether `snapshot` came from the leader (InstallSnapshot: entries it
-    /// covers go, and a diverged log goes entirely) rather than from this
-    /// node's own state machine (stored entries stay until `compact_to`).
+    /// Whether `snapshot` came from the leader (InstallSnapshot: its bytes
+    /// are the chunks received, to be made durable under its name now;
+    /// entries it covers go, and a diverged log goes entirely) rather than
+    /// from this node's own state machine (its file is durable already;
+    /// stored entries stay until `compact_to`).
     pub snapshot_received: bool,
     /// New term, vote or commit index, if any changed.
     pub hard_state: Option<HardState>,
@@ -89,6 +97,7 @@ impl Default for ToPersist {
     /// `..ToPersist::default()` is flushed unless it says otherwise.
     fn default() -> Self {
         ToPersist {
+            snapshot_chunks: Vec::new(),
             snapshot: None,
             snapshot_received: false,
             hard_state: None,
@@ -104,6 +113,7 @@ impl ToPersist {
     /// Whether there is nothing to write at all.
     pub fn is_empty(&self) -> bool {
         self.snapshot.is_none()
+            && self.snapshot_chunks.is_empty()
             && self.hard_state.is_none()
             && self.entries.is_empty()
             && self.compact_to.is_none()

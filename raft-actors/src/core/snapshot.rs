@@ -2,16 +2,22 @@
 //! the compaction that follows it, and InstallSnapshot in chunks to a
 //! follower that needs compacted entries.
 //!
-//! The snapshot's bytes are opaque and reference-counted: the core hands
-//! out slices of them as chunks without copying. Must never compact an
-//! entry that no snapshot covers, nor install a snapshot older than what is
-//! committed.
+//! The core never holds a snapshot's bytes: they live in the driver's
+//! snapshot store (a file beside the log, or memory), and the core knows
+//! only what a snapshot covers, its size and its checksum. A chunk to send
+//! leaves the core empty, for the driver to fill from its store
+//! ([`Message::chunk_to_read`]); a chunk received goes to the driver's
+//! store with the next persist ([`ToPersist::snapshot_chunks`](super::ToPersist::snapshot_chunks)),
+//! and the core checks the checksum of the whole before it installs it.
+//! Must never compact an entry that no snapshot covers, nor install a
+//! snapshot older than what is committed, nor one whose bytes do not match
+//! its checksum.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::{Body, LogIndex, Membership, NodeId, ProgressState, RaftCore, Role, Term};
+use super::{Body, LogIndex, Membership, Message, NodeId, ProgressState, RaftCore, Role, Term};
 
 /// What a snapshot covers: the log up to `index`, and the configuration in
 /// force there.
@@ -25,20 +31,123 @@ pub struct SnapshotMeta {
     pub membership: Membership,
 }
 
-/// A state machine snapshot with its metadata.
+/// A stored snapshot as the core and the log storage know it: what it
+/// covers, and the size and checksum of its bytes. The bytes themselves
+/// are in a [`SnapshotStore`](crate::storage::SnapshotStore), found by
+/// index and checksum, and streamed from there.
 ///
 /// ```
 /// use raft_actors::core::{Membership, Snapshot, SnapshotMeta};
 /// let meta = SnapshotMeta { index: 10, term: 2, membership: Membership::voters([1, 2, 3]) };
-/// let snap = Snapshot { meta, data: "state".into() };
-/// assert_eq!(snap.data.len(), 5);
+/// let snap = Snapshot::of(meta, b"state");
+/// assert_eq!(snap.size, 5);
+/// assert_eq!(snap.checksum, raft_actors::core::checksum(b"state"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// What it covers.
     pub meta: SnapshotMeta,
-    /// The state machine's serialized state, opaque to the core.
+    /// Length of the state machine's serialized state, in bytes.
+    pub size: u64,
+    /// CRC-32 ([`checksum`]) of those bytes.
+    pub checksum: u32,
+}
+
+impl Snapshot {
+    /// The snapshot of `data` (size and checksum computed), for tests and
+    /// stores that hold the bytes at hand.
+    pub fn of(meta: SnapshotMeta, data: &[u8]) -> Snapshot {
+        Snapshot {
+            meta,
+            size: data.len() as u64,
+            checksum: checksum(data),
+        }
+    }
+}
+
+/// The CRC-32 a [`Snapshot`] carries of its bytes.
+///
+/// ```
+/// assert_eq!(raft_actors::core::checksum(b""), 0);
+/// assert_ne!(raft_actors::core::checksum(b"a"), raft_actors::core::checksum(b"b"));
+/// ```
+pub fn checksum(data: &[u8]) -> u32 {
+    crc32fast::hash(data)
+}
+
+/// A chunk of a snapshot received from the leader: the driver writes it to
+/// its store's file being received, at `offset`, with the batch it came in
+/// ([`ToPersist::snapshot_chunks`](super::ToPersist::snapshot_chunks)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotChunk {
+    /// The snapshot being received.
+    pub snapshot: Snapshot,
+    /// Where the chunk starts. A chunk at 0 starts the file over.
+    pub offset: u64,
+    /// Its bytes.
     pub data: Bytes,
+}
+
+/// The bytes a driver reads from its snapshot store to fill an
+/// InstallSnapshot chunk the core left empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkRead {
+    /// The snapshot to read from.
+    pub snapshot: Snapshot,
+    /// The first byte.
+    pub offset: u64,
+    /// How many bytes.
+    pub len: u64,
+}
+
+impl Message {
+    /// The chunk to read from the snapshot store before sending this
+    /// message: `Some` for an InstallSnapshot whose bytes the core left to
+    /// the driver, `None` for every other message (and for a chunk filled
+    /// already). `chunk_bytes` is the core's
+    /// [`snapshot_chunk_bytes`](super::Config::snapshot_chunk_bytes).
+    ///
+    /// ```
+    /// use raft_actors::core::{Body, Membership, Message, Snapshot, SnapshotMeta};
+    /// let meta = SnapshotMeta { index: 9, term: 1, membership: Membership::voters([1, 2]) };
+    /// let snap = Snapshot::of(meta.clone(), &[7u8; 10]);
+    /// let mut m = Message { from: 1, to: 2, term: 1, body: Body::InstallSnapshot {
+    ///     meta, size: snap.size, checksum: snap.checksum, offset: 4,
+    ///     data: bytes::Bytes::new(), done: false } };
+    /// let read = m.chunk_to_read(4).expect("a chunk to read");
+    /// assert_eq!((read.offset, read.len), (4, 4));
+    /// m.fill_chunk(bytes::Bytes::from_static(&[7u8; 4]));
+    /// assert!(m.chunk_to_read(4).is_none());
+    /// ```
+    pub fn chunk_to_read(&self, chunk_bytes: usize) -> Option<ChunkRead> {
+        match &self.body {
+            Body::InstallSnapshot {
+                meta,
+                size,
+                checksum,
+                offset,
+                data,
+                ..
+            } if data.is_empty() && offset < size => Some(ChunkRead {
+                snapshot: Snapshot {
+                    meta: meta.clone(),
+                    size: *size,
+                    checksum: *checksum,
+                },
+                offset: *offset,
+                len: (size - offset).min(chunk_bytes as u64),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Puts the bytes read for [`chunk_to_read`](Self::chunk_to_read) in
+    /// the message (nothing for any other message).
+    pub fn fill_chunk(&mut self, bytes: Bytes) {
+        if let Body::InstallSnapshot { data, .. } = &mut self.body {
+            *data = bytes;
+        }
+    }
 }
 
 /// Why [`RaftCore::snapshot_taken`] refused a snapshot.
@@ -60,19 +169,27 @@ pub enum SnapshotError {
     },
 }
 
-/// A snapshot being received, chunk by chunk.
+/// A snapshot being received, chunk by chunk: its bytes go to the
+/// driver's store; the core keeps how many arrived and their running CRC.
 #[derive(Debug)]
 pub(crate) struct Incoming {
-    meta: SnapshotMeta,
-    buf: Vec<u8>,
+    snapshot: Snapshot,
+    received: u64,
+    crc: u32,
 }
 
 impl RaftCore {
     /// The driver took a snapshot of its state machine at `index` (at most
-    /// the applied index). The core keeps it to send to lagging followers,
-    /// hands it back in the next [`ToPersist`](super::ToPersist) to be
-    /// stored, and compacts the log up to `index - trailing_logs`.
-    pub fn snapshot_taken(&mut self, index: LogIndex, data: Bytes) -> Result<(), SnapshotError> {
+    /// the applied index) and its store holds its `size` bytes with CRC
+    /// `checksum`. The core keeps it to send to lagging followers, hands it
+    /// back in the next [`ToPersist`](super::ToPersist) to be recorded,
+    /// and compacts the log up to `index - trailing_logs`.
+    pub fn snapshot_taken(
+        &mut self,
+        index: LogIndex,
+        size: u64,
+        checksum: u32,
+    ) -> Result<(), SnapshotError> {
         if index > self.log.applied {
             return Err(SnapshotError::NotApplied {
                 index,
@@ -90,7 +207,11 @@ impl RaftCore {
             term,
             membership: self.configs.at(index),
         };
-        let snap = Snapshot { meta, data };
+        let snap = Snapshot {
+            meta,
+            size,
+            checksum,
+        };
         self.snapshot = Some(snap.clone());
         self.snapshot_to_store = Some(snap);
         self.snapshot_requested = false;
@@ -136,15 +257,19 @@ impl RaftCore {
         if pr.snapshot_in_flight {
             return;
         }
-        let len = snap.data.len() as u64;
+        let len = snap.size;
         let offset = pr.snapshot_offset.min(len);
         let end = (offset + self.cfg.snapshot_chunk_bytes as u64).min(len);
         pr.snapshot_in_flight = true;
         self.events.snapshot_bytes_sent += end - offset;
+        // The bytes are the driver's to read from its store (see
+        // `Message::chunk_to_read`): the core never holds a snapshot.
         let body = Body::InstallSnapshot {
             meta: snap.meta.clone(),
+            size: snap.size,
+            checksum: snap.checksum,
             offset,
-            data: snap.data.slice(offset as usize..end as usize),
+            data: Bytes::new(),
             done: end == len,
         };
         self.send(peer, body);
@@ -154,17 +279,23 @@ impl RaftCore {
     pub(super) fn handle_install_snapshot(
         &mut self,
         from: NodeId,
-        meta: SnapshotMeta,
+        snapshot: Snapshot,
         offset: u64,
         data: Bytes,
         done: bool,
     ) {
+        let meta = &snapshot.meta;
+        let end = offset.checked_add(data.len() as u64);
         // An index past MAX_TERM cannot be reached honestly either (one entry
         // per nanosecond for 290 years), and would overflow the log's cursors.
+        // A chunk past the snapshot's size, or a last chunk that does not
+        // reach it, is no chunk of it.
         if self.role == Role::Leader
             || meta.term > self.term
             || meta.term == 0
             || meta.index > super::MAX_TERM
+            || snapshot.size > self.cfg.max_snapshot_bytes
+            || end.is_none_or(|end| end > snapshot.size || done != (end == snapshot.size))
         {
             self.counters.malformed += 1;
             return;
@@ -185,13 +316,16 @@ impl RaftCore {
         }
         let fresh = offset == 0;
         let inc = match &mut self.incoming {
-            Some(inc) if inc.meta == meta => inc,
+            Some(inc) if inc.snapshot == snapshot => inc,
             _ if fresh => self.incoming.insert(Incoming {
-                meta: meta.clone(),
-                buf: Vec::new(),
+                snapshot: snapshot.clone(),
+                received: 0,
+                crc: 0,
             }),
             _ => {
-                // A chunk of a snapshot we are not receiving: start over.
+                // A chunk of a snapshot we are not receiving (or no longer
+                // are, after a restart): start over. Transfers never resume
+                // across a restart of either side; they start cleanly.
                 return self.send(
                     from,
                     Body::SnapshotResponse {
@@ -203,30 +337,35 @@ impl RaftCore {
             }
         };
         if fresh {
-            inc.buf.clear();
+            inc.received = 0;
+            inc.crc = 0;
         }
-        if offset != inc.buf.len() as u64 {
-            let next_offset = inc.buf.len() as u64;
+        if offset != inc.received {
+            let next_offset = inc.received;
             return self.ask_for_chunk(from, index, next_offset);
         }
-        if inc.buf.len() + data.len() > self.cfg.max_snapshot_bytes {
-            self.counters.malformed += 1;
-            self.incoming = None;
-            return;
-        }
-        inc.buf.extend_from_slice(&data);
+        let mut crc = crc32fast::Hasher::new_with_initial(inc.crc);
+        crc.update(&data);
+        inc.crc = crc.finalize();
+        inc.received += data.len() as u64;
+        let (received, crc) = (inc.received, inc.crc);
+        // To the store with the next persist; the answer leaves after it.
+        self.snapshot_chunks.push(SnapshotChunk {
+            snapshot: snapshot.clone(),
+            offset,
+            data,
+        });
         if !done {
-            let next_offset = inc.buf.len() as u64;
-            return self.ask_for_chunk(from, index, next_offset);
+            return self.ask_for_chunk(from, index, received);
         }
-        let Some(inc) = self.incoming.take() else {
-            return;
-        };
-        let snap = Snapshot {
-            meta: inc.meta,
-            data: Bytes::from(inc.buf),
-        };
-        self.install(snap);
+        self.incoming = None;
+        if crc != snapshot.checksum {
+            // Damaged on the way (or sent damaged): never installed. The
+            // leader sends it again from the start.
+            self.counters.malformed += 1;
+            return self.ask_for_chunk(from, index, 0);
+        }
+        self.install(snapshot);
         // Leaves after the snapshot is durable (Ready's order rule).
         self.send(
             from,

@@ -38,7 +38,7 @@ use super::roster::Roster;
 use crate::apply::{Apply, ApplyActor};
 use crate::core::{Config, LogIndex, NodeId, Pipeline, RaftCore, RequestId, ToPersist};
 use crate::error::{ClientError, FatalError};
-use crate::storage::Storage;
+use crate::storage::{SharedSnapshots, Storage};
 use crate::transport::Transport;
 use crate::type_config::TypeConfig;
 
@@ -164,6 +164,9 @@ pub struct RaftNode<C: TypeConfig> {
     /// Shared with the persist task in flight, so a restart that drops the
     /// task never loses the storage itself.
     pub(super) storage: Arc<Mutex<Box<dyn Storage>>>,
+    /// Where the storage keeps its snapshots' bytes: chunks to send are
+    /// read from it, restores stream from it, new snapshots go into it.
+    pub(super) snapshots: SharedSnapshots,
     pub(super) transport: Box<dyn Transport>,
     pub(super) apply_factory: ApplyFactory<C>,
     pub(super) apply: Option<Addr<ApplyActor<C>>>,
@@ -245,6 +248,7 @@ impl<C: TypeConfig> RaftNode<C> {
         let node = RaftNode {
             id,
             cfg,
+            snapshots: storage.snapshots(),
             storage: Arc::new(Mutex::new(storage)),
             transport,
             apply_factory: apply,

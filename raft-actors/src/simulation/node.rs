@@ -4,15 +4,15 @@
 //!
 //! Must never let a crashed node keep anything its disk does not hold.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::core::{
-    AfterPersist, Config, ConfigError, Entry, HardState, LogIndex, Membership, Message, NodeId,
-    Pipeline, ProposalOutcome, RaftCore, ReadOutcome, Recovered, Snapshot, Term, ToPersist,
+    AfterPersist, ChunkRead, Config, ConfigError, Entry, HardState, LogIndex, Membership, Message,
+    NodeId, Pipeline, ProposalOutcome, RaftCore, ReadOutcome, Recovered, Snapshot, Term, ToPersist,
 };
 
 use super::clock::NodeClock;
@@ -42,13 +42,20 @@ pub fn state_hash(prev: u64, e: &Entry) -> u64 {
     h
 }
 
-/// What survives a crash: hard state, snapshot and log entries persisted.
+/// What survives a crash: hard state, snapshot and log entries persisted,
+/// and the snapshots' bytes (a snapshot store's named files).
 #[derive(Clone, Debug, Default)]
 pub struct Disk {
     /// Last persisted hard state.
     pub hard_state: HardState,
     /// The stored snapshot.
     pub snapshot: Option<Snapshot>,
+    /// Snapshot bytes by index and checksum, written whole before they
+    /// are named.
+    pub files: BTreeMap<(LogIndex, u32), Bytes>,
+    /// The snapshot being received and its bytes so far: never synced, so
+    /// a crash loses it (and the transfer starts over).
+    receiving: Option<(Snapshot, Vec<u8>)>,
     /// Persisted entries, contiguous.
     pub entries: Vec<Entry>,
     /// The hard state as of the last synced write, and the hard states of
@@ -64,6 +71,27 @@ impl Disk {
     /// state, entries (replacing any stored from the first one on), then
     /// compaction.
     pub(super) fn write(&mut self, p: &ToPersist) {
+        for c in &p.snapshot_chunks {
+            if c.offset == 0 {
+                self.receiving = Some((c.snapshot.clone(), Vec::new()));
+            }
+            match &mut self.receiving {
+                Some((s, buf)) if *s == c.snapshot && buf.len() as u64 == c.offset => {
+                    buf.extend_from_slice(&c.data);
+                }
+                // A store refuses this; the core never asks it.
+                _ => self.receiving = None,
+            }
+        }
+        if let Some(s) = p.snapshot.as_ref().filter(|_| p.snapshot_received) {
+            // Completed: named only if whole and matching, as a store does.
+            if let Some((r, buf)) = self.receiving.take() {
+                if r == *s && crate::core::checksum(&buf) == s.checksum {
+                    self.files
+                        .insert((s.meta.index, s.checksum), Bytes::from(buf));
+                }
+            }
+        }
         if let Some(s) = &p.snapshot {
             if self.term(s.meta.index) != Some(s.meta.term) {
                 self.entries.clear();
@@ -87,6 +115,19 @@ impl Disk {
         } else if let Some(hs) = p.hard_state {
             self.unsynced.push(hs);
         }
+    }
+
+    /// The bytes of a stored snapshot.
+    pub fn snapshot_bytes(&self, s: &Snapshot) -> Option<&Bytes> {
+        self.files.get(&(s.meta.index, s.checksum))
+    }
+
+    /// One chunk of a stored snapshot, to send.
+    pub fn read_chunk(&self, read: &ChunkRead) -> Option<Bytes> {
+        let bytes = self.snapshot_bytes(&read.snapshot)?;
+        let end = usize::try_from(read.offset + read.len).ok()?;
+        bytes.get(read.offset as usize..end)?;
+        Some(bytes.slice(read.offset as usize..end))
     }
 
     /// Writes not synced yet whose hard state a crash may lose.
@@ -249,6 +290,7 @@ impl SimNode {
     /// see [`Disk::lose_unsynced`]).
     pub fn crash(&mut self) {
         self.core = None;
+        self.disk.receiving = None;
         self.in_flight.clear();
         self.pipeline.clear();
     }
@@ -269,7 +311,8 @@ impl SimNode {
             .disk
             .snapshot
             .as_ref()
-            .and_then(|s| StateMachine::decode(&s.data))
+            .and_then(|s| self.disk.snapshot_bytes(s))
+            .and_then(|data| StateMachine::decode(data))
             .unwrap_or_default();
         Ok(self.disk.snapshot.as_ref().map(|_| self.state))
     }
@@ -288,8 +331,12 @@ impl SimNode {
     pub fn take_snapshot(&mut self) {
         let data = self.state.encode(self.snapshot_padding);
         if let Some(core) = self.core.as_mut() {
+            // Written whole and named before the core hears of it, as a
+            // store's sink does.
+            let (size, checksum) = (data.len() as u64, crate::core::checksum(&data));
+            self.disk.files.insert((self.state.index, checksum), data);
             // Refused when nothing new was applied since the last one.
-            let _ = core.snapshot_taken(self.state.index, data);
+            let _ = core.snapshot_taken(self.state.index, size, checksum);
         }
     }
 
@@ -307,7 +354,8 @@ impl SimNode {
             };
             // A leader's replication leaves before its write, as in the
             // actor: a crash before the persist must not make that unsafe.
-            out.messages.extend(ready.take_early());
+            let early = self.with_chunks(ready.take_early());
+            out.messages.extend(early);
             if crash.take() == Some(CrashPoint::BeforePersist) {
                 self.crash();
                 out.crashed = true;
@@ -333,6 +381,22 @@ impl SimNode {
         }
     }
 
+    /// Fills the snapshot chunks the core left empty from the disk's
+    /// snapshot files, as the node does from its store; a chunk of a file
+    /// the disk no longer holds is not sent.
+    pub(super) fn with_chunks(&self, messages: Vec<Message>) -> Vec<Message> {
+        let chunk_bytes = self.config.snapshot_chunk_bytes;
+        messages
+            .into_iter()
+            .filter_map(|mut m| {
+                if let Some(read) = m.chunk_to_read(chunk_bytes) {
+                    m.fill_chunk(self.disk.read_chunk(&read)?);
+                }
+                Some(m)
+            })
+            .collect()
+    }
+
     /// Makes `persist` durable on the disk, and records what it stored.
     pub(super) fn write(&mut self, persist: ToPersist, out: &mut DriveOutput) {
         self.disk.write(&persist);
@@ -347,7 +411,8 @@ impl SimNode {
     /// apply, send, answer.
     pub(super) fn release(&mut self, after: AfterPersist, out: &mut DriveOutput) {
         if let Some(s) = after.restore {
-            if let Some(state) = StateMachine::decode(&s.data) {
+            let data = self.disk.snapshot_bytes(&s);
+            if let Some(state) = data.and_then(|d| StateMachine::decode(d)) {
                 self.state = state;
                 out.restored.push((out.applied.len(), state));
             }
@@ -358,7 +423,8 @@ impl SimNode {
                 hash: state_hash(self.state.hash, e),
             };
         }
-        out.messages.extend(after.messages);
+        let messages = self.with_chunks(after.messages);
+        out.messages.extend(messages);
         out.applied.extend(after.committed);
         out.proposals.extend(after.proposals);
         out.reads.extend(after.reads);

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use super::snapshots::{write_snapshot_part, MemorySnapshots, SharedSnapshots, SnapshotStore};
 use super::{LogState, SnapshotMeta, Storage, StorageError, ToPersist};
 use crate::core::{LogIndex, Membership};
 
@@ -30,6 +31,7 @@ use crate::core::{LogIndex, Membership};
 #[derive(Clone, Debug)]
 pub struct MemoryStorage {
     inner: Arc<Mutex<Inner>>,
+    snapshots: MemorySnapshots,
 }
 
 #[derive(Debug, Default)]
@@ -54,7 +56,13 @@ impl MemoryStorage {
                 },
                 ..Default::default()
             })),
+            snapshots: MemorySnapshots::default(),
         }
+    }
+
+    /// The store of its snapshots' bytes (shared by clones).
+    pub fn snapshot_store(&self) -> &MemorySnapshots {
+        &self.snapshots
     }
 
     /// Makes every later write of entries or a hard state fail (or succeed
@@ -219,7 +227,15 @@ impl Storage for MemoryStorage {
         if inner.fail_loads {
             return Err(StorageError::Io("injected load failure".into()));
         }
-        Ok(inner.state.clone())
+        let state = inner.state.clone();
+        if let Some(snapshot) = &state.snapshot {
+            self.snapshots.verify(snapshot)?;
+        }
+        Ok(state)
+    }
+
+    fn snapshots(&self) -> SharedSnapshots {
+        Arc::new(self.snapshots.clone())
     }
 
     /// Checks, then applies: a refused batch changes nothing. Nothing here
@@ -232,8 +248,13 @@ impl Storage for MemoryStorage {
             return Err(StorageError::Io("injected append failure".into()));
         }
         inner.check(&batch)?;
+        write_snapshot_part(&self.snapshots, &batch)?;
         let synced = batch.must_sync;
+        let recorded = batch.snapshot.clone();
         inner.apply(batch);
+        if let Some(current) = recorded {
+            self.snapshots.retain(&current)?;
+        }
         inner.appends += u64::from(appends);
         inner.writes += 1;
         inner.synced_writes += u64::from(synced);

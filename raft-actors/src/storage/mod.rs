@@ -12,6 +12,7 @@
 //! (see `storages/README.md` for why it lives here).
 
 pub mod memory;
+pub mod snapshots;
 mod validate;
 
 use async_trait::async_trait;
@@ -21,6 +22,10 @@ use crate::core::{Entry, HardState, LogIndex, Membership, Recovered};
 pub use crate::core::{Snapshot, SnapshotMeta, ToPersist};
 
 pub use memory::MemoryStorage;
+pub use snapshots::{
+    open_verified, write_snapshot_part, MemorySnapshots, SharedSnapshots, SnapshotSink,
+    SnapshotStore, KEEP_SNAPSHOTS,
+};
 
 /// Everything a node reloads at start and after a restart.
 ///
@@ -135,7 +140,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn load(&mut self) -> Result<LogState, StorageError>;
 
     /// Makes everything one `Ready` asks to persist durable, in field
-    /// order: the snapshot, then hard state and entries, then compaction.
+    /// order: the snapshot chunks received and the snapshot (the half
+    /// [`write_snapshot_part`] does with this storage's
+    /// [`snapshots`](Self::snapshots)), then hard state and entries, then
+    /// compaction; after a snapshot is recorded, the store keeps only the
+    /// latest ones ([`SnapshotStore::retain`]).
     /// The node calls this once per `Ready`, one batch at a time, in
     /// order; it is the group commit. A durable adapter makes it one atomic
     /// write with at most one flush to disk.
@@ -171,6 +180,11 @@ pub trait Storage: Send + Sync + 'static {
     ///   applies again from its snapshot, and relearns the commit index
     ///   from the leader (§5.3: the commit index is volatile state).
     async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError>;
+
+    /// Where this storage keeps the bytes of the snapshots it records
+    /// (files beside the log, or memory). The node streams snapshots into
+    /// it and reads chunks and restores from it.
+    fn snapshots(&self) -> SharedSnapshots;
 
     /// What the storage counts about itself (fsyncs), for the metrics.
     fn stats(&self) -> StorageStats {

@@ -122,7 +122,8 @@ mod tests {
                     term: 1,
                     membership: Membership::voters([1]),
                 },
-                data: Default::default(),
+                size: 0,
+                checksum: 0,
             }),
         }
     }

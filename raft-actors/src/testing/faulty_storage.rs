@@ -375,6 +375,10 @@ impl<S: Storage> FaultyStorage<S> {
 
 #[async_trait]
 impl<S: Storage> Storage for FaultyStorage<S> {
+    fn snapshots(&self) -> crate::storage::SharedSnapshots {
+        self.inner.snapshots()
+    }
+
     /// Starts an incarnation: writes are accepted again. A corrupt record
     /// is reported as the inner layer's checksum would report it.
     async fn load(&mut self) -> Result<LogState, StorageError> {

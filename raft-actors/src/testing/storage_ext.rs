@@ -6,10 +6,13 @@
 //! For tests and tools only: it must never be what a node calls (a node
 //! writes whole `Ready` batches).
 
-use async_trait::async_trait;
+use std::io::{Read, Write};
 
-use crate::core::{Entry, HardState, LogIndex};
-use crate::storage::{Snapshot, Storage, StorageError, ToPersist};
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::core::{Entry, HardState, LogIndex, SnapshotChunk};
+use crate::storage::{Snapshot, SnapshotMeta, Storage, StorageError, ToPersist};
 
 /// Test helpers on every [`Storage`].
 ///
@@ -41,7 +44,9 @@ pub trait StorageExt: Storage {
         .await
     }
 
-    /// Saves a snapshot this node took: stored entries stay.
+    /// Records a snapshot this node took, whose bytes its store holds
+    /// already ([`write_snapshot`](Self::write_snapshot)): stored entries
+    /// stay.
     async fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
         self.write(ToPersist {
             snapshot: Some(snapshot),
@@ -50,14 +55,78 @@ pub trait StorageExt: Storage {
         .await
     }
 
-    /// Installs a snapshot received from the leader (§7).
-    async fn install_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
+    /// Writes `data` into the store as this node's snapshot at
+    /// `meta.index`, as a state machine's sink does, without recording it.
+    fn write_snapshot(&self, meta: SnapshotMeta, data: &[u8]) -> Result<Snapshot, StorageError> {
+        let store = self.snapshots();
+        let mut sink = store.create()?;
+        sink.write_all(data)
+            .map_err(|e| StorageError::Io(e.to_string()))?;
+        let (size, checksum) = sink.finish(meta.index)?;
+        Ok(Snapshot {
+            meta,
+            size,
+            checksum,
+        })
+    }
+
+    /// Takes a snapshot of `data` here: writes it, then records it.
+    async fn take_snapshot(
+        &mut self,
+        meta: SnapshotMeta,
+        data: &[u8],
+    ) -> Result<Snapshot, StorageError> {
+        let snapshot = self.write_snapshot(meta, data)?;
+        self.save_snapshot(snapshot.clone()).await?;
+        Ok(snapshot)
+    }
+
+    /// Installs a snapshot of `data` received from the leader (§7), in
+    /// chunks of `chunk` bytes, each its own batch, the last one with the
+    /// snapshot.
+    async fn install_snapshot(
+        &mut self,
+        meta: SnapshotMeta,
+        data: &[u8],
+        chunk: usize,
+    ) -> Result<Snapshot, StorageError> {
+        let snapshot = Snapshot::of(meta, data);
+        let data = Bytes::copy_from_slice(data);
+        let mut chunks: Vec<SnapshotChunk> = (0..data.len())
+            .step_by(chunk.max(1))
+            .map(|at| SnapshotChunk {
+                snapshot: snapshot.clone(),
+                offset: at as u64,
+                data: data.slice(at..(at + chunk.max(1)).min(data.len())),
+            })
+            .collect();
+        let last = chunks.pop();
+        for c in chunks {
+            self.write(ToPersist {
+                snapshot_chunks: vec![c],
+                must_sync: false,
+                ..ToPersist::default()
+            })
+            .await?;
+        }
         self.write(ToPersist {
-            snapshot: Some(snapshot),
+            snapshot_chunks: last.into_iter().collect(),
+            snapshot: Some(snapshot.clone()),
             snapshot_received: true,
             ..ToPersist::default()
         })
-        .await
+        .await?;
+        Ok(snapshot)
+    }
+
+    /// The bytes of a stored snapshot, read whole from the store.
+    fn snapshot_bytes(&self, snapshot: &Snapshot) -> Result<Vec<u8>, StorageError> {
+        let mut out = Vec::new();
+        self.snapshots()
+            .open(snapshot)?
+            .read_to_end(&mut out)
+            .map_err(|e| StorageError::Io(e.to_string()))?;
+        Ok(out)
     }
 
     /// Discards entries up to `upto`, which the stored snapshot must cover;

@@ -19,15 +19,19 @@ fn entries(lo: LogIndex, hi: LogIndex, term: Term) -> Vec<Entry> {
     (lo..=hi).map(|i| entry(i, term)).collect()
 }
 
-fn snapshot(index: LogIndex, term: Term, voters: &[u64]) -> Snapshot {
-    Snapshot {
-        meta: SnapshotMeta {
-            index,
-            term,
-            membership: Membership::voters(voters.iter().copied()),
-        },
-        data: Bytes::from(format!("state at {index}")),
+fn meta(index: LogIndex, term: Term, voters: &[u64]) -> SnapshotMeta {
+    SnapshotMeta {
+        index,
+        term,
+        membership: Membership::voters(voters.iter().copied()),
     }
+}
+
+/// A snapshot's bytes: several chunks of 1 KiB, different at every index.
+fn state_at(index: LogIndex) -> Vec<u8> {
+    (0..3000u32)
+        .map(|i| (i as u64).wrapping_mul(31).wrapping_add(index) as u8)
+        .collect()
 }
 
 /// Runs the storage contract against an adapter. `fresh` opens an empty
@@ -137,7 +141,8 @@ where
         matches!(past, Err(StorageError::OutOfOrder(_))),
         "compact without a snapshot is refused: {past:?}"
     );
-    s.save_snapshot(snapshot(3, 1, &[1, 2, 3]))
+    let at3 = s
+        .take_snapshot(meta(3, 1, &[1, 2, 3]), &state_at(3))
         .await
         .expect("save snapshot");
     assert_eq!(
@@ -166,8 +171,13 @@ where
     assert_eq!(state.membership, m, "membership survives reopen");
     assert_eq!(
         state.snapshot,
-        Some(snapshot(3, 1, &[1, 2, 3])),
-        "snapshot, data included, survives reopen"
+        Some(at3.clone()),
+        "the snapshot's record survives reopen"
+    );
+    assert_eq!(
+        s.snapshot_bytes(&at3).expect("its bytes"),
+        state_at(3),
+        "and its bytes do"
     );
     assert_eq!(
         state.entries.first().map(|e| e.index),
@@ -185,9 +195,15 @@ where
 
     // Install a leader's snapshot that matches the log at its index: the
     // entries after it are kept.
-    s.install_snapshot(snapshot(5, 3, &[1, 2, 3, 4]))
+    let at5 = s
+        .install_snapshot(meta(5, 3, &[1, 2, 3, 4]), &state_at(5), 1024)
         .await
         .expect("install matching");
+    assert_eq!(
+        s.snapshot_bytes(&at5).expect("the received bytes"),
+        state_at(5),
+        "a snapshot received in chunks reads back whole"
+    );
     let state = s.load().await.expect("load");
     assert_eq!(
         state.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
@@ -202,7 +218,7 @@ where
     assert!(state.hard_state.commit >= 5, "a snapshot is committed");
 
     // One that does not match supersedes the whole log.
-    s.install_snapshot(snapshot(9, 4, &[1, 2, 3]))
+    s.install_snapshot(meta(9, 4, &[1, 2, 3]), &state_at(9), 1000)
         .await
         .expect("install past the log");
     let state = s.load().await.expect("load");
@@ -234,8 +250,12 @@ where
         vote: Some(2),
         commit: 12,
     };
+    let at12 = s
+        .write_snapshot(meta(12, 4, &[1, 2, 3]), &state_at(12))
+        .expect("a snapshot's bytes");
     s.write(ToPersist {
-        snapshot: Some(snapshot(12, 4, &[1, 2, 3])),
+        snapshot_chunks: Vec::new(),
+        snapshot: Some(at12),
         snapshot_received: false,
         hard_state: Some(hs3),
         entries: entries(13, 14, 5),
@@ -259,9 +279,12 @@ where
     );
     // A batch refused anywhere changes nothing: here its entries leave a
     // gap, after a snapshot and before a compaction that would be fine.
+    let at14 = s
+        .write_snapshot(meta(14, 5, &[1, 2, 3]), &state_at(14))
+        .expect("a snapshot's bytes");
     let refused = s
         .write(ToPersist {
-            snapshot: Some(snapshot(14, 5, &[1, 2, 3])),
+            snapshot: Some(at14),
             hard_state: Some(HardState { term: 6, ..hs3 }),
             entries: entries(20, 20, 6),
             compact_to: Some(13),
@@ -325,4 +348,101 @@ where
         "a synced write makes the lazy one before it durable"
     );
     assert_eq!(state.last_index(), 15, "the synced batch's entry");
+
+    snapshot_files(s, &reopen).await;
+}
+
+/// The snapshot store of an adapter: chunks read back, retention, and
+/// received snapshots that are refused unless whole and matching.
+async fn snapshot_files<S: Storage, R: Fn(S) -> S>(mut s: S, reopen: &R) {
+    let last = s.load().await.expect("load").last_index();
+    let first = s
+        .take_snapshot(meta(last, 5, &[1, 2, 3]), &state_at(last))
+        .await
+        .expect("a snapshot at the last index");
+    let store = s.snapshots();
+    let chunk = store
+        .read_chunk(&crate::core::ChunkRead {
+            snapshot: first.clone(),
+            offset: 1000,
+            len: 24,
+        })
+        .expect("a chunk");
+    assert_eq!(
+        chunk.as_ref(),
+        &state_at(last)[1000..1024],
+        "a chunk is the bytes at its offset"
+    );
+
+    // A received snapshot whose bytes do not match is refused and changes
+    // nothing; the bytes of the current one stay.
+    let m = meta(last + 10, 5, &[1, 2, 3]);
+    let mut wrong = Snapshot::of(m.clone(), &state_at(last + 10));
+    wrong.checksum ^= 1;
+    let damaged = s
+        .write(ToPersist {
+            snapshot_chunks: vec![crate::core::SnapshotChunk {
+                snapshot: wrong.clone(),
+                offset: 0,
+                data: Bytes::from(state_at(last + 10)),
+            }],
+            snapshot: Some(wrong),
+            snapshot_received: true,
+            ..ToPersist::default()
+        })
+        .await;
+    assert!(
+        damaged.is_err(),
+        "a received snapshot that does not match its checksum is refused"
+    );
+    assert_eq!(
+        s.load().await.expect("load").snapshot,
+        Some(first.clone()),
+        "a refused snapshot is not recorded"
+    );
+    // A chunk that does not follow the bytes received so far is refused.
+    let gap = s
+        .write(ToPersist {
+            snapshot_chunks: vec![crate::core::SnapshotChunk {
+                snapshot: Snapshot::of(m.clone(), &state_at(last + 10)),
+                offset: 2000,
+                data: Bytes::from_static(b"late"),
+            }],
+            must_sync: false,
+            ..ToPersist::default()
+        })
+        .await;
+    assert!(gap.is_err(), "a chunk after a gap is refused");
+
+    // Retention: the current snapshot and the one before it stay; older
+    // ones go.
+    let second = s
+        .install_snapshot(m, &state_at(last + 10), 700)
+        .await
+        .expect("a snapshot in five chunks");
+    let third = s
+        .install_snapshot(meta(last + 20, 5, &[1, 2, 3]), &state_at(last + 20), 4096)
+        .await
+        .expect("a snapshot in one chunk");
+    let s = reopen(s);
+    let state = {
+        let mut s = s;
+        let state = s.load().await.expect("load after reopen");
+        assert_eq!(
+            s.snapshot_bytes(&third).expect("the current snapshot"),
+            state_at(last + 20),
+            "the current snapshot's bytes survive a reopen"
+        );
+        assert_eq!(
+            s.snapshot_bytes(&second).expect("the one before"),
+            state_at(last + 10),
+            "the one before it is kept"
+        );
+        assert!(
+            s.snapshot_bytes(&first).is_err(),
+            "older snapshots are deleted"
+        );
+        state
+    };
+    assert_eq!(state.snapshot, Some(third), "the latest is recorded");
 }

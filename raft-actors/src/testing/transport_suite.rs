@@ -304,6 +304,8 @@ pub async fn heartbeats_overtake_snapshot_chunks<H: TransportHarness>(mut h: H) 
                 term: 1,
                 membership: Membership::voters([1, 2]),
             },
+            size: 1 << 30,
+            checksum: 0,
             offset: i * len as u64,
             data: Bytes::from(vec![i as u8; len]),
             done: false,

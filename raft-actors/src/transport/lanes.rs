@@ -44,7 +44,7 @@ pub const SNAPSHOT_LANE_CAPACITY: usize = 4;
 /// let (tx, mut rx) = lanes(16);
 /// let chunk = Message { from: 1, to: 2, term: 1, body: Body::InstallSnapshot {
 ///     meta: SnapshotMeta { index: 9, term: 1, membership: Membership::voters([1, 2]) },
-///     offset: 0, data: vec![0u8; 1024].into(), done: false } };
+///     size: 4096, checksum: 0, offset: 0, data: vec![0u8; 1024].into(), done: false } };
 /// let beat = Message { from: 1, to: 2, term: 1, body: Body::TimeoutNow };
 /// tx.try_send(vec![chunk.clone(), chunk]).expect("queued");
 /// tx.try_send(vec![beat.clone()]).expect("queued");
@@ -170,6 +170,8 @@ mod tests {
                     term: 1,
                     membership: Membership::voters([1, 2]),
                 },
+                size: 1 << 20,
+                checksum: 0,
                 offset,
                 data: vec![0u8; 64].into(),
                 done: false,

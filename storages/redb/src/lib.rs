@@ -30,15 +30,22 @@
 //!   (`tests/power_loss/fsync_error.rs`.)
 //! - **No blocking on async threads.** The database lives on a thread of
 //!   its own; the node awaits its answers.
+//! - **Snapshots as files.** A snapshot's bytes are a file in `snapshots/`
+//!   beside the database ([`FileSnapshots`]: written to a temporary file,
+//!   checksummed, fsynced, renamed; the last two kept), streamed in and out;
+//!   the database records which one is current. A missing or damaged
+//!   snapshot file fails [`RedbStorage::open`] with one clear error.
 //!
 //! # Layout
 //! - [`record`]: the versioned, checksummed record format.
 //! - `store`: the database and its operations (blocking; storage thread only).
 //! - `storage`: [`RedbStorage`], the async handle the node holds.
+//! - `snapshot_files`: [`FileSnapshots`], the snapshot files.
 //! - `error`: [`RedbError`].
 
 mod error;
 pub mod record;
+mod snapshot_files;
 mod storage;
 mod store;
 
@@ -46,4 +53,5 @@ pub use error::RedbError;
 /// redb's disk interface, for [`RedbStorage::open_backend`]: re-exported
 /// so a custom disk implements the very version this crate links.
 pub use redb::StorageBackend;
+pub use snapshot_files::{FileSnapshots, SNAPSHOT_DIR};
 pub use storage::{RedbStats, RedbStorage};

@@ -14,11 +14,15 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use raft_actors::core::Membership;
-use raft_actors::storage::{LogState, Storage, StorageError, StorageStats, ToPersist};
+use raft_actors::storage::{
+    write_snapshot_part, LogState, MemorySnapshots, SharedSnapshots, Storage, StorageError,
+    StorageStats, ToPersist,
+};
 use redb::StorageBackend;
 use tokio::sync::oneshot;
 
 use crate::error::RedbError;
+use crate::snapshot_files::{FileSnapshots, SNAPSHOT_DIR};
 use crate::store::{Counters, Store, FILE_NAME};
 
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
@@ -56,6 +60,7 @@ pub struct RedbStorage {
     shared: Arc<Shared>,
     fresh: bool,
     membership: Membership,
+    snapshots: SharedSnapshots,
 }
 
 /// The storage thread and what every clone shares.
@@ -98,7 +103,28 @@ impl RedbStorage {
     pub fn open(dir: impl AsRef<Path>) -> Result<RedbStorage, RedbError> {
         let dir = dir.as_ref().to_path_buf();
         let path = dir.join(FILE_NAME);
-        Self::start(path, move |counters| Store::open(&dir, counters))
+        let snap_dir = dir.join(SNAPSHOT_DIR);
+        let (store_dir, store_path) = (dir.clone(), path.clone());
+        let snapshots =
+            Arc::new(
+                FileSnapshots::open(&snap_dir).map_err(|e| RedbError::DataDir {
+                    path: snap_dir.clone(),
+                    reason: e.to_string(),
+                })?,
+            );
+        let files: SharedSnapshots = snapshots.clone();
+        let check: SharedSnapshots = snapshots;
+        Self::start(path, files, move |counters| {
+            let (store, membership) = Store::open(&store_dir, counters)?;
+            // The snapshot the store records must be there, whole: a node
+            // must not start on a missing or damaged one.
+            if let Some(snapshot) = store.snapshot_record()? {
+                check.verify(&snapshot).map_err(|e| {
+                    RedbError::corrupt(&store_path, snapshot.meta.index, "snapshot", e)
+                })?;
+            }
+            Ok((store, membership))
+        })
     }
 
     /// Opens (or creates) the store on a redb [`StorageBackend`] instead of
@@ -125,7 +151,10 @@ impl RedbStorage {
     ) -> Result<RedbStorage, RedbError> {
         let name = name.into();
         let label = name.clone();
-        Self::start(label, move |counters| {
+        // No dir to keep files in: the snapshots live in memory (the
+        // power-loss tests model the log's disk, not the snapshots').
+        let snapshots: SharedSnapshots = Arc::new(MemorySnapshots::default());
+        Self::start(label, snapshots, move |counters| {
             Store::open_backend(backend, name, counters)
         })
     }
@@ -135,6 +164,7 @@ impl RedbStorage {
     /// answered as [`RedbError::Panicked`]: the file is refused either way.
     fn start(
         path: PathBuf,
+        snapshots: SharedSnapshots,
         open: impl FnOnce(Arc<Counters>) -> Result<(Store, Membership), RedbError> + Send + 'static,
     ) -> Result<RedbStorage, RedbError> {
         let counters = Arc::new(Counters::default());
@@ -191,6 +221,7 @@ impl RedbStorage {
             }),
             fresh,
             membership,
+            snapshots,
         })
     }
 
@@ -336,9 +367,31 @@ impl Storage for RedbStorage {
         .await
     }
 
+    /// The snapshot's file first (the chunks received, then the rename of
+    /// a whole one), then the transaction that records it; a crash between
+    /// the two leaves a named file no record points at, which the next
+    /// retention deletes.
     async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
-        self.call(move |store| store.poisoning(|s| s.write(batch)))
-            .await
+        let snapshots = Arc::clone(&self.snapshots);
+        self.call(move |store| {
+            store.refuse_if_poisoned()?;
+            write_snapshot_part(&*snapshots, &batch)?;
+            let recorded = batch.snapshot.clone();
+            store.poisoning(|s| s.write(batch))?;
+            if let Some(current) = recorded {
+                // The batch is committed: an old file left behind costs
+                // only disk space, and the next retention tries again.
+                if let Err(e) = snapshots.retain(&current) {
+                    tracing::warn!(%e, "old snapshot files not deleted");
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    fn snapshots(&self) -> SharedSnapshots {
+        Arc::clone(&self.snapshots)
     }
 
     fn stats(&self) -> StorageStats {

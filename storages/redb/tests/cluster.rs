@@ -14,7 +14,7 @@ use raft_actors::node::NodeConfig;
 use raft_actors::storage::Storage;
 use raft_actors::testing::{cases::T, Kv, KvCommand, TestCluster, TypedBuilder};
 use raft_actors::Consistency;
-use raft_actors_storage_redb::RedbStorage;
+use raft_actors_storage_redb::{RedbStorage, SNAPSHOT_DIR};
 
 type Opened = Arc<Mutex<BTreeMap<NodeId, RedbStorage>>>;
 
@@ -37,6 +37,16 @@ fn on_redb(size: u64, cfg: NodeConfig, root: &Path) -> (TypedBuilder<Kv>, Opened
             Box::new(s)
         });
     (b, opened)
+}
+
+/// How many temporary and named snapshot files `dir` holds.
+fn snapshot_files(dir: &Path) -> (usize, usize) {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .expect("the snapshot dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    let count = |ext: &str| names.iter().filter(|n| n.ends_with(ext)).count();
+    (count(".tmp"), count(".snap"))
 }
 
 fn store(opened: &Opened, id: NodeId) -> RedbStorage {
@@ -367,6 +377,13 @@ async fn a_crash_in_the_middle_of_a_snapshot_transfer_leaves_the_old_state_intac
     assert_eq!(after.snapshot, old.snapshot, "no half snapshot on disk");
     assert_eq!(after.entries, old.entries, "the old log is intact");
     assert_eq!(after.membership, old.membership);
+    let files = dir.path().join(lagging.to_string()).join(SNAPSHOT_DIR);
+    let (tmp, snap) = snapshot_files(&files);
+    assert_eq!(
+        (tmp, snap),
+        (1, 0),
+        "the received chunks are in a temporary file, unnamed"
+    );
 
     tracing::info!("--- the transfer resumes from scratch and completes");
     net.stall.store(false, Ordering::SeqCst);
@@ -374,6 +391,11 @@ async fn a_crash_in_the_middle_of_a_snapshot_transfer_leaves_the_old_state_intac
     c.wait_all_applied(last, T).await.expect("caught up");
     let done = store(&opened, lagging).load().await.expect("load");
     assert!(done.snapshot.is_some(), "the snapshot was installed");
+    assert_eq!(
+        snapshot_files(&files),
+        (0, 1),
+        "the partial file was deleted at open; the transfer started over and named its file"
+    );
     assert_holds(&c, lagging, &[0, 199], 7, Consistency::Stale).await;
     c.shutdown().await;
 }

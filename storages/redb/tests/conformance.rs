@@ -33,7 +33,8 @@ async fn conformance() {
 #[actix_rt::test]
 async fn one_fsync_per_batch_and_none_for_a_commit_only_batch() {
     use raft_actors::core::{Entry, HardState, Membership, Payload};
-    use raft_actors::storage::{Snapshot, SnapshotMeta, Storage, ToPersist};
+    use raft_actors::storage::{SnapshotMeta, Storage, ToPersist};
+    use raft_actors::testing::StorageExt;
 
     let dir = tempfile::tempdir().expect("temp dir");
     let mut s = RedbStorage::open(dir.path()).expect("open");
@@ -91,15 +92,18 @@ async fn one_fsync_per_batch_and_none_for_a_commit_only_batch() {
         "a commit-only batch that need not sync: no fsync"
     );
 
-    s.write(ToPersist {
-        snapshot: Some(Snapshot {
-            meta: SnapshotMeta {
+    let taken = s
+        .write_snapshot(
+            SnapshotMeta {
                 index: 90,
                 term: 1,
                 membership: Membership::voters([1]),
             },
-            data: "state".into(),
-        }),
+            b"state",
+        )
+        .expect("the snapshot's file");
+    s.write(ToPersist {
+        snapshot: Some(taken),
         entries: entries(101, 101),
         compact_to: Some(80),
         ..ToPersist::default()
@@ -131,7 +135,8 @@ async fn one_fsync_per_batch_and_none_for_a_commit_only_batch() {
 #[actix_rt::test]
 async fn a_commit_index_alone_rides_on_the_next_write() {
     use raft_actors::core::{Entry, HardState, Membership, Payload};
-    use raft_actors::storage::{Snapshot, SnapshotMeta, Storage, ToPersist};
+    use raft_actors::storage::{SnapshotMeta, Storage, ToPersist};
+    use raft_actors::testing::StorageExt;
 
     let dir = tempfile::tempdir().expect("temp dir");
     let mut s = RedbStorage::open(dir.path()).expect("open");
@@ -187,18 +192,15 @@ async fn a_commit_index_alone_rides_on_the_next_write() {
 
     // Under a received snapshot past it: the snapshot's index wins.
     s.write(lazy(15)).await.expect("commit only");
-    s.write(ToPersist {
-        snapshot: Some(Snapshot {
-            meta: SnapshotMeta {
-                index: 30,
-                term: 1,
-                membership: Membership::voters([1]),
-            },
-            data: "state".into(),
-        }),
-        snapshot_received: true,
-        ..ToPersist::default()
-    })
+    s.install_snapshot(
+        SnapshotMeta {
+            index: 30,
+            term: 1,
+            membership: Membership::voters([1]),
+        },
+        b"state",
+        1024,
+    )
     .await
     .expect("an installed snapshot");
     drop(s);

@@ -296,15 +296,14 @@ async fn damaged_hard_state_configuration_and_snapshot_records_are_refused() {
         written_store(dir.path()).await;
         {
             let mut s = RedbStorage::open(dir.path()).expect("open");
-            let snap = raft_actors::storage::Snapshot {
-                meta: raft_actors::storage::SnapshotMeta {
-                    index: 40,
-                    term: 1,
-                    membership: Membership::voters([1, 2, 3]),
-                },
-                data: "the state at 40".into(),
+            let meta = raft_actors::storage::SnapshotMeta {
+                index: 40,
+                term: 1,
+                membership: Membership::voters([1, 2, 3]),
             };
-            s.save_snapshot(snap).await.expect("snapshot");
+            s.take_snapshot(meta, b"the state at 40")
+                .await
+                .expect("snapshot");
         }
         let flip_last = |rec: &mut Vec<u8>| {
             let last = rec.len() - 1;
@@ -364,5 +363,57 @@ async fn bootstrap_refuses_a_store_that_is_not_fresh() {
     match open_err(dir.path()) {
         RedbError::Corrupt { reason, .. } => assert!(reason.contains("missing"), "{reason}"),
         other => panic!("a missing file where a store lived: expected Corrupt, got {other}"),
+    }
+}
+
+/// A store whose current snapshot file is missing, cut short or damaged is
+/// refused at open with one line naming the file; with the file whole it
+/// opens, and the snapshot reads back.
+#[actix_rt::test]
+async fn a_missing_or_damaged_snapshot_file_is_refused_at_open() {
+    for damage in ["missing", "short", "flipped", "whole"] {
+        let dir = tempfile::tempdir().expect("dir");
+        written_store(dir.path()).await;
+        let snap = {
+            let mut s = RedbStorage::open(dir.path()).expect("open");
+            let meta = raft_actors::storage::SnapshotMeta {
+                index: 40,
+                term: 1,
+                membership: Membership::voters([1, 2, 3]),
+            };
+            s.take_snapshot(meta, &[7u8; 5000]).await.expect("snapshot")
+        };
+        let file = raft_actors_storage_redb::FileSnapshots::open(
+            dir.path().join(raft_actors_storage_redb::SNAPSHOT_DIR),
+        )
+        .expect("the snapshot dir")
+        .path_of(40, snap.checksum);
+        assert!(file.exists(), "{} is where the snapshot is", file.display());
+        let bytes = std::fs::read(&file).expect("read");
+        match damage {
+            "missing" => std::fs::remove_file(&file).expect("remove"),
+            "short" => std::fs::write(&file, &bytes[..4000]).expect("cut"),
+            "flipped" => {
+                let mut b = bytes.clone();
+                b[2500] ^= 1;
+                std::fs::write(&file, b).expect("flip");
+            }
+            _ => {}
+        }
+        if damage == "whole" {
+            let s = RedbStorage::open(dir.path()).expect("a whole snapshot opens");
+            assert_eq!(s.snapshot_bytes(&snap).expect("bytes"), vec![7u8; 5000]);
+            continue;
+        }
+        let e = open_err(dir.path());
+        let line = e.to_string();
+        assert!(
+            matches!(e, RedbError::Corrupt { ref what, .. } if what == "snapshot"),
+            "{damage}: {line}"
+        );
+        assert!(
+            line.contains("snapshot at 40") && line.contains(".snap") && !line.contains('\n'),
+            "{damage}: one line naming the file: {line}"
+        );
     }
 }

@@ -69,6 +69,9 @@ fn report(tag: &str, hs: &HardState) {
 
 #[async_trait]
 impl Storage for Reporting {
+    fn snapshots(&self) -> raft_actors::storage::SharedSnapshots {
+        self.0.snapshots()
+    }
     async fn load(&mut self) -> Result<LogState, StorageError> {
         let state = self.0.load().await?;
         report("LOADED", &state.hard_state);

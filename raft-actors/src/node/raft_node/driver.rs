@@ -11,18 +11,19 @@
 //! a write of an incarnation that crashed.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::sync::Arc;
 // The runtime's clock: real time, or the kit's virtual time, so a
 // simulation's logged timings replay too.
 use tokio::time::Instant;
 
 use actix::prelude::*;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use super::recorder::WriteTiming;
 use super::RaftNode;
 use crate::apply::{ApplyBatch, RestoreSnapshot};
-use crate::core::{AfterPersist, Message, NodeId, RaftCore};
+use crate::core::{AfterPersist, Message, NodeId, RaftCore, Snapshot};
 use crate::error::ClientError;
 use crate::storage::StorageError;
 use crate::transport::{estimated_size, TransportError};
@@ -93,7 +94,7 @@ impl<C: TypeConfig> RaftNode<C> {
             .snapshot
             .as_ref()
             .filter(|_| persist.snapshot_received)
-            .map(|s| s.data.len() as u64);
+            .map(|s| s.size);
         let task = async move {
             let mut storage = storage.lock().await;
             let before = storage.stats().fsyncs;
@@ -175,7 +176,7 @@ impl<C: TypeConfig> RaftNode<C> {
             if let Some(apply) = &self.apply {
                 apply.do_send(RestoreSnapshot {
                     index,
-                    data: snap.data,
+                    source: self.snapshot_source(&snap),
                 });
             }
             self.applied = self.applied.max(index);
@@ -215,10 +216,37 @@ impl<C: TypeConfig> RaftNode<C> {
         }
     }
 
-    /// One transport call per peer per batch.
+    /// The bytes of a stored snapshot, from the first, for the apply actor
+    /// to restore from. One that cannot be opened reads as an error, which
+    /// stops the state machine (the node does not apply past a snapshot it
+    /// could not restore), as do bytes that turn out not to match the
+    /// snapshot's size and checksum.
+    pub(super) fn snapshot_source(&self, snap: &Snapshot) -> Box<dyn Read + Send> {
+        match crate::storage::open_verified(self.snapshots.as_ref(), snap) {
+            Ok(source) => source,
+            Err(e) => {
+                error!(node = self.id, %e, "cannot open the snapshot to restore");
+                Box::new(Unreadable(e.to_string()))
+            }
+        }
+    }
+
+    /// One transport call per peer per batch. Snapshot chunks the core
+    /// left empty are read from the snapshot store first; one that cannot
+    /// be read is not sent (the core sends it again).
     pub(super) fn send(&self, messages: Vec<Message>) {
         let mut by_peer: BTreeMap<NodeId, Vec<Message>> = BTreeMap::new();
-        for m in messages {
+        let chunk_bytes = self.cfg.core.snapshot_chunk_bytes;
+        for mut m in messages {
+            if let Some(read) = m.chunk_to_read(chunk_bytes) {
+                match self.snapshots.read_chunk(&read) {
+                    Ok(bytes) => m.fill_chunk(bytes),
+                    Err(e) => {
+                        warn!(node = self.id, to = m.to, %e, "snapshot chunk not read");
+                        continue;
+                    }
+                }
+            }
             by_peer.entry(m.to).or_default().push(m);
         }
         for (to, messages) in by_peer {
@@ -237,6 +265,15 @@ impl<C: TypeConfig> RaftNode<C> {
                 }
             }
         }
+    }
+}
+
+/// A snapshot that could not be opened: every read fails with why.
+struct Unreadable(String);
+
+impl Read for Unreadable {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::other(self.0.clone()))
     }
 }
 

@@ -77,7 +77,7 @@ impl<C: TypeConfig> RaftNode<C> {
                 .fetch_max(snapshot.meta.index, std::sync::atomic::Ordering::Release);
             apply.do_send(RestoreSnapshot {
                 index: snapshot.meta.index,
-                data: snapshot.data,
+                source: self.snapshot_source(&snapshot),
             });
         }
         info!(

@@ -3,7 +3,8 @@
 //! log and has the snapshot stored with its next `Ready`.
 //!
 //! At most one is built at a time; it must never block the node while the
-//! state machine serializes.
+//! state machine serializes: the apply actor takes a consistent view and
+//! writes it into the storage's snapshot store on a thread of its own.
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
@@ -34,20 +35,25 @@ impl<C: TypeConfig> RaftNode<C> {
         }
         self.snapshot_building = true;
         let started = tokio::time::Instant::now();
-        let built = async move { apply.send(BuildSnapshot).await };
+        let build = BuildSnapshot {
+            store: std::sync::Arc::clone(&self.snapshots),
+            off_thread: self.cfg.apply_thread == super::ApplyThread::Own,
+        };
+        let built = async move { apply.send(build).await };
         ctx.spawn(built.into_actor(self).map(move |res, node, ctx| {
             node.snapshot_building = false;
             let result = match res {
-                Ok(Ok((index, data))) => match node.core.as_mut() {
-                    Some(core) => match (data.len() as u64, core.snapshot_taken(index, data)) {
-                        (bytes, Ok(())) => {
-                            node.rec.taken(started.elapsed(), bytes);
+                Ok(Ok((index, size, checksum))) => match node.core.as_mut() {
+                    Some(core) => match core.snapshot_taken(index, size, checksum) {
+                        Ok(()) => {
+                            node.rec.taken(started.elapsed(), size);
                             Ok(index)
                         }
                         // Nothing applied since the last snapshot: that one
-                        // stands.
-                        (_, Err(SnapshotError::Stale { current })) => Ok(current),
-                        (_, Err(e)) => Err(ClientError::Invalid(e.to_string())),
+                        // stands (the file just written is left for the
+                        // store's retention to delete).
+                        Err(SnapshotError::Stale { current }) => Ok(current),
+                        Err(e) => Err(ClientError::Invalid(e.to_string())),
                     },
                     None => Err(ClientError::Interrupted),
                 },

@@ -27,11 +27,21 @@ use crate::record::{self, RECORD_VERSION};
 /// leaves a file on which redb hands out pages still in use
 /// (`tests/power_loss/` found it: a debug assertion in the buddy
 /// allocator). Files created in v2 stay v2; redb reads both.
+///
+/// The cache is small (redb's default is 1 GiB): the core keeps the log it
+/// needs in memory and reads the store back only at start, so a large
+/// cache only holds pages nobody reads again and counts against the
+/// process's memory (a node must stay within its state plus a bounded
+/// overhead, whatever passed through its log).
 fn builder() -> redb::Builder {
     let mut b = Database::builder();
     b.create_with_file_format_v3(true);
+    b.set_cache_size(CACHE_BYTES);
     b
 }
+
+/// redb's page cache, reads and writes together.
+const CACHE_BYTES: usize = 32 << 20;
 
 /// Whether redb refused a file as not a redb file (no magic number).
 fn not_redb(e: &redb::DatabaseError) -> bool {
@@ -106,6 +116,23 @@ impl Store {
                 reason: e.to_string(),
             })?;
         Store::init(db, name, None, counters)
+    }
+
+    /// The snapshot record, if the store holds one (read again: opening
+    /// checks its file against it).
+    pub(crate) fn snapshot_record(&self) -> Result<Option<Snapshot>, RedbError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let table = match txn.open_table(SNAPSHOT) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.io(e)),
+        };
+        let Some(rec) = table.get(SNAPSHOT_KEY).map_err(|e| self.io(e))? else {
+            return Ok(None);
+        };
+        record::decode(rec.value())
+            .map(Some)
+            .map_err(|e| RedbError::record(&self.path, 0, "snapshot", e))
     }
 
     /// Checks the format of an opened database (`sidecar`: the marker file

@@ -61,7 +61,7 @@ pub fn next_op(now: &Image, rng: &mut ChaCha8Rng) -> Op {
             // The node's own snapshot at its commit index; the log is
             // compacted up to it but for a few trailing entries.
             let term = now.entry(commit).map_or(0, |e| e.term);
-            let snapshot = snapshot(commit, term, now.membership.clone(), rng);
+            let (snapshot, _) = snapshot(commit, term, now.membership.clone(), rng);
             let keep = rng.gen_range(0..=4);
             let compact_to = commit.saturating_sub(keep).max(offset);
             Op::Write(ToPersist {
@@ -88,8 +88,14 @@ pub fn next_op(now: &Image, rng: &mut ChaCha8Rng) -> Op {
             } else {
                 now.membership.clone()
             };
+            let (snapshot, data) = snapshot(index, term, members, rng);
             Op::Write(ToPersist {
-                snapshot: Some(snapshot(index, term, members, rng)),
+                snapshot_chunks: vec![raft_actors::core::SnapshotChunk {
+                    snapshot: snapshot.clone(),
+                    offset: 0,
+                    data,
+                }],
+                snapshot: Some(snapshot),
                 snapshot_received: true,
                 ..ToPersist::default()
             })
@@ -139,15 +145,21 @@ fn payload(rng: &mut ChaCha8Rng) -> Payload {
     }
 }
 
-fn snapshot(index: LogIndex, term: u64, membership: Membership, rng: &mut ChaCha8Rng) -> Snapshot {
-    Snapshot {
-        meta: SnapshotMeta {
-            index,
-            term,
-            membership,
-        },
-        data: bytes(rng.gen_range(0..10_000), rng),
-    }
+/// A snapshot's record and its bytes (this workload models the log's disk;
+/// the bytes go to the in-memory snapshot store of a backend).
+fn snapshot(
+    index: LogIndex,
+    term: u64,
+    membership: Membership,
+    rng: &mut ChaCha8Rng,
+) -> (Snapshot, Bytes) {
+    let meta = SnapshotMeta {
+        index,
+        term,
+        membership,
+    };
+    let data = bytes(rng.gen_range(0..10_000), rng);
+    (Snapshot::of(meta, &data), data)
 }
 
 fn bytes(len: usize, rng: &mut ChaCha8Rng) -> Bytes {
