@@ -84,11 +84,12 @@ impl Service for Kv {
         Box::new(move |out: &mut dyn Write| map.iter().try_for_each(|pair| write_item(out, &pair)))
     }
     fn restore_from(&mut self, input: &mut dyn Read) -> std::io::Result<()> {
-        let mut map = imbl::OrdMap::new();
+        // The old map goes first, so a node never holds two states at once
+        // (a failed restore stops the state machine: nothing is lost).
+        self.0 = imbl::OrdMap::new();
         while let Some((k, v)) = read_item::<(Bytes, Bytes)>(input)? {
-            map.insert(k, v);
+            self.0.insert(k, v);
         }
-        self.0 = map;
         Ok(())
     }
     fn routes(cfg: &mut web::ServiceConfig) {

@@ -2,18 +2,23 @@
 //! (its API: `examples/REFERENCE.md`). Shows a write that returns data: a pop.
 
 use std::collections::VecDeque;
+use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use raft_actors_service::http::{put_bytes, read_value};
+use raft_actors_service::raft_actors::apply::{read_item, write_item, SnapshotView};
 use raft_actors_service::{ApiError, LogIndex, Node, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+/// The items are a persistent vector (`imbl`): a snapshot's view is an
+/// O(1) clone, written out item by item on a thread of its own while
+/// pushes and pops go on.
 #[derive(Default)]
 struct Queue {
-    items: VecDeque<(u64, Bytes)>,
+    items: imbl::Vector<(u64, Bytes)>,
     next: u64,
 }
 
@@ -53,11 +58,29 @@ impl Service for Queue {
         self.items.len()
     }
     fn snapshot(&self) -> Self::Snapshot {
-        (self.items.clone(), self.next)
+        (self.items.iter().cloned().collect(), self.next)
     }
     fn restore(&mut self, (items, next): Self::Snapshot) {
-        self.items = items;
+        self.items = items.into_iter().collect();
         self.next = next;
+    }
+    /// Streamed: the next id, then one item per queued value.
+    fn snapshot_view(&self) -> Box<dyn SnapshotView> {
+        let (items, next) = (self.items.clone(), self.next);
+        Box::new(move |out: &mut dyn Write| {
+            write_item(out, &next)?;
+            items.iter().try_for_each(|item| write_item(out, item))
+        })
+    }
+    fn restore_from(&mut self, input: &mut dyn Read) -> std::io::Result<()> {
+        self.items = imbl::Vector::new();
+        self.next = read_item(input)?.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "empty snapshot")
+        })?;
+        while let Some(item) = read_item::<(u64, Bytes)>(input)? {
+            self.items.push_back(item);
+        }
+        Ok(())
     }
     fn routes(cfg: &mut web::ServiceConfig) {
         cfg.route("/queue", web::post().to(push))

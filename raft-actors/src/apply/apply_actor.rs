@@ -264,6 +264,7 @@ impl<C: TypeConfig> Handler<BuildSnapshot> for ApplyActor<C> {
         let spawned = std::thread::Builder::new()
             .name("snapshot-writer".into())
             .spawn(move || {
+                yield_to_the_node();
                 let _ = tx.send(write());
             });
         Box::pin(async move {
@@ -307,6 +308,20 @@ impl<C: TypeConfig> Handler<RestoreSnapshot> for ApplyActor<C> {
         self.applied = msg.index;
         self.publish_progress();
         Ok(())
+    }
+}
+
+/// Lowers the priority of the calling thread (a snapshot writer): on a
+/// machine with few cores, writing a large snapshot must not take CPU from
+/// the threads that tick, persist and answer. Best effort: where the
+/// priority cannot be changed, the thread runs as it is.
+fn yield_to_the_node() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority and gettid take plain integers and touch no
+    // memory of ours; on Linux a tid names one thread for PRIO_PROCESS.
+    unsafe {
+        let tid = libc::gettid();
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
     }
 }
 

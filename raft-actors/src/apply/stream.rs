@@ -59,10 +59,27 @@ pub fn view_of<T: Serialize + Send + 'static>(state: T) -> Box<dyn SnapshotView>
     Box::new(move |out: &mut dyn Write| write_item(out, &state))
 }
 
-/// Reads a snapshot [`view_of`] wrote: its one item; an empty snapshot is
-/// an error.
+/// Reads a snapshot [`view_of`] wrote: its one item, then the end of the
+/// input, so a source that checks the bytes at their end (the node's does)
+/// has checked them before the state is used. An empty snapshot, or one
+/// with more than one item, is an error.
 pub fn read_whole<T: DeserializeOwned>(input: &mut dyn Read) -> io::Result<T> {
-    read_item(input)?.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "empty snapshot"))
+    let state = read_item(input)?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "empty snapshot"))?;
+    let mut rest = [0u8; 1];
+    loop {
+        match input.read(&mut rest) {
+            Ok(0) => return Ok(state),
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "bytes after the snapshot's one item",
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Writes one item: its length, then its record.

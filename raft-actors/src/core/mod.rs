@@ -168,6 +168,10 @@ pub struct RaftCore {
 
     /// The latest snapshot, taken here or installed.
     snapshot: Option<Snapshot>,
+    /// The one before it, whose file the store keeps too
+    /// ([`KEEP_SNAPSHOTS`](crate::storage::KEEP_SNAPSHOTS)): a transfer of
+    /// it under way goes on rather than starting over with the newer one.
+    previous_snapshot: Option<Snapshot>,
     /// A snapshot being received from the leader.
     incoming: Option<snapshot::Incoming>,
     snapshot_to_store: Option<Snapshot>,
@@ -260,6 +264,7 @@ impl RaftCore {
             reads: ReadQueue::default(),
             transfer: None,
             snapshot: recovered.snapshot,
+            previous_snapshot: None,
             incoming: None,
             snapshot_to_store: None,
             snapshot_to_restore: None,

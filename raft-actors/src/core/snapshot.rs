@@ -212,7 +212,7 @@ impl RaftCore {
             size,
             checksum,
         };
-        self.snapshot = Some(snap.clone());
+        self.previous_snapshot = self.snapshot.replace(snap.clone());
         self.snapshot_to_store = Some(snap);
         self.snapshot_requested = false;
         // Keep `trailing_logs` entries for followers that lag a little: a
@@ -243,17 +243,35 @@ impl RaftCore {
     /// Leader: sends the next chunk of the snapshot to `peer`, one at a
     /// time, so heartbeats and other peers never wait behind a snapshot.
     pub(super) fn send_snapshot_chunk(&mut self, peer: NodeId) {
-        let Some(snap) = &self.snapshot else { return };
+        let Some(current) = &self.snapshot else {
+            return;
+        };
         let Some(pr) = self.progress.get_mut(&peer) else {
             return;
         };
         if pr.state != ProgressState::Snapshot {
             return;
         }
-        if pr.snapshot_index != snap.meta.index {
-            // A newer snapshot replaced the one being sent: send that one.
-            pr.start_snapshot(snap.meta.index);
-        }
+        let snap = if pr.snapshot_index == current.meta.index {
+            current
+        } else {
+            match &self.previous_snapshot {
+                // A newer snapshot was taken while this one was being sent:
+                // its file is still kept, so the transfer goes on (with a
+                // large state and writes going on, starting over with every
+                // new snapshot could never finish).
+                Some(previous)
+                    if pr.snapshot_index == previous.meta.index && pr.snapshot_offset > 0 =>
+                {
+                    previous
+                }
+                // Not started yet, or its file is gone: the newest one.
+                _ => {
+                    pr.start_snapshot(current.meta.index);
+                    current
+                }
+            }
+        };
         if pr.snapshot_in_flight {
             return;
         }
@@ -402,7 +420,7 @@ impl RaftCore {
                 super::conf_change::ConfigHistory::new(index, snap.meta.membership.clone());
         }
         self.refresh_membership();
-        self.snapshot = Some(snap.clone());
+        self.previous_snapshot = self.snapshot.replace(snap.clone());
         self.snapshot_to_store = Some(snap.clone());
         self.snapshot_to_restore = Some(snap);
         self.snapshot_requested = false;

@@ -78,11 +78,22 @@ pub fn write_snapshot_part(
     store: &dyn SnapshotStore,
     batch: &ToPersist,
 ) -> Result<(), StorageError> {
+    // A received snapshot is completed right after its own last chunk: a
+    // newer leader's first chunk may follow it in the same batch, and
+    // would start the file being received over.
+    let received = batch.snapshot.as_ref().filter(|_| batch.snapshot_received);
+    let mut completed = false;
     for chunk in &batch.snapshot_chunks {
         store.receive(chunk)?;
+        let end = chunk.offset + chunk.data.len() as u64;
+        if let Some(snapshot) = received.filter(|s| **s == chunk.snapshot && end == s.size) {
+            store.complete(snapshot)?;
+            completed = true;
+        }
     }
-    match &batch.snapshot {
-        Some(snapshot) if batch.snapshot_received => store.complete(snapshot),
+    match received {
+        // Its chunks came in earlier batches.
+        Some(snapshot) if !completed => store.complete(snapshot),
         // Taken here: its sink made it durable before the core heard of it.
         _ => Ok(()),
     }
@@ -249,13 +260,13 @@ impl Write for MemorySink {
 }
 
 impl SnapshotSink for MemorySink {
-    fn finish(self: Box<Self>, index: LogIndex) -> Result<(u64, u32), StorageError> {
+    fn finish(mut self: Box<Self>, index: LogIndex) -> Result<(u64, u32), StorageError> {
         let checksum = crate::core::checksum(&self.buf);
         let size = self.buf.len() as u64;
-        self.store
-            .lock()
-            .named
-            .insert((index, checksum), Bytes::from(self.buf));
+        // A grown Vec holds up to twice its bytes; kept, it would hold that.
+        self.buf.shrink_to_fit();
+        let bytes = Bytes::from(std::mem::take(&mut self.buf));
+        self.store.lock().named.insert((index, checksum), bytes);
         Ok((size, checksum))
     }
 }
@@ -301,10 +312,11 @@ impl SnapshotStore for MemorySnapshots {
     fn complete(&self, snapshot: &Snapshot) -> Result<(), StorageError> {
         let mut stored = self.lock();
         match stored.receiving.take() {
-            Some((s, buf)) if s == *snapshot => {
+            Some((s, mut buf)) if s == *snapshot => {
                 if buf.len() as u64 != s.size || crate::core::checksum(&buf) != s.checksum {
                     return Err(damaged(snapshot, "received bytes do not match"));
                 }
+                buf.shrink_to_fit();
                 stored
                     .named
                     .insert((s.meta.index, s.checksum), Bytes::from(buf));

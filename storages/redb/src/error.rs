@@ -61,6 +61,17 @@ pub enum RedbError {
         /// The version this build reads.
         supported: u8,
     },
+    /// The file was written by an older build in a format this one no
+    /// longer reads (format 1 held snapshots inside the database).
+    #[error("{path} has format version {found}, older than the {supported} this build reads: refusing to start (empty the data dir, start the node without --peers and add it back, so it catches up from the cluster)")]
+    OlderFormat {
+        /// The database file.
+        path: PathBuf,
+        /// The version found.
+        found: u8,
+        /// The version this build reads.
+        supported: u8,
+    },
     /// A stored record is damaged or inconsistent with the rest.
     #[error("{path}: corrupt {what}: {reason}")]
     Corrupt {

@@ -13,7 +13,9 @@ use serde::Serialize;
 use thiserror::Error;
 
 /// The record format this build writes and reads.
-pub const RECORD_VERSION: u8 = 1;
+/// Format 2: a snapshot record holds its metadata, size and CRC; the
+/// bytes are a file in `snapshots/` (format 1 held them in the record).
+pub const RECORD_VERSION: u8 = 2;
 
 const HEADER: usize = 1 + 4;
 

@@ -28,6 +28,12 @@ const TMP_EXT: &str = "tmp";
 /// Reads and writes go through buffers of this size.
 const BUF_BYTES: usize = 1 << 20;
 
+/// A snapshot being taken is made durable every this many bytes as it is
+/// written (RocksDB's `bytes_per_sync`): one fsync of half a gigabyte at
+/// the end would hold the file system's journal, and every log fsync of
+/// this node behind it, for seconds; small ones spread the write-back.
+const SYNC_EVERY_BYTES: u64 = 16 << 20;
+
 /// Snapshot files in one dir. See the [module docs](self).
 ///
 /// ```
@@ -52,7 +58,6 @@ const BUF_BYTES: usize = 1 << 20;
 pub struct FileSnapshots {
     dir: PathBuf,
     receiving: Mutex<Option<Receiving>>,
-    next_tmp: AtomicU64,
 }
 
 /// The file of the snapshot being received.
@@ -66,23 +71,35 @@ struct Receiving {
 }
 
 impl FileSnapshots {
-    /// Opens (creating if missing) the snapshot dir `dir`, deleting the
-    /// temporary files a crash left there.
+    /// Opens (creating if missing) the snapshot dir `dir`. A new dir is
+    /// made durable in its parent at once: a snapshot recorded later must
+    /// not lose its dir to a power cut.
     pub fn open(dir: impl AsRef<Path>) -> Result<FileSnapshots, StorageError> {
         let dir = dir.as_ref().to_path_buf();
         let io = |e: std::io::Error| StorageError::Io(format!("{}: {e}", dir.display()));
-        fs::create_dir_all(&dir).map_err(io)?;
-        for entry in fs::read_dir(&dir).map_err(io)? {
-            let path = entry.map_err(io)?.path();
-            if path.extension().is_some_and(|e| e == TMP_EXT) {
-                fs::remove_file(&path).map_err(io)?;
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(io)?;
+            if let Some(parent) = dir.parent() {
+                File::open(parent).and_then(|d| d.sync_all()).map_err(io)?;
             }
         }
         Ok(FileSnapshots {
             dir,
             receiving: Mutex::new(None),
-            next_tmp: AtomicU64::new(0),
         })
+    }
+
+    /// Deletes the temporary files a crash left (a snapshot being taken or
+    /// received). Only the process that holds the store's lock may call
+    /// it: another one's files may be in use.
+    pub fn remove_temporary(&self) -> Result<(), StorageError> {
+        for entry in fs::read_dir(&self.dir).map_err(|e| self.io(&self.dir, e))? {
+            let path = entry.map_err(|e| self.io(&self.dir, e))?.path();
+            if path.extension().is_some_and(|e| e == TMP_EXT) {
+                fs::remove_file(&path).map_err(|e| self.io(&path, e))?;
+            }
+        }
+        Ok(())
     }
 
     /// The dir the files are in.
@@ -100,9 +117,13 @@ impl FileSnapshots {
         StorageError::Io(format!("{}: {e}", path.display()))
     }
 
+    /// A temporary file's name, never used before by any process: the
+    /// pid and a counter shared by every store of this process.
     fn tmp_path(&self, what: &str) -> PathBuf {
-        let n = self.next_tmp.fetch_add(1, Ordering::Relaxed);
-        self.dir.join(format!("{what}-{n}.{TMP_EXT}"))
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        self.dir.join(format!("{what}-{pid}-{n}.{TMP_EXT}"))
     }
 
     /// Makes a finished file durable under its name.
@@ -164,6 +185,8 @@ struct FileSink {
     tmp: PathBuf,
     crc: crc32fast::Hasher,
     size: u64,
+    /// Bytes written since the last intermediate sync.
+    unsynced: u64,
     dir: PathBuf,
 }
 
@@ -173,6 +196,12 @@ impl Write for FileSink {
         let n = file.write(buf)?;
         self.crc.update(&buf[..n]);
         self.size += n as u64;
+        self.unsynced += n as u64;
+        if self.unsynced >= SYNC_EVERY_BYTES {
+            file.flush()?;
+            file.get_ref().sync_data()?;
+            self.unsynced = 0;
+        }
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -206,12 +235,17 @@ impl Drop for FileSink {
 impl SnapshotStore for FileSnapshots {
     fn create(&self) -> Result<Box<dyn SnapshotSink>, StorageError> {
         let tmp = self.tmp_path("taking");
-        let file = File::create(&tmp).map_err(|e| self.io(&tmp, e))?;
+        let file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&tmp)
+            .map_err(|e| self.io(&tmp, e))?;
         Ok(Box::new(FileSink {
             file: Some(BufWriter::with_capacity(BUF_BYTES, file)),
             tmp,
             crc: crc32fast::Hasher::new(),
             size: 0,
+            unsynced: 0,
             dir: self.dir.clone(),
         }))
     }
@@ -242,8 +276,7 @@ impl SnapshotStore for FileSnapshots {
             }
             let path = self.tmp_path("receiving");
             let file = OpenOptions::new()
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .write(true)
                 .open(&path)
                 .map_err(|e| self.io(&path, e))?;

@@ -113,9 +113,17 @@ impl RedbStorage {
                 })?,
             );
         let files: SharedSnapshots = snapshots.clone();
-        let check: SharedSnapshots = snapshots;
         Self::start(path, files, move |counters| {
             let (store, membership) = Store::open(&store_dir, counters)?;
+            // Only now, holding the store's lock: another process on this
+            // dir may be writing its temporary files.
+            snapshots
+                .remove_temporary()
+                .map_err(|e| RedbError::DataDir {
+                    path: snapshots.dir().to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+            let check: &dyn raft_actors::storage::SnapshotStore = &*snapshots;
             // The snapshot the store records must be there, whole: a node
             // must not start on a missing or damaged one.
             if let Some(snapshot) = store.snapshot_record()? {
@@ -138,6 +146,13 @@ impl RedbStorage {
     /// backend emptied behind the store's back opens as a fresh store (and
     /// a node on it would forget its votes): a custom disk must keep its
     /// contents or refuse to be read.
+    ///
+    /// Without a dir there is no place for snapshot files either: its
+    /// snapshots live in memory ([`MemorySnapshots`]) and go with the
+    /// process, while the store keeps recording them. A node restarted in
+    /// a new process on such a store finds its snapshot gone and its state
+    /// machine stops: use it where the process outlives the store's
+    /// reopenings (the power-loss tests), not for a node's real disk.
     ///
     /// ```
     /// use raft_actors_storage_redb::RedbStorage;

@@ -166,9 +166,41 @@ async fn a_file_from_a_newer_format_is_refused() {
     match open_err(dir.path()) {
         RedbError::NewerFormat {
             found, supported, ..
-        } => assert_eq!((found, supported), (9, 1)),
+        } => assert_eq!((found, supported), (9, 2)),
         other => panic!("expected NewerFormat, got {other}"),
     }
+}
+
+#[actix_rt::test]
+async fn a_file_from_an_older_format_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().expect("dir");
+    written_store(dir.path()).await;
+    {
+        let db = Database::create(file(dir.path())).expect("redb");
+        let txn = db.begin_write().expect("txn");
+        txn.open_table(META)
+            .expect("meta")
+            .insert("format", [1u8].as_slice())
+            .expect("insert");
+        txn.commit().expect("commit");
+    }
+    let err = open_err(dir.path());
+    assert!(
+        matches!(
+            err,
+            RedbError::OlderFormat {
+                found: 1,
+                supported: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let line = err.to_string();
+    assert!(
+        line.contains("add it back") && !line.contains('\n'),
+        "{line}"
+    );
 }
 
 #[actix_rt::test]
@@ -181,7 +213,7 @@ async fn a_record_from_a_newer_format_is_refused() {
         {
             let mut log = txn.open_table(LOG).expect("log");
             let mut rec = log.get(7).expect("get").expect("entry 7").value().to_vec();
-            rec[0] = 2;
+            rec[0] = raft_actors_storage_redb::record::RECORD_VERSION + 1;
             log.insert(7, rec.as_slice()).expect("insert");
         }
         txn.commit().expect("commit");

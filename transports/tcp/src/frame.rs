@@ -15,7 +15,8 @@ use tokio_util::codec::Decoder;
 /// The version byte every frame starts with. Bumped on any incompatible
 /// change of [`Frame`] or of the core's [`Message`], so a node never
 /// misreads a newer peer's bytes as valid messages.
-pub const WIRE_VERSION: u8 = 1;
+/// Version 2: `InstallSnapshot` carries the snapshot's size and CRC.
+pub const WIRE_VERSION: u8 = 2;
 
 /// Bytes of the length prefix.
 pub const LEN_BYTES: usize = 4;

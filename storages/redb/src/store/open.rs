@@ -41,7 +41,7 @@ fn builder() -> redb::Builder {
 }
 
 /// redb's page cache, reads and writes together.
-const CACHE_BYTES: usize = 32 << 20;
+const CACHE_BYTES: usize = 16 << 20;
 
 /// Whether redb refused a file as not a redb file (no magic number).
 fn not_redb(e: &redb::DatabaseError) -> bool {
@@ -210,6 +210,11 @@ impl Store {
                 _ => Ok(()),
             },
             Some([v]) if *v > RECORD_VERSION => Err(RedbError::NewerFormat {
+                path: self.path.clone(),
+                found: *v,
+                supported: RECORD_VERSION,
+            }),
+            Some([v]) if (1..RECORD_VERSION).contains(v) => Err(RedbError::OlderFormat {
                 path: self.path.clone(),
                 found: *v,
                 supported: RECORD_VERSION,
