@@ -42,6 +42,17 @@ fn file(dir: &Path) -> std::path::PathBuf {
     dir.join("raft.redb")
 }
 
+/// Rewrites the store's format marker as if another build wrote it.
+fn set_format_marker(dir: &Path, version: u8) {
+    let db = Database::create(file(dir)).expect("redb");
+    let txn = db.begin_write().expect("txn");
+    txn.open_table(META)
+        .expect("meta")
+        .insert("format", [version].as_slice())
+        .expect("insert");
+    txn.commit().expect("commit");
+}
+
 fn open_err(dir: &Path) -> RedbError {
     match RedbStorage::open(dir) {
         Ok(_) => panic!("a damaged store was opened"),
@@ -154,15 +165,7 @@ async fn a_creation_cut_short_is_refused_saying_what_to_do() {
 async fn a_file_from_a_newer_format_is_refused() {
     let dir = tempfile::tempdir().expect("dir");
     written_store(dir.path()).await;
-    {
-        let db = Database::create(file(dir.path())).expect("redb");
-        let txn = db.begin_write().expect("txn");
-        txn.open_table(META)
-            .expect("meta")
-            .insert("format", [9u8].as_slice())
-            .expect("insert");
-        txn.commit().expect("commit");
-    }
+    set_format_marker(dir.path(), 9);
     match open_err(dir.path()) {
         RedbError::NewerFormat {
             found, supported, ..
@@ -175,15 +178,7 @@ async fn a_file_from_a_newer_format_is_refused() {
 async fn a_file_from_an_older_format_is_refused_with_what_to_do() {
     let dir = tempfile::tempdir().expect("dir");
     written_store(dir.path()).await;
-    {
-        let db = Database::create(file(dir.path())).expect("redb");
-        let txn = db.begin_write().expect("txn");
-        txn.open_table(META)
-            .expect("meta")
-            .insert("format", [1u8].as_slice())
-            .expect("insert");
-        txn.commit().expect("commit");
-    }
+    set_format_marker(dir.path(), 1);
     let err = open_err(dir.path());
     assert!(
         matches!(
