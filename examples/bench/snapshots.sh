@@ -6,6 +6,7 @@
 #
 #   examples/bench/snapshots.sh              # 512 MiB of 4 KiB values
 #   MIB=64 examples/bench/snapshots.sh       # a quick run
+#   FLAGS="--snapshot-threshold 5000 --trailing-logs 500" examples/bench/snapshots.sh
 #
 # It prints, and writes to $DATA/results.md:
 # - write latency at 64 connections (100-byte values over 10,000 keys, 10 s)
@@ -56,7 +57,7 @@ hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 start() { # id [flags...]
     local id=$1; shift
     "$KV" --id "$id" --raft-addr "127.0.0.1:2900$id" --http-addr "127.0.0.1:2910$id" \
-        --data-dir "$DATA/n$id" "$@" >"$DATA/n$id.log" 2>&1 &
+        --data-dir "$DATA/n$id" ${FLAGS:-} "$@" >"$DATA/n$id.log" 2>&1 &
     PIDS+=($!)
     eval "PID$id=$!"
 }
@@ -124,7 +125,7 @@ rate() { # node kind: MB/s of snapshots of that kind
 }
 state_kib=$(( (KEYS * VALUE + KEYS * 7) / 1024 ))
 {
-    echo "## Snapshots of a $MIB MiB raft-kv ($KEYS keys of $VALUE bytes), $(date -u +%F)"
+    echo "## Snapshots of a $MIB MiB raft-kv ($KEYS keys of $VALUE bytes), $(date -u +%F)${FLAGS:+, nodes run with $FLAGS}"
     echo
     echo "Filled in $fill_secs s. Node 4 joined and caught up in $join_secs s ($installed snapshot installed)."
     echo
