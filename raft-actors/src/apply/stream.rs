@@ -3,7 +3,7 @@
 //! items it writes ([`write_item`], [`read_item`]).
 //!
 //! An item is a little-endian `u32` length and a record of
-//! [`encode`](crate::type_config::encode) (a version byte, then postcard),
+//! [`encode`] (a version byte, then postcard),
 //! so a state machine of any size is written and read one item at a time
 //! and is never whole in memory twice. A reader must never accept an item
 //! cut short: a snapshot ends only between items.

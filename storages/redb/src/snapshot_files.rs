@@ -7,7 +7,7 @@
 //! is current (index, term, size, CRC); a file that record names but that
 //! is missing or does not match is refused when the store opens, so a
 //! node never starts on it. Temporary files left by a crash are deleted at
-//! open. Must never name a file before its bytes are durable.
+//! open, under the store's lock. Must never name a file before its bytes are durable.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -34,7 +34,9 @@ const BUF_BYTES: usize = 1 << 20;
 /// this node behind it, for seconds; small ones spread the write-back.
 const SYNC_EVERY_BYTES: u64 = 16 << 20;
 
-/// Snapshot files in one dir. See the [module docs](self).
+/// Snapshot files in one dir: written to a temporary file, checksummed,
+/// fsynced and renamed to `<index>-<crc>.snap`; the current one and the
+/// one before it kept.
 ///
 /// ```
 /// use std::io::{Read, Write};
