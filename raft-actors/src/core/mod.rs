@@ -168,9 +168,8 @@ pub struct RaftCore {
 
     /// The latest snapshot, taken here or installed.
     snapshot: Option<Snapshot>,
-    /// The one before it, whose file the store keeps too
-    /// ([`KEEP_SNAPSHOTS`](crate::storage::KEEP_SNAPSHOTS)): a transfer of
-    /// it under way goes on rather than starting over with the newer one.
+    /// The one before it, whose file the store keeps too: a transfer of it
+    /// under way goes on (see `send_snapshot_chunk`).
     previous_snapshot: Option<Snapshot>,
     /// A snapshot being received from the leader.
     incoming: Option<snapshot::Incoming>,
@@ -474,11 +473,7 @@ impl RaftCore {
                 data,
                 done,
             } => {
-                let snapshot = Snapshot {
-                    meta,
-                    size,
-                    checksum,
-                };
+                let snapshot = Snapshot::new(meta, size, checksum);
                 self.handle_install_snapshot(from, snapshot, offset, data, done)
             }
             Body::SnapshotResponse {

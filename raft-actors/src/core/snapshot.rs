@@ -54,6 +54,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The snapshot `meta` covers, of `size` bytes with CRC `checksum`.
+    pub fn new(meta: SnapshotMeta, size: u64, checksum: u32) -> Snapshot {
+        Snapshot {
+            meta,
+            size,
+            checksum,
+        }
+    }
+
     /// The snapshot of `data` (size and checksum computed), for tests and
     /// stores that hold the bytes at hand.
     pub fn of(meta: SnapshotMeta, data: &[u8]) -> Snapshot {
@@ -129,11 +138,7 @@ impl Message {
                 data,
                 ..
             } if data.is_empty() && offset < size => Some(ChunkRead {
-                snapshot: Snapshot {
-                    meta: meta.clone(),
-                    size: *size,
-                    checksum: *checksum,
-                },
+                snapshot: Snapshot::new(meta.clone(), *size, *checksum),
                 offset: *offset,
                 len: (size - offset).min(chunk_bytes as u64),
             }),

@@ -60,6 +60,9 @@ const SYNC_EVERY_BYTES: u64 = 16 << 20;
 pub struct FileSnapshots {
     dir: PathBuf,
     receiving: Mutex<Option<Receiving>>,
+    /// Random, per store: see `tmp_path`.
+    tag: u64,
+    next_tmp: AtomicU64,
 }
 
 /// The file of the snapshot being received.
@@ -85,9 +88,19 @@ impl FileSnapshots {
                 File::open(parent).and_then(|d| d.sync_all()).map_err(io)?;
             }
         }
+        // A random number without a dependency: std's hasher keys are
+        // drawn from the OS for each RandomState.
+        let tag = {
+            use std::hash::{BuildHasher, Hasher};
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        };
         Ok(FileSnapshots {
             dir,
             receiving: Mutex::new(None),
+            tag,
+            next_tmp: AtomicU64::new(0),
         })
     }
 
@@ -119,13 +132,14 @@ impl FileSnapshots {
         StorageError::Io(format!("{}: {e}", path.display()))
     }
 
-    /// A temporary file's name, never used before by any process: the
-    /// pid and a counter shared by every store of this process.
+    /// A temporary file's name, used by no other store: the pid, this
+    /// store's random tag (two stores of one process on one dir differ)
+    /// and its own counter. Files are created exclusively besides.
     fn tmp_path(&self, what: &str) -> PathBuf {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let pid = std::process::id();
-        self.dir.join(format!("{what}-{pid}-{n}.{TMP_EXT}"))
+        let n = self.next_tmp.fetch_add(1, Ordering::Relaxed);
+        let (pid, tag) = (std::process::id(), self.tag);
+        self.dir
+            .join(format!("{what}-{pid}-{tag:016x}-{n}.{TMP_EXT}"))
     }
 
     /// Makes a finished file durable under its name.
