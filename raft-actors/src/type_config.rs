@@ -69,11 +69,16 @@ pub enum CodecError {
 /// # Ok::<(), raft_actors::type_config::CodecError>(())
 /// ```
 pub fn encode<T: Serialize>(value: &T) -> Result<Bytes, CodecError> {
-    let mut buf = vec![FORMAT_VERSION];
+    // Sized first: the bytes live on in the log (and in the state machine
+    // that keeps them), and a vec grown by doubling would hold up to twice
+    // their size for as long.
+    let size = postcard::experimental::serialized_size(value)
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    let mut buf = Vec::with_capacity(1 + size);
+    buf.push(FORMAT_VERSION);
     // postcard appends to the vec it is given, so the version byte stays in
     // front without a second copy.
-    let buf = postcard::to_extend(value, std::mem::take(&mut buf))
-        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    let buf = postcard::to_extend(value, buf).map_err(|e| CodecError::Malformed(e.to_string()))?;
     Ok(Bytes::from(buf))
 }
 

@@ -37,3 +37,9 @@ async fn concurrent_proposals_are_group_committed() {
 async fn a_full_proposal_queue_answers_busy() {
     cases::a_full_proposal_queue_answers_busy(memory_with(13, cases::small_queue_config())).await;
 }
+
+#[actix_rt::test]
+async fn a_lagging_follower_catches_up_from_entries_read_back_from_storage() {
+    let b = memory_with(16, cases::no_log_cache_config());
+    cases::lagging_follower_catches_up_from_entries_read_back(b).await;
+}

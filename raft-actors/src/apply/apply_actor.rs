@@ -150,6 +150,14 @@ impl<C: TypeConfig> ApplyActor<C> {
             // Configuration entries are the node's business, not the state
             // machine's.
             Payload::Noop | Payload::Config(_) => None,
+            // The core never hands one out to apply; one here is a bug
+            // upstream, and applying past it would diverge.
+            Payload::Unread { .. } => {
+                let reason = format!("entry {index} handed to apply without its payload");
+                tracing::error!(%reason, "apply stops");
+                self.poisoned = Some(reason.clone());
+                Some(Err(ClientError::Fatal(reason)))
+            }
             Payload::Command(bytes) => match decode::<C::Command>(&bytes) {
                 Ok(command) => {
                     let sm = &mut self.sm;

@@ -51,6 +51,7 @@ impl RaftCore {
         persist.must_sync =
             persist.snapshot.is_some() || !persist.entries.is_empty() || term_or_vote;
         let committed = self.log.take_committed();
+        self.log.evict(self.cfg.log_cache_bytes);
         // Counted from what is handed out to apply, since the snapshot is
         // taken after applying this batch.
         let snapshot_index = self.snapshot.as_ref().map_or(0, |s| s.meta.index);
@@ -92,6 +93,7 @@ impl RaftCore {
             return;
         }
         self.log.batch_persisted();
+        self.log.evict(self.cfg.log_cache_bytes);
         if self.role == Role::Leader {
             self.maybe_commit();
         }

@@ -62,6 +62,14 @@ pub struct Config {
     /// that lags a little gets entries rather than a snapshot (hashicorp
     /// raft's `TrailingLogs`).
     pub trailing_logs: u64,
+    /// Payload bytes of applied, durable entries the core keeps in memory,
+    /// newest first, for followers that lag a little; older payloads are
+    /// dropped and read back from storage when a follower needs them
+    /// ([`Payload::Unread`](super::Payload::Unread)). So the log costs this
+    /// much memory plus what is not applied or not durable yet, however
+    /// far apart snapshots are. A driver whose storage cannot be read
+    /// back keeps every payload (it sets this to `u64::MAX`).
+    pub log_cache_bytes: u64,
     /// Bytes per InstallSnapshot chunk.
     pub snapshot_chunk_bytes: usize,
     /// Largest snapshot a follower accepts, in bytes. Snapshots are
@@ -143,6 +151,7 @@ impl Default for Config {
             check_quorum: true,
             snapshot_threshold: 10_000,
             trailing_logs: 1_000,
+            log_cache_bytes: 16 << 20,
             snapshot_chunk_bytes: 1 << 20,
             max_snapshot_bytes: 1 << 40,
             auto_leave_joint: true,

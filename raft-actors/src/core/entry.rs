@@ -47,6 +47,17 @@ pub enum Payload {
     /// and an unboxed one would double the size of every entry copied on
     /// the hot path.
     Config(Box<Membership>),
+    /// Stands in, in the core's memory only, for the payload of an entry
+    /// applied and durable whose bytes were dropped to bound memory
+    /// ([`Config::log_cache_bytes`](super::Config::log_cache_bytes)); `len`
+    /// is what it carried. A message holding one is filled from storage
+    /// before it leaves ([`Message::entries_to_read`](super::Message::entries_to_read));
+    /// a node refuses one that arrives (counted as malformed), and none is
+    /// ever persisted or applied.
+    Unread {
+        /// Bytes of user data the entry carries.
+        len: u64,
+    },
 }
 
 impl Payload {
@@ -55,6 +66,7 @@ impl Payload {
         match self {
             Payload::Noop | Payload::Config(_) => 0,
             Payload::Command(b) => b.len(),
+            Payload::Unread { len } => *len as usize,
         }
     }
 

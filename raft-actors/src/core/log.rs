@@ -1,14 +1,18 @@
 //! The node's view of the replicated log: what is stable on disk, what is
 //! still to be persisted, what is committed and what was handed out to apply.
 //!
-//! The whole retained log lives in memory (compaction bounds it); the
-//! storage adapter is written through [`Ready`](super::Ready), never read
-//! here. Must never let the commit index pass the log's end, nor truncate at
-//! or below it.
+//! Every retained entry's index and term live in memory (compaction bounds
+//! them), and so do the payloads of entries not yet durable or applied;
+//! those of older ones are kept up to a byte budget, newest first, then
+//! dropped ([`Payload::Unread`]): the driver reads them back from storage
+//! if a follower needs them. The storage adapter is written through
+//! [`Ready`](super::Ready), never read here. Must never let the commit
+//! index pass the log's end, nor truncate at or below it, nor drop a
+//! payload still to be persisted or applied.
 
 use std::collections::VecDeque;
 
-use super::{Entry, LogIndex, Term};
+use super::{Entry, LogIndex, Payload, Term};
 
 /// In-memory log with its four cursors: `applied <= commit <= last` and
 /// `stable <= last`.
@@ -32,6 +36,14 @@ pub(crate) struct RaftLog {
     /// up to which the log is durable once it is (clamped when a conflict
     /// or a snapshot replaces what it carried).
     in_flight: VecDeque<LogIndex>,
+    /// The log cache: entries before `cached_from` hold
+    /// [`Payload::Unread`] (applied, durable, dropped to bound memory);
+    /// from it on they hold their payloads.
+    cached_from: LogIndex,
+    /// Highest index weighed for eviction (at most applied and stable).
+    weighed: LogIndex,
+    /// Payload bytes held in `cached_from..=weighed`.
+    held: u64,
 }
 
 impl RaftLog {
@@ -74,6 +86,9 @@ impl RaftLog {
             stable: last,
             persisting: last,
             in_flight: VecDeque::new(),
+            cached_from: offset + 1,
+            weighed: offset,
+            held: 0,
         }
     }
 
@@ -87,6 +102,41 @@ impl RaftLog {
         self.entries.drain(..(index - self.offset) as usize);
         self.offset = index;
         self.offset_term = term;
+        self.reweigh();
+    }
+
+    /// Drops payloads of applied, durable entries, oldest first, until
+    /// those held weigh at most `budget` bytes. Never touches an entry
+    /// still to be persisted or applied: those leave the core whole.
+    pub(crate) fn evict(&mut self, budget: u64) {
+        let hi = self.applied.min(self.stable).min(self.last_index());
+        while self.weighed < hi {
+            self.weighed += 1;
+            self.held += self.entry(self.weighed).payload.len() as u64;
+        }
+        while self.held > budget && self.cached_from <= self.weighed {
+            let at = self.cached_from;
+            let len = self.entry(at).payload.len() as u64;
+            let i = (at - self.offset - 1) as usize;
+            self.entries[i].payload = Payload::Unread { len };
+            self.held -= len;
+            self.cached_from += 1;
+        }
+    }
+
+    /// Recounts the cache after the log's base moved.
+    fn reweigh(&mut self) {
+        self.cached_from = self.cached_from.max(self.offset + 1);
+        self.weighed = self.weighed.clamp(self.cached_from - 1, self.last_index());
+        self.held = self
+            .slice(self.cached_from, self.weighed)
+            .iter()
+            .map(|e| e.payload.len() as u64)
+            .sum();
+    }
+
+    fn entry(&self, index: LogIndex) -> &Entry {
+        &self.entries[(index - self.offset - 1) as usize]
     }
 
     /// Resets the log to start after a snapshot at (`index`, `term`): keeps
@@ -105,6 +155,9 @@ impl RaftLog {
             for mark in &mut self.in_flight {
                 *mark = (*mark).min(index);
             }
+            self.cached_from = index + 1;
+            self.weighed = index;
+            self.held = 0;
         }
         // The snapshot is persisted with the batch that carries it.
         self.persisting = self.persisting.max(index);
@@ -179,6 +232,8 @@ impl RaftLog {
     pub(crate) fn truncate_and_append(&mut self, entries: &[Entry]) {
         let Some(first) = entries.first() else { return };
         debug_assert!(first.index > self.commit && first.index <= self.last_index() + 1);
+        // Only applied entries are evicted or weighed, and applied <= commit.
+        debug_assert!(first.index > self.weighed);
         self.entries
             .truncate((first.index - self.offset - 1) as usize);
         self.entries.extend_from_slice(entries);
@@ -255,7 +310,6 @@ impl RaftLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::Payload;
 
     fn log(terms: &[Term]) -> RaftLog {
         let entries = terms
@@ -339,6 +393,36 @@ mod tests {
         assert_eq!(l.stable, 2, "the first batch makes 2 durable, not 4");
         l.batch_persisted();
         assert_eq!(l.stable, 3);
+    }
+
+    #[test]
+    fn eviction_keeps_the_newest_applied_payloads_within_the_budget() {
+        let cmd = |index| Entry {
+            index,
+            term: 1,
+            payload: Payload::Command(vec![0u8; 10].into()),
+        };
+        let mut l = RaftLog::recovered((1..=6).map(cmd).collect(), 0, None);
+        l.commit = 6;
+        assert_eq!(l.take_committed().len(), 6);
+        l.evict(25);
+        // 60 bytes held, 25 allowed: the four oldest go, two stay.
+        let unread = |e: &Entry| matches!(e.payload, Payload::Unread { len: 10 });
+        let kinds: Vec<bool> = l.slice(1, 6).iter().map(unread).collect();
+        assert_eq!(kinds, [true, true, true, true, false, false]);
+        // Entries not yet applied are never dropped, whatever the budget.
+        l.push(cmd(7));
+        l.stable = 7;
+        l.evict(0);
+        assert!(l.slice(5, 6).iter().all(unread));
+        assert!(!unread(&l.slice(7, 7)[0]));
+        // Compaction forgets the dropped ones; the cache is recounted.
+        l.compact(5);
+        assert_eq!((l.cached_from, l.held), (7, 0));
+        l.commit = 7;
+        l.take_committed();
+        l.evict(100);
+        assert_eq!((l.held, l.cached_from), (10, 7));
     }
 
     #[test]

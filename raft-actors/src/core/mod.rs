@@ -44,6 +44,7 @@ mod founding;
 mod hard_state;
 mod lease;
 mod log;
+mod log_cache;
 mod membership;
 mod message;
 mod pipeline;
@@ -71,6 +72,7 @@ pub use entry::{Entry, LogIndex, NodeId, Payload, RequestId, Term};
 pub use error::{ConfigError, ProposeError, ReadError, TransferError};
 pub use founding::{Founding, FoundingMsg, FoundingStep};
 pub use hard_state::HardState;
+pub use log_cache::{EntriesToRead, FillError};
 pub use membership::{Membership, VoteResult};
 pub use message::{Body, Conflict, Message};
 pub use pipeline::Pipeline;
@@ -529,7 +531,8 @@ impl RaftCore {
     }
 
     /// Entries held in `lo..=hi` (clamped to the retained log). For
-    /// inspection by tests, tools and the simulation.
+    /// inspection by tests, tools and the simulation. Applied entries past
+    /// [`Config::log_cache_bytes`] hold [`Payload::Unread`].
     pub fn entries(&self, lo: LogIndex, hi: LogIndex) -> &[Entry] {
         self.log.slice(lo, hi)
     }

@@ -152,10 +152,12 @@ impl RaftCore {
             self.counters.malformed += 1;
             return;
         }
+        // A payload left unread by a sender's driver is no entry at all.
         let well_formed = entries.iter().enumerate().all(|(i, e)| {
             e.index == prev_index.saturating_add(1 + i as u64)
                 && e.term <= term
                 && e.term >= prev_term
+                && !matches!(e.payload, Payload::Unread { .. })
         }) && entries.windows(2).all(|w| w[0].term <= w[1].term);
         if !well_formed {
             self.counters.malformed += 1;

@@ -82,6 +82,10 @@ pub struct Metrics {
     /// because the state machine was that far behind (backpressure),
     /// since the process started.
     pub apply_refused: u64,
+    /// Log entries read back from storage, since the process started, to
+    /// send to followers: entries whose payloads the core dropped from
+    /// memory ([`Config::log_cache_bytes`](crate::core::Config::log_cache_bytes)).
+    pub entries_read_back: u64,
     /// Latencies, snapshots, elections and leaderships since the process
     /// started.
     pub activity: Activity,
@@ -113,6 +117,7 @@ impl Metrics {
             writes_in_flight_max: 0,
             apply_lag: 0,
             apply_refused: 0,
+            entries_read_back: 0,
             activity: Activity::default(),
         }
     }

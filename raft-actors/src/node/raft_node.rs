@@ -38,7 +38,7 @@ use super::roster::Roster;
 use crate::apply::{Apply, ApplyActor};
 use crate::core::{Config, LogIndex, NodeId, Pipeline, RaftCore, RequestId, ToPersist};
 use crate::error::{ClientError, FatalError};
-use crate::storage::{SharedSnapshots, Storage};
+use crate::storage::{SharedLogReader, SharedSnapshots, Storage};
 use crate::transport::Transport;
 use crate::type_config::TypeConfig;
 
@@ -167,6 +167,12 @@ pub struct RaftNode<C: TypeConfig> {
     /// Where the storage keeps its snapshots' bytes: chunks to send are
     /// read from it, restores stream from it, new snapshots go into it.
     pub(super) snapshots: SharedSnapshots,
+    /// Reads back entries whose payloads the core dropped, to fill the
+    /// AppendEntries that carry them; without one the core keeps them all.
+    pub(super) log_reader: Option<SharedLogReader>,
+    /// Entries it read back, for the metrics (counted where messages are
+    /// sent, which borrows the node shared).
+    pub(super) entries_read_back: std::cell::Cell<u64>,
     pub(super) transport: Box<dyn Transport>,
     pub(super) apply_factory: ApplyFactory<C>,
     pub(super) apply: Option<Addr<ApplyActor<C>>>,
@@ -238,17 +244,24 @@ impl<C: TypeConfig> RaftNode<C> {
     /// transport's job).
     pub fn new(
         id: NodeId,
-        cfg: NodeConfig,
+        mut cfg: NodeConfig,
         storage: Box<dyn Storage>,
         transport: Box<dyn Transport>,
         apply: ApplyFactory<C>,
     ) -> (Self, watch::Receiver<Metrics>) {
         let (metrics, rx) = watch::channel(Metrics::starting(id));
+        let log_reader = storage.log_reader();
+        if log_reader.is_none() {
+            // Nothing to read dropped payloads back from: keep them all.
+            cfg.core.log_cache_bytes = u64::MAX;
+        }
         let clock = LeaseClock::start(cfg.tick);
         let node = RaftNode {
             id,
             cfg,
             snapshots: storage.snapshots(),
+            log_reader,
+            entries_read_back: std::cell::Cell::new(0),
             storage: Arc::new(Mutex::new(storage)),
             transport,
             apply_factory: apply,

@@ -111,6 +111,9 @@ impl SimConfig {
         // follower rate / leader rate <= 9 / (10 - margin).
         let (clock_drift_ppm, margin) = [(50_000, 2), (200_000, 4)][rng.gen_range(0..2)];
         core.lease_margin_ticks = margin;
+        // Drawn after the rest for the same reason: payloads dropped from
+        // memory at once, after a few, or never (read back from the disk).
+        core.log_cache_bytes = [0, 64, u64::MAX][rng.gen_range(0..3)];
         SimConfig {
             nodes,
             seed,

@@ -38,7 +38,7 @@ impl SimNode {
     pub fn submit(&mut self, now: u64, max_delay: u64, rng: &mut ChaCha8Rng) -> DriveOutput {
         let mut out = DriveOutput::default();
         while let Some(mut ready) = self.core.as_mut().and_then(|c| c.ready()) {
-            let early = self.with_chunks(ready.take_early());
+            let early = self.filled(ready.take_early());
             out.messages.extend(early);
             let (persist, gate) = ready.split();
             if let Some(write) = self.pipeline.submit(&persist, gate) {

@@ -33,6 +33,11 @@ pub fn state_hash(prev: u64, e: &Entry) -> u64 {
     match &e.payload {
         crate::core::Payload::Noop => feed(b"noop"),
         crate::core::Payload::Command(b) => feed(b),
+        // Applied entries never carry one (the checker would see it).
+        crate::core::Payload::Unread { len } => {
+            feed(b"unread");
+            feed(&len.to_le_bytes());
+        }
         crate::core::Payload::Config(m) => {
             for id in m.voters.iter().chain(&m.outgoing).chain(&m.learners) {
                 feed(&id.to_le_bytes());
@@ -128,6 +133,14 @@ impl Disk {
         let end = usize::try_from(read.offset + read.len).ok()?;
         bytes.get(read.offset as usize..end)?;
         Some(bytes.slice(read.offset as usize..end))
+    }
+
+    /// Persisted entries `first..=last`, all of them or `None`.
+    pub fn read_entries(&self, first: LogIndex, last: LogIndex) -> Option<Vec<Entry>> {
+        let base = self.entries.first()?.index;
+        let lo = usize::try_from(first.checked_sub(base)?).ok()?;
+        let hi = usize::try_from(last.checked_sub(base)?).ok()?;
+        self.entries.get(lo..=hi).map(<[Entry]>::to_vec)
     }
 
     /// Writes not synced yet whose hard state a crash may lose.
@@ -354,7 +367,7 @@ impl SimNode {
             };
             // A leader's replication leaves before its write, as in the
             // actor: a crash before the persist must not make that unsafe.
-            let early = self.with_chunks(ready.take_early());
+            let early = self.filled(ready.take_early());
             out.messages.extend(early);
             if crash.take() == Some(CrashPoint::BeforePersist) {
                 self.crash();
@@ -381,16 +394,32 @@ impl SimNode {
         }
     }
 
-    /// Fills the snapshot chunks the core left empty from the disk's
-    /// snapshot files, as the node does from its store; a chunk of a file
-    /// the disk no longer holds is not sent.
-    pub(super) fn with_chunks(&self, messages: Vec<Message>) -> Vec<Message> {
+    /// Fills what the core left to the driver, as the node does from its
+    /// store: snapshot chunks from the disk's snapshot files (a chunk of a
+    /// file the disk no longer holds is not sent), and entries whose
+    /// payloads the core dropped from the disk's log.
+    ///
+    /// # Panics
+    /// When the disk does not hold such an entry: the core dropped a
+    /// payload that was not durable, and a crash would lose it.
+    pub(super) fn filled(&self, messages: Vec<Message>) -> Vec<Message> {
         let chunk_bytes = self.config.snapshot_chunk_bytes;
         messages
             .into_iter()
             .filter_map(|mut m| {
                 if let Some(read) = m.chunk_to_read(chunk_bytes) {
                     m.fill_chunk(self.disk.read_chunk(&read)?);
+                }
+                if let Some(read) = m.entries_to_read() {
+                    let entries = self.disk.read_entries(read.first, read.last);
+                    let filled = entries.map(|entries| m.fill_entries(entries));
+                    assert!(
+                        matches!(filled, Some(Ok(()))),
+                        "node {}: entries {}..={} dropped from memory but not on disk as held: {filled:?}",
+                        self.id,
+                        read.first,
+                        read.last
+                    );
                 }
                 Some(m)
             })
@@ -423,7 +452,7 @@ impl SimNode {
                 hash: state_hash(self.state.hash, e),
             };
         }
-        let messages = self.with_chunks(after.messages);
+        let messages = self.filled(after.messages);
         out.messages.extend(messages);
         out.applied.extend(after.committed);
         out.proposals.extend(after.proposals);

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::snapshots::{write_snapshot_part, MemorySnapshots, SharedSnapshots, SnapshotStore};
-use super::{LogState, SnapshotMeta, Storage, StorageError, ToPersist};
-use crate::core::{LogIndex, Membership};
+use super::{LogReader, LogState, SharedLogReader, SnapshotMeta, Storage, StorageError, ToPersist};
+use crate::core::{Entry, LogIndex, Membership};
 
 /// In-memory [`Storage`]. Clones share one store: keep a clone to reopen it
 /// after the node using it stopped.
@@ -101,6 +101,31 @@ impl MemoryStorage {
         // every write below is a sequence of infallible Vec operations done
         // after all checks. So the data behind a poisoned lock is sound.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Reads entries back from a [`MemoryStorage`]'s state.
+struct MemoryLogReader(Arc<Mutex<Inner>>);
+
+impl LogReader for MemoryLogReader {
+    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<Entry>, StorageError> {
+        let inner = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let offset = inner.offset();
+        if first <= offset {
+            return Err(StorageError::Compacted { first: offset + 1 });
+        }
+        if last < first {
+            return Ok(Vec::new());
+        }
+        if last > inner.state.last_index() {
+            return Err(StorageError::Io(format!(
+                "entries up to {last} asked for, {} stored",
+                inner.state.last_index()
+            )));
+        }
+        let lo = (first - offset - 1) as usize;
+        let hi = (last - offset) as usize;
+        Ok(inner.state.entries[lo..hi].to_vec())
     }
 }
 
@@ -236,6 +261,10 @@ impl Storage for MemoryStorage {
 
     fn snapshots(&self) -> SharedSnapshots {
         Arc::new(self.snapshots.clone())
+    }
+
+    fn log_reader(&self) -> Option<SharedLogReader> {
+        Some(Arc::new(MemoryLogReader(Arc::clone(&self.inner))))
     }
 
     /// Checks, then applies: a refused batch changes nothing. Nothing here

@@ -96,6 +96,32 @@ pub enum StorageError {
     },
 }
 
+/// Reads back entries a [`Storage`] holds, beside its writes: the node
+/// calls it, on its own thread, for entries applied and durable that a
+/// follower still needs. It must answer from what is stored without
+/// waiting for a write in progress.
+///
+/// ```
+/// # #[actix_rt::main] async fn main() -> Result<(), raft_actors::storage::StorageError> {
+/// use raft_actors::core::{Entry, HardState, Membership, Payload};
+/// use raft_actors::storage::{MemoryStorage, Storage};
+/// use raft_actors::testing::StorageExt;
+/// let mut s = MemoryStorage::new(Membership::voters([1]));
+/// let e = |index| Entry { index, term: 1, payload: Payload::Noop };
+/// s.append(Some(HardState { term: 1, vote: None, commit: 0 }), vec![e(1), e(2), e(3)]).await?;
+/// let reader = s.log_reader().expect("memory storage reads back");
+/// assert_eq!(reader.read(2, 3)?, vec![e(2), e(3)]);
+/// # Ok(()) }
+/// ```
+pub trait LogReader: Send + Sync {
+    /// Entries `first..=last`, all of them: fewer is an error
+    /// ([`StorageError::Compacted`] for those compacted away).
+    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<Entry>, StorageError>;
+}
+
+/// A [`LogReader`] shared between a storage and its node.
+pub type SharedLogReader = std::sync::Arc<dyn LogReader>;
+
 /// What a storage counts about itself, for the node's metrics.
 ///
 /// ```
@@ -185,6 +211,14 @@ pub trait Storage: Send + Sync + 'static {
     /// (files beside the log, or memory). The node streams snapshots into
     /// it and reads chunks and restores from it.
     fn snapshots(&self) -> SharedSnapshots;
+
+    /// A reader of the entries this storage holds, for the payloads the
+    /// core dropped from memory ([`Config::log_cache_bytes`](crate::core::Config::log_cache_bytes)).
+    /// `None` (the default) keeps every payload of the retained log in
+    /// memory instead.
+    fn log_reader(&self) -> Option<SharedLogReader> {
+        None
+    }
 
     /// What the storage counts about itself (fsyncs), for the metrics.
     fn stats(&self) -> StorageStats {

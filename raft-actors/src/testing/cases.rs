@@ -45,6 +45,7 @@ pub(crate) mod clients;
 mod disk_faults;
 mod faults;
 pub(crate) mod linearizability;
+mod log_cache;
 mod membership;
 mod reads;
 mod restart;
@@ -63,6 +64,7 @@ pub use linearizability::{
     history_under_random_faults_is_linearizable, lin_seeds, linearizability_config,
     partitions_keep_the_history_linearizable,
 };
+pub use log_cache::{lagging_follower_catches_up_from_entries_read_back, no_log_cache_config};
 pub use membership::remove_readd_promote_and_remove_the_leader;
 pub use reads::{
     a_leader_frozen_past_its_lease_serves_no_stale_lease_read,

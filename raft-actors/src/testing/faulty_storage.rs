@@ -379,6 +379,12 @@ impl<S: Storage> Storage for FaultyStorage<S> {
         self.inner.snapshots()
     }
 
+    /// The inner layer's: the core asks only for durable entries, which it
+    /// holds.
+    fn log_reader(&self) -> Option<crate::storage::SharedLogReader> {
+        self.inner.log_reader()
+    }
+
     /// Starts an incarnation: writes are accepted again. A corrupt record
     /// is reported as the inner layer's checksum would report it.
     async fn load(&mut self) -> Result<LogState, StorageError> {

@@ -163,6 +163,7 @@ where
     );
     let beyond = s.compact(5).await;
     assert!(beyond.is_err(), "compacting past the snapshot is refused");
+    log_reads(&s);
 
     // Reopen: everything survives.
     let mut s = reopen(s);
@@ -189,9 +190,17 @@ where
         Some(6),
         "entries survive reopen"
     );
+    let reader = s.log_reader();
     s.append(None, entries(7, 7, 3))
         .await
         .expect("append after reopen");
+    if let Some(reader) = reader {
+        assert_eq!(
+            reader.read(6, 7).expect("read back"),
+            [entries(6, 6, 3), entries(7, 7, 3)].concat(),
+            "a log reader sees what was written after it was taken"
+        );
+    }
 
     // Install a leader's snapshot that matches the log at its index: the
     // entries after it are kept.
@@ -354,6 +363,35 @@ where
 
 /// The snapshot store of an adapter: chunks read back, retention, and
 /// received snapshots that are refused unless whole and matching.
+/// A store holding 4..=6 after a snapshot at 3: its log reader, if it
+/// has one, answers what is stored, all of a range or an error (a
+/// compacted one says so).
+fn log_reads<S: Storage>(s: &S) {
+    let Some(reader) = s.log_reader() else {
+        return;
+    };
+    let held = [entries(4, 4, 3), entries(5, 6, 3)].concat();
+    assert_eq!(
+        reader.read(4, 6).expect("read back"),
+        held,
+        "read back 4..=6"
+    );
+    assert_eq!(
+        reader.read(5, 5).expect("read back"),
+        entries(5, 5, 3),
+        "one entry"
+    );
+    let compacted = reader.read(2, 5);
+    assert!(
+        matches!(compacted, Err(StorageError::Compacted { first: 4 })),
+        "a compacted range is refused: {compacted:?}"
+    );
+    assert!(
+        reader.read(5, 7).is_err(),
+        "a range past the end is refused, not cut"
+    );
+}
+
 async fn snapshot_files<S: Storage, R: Fn(S) -> S>(mut s: S, reopen: &R) {
     let last = s.load().await.expect("load").last_index();
     let first = s

@@ -15,8 +15,8 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use raft_actors::core::Membership;
 use raft_actors::storage::{
-    write_snapshot_part, LogState, MemorySnapshots, SharedSnapshots, Storage, StorageError,
-    StorageStats, ToPersist,
+    write_snapshot_part, LogState, MemorySnapshots, SharedLogReader, SharedSnapshots, Storage,
+    StorageError, StorageStats, ToPersist,
 };
 use redb::StorageBackend;
 use tokio::sync::oneshot;
@@ -61,6 +61,7 @@ pub struct RedbStorage {
     fresh: bool,
     membership: Membership,
     snapshots: SharedSnapshots,
+    reader: SharedLogReader,
 }
 
 /// The storage thread and what every clone shares.
@@ -195,7 +196,8 @@ impl RedbStorage {
                 }));
                 let store = match open {
                     Ok(Ok((store, membership))) => {
-                        let _ = opened.send(Ok((store.is_fresh(), membership)));
+                        let reader: SharedLogReader = Arc::new(store.log_reader());
+                        let _ = opened.send(Ok((store.is_fresh(), membership, reader)));
                         store
                     }
                     Ok(Err(e)) => {
@@ -216,7 +218,7 @@ impl RedbStorage {
                 path: path.clone(),
                 reason: format!("cannot start the storage thread: {e}"),
             })?;
-        let (fresh, membership) = match opened_rx.recv() {
+        let (fresh, membership, reader) = match opened_rx.recv() {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -237,6 +239,7 @@ impl RedbStorage {
             fresh,
             membership,
             snapshots,
+            reader,
         })
     }
 
@@ -407,6 +410,12 @@ impl Storage for RedbStorage {
 
     fn snapshots(&self) -> SharedSnapshots {
         Arc::clone(&self.snapshots)
+    }
+
+    /// Reads in redb read transactions beside the storage thread's
+    /// writes, on the caller's thread.
+    fn log_reader(&self) -> Option<SharedLogReader> {
+        Some(Arc::clone(&self.reader))
     }
 
     fn stats(&self) -> StorageStats {

@@ -331,16 +331,28 @@ impl raft_actors::testing::ClusterNetwork for StallingNetwork {
     }
 }
 
-#[actix_rt::test]
-async fn a_crash_in_the_middle_of_a_snapshot_transfer_leaves_the_old_state_intact() {
+/// A cluster on redb in `dir` where `lagging` missed 200 writes (values
+/// `key + offset`) and is being sent a snapshot that stalls after its
+/// first chunk, which it acknowledged.
+struct HalfTransferred {
+    c: raft_actors::testing::TestCluster<Kv>,
+    net: StallingNetwork,
+    opened: Opened,
+    leader: NodeId,
+    lagging: NodeId,
+    last: u64,
+    /// What the lagging node had stored before the transfer began.
+    before: raft_actors::storage::LogState,
+}
+
+async fn half_transferred(dir: &Path, seed: u64, offset: u64) -> HalfTransferred {
     use std::sync::atomic::Ordering;
-    let dir = tempfile::tempdir().expect("dir");
     let net = StallingNetwork {
-        inner: raft_actors::transport::MemoryNetwork::new(5),
+        inner: raft_actors::transport::MemoryNetwork::new(seed),
         stall: Arc::default(),
         partial_acks: Arc::default(),
     };
-    let (b, opened) = on_redb(3, snapshots_every(20, 0), dir.path());
+    let (b, opened) = on_redb(3, snapshots_every(20, 0), dir);
     let c = b.network(net.clone()).start().await.expect("cluster");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let lagging = c
@@ -355,12 +367,12 @@ async fn a_crash_in_the_middle_of_a_snapshot_transfer_leaves_the_old_state_intac
     c.wait_all_applied(last, T).await.expect("applied");
     c.crash(lagging).await;
     for key in 0..200 {
-        last = write(&c, put(key, key + 7)).await;
+        last = write(&c, put(key, key + offset)).await;
     }
-    let old = store(&opened, lagging).load().await.expect("load");
-    assert!(old.snapshot.is_none(), "no snapshot before the transfer");
+    let before = store(&opened, lagging).load().await.expect("load");
+    assert!(before.snapshot.is_none(), "no snapshot before the transfer");
 
-    tracing::info!("--- the transfer stalls after its first chunk; the follower crashes mid-way");
+    tracing::info!("--- the transfer stalls after its first chunk");
     net.stall.store(true, Ordering::SeqCst);
     c.restart(lagging).await.expect("restart");
     let deadline = Instant::now() + T;
@@ -369,6 +381,31 @@ async fn a_crash_in_the_middle_of_a_snapshot_transfer_leaves_the_old_state_intac
         assert!(Instant::now() < deadline, "no chunk was ever acknowledged");
         poll.tick().await;
     }
+    HalfTransferred {
+        c,
+        net,
+        opened,
+        leader,
+        lagging,
+        last,
+        before,
+    }
+}
+
+#[actix_rt::test]
+async fn a_crash_in_the_middle_of_a_snapshot_transfer_leaves_the_old_state_intact() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().expect("dir");
+    tracing::info!("--- the follower crashes mid-way");
+    let HalfTransferred {
+        c,
+        net,
+        opened,
+        lagging,
+        last,
+        before: old,
+        ..
+    } = half_transferred(dir.path(), 5, 7).await;
     c.crash(lagging).await;
     let after = store(&opened, lagging)
         .load()
@@ -397,5 +434,75 @@ async fn a_crash_in_the_middle_of_a_snapshot_transfer_leaves_the_old_state_intac
         "the partial file was deleted at open; the transfer started over and named its file"
     );
     assert_holds(&c, lagging, &[0, 199], 7, Consistency::Stale).await;
+    c.shutdown().await;
+}
+
+/// The leader keeps no payload of an applied entry in memory: what a
+/// lagging follower missed is read back from the redb file.
+#[actix_rt::test]
+async fn a_lagging_follower_catches_up_from_entries_read_back_from_the_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (b, _) = on_redb(
+        3,
+        raft_actors::testing::cases::no_log_cache_config(),
+        dir.path(),
+    );
+    raft_actors::testing::cases::lagging_follower_catches_up_from_entries_read_back(b).await;
+}
+
+/// The sender's side of the choice that transfers restart cleanly: the
+/// leader crashes with a transfer half done; the new leader sends its own
+/// snapshot from byte 0, which replaces the half-received file, and the
+/// follower installs it whole.
+#[actix_rt::test]
+async fn a_leader_crash_in_the_middle_of_a_snapshot_transfer_starts_it_over_from_the_new_leader() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().expect("dir");
+    tracing::info!("--- the leader crashes mid-way");
+    let HalfTransferred {
+        c,
+        net,
+        opened,
+        leader,
+        lagging,
+        last,
+        ..
+    } = half_transferred(dir.path(), 6, 9).await;
+    c.crash(leader).await;
+    let files = dir.path().join(lagging.to_string()).join(SNAPSHOT_DIR);
+    assert_eq!(
+        snapshot_files(&files),
+        (1, 0),
+        "the chunks received so far are in a temporary file"
+    );
+    let half = store(&opened, lagging).load().await.expect("load");
+    assert!(
+        half.snapshot.is_none(),
+        "nothing installed from half a snapshot"
+    );
+
+    tracing::info!("--- the new leader starts its own transfer from byte 0");
+    net.stall.store(false, Ordering::SeqCst);
+    c.wait_until("the follower caught up from the new leader", T, |m| {
+        m.get(&lagging).is_some_and(|m| m.applied >= last)
+    })
+    .await
+    .expect("caught up");
+    let new_leader = c.wait_for_leader(T).await.expect("a new leader");
+    assert_ne!(new_leader, leader);
+    let done = store(&opened, lagging).load().await.expect("load");
+    assert!(
+        done.snapshot.is_some(),
+        "the new leader's snapshot was installed"
+    );
+    assert_eq!(
+        snapshot_files(&files),
+        (0, 1),
+        "the half-received file was replaced, and the whole one named"
+    );
+    assert_holds(&c, lagging, &[0, 199], 9, Consistency::Stale).await;
+
+    c.restart(leader).await.expect("the old leader comes back");
+    c.wait_all_applied(last, T).await.expect("all caught up");
     c.shutdown().await;
 }

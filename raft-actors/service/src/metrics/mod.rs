@@ -63,6 +63,7 @@ pub const SERIES: &[&str] = &[
     "raft_apply_seconds",
     "raft_apply_lag_entries",
     "raft_apply_refused_total",
+    "raft_entries_read_back_total",
     "raft_snapshots_taken_total",
     "raft_snapshots_sent_total",
     "raft_snapshots_installed_total",
@@ -103,6 +104,7 @@ struct Inner {
     fsyncs: CopiedCounter,
     apply_lag: Gauge,
     apply_refused: CopiedCounter,
+    entries_read_back: CopiedCounter,
     entries_persisted: Gauge,
     entries_per_fsync: Gauge<f64, AtomicU64>,
     entries_per_write: CopiedHistogram,
@@ -232,6 +234,11 @@ impl ServiceMetrics {
             "apply_refused",
             "Requests refused with 503 because the state machine was too far behind (backpressure)",
             &i.apply_refused,
+        );
+        reg(
+            "entries_read_back",
+            "Log entries read back from storage to send to followers (their payloads were dropped from memory)",
+            &i.entries_read_back,
         );
         reg(
             "transport_tls_refused",
@@ -368,6 +375,7 @@ impl ServiceMetrics {
         i.fsyncs.set(m.fsyncs.unwrap_or(0));
         i.apply_lag.set(g(m.apply_lag));
         i.apply_refused.set(m.apply_refused);
+        i.entries_read_back.set(m.entries_read_back);
         i.lag.clear();
         i.match_index.clear();
         if m.role == Role::Leader {

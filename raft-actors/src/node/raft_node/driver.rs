@@ -232,8 +232,9 @@ impl<C: TypeConfig> RaftNode<C> {
     }
 
     /// One transport call per peer per batch. Snapshot chunks the core
-    /// left empty are read from the snapshot store first; one that cannot
-    /// be read is not sent (the core sends it again).
+    /// left empty are read from the snapshot store first, and entries whose
+    /// payloads it dropped from the log; a message that cannot be filled is
+    /// not sent (the core sends it again: a lost message to it).
     pub(super) fn send(&self, messages: Vec<Message>) {
         let mut by_peer: BTreeMap<NodeId, Vec<Message>> = BTreeMap::new();
         let chunk_bytes = self.cfg.core.snapshot_chunk_bytes;
@@ -246,6 +247,22 @@ impl<C: TypeConfig> RaftNode<C> {
                         continue;
                     }
                 }
+            }
+            if let Some(read) = m.entries_to_read() {
+                let filled = match &self.log_reader {
+                    Some(reader) => reader
+                        .read(read.first, read.last)
+                        .map_err(|e| e.to_string())
+                        .and_then(|entries| m.fill_entries(entries).map_err(|e| e.to_string())),
+                    None => Err("no log reader".to_string()),
+                };
+                if let Err(e) = filled {
+                    warn!(node = self.id, to = m.to, first = read.first, last = read.last, %e,
+                        "entries not read back from storage");
+                    continue;
+                }
+                let read_back = self.entries_read_back.get() + read.last - read.first + 1;
+                self.entries_read_back.set(read_back);
             }
             by_peer.entry(m.to).or_default().push(m);
         }

@@ -59,14 +59,7 @@ pub async fn lagging_follower_catches_up_by_snapshot_after_compaction<C: KeyValu
     })
     .await
     .expect("back");
-    for key in [0, 59] {
-        let v = c
-            .raft(lagging)
-            .get_value(key, Consistency::Stale)
-            .await
-            .expect("read");
-        assert_eq!(v, Some(key + 100), "key {key} after restart");
-    }
+    holds_keys(&c, lagging, &[0, 59]).await;
     c.shutdown().await;
 }
 
@@ -94,8 +87,25 @@ async fn write_past_two_snapshots<C: KeyValue>(
     c: &TestCluster<C>,
     leader: NodeId,
 ) -> (LogIndex, LogIndex) {
+    let last = write_keys(c, leader, 60).await;
+    let snap = c
+        .storage(leader)
+        .state()
+        .snapshot
+        .expect("the leader stored a snapshot");
+    assert!(snap.meta.index >= 40, "snapshot at {}", snap.meta.index);
+    (last, snap.meta.index)
+}
+
+/// Writes keys `0..n` (values `key + 100`) on `leader` and waits until it
+/// applied them; answers the last index.
+pub(super) async fn write_keys<C: KeyValue>(
+    c: &TestCluster<C>,
+    leader: NodeId,
+    n: u64,
+) -> LogIndex {
     let mut last = 0;
-    for key in 0..60 {
+    for key in 0..n {
         last = c
             .raft(leader)
             .put_value(key, key + 100)
@@ -108,13 +118,7 @@ async fn write_past_two_snapshots<C: KeyValue>(
     })
     .await
     .expect("leader applied");
-    let snap = c
-        .storage(leader)
-        .state()
-        .snapshot
-        .expect("the leader stored a snapshot");
-    assert!(snap.meta.index >= 40, "snapshot at {}", snap.meta.index);
-    (last, snap.meta.index)
+    last
 }
 
 /// Waits until `lagging` applied `last`, then checks it stored a snapshot
@@ -137,12 +141,18 @@ async fn caught_up_by_snapshot<C: KeyValue>(
         .snapshot
         .expect("the follower stored the snapshot");
     assert!(installed.meta.index >= snap);
-    for key in [0, 17, 59] {
+    holds_keys(c, lagging, &[0, 17, 59]).await;
+}
+
+/// Asserts that node `id` holds each of `keys` as [`write_keys`] wrote it
+/// (a stale read: what its own state machine applied).
+pub(super) async fn holds_keys<C: KeyValue>(c: &TestCluster<C>, id: NodeId, keys: &[u64]) {
+    for &key in keys {
         let v = c
-            .raft(lagging)
+            .raft(id)
             .get_value(key, Consistency::Stale)
             .await
             .expect("read");
-        assert_eq!(v, Some(key + 100), "key {key} on the follower");
+        assert_eq!(v, Some(key + 100), "key {key} on node {id}");
     }
 }

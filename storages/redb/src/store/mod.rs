@@ -13,12 +13,12 @@
 
 mod open;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use raft_actors::core::{Entry, HardState, LogIndex, Membership, Term};
-use raft_actors::storage::{Snapshot, StorageError, ToPersist};
+use raft_actors::storage::{LogReader, Snapshot, StorageError, ToPersist};
 use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use crate::error::RedbError;
@@ -77,7 +77,9 @@ impl Bounds {
 
 /// The open database. See the [module docs](self).
 pub(crate) struct Store {
-    db: Database,
+    /// Shared only with [`LogFile`] readers, which hold it weakly: the
+    /// file closes when the store does.
+    db: Arc<Database>,
     path: PathBuf,
     bounds: Bounds,
     counters: Arc<Counters>,
@@ -92,7 +94,78 @@ pub(crate) struct Store {
     deferred: Option<HardState>,
 }
 
+/// One stored entry's record, checked: decodable, and the entry of the
+/// index it is stored at.
+pub(crate) fn decode_entry(path: &Path, key: u64, bytes: &[u8]) -> Result<Entry, RedbError> {
+    let what = format!("entry {key}");
+    if key == 0 {
+        return Err(RedbError::corrupt(
+            path,
+            0,
+            what,
+            "index 0 is never written",
+        ));
+    }
+    let entry: Entry = record::decode(bytes).map_err(|e| RedbError::record(path, key, &what, e))?;
+    if entry.index != key {
+        return Err(RedbError::corrupt(
+            path,
+            key,
+            what,
+            format!("holds the entry of index {}", entry.index),
+        ));
+    }
+    Ok(entry)
+}
+
+/// Reads entries back from the store's file, in read transactions of
+/// their own (redb lets them run beside the storage thread's writes).
+pub(crate) struct LogFile {
+    db: Weak<Database>,
+    path: PathBuf,
+}
+
+impl LogReader for LogFile {
+    fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<Entry>, StorageError> {
+        let sio =
+            |e: &dyn std::fmt::Display| StorageError::Io(format!("{}: {e}", self.path.display()));
+        let Some(db) = self.db.upgrade() else {
+            return Err(StorageError::Io(format!(
+                "{}: the store is closed",
+                self.path.display()
+            )));
+        };
+        if last < first {
+            return Ok(Vec::new());
+        }
+        let txn = db.begin_read().map_err(|e| sio(&e))?;
+        let log = txn.open_table(LOG).map_err(|e| sio(&e))?;
+        let mut out = Vec::with_capacity((last - first + 1).min(4096) as usize);
+        for item in log.range(first..=last).map_err(|e| sio(&e))? {
+            let (k, v) = item.map_err(|e| sio(&e))?;
+            out.push(decode_entry(&self.path, k.value(), v.value()).map_err(StorageError::from)?);
+        }
+        match out.first() {
+            Some(e) if e.index == first && out.len() as u64 == last - first + 1 => Ok(out),
+            Some(e) if e.index > first => Err(StorageError::Compacted { first: e.index }),
+            _ => Err(StorageError::Io(format!(
+                "{}: entries {first}..={last} asked for, {} found",
+                self.path.display(),
+                out.len()
+            ))),
+        }
+    }
+}
+
 impl Store {
+    /// A reader of this store's log, for as long as the store is open.
+    pub(crate) fn log_reader(&self) -> LogFile {
+        LogFile {
+            db: Arc::downgrade(&self.db),
+            path: self.path.clone(),
+        }
+    }
+
     /// Whether nothing was ever stored: no configuration, no hard state, no
     /// entry, no snapshot.
     pub(crate) fn is_fresh(&self) -> bool {

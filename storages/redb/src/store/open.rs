@@ -13,8 +13,8 @@ use raft_actors::storage::{LogState, Snapshot, StorageError};
 use redb::{Database, ReadableTable, StorageBackend, TableError};
 
 use super::{
-    Bounds, Counters, Store, FILE_NAME, FORMAT_KEY, HARD_STATE_KEY, LOG, MEMBERSHIP_KEY, META,
-    SIDECAR_NAME, SNAPSHOT, SNAPSHOT_KEY,
+    decode_entry, Bounds, Counters, Store, FILE_NAME, FORMAT_KEY, HARD_STATE_KEY, LOG,
+    MEMBERSHIP_KEY, META, SIDECAR_NAME, SNAPSHOT, SNAPSHOT_KEY,
 };
 use crate::error::RedbError;
 use crate::record::{self, RECORD_VERSION};
@@ -28,9 +28,10 @@ use crate::record::{self, RECORD_VERSION};
 /// (`tests/power_loss/` found it: a debug assertion in the buddy
 /// allocator). Files created in v2 stay v2; redb reads both.
 ///
-/// The cache is small (redb's default is 1 GiB): the core keeps the log it
-/// needs in memory and reads the store back only at start, so a large
-/// cache only holds pages nobody reads again and counts against the
+/// The cache is small (redb's default is 1 GiB): the core keeps the recent
+/// log in memory and reads the store back at start and, for a follower
+/// that lags past the core's log cache, a range of older entries, so a
+/// large cache mostly holds pages nobody reads again and counts against the
 /// process's memory (a node must stay within its state plus a bounded
 /// overhead, whatever passed through its log).
 fn builder() -> redb::Builder {
@@ -144,7 +145,7 @@ impl Store {
         counters: Arc<Counters>,
     ) -> Result<(Store, Membership), RedbError> {
         let mut store = Store {
-            db,
+            db: Arc::new(db),
             path,
             bounds: Bounds::default(),
             counters,
@@ -299,26 +300,7 @@ impl Store {
                 for item in log.iter().map_err(|e| self.io(e))? {
                     let (k, v) = item.map_err(|e| self.io(e))?;
                     let key = k.value();
-                    let what = format!("entry {key}");
-                    if key == 0 {
-                        return Err(RedbError::corrupt(
-                            path,
-                            0,
-                            what,
-                            "index 0 is never written",
-                        ));
-                    }
-                    let entry: Entry = record::decode(v.value())
-                        .map_err(|e| RedbError::record(path, key, &what, e))?;
-                    if entry.index != key {
-                        return Err(RedbError::corrupt(
-                            path,
-                            key,
-                            what,
-                            format!("holds the entry of index {}", entry.index),
-                        ));
-                    }
-                    entries.push(entry);
+                    entries.push(decode_entry(path, key, v.value())?);
                 }
             }
             Err(TableError::TableDoesNotExist(_)) => {}
