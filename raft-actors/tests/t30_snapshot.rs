@@ -21,3 +21,58 @@ async fn lagging_follower_catches_up_by_snapshot_after_a_crash() {
     let b = memory_with(31, cases::snapshot_config());
     cases::lagging_follower_catches_up_by_snapshot(b).await;
 }
+
+/// A leader whose own snapshot file was damaged after it was written finds
+/// out as it reads the last chunk for a lagging follower (the bytes read
+/// do not make the recorded checksum): it stops rather than send bytes
+/// every follower refuses, forever; another node leads and sends its own
+/// snapshot, which the follower installs.
+#[actix_rt::test]
+async fn a_leader_whose_snapshot_file_is_damaged_stops_and_another_sends_its_own() {
+    use raft_actors::testing::StorageExt;
+    const T: std::time::Duration = cases::T;
+    let c = memory_with(32, cases::snapshot_config())
+        .start()
+        .await
+        .expect("cluster starts");
+    let leader = c.wait_for_leader(T).await.expect("leader");
+    let lagging = c
+        .ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("a follower");
+    c.crash(lagging).await;
+    let last = cases::write_keys(&c, leader, 60).await;
+    let store = c.storage(leader);
+    // Snapshots are built off the node's thread: wait for the one at 60
+    // to be stored, or the one damaged below would be an older one.
+    c.wait_until("the leader stored its snapshot at 60", T, |_| {
+        store.state().snapshot.is_some_and(|s| s.meta.index >= 60)
+    })
+    .await
+    .expect("a snapshot at 60");
+    let snap = store.state().snapshot.expect("the leader took a snapshot");
+    let mut bytes = store.snapshot_bytes(&snap).expect("its bytes");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    store
+        .snapshot_store()
+        .damage(snap.meta.index, snap.checksum, bytes.into());
+
+    c.restart(lagging).await.expect("restart");
+    c.wait_until(
+        "the damaged leader is down, the follower caught up",
+        T,
+        |m| {
+            m.get(&leader).is_some_and(|m| m.down.is_some())
+                && m.get(&lagging).is_some_and(|m| m.applied >= last)
+        },
+    )
+    .await
+    .expect("the follower caught up from another leader");
+    let down = c.metrics()[&leader].down.clone().unwrap_or_default();
+    let which = format!("snapshot at {}", snap.meta.index);
+    assert!(down.contains(&which), "the leader says why: {down}");
+    cases::holds_keys(&c, lagging, &[0, 30, 59]).await;
+    c.shutdown().await;
+}

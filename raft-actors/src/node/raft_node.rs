@@ -49,6 +49,7 @@ mod founding;
 mod lifecycle;
 mod publish;
 mod recorder;
+mod sent_chunks;
 mod snapshots;
 
 /// Builds a fresh state machine: at start, and after a crash lost the old
@@ -173,6 +174,10 @@ pub struct RaftNode<C: TypeConfig> {
     /// Entries it read back, for the metrics (counted where messages are
     /// sent, which borrows the node shared).
     pub(super) entries_read_back: std::cell::Cell<u64>,
+    /// The checksum of each snapshot transfer as its chunks are read, and
+    /// why the file is damaged once one ends wrong (the node then stops).
+    pub(super) sent_chunks: std::cell::RefCell<sent_chunks::SentChunks>,
+    pub(super) snapshot_damaged: std::cell::RefCell<Option<String>>,
     pub(super) transport: Box<dyn Transport>,
     pub(super) apply_factory: ApplyFactory<C>,
     pub(super) apply: Option<Addr<ApplyActor<C>>>,
@@ -262,6 +267,8 @@ impl<C: TypeConfig> RaftNode<C> {
             snapshots: storage.snapshots(),
             log_reader,
             entries_read_back: std::cell::Cell::new(0),
+            sent_chunks: Default::default(),
+            snapshot_damaged: Default::default(),
             storage: Arc::new(Mutex::new(storage)),
             transport,
             apply_factory: apply,

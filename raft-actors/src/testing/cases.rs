@@ -80,8 +80,8 @@ pub use restart::{
     snapshot_is_saved_and_restores_a_crashed_state_machine,
 };
 pub use snapshot::{
-    lagging_follower_catches_up_by_snapshot,
-    lagging_follower_catches_up_by_snapshot_after_compaction, snapshot_config,
+    holds_keys, lagging_follower_catches_up_by_snapshot,
+    lagging_follower_catches_up_by_snapshot_after_compaction, snapshot_config, write_keys,
 };
 pub use state_machine_faults::{
     a_node_restarted_from_a_snapshot_serves_linearizable_reads_at_once,

@@ -24,7 +24,7 @@ use super::recorder::WriteTiming;
 use super::RaftNode;
 use crate::apply::{ApplyBatch, RestoreSnapshot};
 use crate::core::{AfterPersist, Message, NodeId, RaftCore, Snapshot};
-use crate::error::ClientError;
+use crate::error::{ClientError, FatalError};
 use crate::storage::StorageError;
 use crate::transport::{estimated_size, TransportError};
 use crate::type_config::TypeConfig;
@@ -56,6 +56,9 @@ impl<C: TypeConfig> RaftNode<C> {
                 self.writes_in_flight_max = self.writes_in_flight_max.max(now);
             }
             self.release();
+        }
+        if let Some(why) = self.snapshot_damaged.take() {
+            return self.fail(ctx, FatalError::SnapshotDamaged(why));
         }
         self.start_write(ctx);
         if std::mem::take(&mut self.snapshot_wanted) {
@@ -241,7 +244,15 @@ impl<C: TypeConfig> RaftNode<C> {
         for mut m in messages {
             if let Some(read) = m.chunk_to_read(chunk_bytes) {
                 match self.snapshots.read_chunk(&read) {
-                    Ok(bytes) => m.fill_chunk(bytes),
+                    Ok(bytes) => {
+                        let checked = self.sent_chunks.borrow_mut().read(m.to, &read, &bytes);
+                        if let Err(why) = checked {
+                            error!(node = self.id, to = m.to, %why, "snapshot not sent");
+                            self.snapshot_damaged.replace(Some(why));
+                            continue;
+                        }
+                        m.fill_chunk(bytes)
+                    }
                     Err(e) => {
                         warn!(node = self.id, to = m.to, %e, "snapshot chunk not read");
                         continue;

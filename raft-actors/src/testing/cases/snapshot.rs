@@ -99,11 +99,7 @@ async fn write_past_two_snapshots<C: KeyValue>(
 
 /// Writes keys `0..n` (values `key + 100`) on `leader` and waits until it
 /// applied them; answers the last index.
-pub(super) async fn write_keys<C: KeyValue>(
-    c: &TestCluster<C>,
-    leader: NodeId,
-    n: u64,
-) -> LogIndex {
+pub async fn write_keys<C: KeyValue>(c: &TestCluster<C>, leader: NodeId, n: u64) -> LogIndex {
     let mut last = 0;
     for key in 0..n {
         last = c
@@ -146,7 +142,7 @@ async fn caught_up_by_snapshot<C: KeyValue>(
 
 /// Asserts that node `id` holds each of `keys` as [`write_keys`] wrote it
 /// (a stale read: what its own state machine applied).
-pub(super) async fn holds_keys<C: KeyValue>(c: &TestCluster<C>, id: NodeId, keys: &[u64]) {
+pub async fn holds_keys<C: KeyValue>(c: &TestCluster<C>, id: NodeId, keys: &[u64]) {
     for &key in keys {
         let v = c
             .raft(id)
