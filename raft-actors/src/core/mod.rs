@@ -51,6 +51,7 @@ mod pipeline;
 mod progress;
 mod read_index;
 mod ready;
+mod recovered;
 mod replication;
 mod snapshot;
 mod status;
@@ -78,6 +79,7 @@ pub use message::{Body, Conflict, Message};
 pub use pipeline::Pipeline;
 pub use progress::ProgressState;
 pub use ready::{AfterPersist, PersistGate, ProposalOutcome, ReadOutcome, Ready, ToPersist};
+pub use recovered::Recovered;
 pub use snapshot::{checksum, ChunkRead, Snapshot, SnapshotChunk, SnapshotError, SnapshotMeta};
 pub use status::{Counters, Events, PeerStatus, Role, Status};
 
@@ -90,39 +92,6 @@ use transfer::Transfer;
 
 /// The highest term a message may carry; see [`RaftCore::step`].
 pub const MAX_TERM: Term = u64::MAX / 2;
-
-/// What a node reloads from storage to rebuild its core.
-///
-/// ```
-/// use raft_actors::core::{Membership, Recovered};
-/// let fresh = Recovered::bootstrap(Membership::voters([1, 2, 3]));
-/// assert!(fresh.entries.is_empty());
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct Recovered {
-    /// The last hard state persisted.
-    pub hard_state: HardState,
-    /// Every stored entry, contiguous, in index order, starting at most one
-    /// past the snapshot's index.
-    pub entries: Vec<Entry>,
-    /// The configuration a new cluster bootstraps with. Ignored when there
-    /// is a snapshot (it carries its own) ; configuration entries in
-    /// `entries` take precedence over both.
-    pub membership: Membership,
-    /// The stored snapshot, if any. The driver restores its state machine
-    /// from it before applying anything.
-    pub snapshot: Option<Snapshot>,
-}
-
-impl Recovered {
-    /// An empty node of a new cluster with the given members.
-    pub fn bootstrap(membership: Membership) -> Self {
-        Recovered {
-            membership,
-            ..Default::default()
-        }
-    }
-}
 
 /// One Raft node's algorithm state. See the [module docs](self).
 #[derive(Debug)]
