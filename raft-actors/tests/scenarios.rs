@@ -57,6 +57,8 @@ struct Scenario {
     next_req: u64,
     seen: BTreeMap<NodeId, Option<(Role, Term, Option<NodeId>)>>,
     events: Vec<String>,
+    /// Every snapshot a node recorded, by node and index (for `unreadable`).
+    taken: BTreeMap<(NodeId, u64), raft_actors::core::Snapshot>,
 }
 
 type Res = Result<String, String>;
@@ -429,12 +431,37 @@ impl Scenario {
                 for id in ids(tc) {
                     self.node(id)?.take_snapshot();
                     self.drive(id)?;
+                    if let Some(snap) = self.node(id)?.disk.snapshot.clone() {
+                        self.taken.insert((id, snap.meta.index), snap);
+                    }
                     let s = self.core(id)?.status();
                     let _ = writeln!(
                         out,
                         "{id}: snapshot at {}, log from {}",
                         s.snapshot_index, s.first_index
                     );
+                }
+                Ok(out)
+            }
+            // The driver of <id> could not read its snapshot at index=N
+            // (missing, short or damaged file): the core is told.
+            "unreadable" => {
+                let mut out = String::new();
+                let index: u64 = one(tc, "index")?.ok_or("unreadable needs index=N")?;
+                for id in ids(tc) {
+                    let snap = self
+                        .taken
+                        .get(&(id, index))
+                        .cloned()
+                        .ok_or_else(|| format!("{id} took no snapshot at {index}"))?;
+                    let current = self.core(id)?.snapshot_unreadable(&snap);
+                    self.drive(id)?;
+                    let what = if current {
+                        "its current one: the node must stop"
+                    } else {
+                        "not its current one: dropped"
+                    };
+                    let _ = writeln!(out, "{id}: snapshot at {index} unreadable, {what}");
                 }
                 Ok(out)
             }

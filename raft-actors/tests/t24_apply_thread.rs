@@ -260,6 +260,23 @@ async fn writes_are_applied_and_answered_while_a_snapshot_is_written_out() {
         "the snapshot is of the point it was asked at ({index}), before the 10 writes (applied {})",
         after.applied
     );
+    // And it holds exactly the state at that point: the first write, none
+    // of the ten applied while it was written out.
+    use raft_actors::testing::StorageExt;
+    let store = c.storage(leader);
+    c.wait_until("the snapshot is recorded", T, |_| {
+        store
+            .state()
+            .snapshot
+            .is_some_and(|s| s.meta.index == index)
+    })
+    .await
+    .expect("recorded");
+    let snap = store.state().snapshot.expect("recorded");
+    let bytes = store.snapshot_bytes(&snap).expect("its bytes");
+    let state: BTreeMap<u64, u64> =
+        raft_actors::apply::read_whole(&mut bytes.as_slice()).expect("the state written out");
+    assert_eq!(state, BTreeMap::from([(100, 100)]), "the state at {index}");
     done.store(true, Ordering::Release);
     c.shutdown().await;
 }

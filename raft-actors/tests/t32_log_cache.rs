@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 const VALUE: usize = 1024;
 const BUDGET: u64 = 16 * 1024;
 
-fn follower(budget: u64) -> RaftCore {
+fn follower(budget: Option<u64>) -> RaftCore {
     let cfg = Config {
         log_cache_bytes: budget,
         // No snapshot: the log only grows.
@@ -85,7 +85,7 @@ fn held(core: &RaftCore, lo: u64, hi: u64) -> u64 {
 
 #[test]
 fn the_payloads_held_stay_within_the_budget_however_long_the_log() {
-    let mut core = follower(BUDGET);
+    let mut core = follower(Some(BUDGET));
     let mut applied = 0;
     // 2,000 entries of 1 KiB, 50 at a time, each batch committing the one
     // before: 2 MiB through a log that is never compacted.
@@ -110,7 +110,7 @@ fn the_payloads_held_stay_within_the_budget_however_long_the_log() {
 
 #[test]
 fn without_a_budget_every_payload_stays() {
-    let mut core = follower(u64::MAX);
+    let mut core = follower(None);
     core.step(append(1, 200, 0));
     drain(&mut core);
     core.step(append(201, 201, 200));
@@ -120,7 +120,7 @@ fn without_a_budget_every_payload_stays() {
 
 #[test]
 fn an_append_carrying_an_unread_payload_is_refused_and_counted() {
-    let mut core = follower(BUDGET);
+    let mut core = follower(Some(BUDGET));
     let mut m = append(1, 2, 0);
     if let Body::Append { entries, .. } = &mut m.body {
         entries[1].payload = Payload::Unread { len: 1 };

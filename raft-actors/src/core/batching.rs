@@ -51,7 +51,9 @@ impl RaftCore {
         persist.must_sync =
             persist.snapshot.is_some() || !persist.entries.is_empty() || term_or_vote;
         let committed = self.log.take_committed();
-        self.log.evict(self.cfg.log_cache_bytes);
+        if let Some(budget) = self.cfg.log_cache_bytes {
+            self.log.evict(budget);
+        }
         // Counted from what is handed out to apply, since the snapshot is
         // taken after applying this batch.
         let snapshot_index = self.snapshot.as_ref().map_or(0, |s| s.meta.index);
@@ -93,7 +95,9 @@ impl RaftCore {
             return;
         }
         self.log.batch_persisted();
-        self.log.evict(self.cfg.log_cache_bytes);
+        if let Some(budget) = self.cfg.log_cache_bytes {
+            self.log.evict(budget);
+        }
         if self.role == Role::Leader {
             self.maybe_commit();
         }

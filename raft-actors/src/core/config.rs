@@ -64,12 +64,15 @@ pub struct Config {
     pub trailing_logs: u64,
     /// Payload bytes of applied, durable entries the core keeps in memory,
     /// newest first, for followers that lag a little; older payloads are
-    /// dropped and read back from storage when a follower needs them
-    /// ([`Payload::Unread`](super::Payload::Unread)). So the log costs this
-    /// much memory plus what is not applied or not durable yet, however
-    /// far apart snapshots are. A driver whose storage cannot be read
-    /// back keeps every payload (it sets this to `u64::MAX`).
-    pub log_cache_bytes: u64,
+    /// dropped, and the driver reads them back from storage when a
+    /// follower needs them ([`Payload::Unread`](super::Payload::Unread),
+    /// [`Message::entries_to_read`](super::Message::entries_to_read)). So
+    /// the log costs this much memory plus what is not applied or not
+    /// durable yet, however far apart snapshots are. `None` (the default)
+    /// keeps every payload, for a driver that reads nothing back;
+    /// [`RaftNode`](crate::node::RaftNode) makes it 16 MiB when its
+    /// storage has a log reader and this is `None`.
+    pub log_cache_bytes: Option<u64>,
     /// Bytes per InstallSnapshot chunk.
     pub snapshot_chunk_bytes: usize,
     /// Largest snapshot a follower accepts, in bytes. Snapshots are
@@ -151,7 +154,7 @@ impl Default for Config {
             check_quorum: true,
             snapshot_threshold: 10_000,
             trailing_logs: 1_000,
-            log_cache_bytes: 16 << 20,
+            log_cache_bytes: None,
             snapshot_chunk_bytes: 1 << 20,
             max_snapshot_bytes: 1 << 40,
             auto_leave_joint: true,

@@ -245,6 +245,24 @@ impl RaftCore {
         self.send_snapshot_chunk(peer);
     }
 
+    /// The driver could not read the snapshot `snapshot` whole from its
+    /// store, or read it with another checksum than its record's. The one
+    /// before the current is dropped: its transfers start over with the
+    /// current one. Answers whether it is the current snapshot, which this
+    /// node must not go on with (its driver stops it: the restart refuses
+    /// the damaged file).
+    pub fn snapshot_unreadable(&mut self, snapshot: &Snapshot) -> bool {
+        if self.previous_snapshot.as_ref() == Some(snapshot) {
+            self.previous_snapshot = None;
+            let peers: Vec<NodeId> = self.progress.keys().copied().collect();
+            for peer in peers {
+                self.send_snapshot_chunk(peer);
+            }
+            return false;
+        }
+        self.snapshot.as_ref() == Some(snapshot)
+    }
+
     /// Leader: sends the next chunk of the snapshot to `peer`, one at a
     /// time, so heartbeats and other peers never wait behind a snapshot.
     pub(super) fn send_snapshot_chunk(&mut self, peer: NodeId) {

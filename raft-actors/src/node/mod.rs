@@ -15,5 +15,5 @@ mod roster;
 
 pub use activity::{Activity, SnapshotStats};
 pub use metrics::Metrics;
-pub use raft_node::{ApplyFactory, ApplyThread, NodeConfig, RaftNode};
+pub use raft_node::{ApplyFactory, ApplyThread, NodeConfig, RaftNode, LOG_CACHE_BYTES};
 pub use roster::{Roster, RosterError};

@@ -36,9 +36,9 @@ use super::metrics::Metrics;
 use super::pending::Pending;
 use super::roster::Roster;
 use crate::apply::{Apply, ApplyActor};
-use crate::core::{Config, LogIndex, NodeId, Pipeline, RaftCore, RequestId, ToPersist};
+use crate::core::{Config, LogIndex, NodeId, Pipeline, RaftCore, RequestId, Snapshot, ToPersist};
 use crate::error::{ClientError, FatalError};
-use crate::storage::{SharedLogReader, SharedSnapshots, Storage};
+use crate::storage::{SharedLogReader, SharedSnapshots, Storage, StorageError};
 use crate::transport::Transport;
 use crate::type_config::TypeConfig;
 
@@ -128,6 +128,14 @@ pub enum ApplyThread {
     Node,
 }
 
+/// The log cache of a node whose storage reads back and whose
+/// [`Config::log_cache_bytes`] is unset.
+///
+/// ```
+/// assert_eq!(raft_actors::node::LOG_CACHE_BYTES, 16 * 1024 * 1024);
+/// ```
+pub const LOG_CACHE_BYTES: u64 = 16 << 20;
+
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
@@ -175,9 +183,13 @@ pub struct RaftNode<C: TypeConfig> {
     /// sent, which borrows the node shared).
     pub(super) entries_read_back: std::cell::Cell<u64>,
     /// The checksum of each snapshot transfer as its chunks are read, and
-    /// why the file is damaged once one ends wrong (the node then stops).
+    /// the snapshots found unreadable or damaged meanwhile, with why (the
+    /// core is told at the end of the drive).
     pub(super) sent_chunks: std::cell::RefCell<sent_chunks::SentChunks>,
-    pub(super) snapshot_damaged: std::cell::RefCell<Option<String>>,
+    pub(super) unreadable: std::cell::RefCell<Vec<(Snapshot, String)>>,
+    /// Why entries could not be read back from a storage that says its
+    /// log is corrupt: the node stops at the end of the drive.
+    pub(super) log_corrupt: std::cell::RefCell<Option<StorageError>>,
     pub(super) transport: Box<dyn Transport>,
     pub(super) apply_factory: ApplyFactory<C>,
     pub(super) apply: Option<Addr<ApplyActor<C>>>,
@@ -256,10 +268,11 @@ impl<C: TypeConfig> RaftNode<C> {
     ) -> (Self, watch::Receiver<Metrics>) {
         let (metrics, rx) = watch::channel(Metrics::starting(id));
         let log_reader = storage.log_reader();
-        if log_reader.is_none() {
+        cfg.core.log_cache_bytes = match &log_reader {
             // Nothing to read dropped payloads back from: keep them all.
-            cfg.core.log_cache_bytes = u64::MAX;
-        }
+            None => None,
+            Some(_) => Some(cfg.core.log_cache_bytes.unwrap_or(LOG_CACHE_BYTES)),
+        };
         let clock = LeaseClock::start(cfg.tick);
         let node = RaftNode {
             id,
@@ -268,7 +281,8 @@ impl<C: TypeConfig> RaftNode<C> {
             log_reader,
             entries_read_back: std::cell::Cell::new(0),
             sent_chunks: Default::default(),
-            snapshot_damaged: Default::default(),
+            unreadable: Default::default(),
+            log_corrupt: Default::default(),
             storage: Arc::new(Mutex::new(storage)),
             transport,
             apply_factory: apply,
@@ -409,6 +423,9 @@ impl<C: TypeConfig> RaftNode<C> {
         // A restart drops a snapshot build in flight with the context.
         self.snapshot_wanted = false;
         self.snapshot_building = false;
+        self.sent_chunks.take();
+        self.unreadable.take();
+        self.log_corrupt.take();
     }
 }
 

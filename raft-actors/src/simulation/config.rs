@@ -113,7 +113,7 @@ impl SimConfig {
         core.lease_margin_ticks = margin;
         // Drawn after the rest for the same reason: payloads dropped from
         // memory at once, after a few, or never (read back from the disk).
-        core.log_cache_bytes = [0, 64, u64::MAX][rng.gen_range(0..3)];
+        core.log_cache_bytes = [Some(0), Some(64), None][rng.gen_range(0..3)];
         SimConfig {
             nodes,
             seed,

@@ -361,8 +361,6 @@ where
     snapshot_files(s, &reopen).await;
 }
 
-/// The snapshot store of an adapter: chunks read back, retention, and
-/// received snapshots that are refused unless whole and matching.
 /// A store holding 4..=6 after a snapshot at 3: its log reader, if it
 /// has one, answers what is stored, all of a range or an error (a
 /// compacted one says so).
@@ -392,6 +390,8 @@ fn log_reads<S: Storage>(s: &S) {
     );
 }
 
+/// The snapshot store of an adapter: chunks read back, retention, and
+/// received snapshots that are refused unless whole and matching.
 async fn snapshot_files<S: Storage, R: Fn(S) -> S>(mut s: S, reopen: &R) {
     let last = s.load().await.expect("load").last_index();
     let first = s

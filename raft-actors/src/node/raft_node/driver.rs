@@ -57,8 +57,17 @@ impl<C: TypeConfig> RaftNode<C> {
             }
             self.release();
         }
-        if let Some(why) = self.snapshot_damaged.take() {
-            return self.fail(ctx, FatalError::SnapshotDamaged(why));
+        if let Some(e) = self.log_corrupt.take() {
+            return self.fail(ctx, FatalError::Storage(e));
+        }
+        for (snapshot, why) in self.unreadable.take() {
+            let current = self
+                .core
+                .as_mut()
+                .is_some_and(|core| core.snapshot_unreadable(&snapshot));
+            if current {
+                return self.fail(ctx, FatalError::SnapshotDamaged(why));
+            }
         }
         self.start_write(ctx);
         if std::mem::take(&mut self.snapshot_wanted) {
@@ -243,15 +252,24 @@ impl<C: TypeConfig> RaftNode<C> {
         let chunk_bytes = self.cfg.core.snapshot_chunk_bytes;
         for mut m in messages {
             if let Some(read) = m.chunk_to_read(chunk_bytes) {
-                match self.snapshots.read_chunk(&read) {
-                    Ok(bytes) => {
-                        let checked = self.sent_chunks.borrow_mut().read(m.to, &read, &bytes);
-                        if let Err(why) = checked {
-                            error!(node = self.id, to = m.to, %why, "snapshot not sent");
-                            self.snapshot_damaged.replace(Some(why));
-                            continue;
-                        }
-                        m.fill_chunk(bytes)
+                let checked = self.snapshots.read_chunk(&read).and_then(|bytes| {
+                    let mut sent = self.sent_chunks.borrow_mut();
+                    sent.read(m.to, &read, &bytes)
+                        .map(|()| bytes)
+                        .map_err(|why| StorageError::Corrupt {
+                            index: read.snapshot.meta.index,
+                            reason: why,
+                        })
+                });
+                match checked {
+                    Ok(bytes) => m.fill_chunk(bytes),
+                    // Missing, short or damaged: the core decides.
+                    Err(e @ StorageError::Corrupt { .. }) => {
+                        error!(node = self.id, to = m.to, %e, "snapshot not sent");
+                        self.unreadable
+                            .borrow_mut()
+                            .push((read.snapshot, e.to_string()));
+                        continue;
                     }
                     Err(e) => {
                         warn!(node = self.id, to = m.to, %e, "snapshot chunk not read");
@@ -261,16 +279,27 @@ impl<C: TypeConfig> RaftNode<C> {
             }
             if let Some(read) = m.entries_to_read() {
                 let filled = match &self.log_reader {
-                    Some(reader) => reader
-                        .read(read.first, read.last)
-                        .map_err(|e| e.to_string())
-                        .and_then(|entries| m.fill_entries(entries).map_err(|e| e.to_string())),
-                    None => Err("no log reader".to_string()),
+                    Some(reader) => reader.read(read.first, read.last).and_then(|entries| {
+                        m.fill_entries(entries).map_err(|e| StorageError::Corrupt {
+                            index: read.first,
+                            reason: e.to_string(),
+                        })
+                    }),
+                    None => Err(StorageError::Io("no log reader".to_string())),
                 };
-                if let Err(e) = filled {
-                    warn!(node = self.id, to = m.to, first = read.first, last = read.last, %e,
-                        "entries not read back from storage");
-                    continue;
+                match filled {
+                    Ok(()) => {}
+                    // The log itself is damaged: as for any corrupt record.
+                    Err(e @ StorageError::Corrupt { .. }) => {
+                        error!(node = self.id, to = m.to, %e, "entries not read back");
+                        self.log_corrupt.replace(Some(e));
+                        continue;
+                    }
+                    Err(e) => {
+                        warn!(node = self.id, to = m.to, first = read.first, last = read.last, %e,
+                            "entries not read back from storage");
+                        continue;
+                    }
                 }
                 let read_back = self.entries_read_back.get() + read.last - read.first + 1;
                 self.entries_read_back.set(read_back);

@@ -14,7 +14,7 @@ use crate::core::{ChunkRead, LogIndex, NodeId};
 /// next offset expected and the CRC of the bytes before it.
 #[derive(Default)]
 pub(in crate::node) struct SentChunks {
-    by_peer: BTreeMap<NodeId, (LogIndex, u64, crc32fast::Hasher)>,
+    by_peer: BTreeMap<NodeId, ((LogIndex, u32), u64, crc32fast::Hasher)>,
 }
 
 impl SentChunks {
@@ -30,15 +30,15 @@ impl SentChunks {
         bytes: &[u8],
     ) -> Result<(), String> {
         let index = read.snapshot.meta.index;
+        let key = (index, read.snapshot.checksum);
         if read.offset == 0 {
-            self.by_peer
-                .insert(to, (index, 0, crc32fast::Hasher::new()));
+            self.by_peer.insert(to, (key, 0, crc32fast::Hasher::new()));
         }
         let Some((at, next, crc)) = self.by_peer.get_mut(&to) else {
             return Ok(());
         };
-        if *at != index || *next != read.offset {
-            if *at != index {
+        if *at != key || *next != read.offset {
+            if *at != key {
                 self.by_peer.remove(&to);
             }
             return Ok(());

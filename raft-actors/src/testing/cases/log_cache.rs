@@ -15,7 +15,7 @@ use crate::testing::{KeyValue, TypedBuilder};
 pub fn no_log_cache_config() -> crate::node::NodeConfig {
     crate::node::NodeConfig {
         core: crate::core::Config {
-            log_cache_bytes: 0,
+            log_cache_bytes: Some(0),
             snapshot_threshold: 0,
             ..crate::core::Config::default()
         },
