@@ -142,6 +142,18 @@ impl FileSnapshots {
             .join(format!("{what}-{pid}-{tag:016x}-{n}.{TMP_EXT}"))
     }
 
+    /// A new temporary file for `what` (`taking`, `receiving`), created
+    /// exclusively: never one another writer has open.
+    fn create_tmp(&self, what: &str) -> Result<(File, PathBuf), StorageError> {
+        let path = self.tmp_path(what);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| self.io(&path, e))?;
+        Ok((file, path))
+    }
+
     /// Makes a finished file durable under its name.
     fn name(&self, file: &File, tmp: &Path, index: LogIndex, crc: u32) -> Result<(), StorageError> {
         name_file(&self.dir, file, tmp, index, crc)
@@ -250,12 +262,7 @@ impl Drop for FileSink {
 
 impl SnapshotStore for FileSnapshots {
     fn create(&self) -> Result<Box<dyn SnapshotSink>, StorageError> {
-        let tmp = self.tmp_path("taking");
-        let file = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .open(&tmp)
-            .map_err(|e| self.io(&tmp, e))?;
+        let (file, tmp) = self.create_tmp("taking")?;
         Ok(Box::new(FileSink {
             file: Some(BufWriter::with_capacity(BUF_BYTES, file)),
             tmp,
@@ -290,12 +297,7 @@ impl SnapshotStore for FileSnapshots {
             if let Some(old) = receiving.take() {
                 let _ = fs::remove_file(&old.path);
             }
-            let path = self.tmp_path("receiving");
-            let file = OpenOptions::new()
-                .create_new(true)
-                .write(true)
-                .open(&path)
-                .map_err(|e| self.io(&path, e))?;
+            let (file, path) = self.create_tmp("receiving")?;
             *receiving = Some(Receiving {
                 snapshot: chunk.snapshot.clone(),
                 file,
