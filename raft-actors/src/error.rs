@@ -116,9 +116,9 @@ pub enum FatalError {
     /// The core refused what storage recovered.
     #[error("cannot rebuild the core: {0}")]
     Recover(String),
-    /// The node's own snapshot file read back with another checksum than
-    /// its record: sending it would only be refused, and restoring from it
-    /// would be wrong.
+    /// The node's own snapshot file could not be read back whole, and it
+    /// had already replaced a damaged one: the disk loses what is written
+    /// to it.
     #[error("snapshot damaged: {0}")]
     SnapshotDamaged(String),
     /// A handler panicked; the panic was caught at the node's boundary.

@@ -24,11 +24,12 @@ async fn lagging_follower_catches_up_by_snapshot_after_a_crash() {
 
 /// A leader whose own snapshot file was damaged after it was written finds
 /// out as it reads the last chunk for a lagging follower (the bytes read
-/// do not make the recorded checksum): it stops rather than send bytes
-/// every follower refuses, forever; another node leads and sends its own
-/// snapshot, which the follower installs.
+/// do not make the recorded checksum). It sends none of it any more, takes
+/// a new snapshot from its state machine in its place, and sends that one:
+/// the follower catches up from the same leader, which never went down.
 #[actix_rt::test]
-async fn a_leader_whose_snapshot_file_is_damaged_stops_and_another_sends_its_own() {
+async fn a_leader_whose_snapshot_file_is_damaged_takes_a_new_one_and_sends_it() {
+    use raft_actors::storage::SnapshotStore;
     use raft_actors::testing::StorageExt;
     const T: std::time::Duration = cases::T;
     let c = memory_with(32, cases::snapshot_config())
@@ -58,21 +59,27 @@ async fn a_leader_whose_snapshot_file_is_damaged_stops_and_another_sends_its_own
     store
         .snapshot_store()
         .damage(snap.meta.index, snap.checksum, bytes.into());
+    let taken = c.metrics()[&leader].activity.snapshots_taken.count;
 
     c.restart(lagging).await.expect("restart");
-    c.wait_until(
-        "the damaged leader is down, the follower caught up",
-        T,
-        |m| {
-            m.get(&leader).is_some_and(|m| m.down.is_some())
-                && m.get(&lagging).is_some_and(|m| m.applied >= last)
-        },
-    )
+    c.wait_until("the follower caught up", T, |m| {
+        m.get(&lagging).is_some_and(|m| m.applied >= last)
+    })
     .await
-    .expect("the follower caught up from another leader");
-    let down = c.metrics()[&leader].down.clone().unwrap_or_default();
-    let which = format!("snapshot at {}", snap.meta.index);
-    assert!(down.contains(&which), "the leader says why: {down}");
+    .expect("the follower caught up from the same leader");
+    let m = c.metrics();
+    assert!(m[&leader].down.is_none(), "the leader stayed up");
+    assert_eq!(m[&leader].role, raft_actors::core::Role::Leader);
+    assert!(
+        m[&leader].activity.snapshots_taken.count > taken,
+        "it took a new snapshot"
+    );
+    let now = store.state().snapshot.expect("a snapshot recorded");
+    store
+        .snapshot_store()
+        .verify(&now)
+        .expect("the recorded snapshot reads back whole");
+    assert_eq!(m[&lagging].activity.snapshots_installed.count, 1);
     cases::holds_keys(&c, lagging, &[0, 30, 59]).await;
     c.shutdown().await;
 }

@@ -57,9 +57,14 @@ impl RaftCore {
         // Counted from what is handed out to apply, since the snapshot is
         // taken after applying this batch.
         let snapshot_index = self.snapshot.as_ref().map_or(0, |s| s.meta.index);
-        let snapshot_wanted = self.cfg.snapshot_threshold > 0
-            && !self.snapshot_requested
-            && self.log.applied.saturating_sub(snapshot_index) >= self.cfg.snapshot_threshold;
+        // A rebuild of a damaged snapshot needs no request of its own when
+        // one is under way: that one replaces it.
+        let rebuild = std::mem::take(&mut self.rebuild_wanted);
+        let snapshot_wanted = !self.snapshot_requested
+            && (rebuild
+                || (self.cfg.snapshot_threshold > 0
+                    && self.log.applied.saturating_sub(snapshot_index)
+                        >= self.cfg.snapshot_threshold));
         self.snapshot_requested |= snapshot_wanted;
         // A leader whose term and vote are durable (this batch changes
         // neither, and no batch in flight does) may replicate before its
@@ -116,6 +121,7 @@ impl RaftCore {
                 || self.snapshot_to_store.is_some()
                 || !self.snapshot_chunks.is_empty()
                 || self.compact_to.is_some()
+                || self.rebuild_wanted
                 || self.hard_state() != self.handed_hard_state
                 || self.log.has_unpersisted()
                 || self.log.has_committed_to_apply()

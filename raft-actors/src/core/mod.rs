@@ -80,7 +80,9 @@ pub use pipeline::Pipeline;
 pub use progress::ProgressState;
 pub use ready::{AfterPersist, PersistGate, ProposalOutcome, ReadOutcome, Ready, ToPersist};
 pub use recovered::Recovered;
-pub use snapshot::{checksum, ChunkRead, Snapshot, SnapshotChunk, SnapshotError, SnapshotMeta};
+pub use snapshot::{
+    checksum, ChunkRead, Snapshot, SnapshotChunk, SnapshotError, SnapshotMeta, UnreadableSnapshot,
+};
 pub use status::{Counters, Events, PeerStatus, Role, Status};
 
 use conf_change::ConfigHistory;
@@ -151,6 +153,15 @@ pub struct RaftCore {
     compact_to: Option<LogIndex>,
     /// The driver was asked for a snapshot and has not given one yet.
     snapshot_requested: bool,
+    /// The current snapshot's file is damaged: none of it is sent, and the
+    /// next one taken replaces it, at the same index if need be.
+    snapshot_damaged: bool,
+    /// A snapshot to ask the driver for with the next `Ready`, to replace
+    /// a damaged one.
+    rebuild_wanted: bool,
+    /// The current snapshot replaced a damaged one: if it is damaged too,
+    /// the disk is, and the node must stop.
+    snapshot_rebuilt: bool,
 
     // Output accumulated until the next `ready()`.
     msgs: Vec<Message>,
@@ -241,6 +252,9 @@ impl RaftCore {
             snapshot_chunks: Vec::new(),
             compact_to: None,
             snapshot_requested: false,
+            snapshot_damaged: false,
+            rebuild_wanted: false,
+            snapshot_rebuilt: false,
             msgs: Vec::new(),
             proposal_outcomes: Vec::new(),
             read_outcomes: Vec::new(),

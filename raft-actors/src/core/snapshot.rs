@@ -155,6 +155,27 @@ impl Message {
     }
 }
 
+/// What the core makes of a snapshot its driver could not read whole
+/// ([`RaftCore::snapshot_unreadable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnreadableSnapshot {
+    /// The one before the current: dropped, and its transfers start over
+    /// with the current one.
+    Dropped,
+    /// The current one: none of it is sent any more, the next
+    /// [`Ready`](super::Ready) asks for a snapshot
+    /// ([`AfterPersist::snapshot_wanted`](super::AfterPersist::snapshot_wanted)),
+    /// which replaces it, at its index if nothing was applied since, and
+    /// transfers start over with that one.
+    Rebuilding,
+    /// The current one, which already replaced a damaged one: the disk
+    /// loses what is written to it, and the driver must stop the node (its
+    /// restart refuses the damaged file).
+    Stop,
+    /// Neither: nothing to do.
+    NotHeld,
+}
+
 /// Why [`RaftCore::snapshot_taken`] refused a snapshot.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum SnapshotError {
@@ -202,7 +223,10 @@ impl RaftCore {
             });
         }
         let current = self.snapshot.as_ref().map_or(0, |s| s.meta.index);
-        let Some(term) = self.log.term(index).filter(|_| index > current) else {
+        // A damaged snapshot is replaced by one at its index too (nothing
+        // may have been applied since).
+        let newer = index > current || (self.snapshot_damaged && index == current);
+        let Some(term) = self.log.term(index).filter(|_| newer) else {
             return Err(SnapshotError::Stale {
                 current: current.max(self.log.offset()),
             });
@@ -217,7 +241,20 @@ impl RaftCore {
             size,
             checksum,
         };
-        self.previous_snapshot = self.snapshot.replace(snap.clone());
+        let replaced = self.snapshot.replace(snap.clone());
+        self.snapshot_rebuilt = std::mem::take(&mut self.snapshot_damaged);
+        if self.snapshot_rebuilt {
+            // The damaged one is no snapshot to go on with: every transfer
+            // starts over with this one.
+            self.previous_snapshot = None;
+            for pr in self.progress.values_mut() {
+                if pr.state == ProgressState::Snapshot {
+                    pr.start_snapshot(index);
+                }
+            }
+        } else {
+            self.previous_snapshot = replaced;
+        }
         self.snapshot_to_store = Some(snap);
         self.snapshot_requested = false;
         // Keep `trailing_logs` entries for followers that lag a little: a
@@ -245,22 +282,28 @@ impl RaftCore {
         self.send_snapshot_chunk(peer);
     }
 
-    /// The driver could not read the snapshot `snapshot` whole from its
-    /// store, or read it with another checksum than its record's. The one
-    /// before the current is dropped: its transfers start over with the
-    /// current one. Answers whether it is the current snapshot, which this
-    /// node must not go on with (its driver stops it: the restart refuses
-    /// the damaged file).
-    pub fn snapshot_unreadable(&mut self, snapshot: &Snapshot) -> bool {
+    /// The driver could not read `snapshot` whole from its store, or read
+    /// it with another checksum than its record's (see [`UnreadableSnapshot`]).
+    pub fn snapshot_unreadable(&mut self, snapshot: &Snapshot) -> UnreadableSnapshot {
         if self.previous_snapshot.as_ref() == Some(snapshot) {
             self.previous_snapshot = None;
             let peers: Vec<NodeId> = self.progress.keys().copied().collect();
             for peer in peers {
                 self.send_snapshot_chunk(peer);
             }
-            return false;
+            return UnreadableSnapshot::Dropped;
         }
-        self.snapshot.as_ref() == Some(snapshot)
+        if self.snapshot.as_ref() != Some(snapshot) {
+            return UnreadableSnapshot::NotHeld;
+        }
+        if self.snapshot_rebuilt {
+            return UnreadableSnapshot::Stop;
+        }
+        if !self.snapshot_damaged {
+            self.snapshot_damaged = true;
+            self.rebuild_wanted = true;
+        }
+        UnreadableSnapshot::Rebuilding
     }
 
     /// Leader: sends the next chunk of the snapshot to `peer`, one at a
@@ -295,7 +338,8 @@ impl RaftCore {
                 }
             }
         };
-        if pr.snapshot_in_flight {
+        // None of a damaged file leaves; the one replacing it will.
+        if pr.snapshot_in_flight || (self.snapshot_damaged && snap == current) {
             return;
         }
         let len = snap.size;
@@ -447,6 +491,12 @@ impl RaftCore {
         self.snapshot_to_store = Some(snap.clone());
         self.snapshot_to_restore = Some(snap);
         self.snapshot_requested = false;
+        // A damaged snapshot of ours is replaced by the leader's.
+        (
+            self.snapshot_damaged,
+            self.rebuild_wanted,
+            self.snapshot_rebuilt,
+        ) = (false, false, false);
     }
 
     /// Leader: a follower's answer to a snapshot chunk.

@@ -23,7 +23,7 @@ use tracing::{debug, error, warn};
 use super::recorder::WriteTiming;
 use super::RaftNode;
 use crate::apply::{ApplyBatch, RestoreSnapshot};
-use crate::core::{AfterPersist, Message, NodeId, RaftCore, Snapshot};
+use crate::core::{AfterPersist, Message, NodeId, RaftCore, Snapshot, UnreadableSnapshot};
 use crate::error::{ClientError, FatalError};
 use crate::storage::StorageError;
 use crate::transport::{estimated_size, TransportError};
@@ -61,12 +61,18 @@ impl<C: TypeConfig> RaftNode<C> {
             return self.fail(ctx, FatalError::Storage(e));
         }
         for (snapshot, why) in self.unreadable.take() {
-            let current = self
-                .core
-                .as_mut()
-                .is_some_and(|core| core.snapshot_unreadable(&snapshot));
-            if current {
-                return self.fail(ctx, FatalError::SnapshotDamaged(why));
+            let Some(core) = self.core.as_mut() else {
+                break;
+            };
+            match core.snapshot_unreadable(&snapshot) {
+                UnreadableSnapshot::Stop => {
+                    return self.fail(ctx, FatalError::SnapshotDamaged(why))
+                }
+                UnreadableSnapshot::Rebuilding => {
+                    warn!(node = self.id, %why, "snapshot damaged: taking a new one");
+                    self.schedule(ctx);
+                }
+                UnreadableSnapshot::Dropped | UnreadableSnapshot::NotHeld => self.schedule(ctx),
             }
         }
         self.start_write(ctx);
