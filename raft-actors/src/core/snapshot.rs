@@ -282,6 +282,14 @@ impl RaftCore {
         self.send_snapshot_chunk(peer);
     }
 
+    /// Whether the current snapshot is damaged and waits to be replaced
+    /// ([`UnreadableSnapshot::Rebuilding`]): a driver whose snapshot build
+    /// then fails must stop the node, or no follower that needs a
+    /// snapshot would ever get one from it.
+    pub fn snapshot_damaged(&self) -> bool {
+        self.snapshot_damaged
+    }
+
     /// The driver could not read `snapshot` whole from its store, or read
     /// it with another checksum than its record's (see [`UnreadableSnapshot`]).
     pub fn snapshot_unreadable(&mut self, snapshot: &Snapshot) -> UnreadableSnapshot {

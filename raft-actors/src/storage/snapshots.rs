@@ -355,7 +355,8 @@ impl SnapshotStore for MemorySnapshots {
 }
 
 /// Which of `held` [`SnapshotStore::retain`] keeps: `current`, the newest
-/// before it ([`KEEP_SNAPSHOTS`] in all), and every newer one.
+/// before it ([`KEEP_SNAPSHOTS`] in all), and every newer one. Another one
+/// at `current`'s index is the damaged one it replaced: not kept.
 pub fn keep_set(
     held: impl IntoIterator<Item = (LogIndex, u32)>,
     current: &Snapshot,
@@ -369,7 +370,7 @@ pub fn keep_set(
         }
         if key.0 > current_key.0 {
             keep.push(key);
-        } else {
+        } else if key.0 < current_key.0 {
             older.push(key);
         }
     }
@@ -403,6 +404,11 @@ mod tests {
         let mut kept = keep_set(held, &c);
         kept.sort_unstable();
         assert_eq!(kept, vec![(20, 2), (30, c.checksum), (40, 4)]);
+        // One at the current's index with another checksum is the damaged
+        // one it replaced: it goes, and the one before stays.
+        let mut kept = keep_set([(20, 2), (30, c.checksum ^ 1), (30, c.checksum)], &c);
+        kept.sort_unstable();
+        assert_eq!(kept, vec![(20, 2), (30, c.checksum)]);
     }
 
     #[test]

@@ -47,6 +47,10 @@ impl<C: TypeConfig> RaftNode<C> {
                     Some(core) => match core.snapshot_taken(index, size, checksum) {
                         Ok(()) => {
                             node.rec.taken(started.elapsed(), size);
+                            // Checksums of transfers read so far may mix
+                            // the snapshot replaced (one at the same index,
+                            // damaged) with this one: judge only new ones.
+                            node.sent_chunks.take();
                             Ok(index)
                         }
                         // Nothing applied since the last snapshot: that one
@@ -60,6 +64,14 @@ impl<C: TypeConfig> RaftNode<C> {
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(ClientError::Interrupted),
             };
+            let damaged = node.core.as_ref().is_some_and(|c| c.snapshot_damaged());
+            if let (Err(e), true) = (&result, damaged) {
+                let why = format!("the damaged snapshot could not be replaced: {e}");
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+                return node.fail(ctx, crate::error::FatalError::SnapshotDamaged(why));
+            }
             if let Some(reply) = reply {
                 let _ = reply.send(result);
             }
