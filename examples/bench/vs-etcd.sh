@@ -9,6 +9,7 @@
 #   SECS=20 examples/bench/vs-etcd.sh
 #   BEFORE=901958b examples/bench/vs-etcd.sh     # also raft-kv built at that revision
 #   TLS=1 examples/bench/vs-etcd.sh              # also raft-kv with TLS everywhere
+#   WAL=1 examples/bench/vs-etcd.sh              # also raft-kv on --storage wal
 #
 # With TLS=1 a second raft-kv cluster ("raft-kv+tls") runs the same points
 # with mutual TLS between nodes and its client API over HTTPS (certificates
@@ -82,8 +83,8 @@ kv_roles() {
     FOLLOWER=$SCHEME://127.0.0.1:2800$(( leader % 3 + 1 ))
 }
 
-run_kv() { # service-name binary [tls]
-    local name=$1 bin=$2 tls=${3:-} peers=1=127.0.0.1:27001,2=127.0.0.1:27002,3=127.0.0.1:27003
+run_kv() { # service-name binary [tls] [storage]
+    local name=$1 bin=$2 tls=${3:-} storage=${4:-redb} peers=1=127.0.0.1:27001,2=127.0.0.1:27002,3=127.0.0.1:27003
     local certs=$DATA/certs
     SCHEME=http CURL=(curl)
     if [ -n "$tls" ]; then
@@ -98,7 +99,8 @@ run_kv() { # service-name binary [tls]
                    --client-tls-cert "$certs/node-$i.pem" --client-tls-key "$certs/node-$i-key.pem")
         fi
         "$bin" --id "$i" --raft-addr "127.0.0.1:2700$i" --http-addr "127.0.0.1:2800$i" \
-            --peers "$peers" --data-dir "$DATA/$name$i" "${flags[@]}" >"$DATA/$name$i.log" 2>&1 &
+            --peers "$peers" --data-dir "$DATA/$name$i" --storage "$storage" "${flags[@]}" \
+            >"$DATA/$name$i.log" 2>&1 &
         PIDS+=($!)
     done
     wait_for "a raft-kv leader" kv_roles
@@ -156,6 +158,9 @@ if [ -n "${BEFORE:-}" ]; then
     run_kv "raft-kv@$BEFORE" "$T/vs-etcd-before-target/release/raft-kv"
 fi
 run_kv raft-kv "$T/release/raft-kv"
+if [ -n "${WAL:-}" ]; then
+    run_kv raft-kv+wal "$T/release/raft-kv" "" wal
+fi
 if [ -n "${TLS:-}" ]; then
     run_kv raft-kv+tls "$T/release/raft-kv" tls
 fi

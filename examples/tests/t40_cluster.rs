@@ -310,14 +310,7 @@ fn sigkill_of_every_node_loses_no_acknowledged_write_and_sigterm_closes_the_stor
         acked.push(i);
     }
     let _ = leader;
-    for id in 1..=3 {
-        c.kill(id);
-    }
-    let peers = c.peers_flag();
-    for id in 1..=3 {
-        c.launch(id, Some(&peers));
-    }
-    let leader = c.wait_leader();
+    let leader = c.kill_all_and_relaunch();
     for i in &acked {
         let got = c.req(leader, "GET", &format!("/kv/d{i}"), None);
         assert_eq!(got.text(), i.to_string(), "acknowledged write d{i} lost");
@@ -332,7 +325,7 @@ fn sigkill_of_every_node_loses_no_acknowledged_write_and_sigterm_closes_the_stor
         .terminate(std::time::Duration::from_secs(10))
         .expect("exited");
     assert_eq!(exit.code(), Some(0));
-    c.launch(1, Some(&peers));
+    c.launch(1, Some(&c.peers_flag()));
     let idx = put(&c, 1, "after-restart", "ok");
     c.wait_applied(1, idx);
     assert_eq!(stale(&c, 1, "d0").as_deref(), Some(&b"0"[..]));

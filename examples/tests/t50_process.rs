@@ -290,3 +290,41 @@ fn a_damaged_or_missing_snapshot_file_is_refused_at_start_with_one_line() {
     std::fs::remove_file(&recorded).expect("remove");
     one_line_failure(KV, &args, &name);
 }
+
+/// `--storage wal`: every acknowledged write survives SIGKILL of every
+/// node at once, and a damaged log is refused at start with one line
+/// naming its segment.
+#[test]
+fn the_wal_storage_keeps_acknowledged_writes_across_sigkill_and_refuses_a_damaged_log() {
+    let mut opts = Opts::new(KV);
+    opts.storage = "wal";
+    let mut c = Cluster::start(opts, 3);
+    let leader = c.wait_leader();
+    for i in 0..30 {
+        let a = c.req(
+            leader,
+            "PUT",
+            &format!("/kv/k{i}"),
+            Some(format!("v{i}").as_bytes()),
+        );
+        assert_eq!(a.status, 200, "{}", a.text());
+    }
+    let leader = c.kill_all_and_relaunch();
+    for i in 0..30 {
+        let a = c.req(leader, "GET", &format!("/kv/k{i}"), None);
+        assert_eq!(
+            (a.status, a.body),
+            (200, format!("v{i}").into_bytes()),
+            "k{i} after SIGKILL"
+        );
+    }
+
+    c.kill(1);
+    let segment = c.nodes[&1].dir.join("wal").join(format!("{:016x}.wal", 1));
+    let mut bytes = std::fs::read(&segment).expect("the first segment");
+    let mid = bytes.len() / 3;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&segment, &bytes).expect("damage");
+    let args = c.args(1, Some(&c.peers_flag()));
+    one_line_failure(KV, &args, &segment.display().to_string());
+}

@@ -547,6 +547,20 @@ impl Cluster {
         .unwrap_or_else(|e| panic!("node {id}: {e}"));
     }
 
+    /// SIGKILLs every node at once, starts each again on its data dir and
+    /// answers the leader they elect.
+    pub fn kill_all_and_relaunch(&mut self) -> u64 {
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for id in &ids {
+            self.kill(*id);
+        }
+        let peers = self.peers_flag();
+        for id in &ids {
+            self.launch(*id, Some(&peers));
+        }
+        self.wait_leader()
+    }
+
     pub fn kill(&mut self, id: u64) {
         if let Some(mut p) = self.nodes.get_mut(&id).and_then(|n| n.proc.take()) {
             p.kill();

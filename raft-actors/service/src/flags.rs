@@ -20,6 +20,9 @@ use super::Service;
 pub enum StorageKind {
     /// Durable, in `<data-dir>/raft.redb`.
     Redb,
+    /// Durable, an append-only log in `<data-dir>/wal/`: one sequential
+    /// write and one fdatasync per batch.
+    Wal,
     /// In memory: lost when the process ends.
     Memory,
 }
@@ -47,6 +50,7 @@ impl StorageKind {
     pub fn name(self) -> &'static str {
         match self {
             StorageKind::Redb => "redb",
+            StorageKind::Wal => "wal",
             StorageKind::Memory => "memory",
         }
     }

@@ -1,4 +1,4 @@
-//! [`open_storage`]: the log storage a node runs (`--storage redb|memory`),
+//! [`open_storage`]: the log storage a node runs (`--storage redb|wal|memory`),
 //! opened from its data dir, and the roster of peers kept beside it.
 //!
 //! It never bootstraps a store itself: an empty one is founded by the node
@@ -17,6 +17,8 @@ use raft_actors::node::{Roster, RosterError};
 use raft_actors::storage::{MemoryStorage, Storage};
 #[cfg(feature = "redb")]
 use raft_actors_storage_redb::{RedbError, RedbStorage};
+#[cfg(feature = "wal")]
+use raft_actors_storage_wal::{WalError, WalStorage};
 use tracing::warn;
 
 use super::flags::StorageKind;
@@ -39,6 +41,10 @@ pub enum OpenError {
     #[cfg(feature = "redb")]
     #[error(transparent)]
     Redb(#[from] RedbError),
+    /// The log cannot be opened (in use, damaged, another format).
+    #[cfg(feature = "wal")]
+    #[error(transparent)]
+    Wal(#[from] WalError),
     /// The crate was built without the feature this storage needs.
     #[error("this build has no {0} storage (cargo feature `{0}`)")]
     NotBuilt(&'static str),
@@ -59,6 +65,8 @@ pub fn open_storage(
         StorageKind::Memory => Box::new(MemoryStorage::new(Membership::default())),
         #[cfg(feature = "redb")]
         StorageKind::Redb => Box::new(RedbStorage::open(dir)?),
+        #[cfg(feature = "wal")]
+        StorageKind::Wal => Box::new(WalStorage::open(dir)?),
         #[allow(unreachable_patterns)]
         other => return Err(OpenError::NotBuilt(other.name())),
     };

@@ -36,7 +36,7 @@ pub struct MemoryStorage {
 
 #[derive(Debug, Default)]
 struct Inner {
-    state: LogState,
+    image: LogImage,
     fail_appends: bool,
     fail_loads: bool,
     appends: u64,
@@ -50,9 +50,11 @@ impl MemoryStorage {
     pub fn new(membership: Membership) -> Self {
         MemoryStorage {
             inner: Arc::new(Mutex::new(Inner {
-                state: LogState {
-                    membership,
-                    ..Default::default()
+                image: LogImage {
+                    state: LogState {
+                        membership,
+                        ..Default::default()
+                    },
                 },
                 ..Default::default()
             })),
@@ -93,7 +95,7 @@ impl MemoryStorage {
 
     /// A copy of what is stored now, for tests and tools.
     pub fn state(&self) -> LogState {
-        self.lock().state.clone()
+        self.lock().image.state.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -110,28 +112,57 @@ struct MemoryLogReader(Arc<Mutex<Inner>>);
 impl LogReader for MemoryLogReader {
     fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<Entry>, StorageError> {
         let inner = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let offset = inner.offset();
+        inner.image.read(first, last)
+    }
+}
+
+/// A log held in memory, and the rules by which a batch changes it: what
+/// [`MemoryStorage`] is, and what a durable adapter that keeps its log in
+/// memory beside its file (as etcd's WAL does) replays and checks against.
+/// It decides nothing about durability.
+///
+/// ```
+/// use raft_actors::core::{Entry, Payload};
+/// use raft_actors::storage::memory::LogImage;
+/// use raft_actors::storage::ToPersist;
+/// let mut image = LogImage::default();
+/// let e = |index| Entry { index, term: 0, payload: Payload::Noop };
+/// let batch = ToPersist { entries: vec![e(1), e(2)], ..ToPersist::default() };
+/// image.check(&batch).expect("appends at 1");
+/// image.apply(batch);
+/// assert_eq!(image.read(2, 2).unwrap(), vec![e(2)]);
+/// let gap = ToPersist { entries: vec![e(4)], ..ToPersist::default() };
+/// assert!(image.check(&gap).is_err());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct LogImage {
+    /// What is held.
+    pub state: LogState,
+}
+
+impl LogImage {
+    /// Entries `first..=last`, as [`LogReader::read`] answers.
+    pub fn read(&self, first: LogIndex, last: LogIndex) -> Result<Vec<Entry>, StorageError> {
+        let offset = self.offset();
         if first <= offset {
             return Err(StorageError::Compacted { first: offset + 1 });
         }
         if last < first {
             return Ok(Vec::new());
         }
-        if last > inner.state.last_index() {
+        if last > self.state.last_index() {
             return Err(StorageError::Io(format!(
                 "entries up to {last} asked for, {} stored",
-                inner.state.last_index()
+                self.state.last_index()
             )));
         }
         let lo = (first - offset - 1) as usize;
         let hi = (last - offset) as usize;
-        Ok(inner.state.entries[lo..hi].to_vec())
+        Ok(self.state.entries[lo..hi].to_vec())
     }
-}
 
-impl Inner {
     /// Index of the first stored entry's predecessor.
-    fn offset(&self) -> LogIndex {
+    pub fn offset(&self) -> LogIndex {
         match (self.state.entries.first(), &self.state.snapshot) {
             (Some(e), _) => e.index - 1,
             (None, Some(s)) => s.meta.index,
@@ -143,8 +174,9 @@ impl Inner {
         self.state.snapshot.as_ref().map_or(0, |s| s.meta.index)
     }
 
-    /// Whether the stored log holds the entry a received snapshot ends at.
-    fn holds(&self, meta: &SnapshotMeta) -> bool {
+    /// Whether the stored log holds the entry a received snapshot ends at
+    /// (with its term): then the entries after it stay.
+    pub fn holds(&self, meta: &SnapshotMeta) -> bool {
         let offset = self.offset();
         meta.index > offset
             && self
@@ -155,8 +187,8 @@ impl Inner {
     }
 
     /// Checks the whole batch against the state each step will meet, so a
-    /// refused batch changes nothing.
-    fn check(&self, batch: &ToPersist) -> Result<(), StorageError> {
+    /// refused batch changes nothing ([`StorageError::OutOfOrder`]).
+    pub fn check(&self, batch: &ToPersist) -> Result<(), StorageError> {
         let refuse = |why: String| Err(StorageError::OutOfOrder(why));
         let (mut last, mut offset, mut covered) =
             (self.state.last_index(), self.offset(), self.covered());
@@ -212,7 +244,7 @@ impl Inner {
     }
 
     /// Applies a checked batch: nothing below can fail.
-    fn apply(&mut self, batch: ToPersist) {
+    pub fn apply(&mut self, batch: ToPersist) {
         if let Some(membership) = batch.membership {
             self.state.membership = membership;
         }
@@ -252,7 +284,7 @@ impl Storage for MemoryStorage {
         if inner.fail_loads {
             return Err(StorageError::Io("injected load failure".into()));
         }
-        let state = inner.state.clone();
+        let state = inner.image.state.clone();
         if let Some(snapshot) = &state.snapshot {
             self.snapshots.verify(snapshot)?;
         }
@@ -276,11 +308,11 @@ impl Storage for MemoryStorage {
         if inner.fail_appends && appends {
             return Err(StorageError::Io("injected append failure".into()));
         }
-        inner.check(&batch)?;
+        inner.image.check(&batch)?;
         write_snapshot_part(&self.snapshots, &batch)?;
         let synced = batch.must_sync;
         let recorded = batch.snapshot.clone();
-        inner.apply(batch);
+        inner.image.apply(batch);
         if let Some(current) = recorded {
             self.snapshots.retain(&current)?;
         }

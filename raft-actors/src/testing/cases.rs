@@ -81,7 +81,8 @@ pub use restart::{
 };
 pub use snapshot::{
     holds_keys, lagging_follower_catches_up_by_snapshot,
-    lagging_follower_catches_up_by_snapshot_after_compaction, snapshot_config, write_keys,
+    lagging_follower_catches_up_by_snapshot_after_compaction, snapshot_config,
+    snapshot_config_every, write_keys,
 };
 pub use state_machine_faults::{
     a_node_restarted_from_a_snapshot_serves_linearizable_reads_at_once,
@@ -92,8 +93,51 @@ pub use state_machine_faults::{
 /// shared; a passing case never waits it out.
 pub const T: Duration = Duration::from_secs(10);
 
+/// Waits, bounded by [`T`], until `open` succeeds for each of `ids`: the
+/// nodes of a cluster shut down have dropped their storage handles, so
+/// their files can be opened again (a durable store holds a lock). No
+/// storage tells when its last handle is gone, so this tries again every
+/// 5 ms.
+///
+/// ```
+/// # #[actix_rt::main] async fn main() {
+/// use raft_actors::testing::cases::wait_reopenable;
+/// wait_reopenable([1, 2], |_id| Ok::<(), String>(())).await;
+/// # }
+/// ```
+pub async fn wait_reopenable<E: std::fmt::Display>(
+    ids: impl IntoIterator<Item = NodeId>,
+    open: impl Fn(NodeId) -> Result<(), E>,
+) {
+    let deadline = tokio::time::Instant::now() + T;
+    for id in ids {
+        let mut poll = tokio::time::interval(std::time::Duration::from_millis(5));
+        loop {
+            poll.tick().await;
+            match open(id) {
+                Ok(()) => break,
+                Err(e) => assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the store of node {id} never closed: {e}"
+                ),
+            }
+        }
+    }
+}
+
 /// The first node that is not `leader`.
-fn follower_of<C: TypeConfig>(c: &TestCluster<C>, leader: NodeId) -> NodeId {
+///
+/// ```
+/// # #[actix_rt::main] async fn main() {
+/// use raft_actors::testing::cases::{follower_of, T};
+/// use raft_actors::testing::{Kv, TestCluster};
+/// let c = TestCluster::memory(3).apply(Kv::default).start().await.expect("cluster");
+/// let leader = c.wait_for_leader(T).await.expect("a leader");
+/// assert_ne!(follower_of(&c, leader), leader);
+/// c.shutdown().await;
+/// # }
+/// ```
+pub fn follower_of<C: TypeConfig>(c: &TestCluster<C>, leader: NodeId) -> NodeId {
     c.ids()
         .into_iter()
         .find(|id| *id != leader)

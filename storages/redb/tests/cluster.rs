@@ -85,18 +85,6 @@ async fn write(c: &raft_actors::testing::TestCluster<Kv>, cmd: KvCommand) -> u64
     }
 }
 
-fn snapshots_every(threshold: u64, trailing: u64) -> NodeConfig {
-    NodeConfig {
-        core: Config {
-            snapshot_threshold: threshold,
-            trailing_logs: trailing,
-            snapshot_chunk_bytes: 64,
-            ..Config::default()
-        },
-        ..NodeConfig::default()
-    }
-}
-
 #[actix_rt::test]
 async fn concurrent_proposals_share_fsyncs_and_no_ready_takes_two() {
     let dir = tempfile::tempdir().expect("dir");
@@ -153,7 +141,11 @@ async fn concurrent_proposals_share_fsyncs_and_no_ready_takes_two() {
 #[actix_rt::test]
 async fn restarts_restore_the_snapshot_and_replay_the_tail_even_after_a_full_close() {
     let dir = tempfile::tempdir().expect("dir");
-    let (b, opened) = on_redb(3, snapshots_every(20, 5), dir.path());
+    let (b, opened) = on_redb(
+        3,
+        raft_actors::testing::cases::snapshot_config_every(20, 5),
+        dir.path(),
+    );
     let c = b.start().await.expect("cluster");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let mut last = 0;
@@ -206,8 +198,15 @@ async fn restarts_restore_the_snapshot_and_replay_the_tail_even_after_a_full_clo
     c.shutdown().await;
     drop(c);
     opened.lock().expect("lock").clear();
-    wait_closed(dir.path(), 3).await;
-    let (b, _reopened) = on_redb(3, snapshots_every(20, 5), dir.path());
+    raft_actors::testing::cases::wait_reopenable(1..=3, |id| {
+        RedbStorage::open(dir.path().join(id.to_string())).map(drop)
+    })
+    .await;
+    let (b, _reopened) = on_redb(
+        3,
+        raft_actors::testing::cases::snapshot_config_every(20, 5),
+        dir.path(),
+    );
     let c = b.start().await.expect("cluster again");
     let leader = c.wait_for_leader(T).await.expect("leader again");
     let keys: Vec<u64> = (0..50).collect();
@@ -217,31 +216,14 @@ async fn restarts_restore_the_snapshot_and_replay_the_tail_even_after_a_full_clo
     c.shutdown().await;
 }
 
-/// Waits (bounded) until every node's file can be opened again, i.e. the
-/// stopped actors have dropped their stores.
-async fn wait_closed(root: &Path, size: u64) {
-    let deadline = Instant::now() + T;
-    let mut poll = actix_rt::time::interval(Duration::from_millis(5));
-    for id in 1..=size {
-        loop {
-            poll.tick().await;
-            match RedbStorage::open(root.join(id.to_string())) {
-                Ok(s) => {
-                    drop(s);
-                    break;
-                }
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "store {id} never closed: {e}");
-                }
-            }
-        }
-    }
-}
-
 #[actix_rt::test]
 async fn a_lagging_follower_installs_the_leaders_snapshot_on_disk() {
     let dir = tempfile::tempdir().expect("dir");
-    let (b, opened) = on_redb(3, snapshots_every(20, 0), dir.path());
+    let (b, opened) = on_redb(
+        3,
+        raft_actors::testing::cases::snapshot_config_every(20, 0),
+        dir.path(),
+    );
     let c = b.start().await.expect("cluster");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let lagging = c
@@ -352,7 +334,11 @@ async fn half_transferred(dir: &Path, seed: u64, offset: u64) -> HalfTransferred
         stall: Arc::default(),
         partial_acks: Arc::default(),
     };
-    let (b, opened) = on_redb(3, snapshots_every(20, 0), dir);
+    let (b, opened) = on_redb(
+        3,
+        raft_actors::testing::cases::snapshot_config_every(20, 0),
+        dir,
+    );
     let c = b.network(net.clone()).start().await.expect("cluster");
     let leader = c.wait_for_leader(T).await.expect("leader");
     let lagging = c

@@ -14,10 +14,22 @@ use crate::testing::{KeyValue, KeyValueHandle, TestCluster, TypedBuilder};
 /// trailing log, 64-byte chunks (so a snapshot crosses the network in many
 /// chunks).
 pub fn snapshot_config() -> crate::node::NodeConfig {
+    snapshot_config_every(20, 0)
+}
+
+/// Node settings with a snapshot every `threshold` applied entries,
+/// `trailing` entries kept behind it, and 64-byte chunks.
+///
+/// ```
+/// use raft_actors::testing::cases::snapshot_config_every;
+/// let cfg = snapshot_config_every(20, 5);
+/// assert_eq!((cfg.core.snapshot_threshold, cfg.core.trailing_logs), (20, 5));
+/// ```
+pub fn snapshot_config_every(threshold: u64, trailing: u64) -> crate::node::NodeConfig {
     crate::node::NodeConfig {
         core: crate::core::Config {
-            snapshot_threshold: 20,
-            trailing_logs: 0,
+            snapshot_threshold: threshold,
+            trailing_logs: trailing,
             snapshot_chunk_bytes: 64,
             ..crate::core::Config::default()
         },

@@ -1,0 +1,356 @@
+//! How records sit in a segment file: a checksummed header naming the
+//! format, the group and the segment's place in the sequence, then frames
+//! of `[length u32][crc32 u32][record]`, all little-endian.
+//!
+//! Reading a segment back tells a torn tail from damage. The writer syncs
+//! every frame before it writes the next, so only the last frame of the
+//! last segment can be half on disk after a power loss; it is cut there
+//! (and only there) if it runs past the end of the file or one of its
+//! 512-byte sectors never reached the disk (all zeros), the rule etcd's WAL
+//! uses. Any other bad frame is damage: it must never be skipped or cut,
+//! since the writes it holds were acknowledged.
+
+use serde::{Deserialize, Serialize};
+
+use raft_actors::core::{Entry, HardState, LogIndex, Membership, Snapshot};
+
+/// The first bytes of every segment.
+pub const MAGIC: [u8; 8] = *b"RAFTWAL\n";
+/// The segment format this build writes and reads. Version 1 carries a
+/// group id in every segment header, for stores shared by many groups.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes of a segment header: magic, version, group, sequence, crc.
+pub const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 4;
+/// Bytes before a frame's record: length and checksum.
+pub const FRAME_HEAD: usize = 8;
+/// The largest record a frame may claim; a larger length is damage.
+pub const MAX_RECORD: usize = 1 << 30;
+/// The unit a disk writes whole, for telling a torn frame from a bad one.
+const SECTOR: usize = 512;
+
+/// A segment's header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The Raft group whose log this is (0 for a single-group store).
+    pub group: u64,
+    /// The segment's place in the sequence, from 1.
+    pub seq: u64,
+}
+
+impl Header {
+    /// The header's bytes.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0u8; HEADER_LEN];
+        out[..8].copy_from_slice(&MAGIC);
+        out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out[12..20].copy_from_slice(&self.group.to_le_bytes());
+        out[20..28].copy_from_slice(&self.seq.to_le_bytes());
+        let crc = crc32fast::hash(&out[..28]);
+        out[28..].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Reads a header, refusing anything but this format's.
+    pub fn decode(bytes: &[u8]) -> Result<Header, String> {
+        if bytes.len() < HEADER_LEN {
+            return Err(format!(
+                "{} bytes, shorter than a segment header",
+                bytes.len()
+            ));
+        }
+        if bytes[..8] != MAGIC {
+            return Err("not a raft-actors log segment (bad magic)".into());
+        }
+        let word = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        let long = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
+        if word(28) != crc32fast::hash(&bytes[..28]) {
+            return Err("segment header checksum mismatch".into());
+        }
+        let version = word(8);
+        if version != FORMAT_VERSION {
+            return Err(format!(
+                "segment format version {version}, this build reads only version {FORMAT_VERSION}"
+            ));
+        }
+        Ok(Header {
+            group: long(12),
+            seq: long(20),
+        })
+    }
+}
+
+/// One record, as read back.
+#[derive(Debug, Deserialize)]
+pub enum Record {
+    /// The state a segment starts from: written first in every segment, so
+    /// the segments before it can go once their entries are compacted.
+    Base {
+        /// The hard state then.
+        hard_state: HardState,
+        /// The configuration stored then.
+        membership: Membership,
+        /// The snapshot recorded then.
+        snapshot: Option<Snapshot>,
+    },
+    /// One write: a `ToPersist` without its chunks.
+    Batch {
+        /// A snapshot recorded.
+        snapshot: Option<Snapshot>,
+        /// Whether it came from the leader.
+        snapshot_received: bool,
+        /// Whether the log held the received snapshot's last entry, so the
+        /// entries after it stayed: decided when written, since a replay
+        /// that starts after older segments went cannot tell.
+        kept: bool,
+        /// A new hard state.
+        hard_state: Option<HardState>,
+        /// Entries appended, replacing those from the first one's index.
+        entries: Vec<Entry>,
+        /// Entries up to here compacted.
+        compact_to: Option<LogIndex>,
+        /// The founding configuration.
+        membership: Option<Membership>,
+    },
+}
+
+/// [`Record`] borrowed for writing: the same encoding, no copies.
+#[derive(Debug, Serialize)]
+pub enum RecordRef<'a> {
+    /// See [`Record::Base`].
+    Base {
+        /// The hard state.
+        hard_state: &'a HardState,
+        /// The configuration.
+        membership: &'a Membership,
+        /// The snapshot.
+        snapshot: Option<&'a Snapshot>,
+    },
+    /// See [`Record::Batch`].
+    Batch {
+        /// A snapshot recorded.
+        snapshot: Option<&'a Snapshot>,
+        /// Whether it came from the leader.
+        snapshot_received: bool,
+        /// See [`Record::Batch`].
+        kept: bool,
+        /// A new hard state.
+        hard_state: Option<&'a HardState>,
+        /// Entries appended.
+        entries: &'a [Entry],
+        /// Entries up to here compacted.
+        compact_to: Option<LogIndex>,
+        /// The founding configuration.
+        membership: Option<&'a Membership>,
+    },
+}
+
+/// A record framed: length, checksum, bytes.
+pub fn encode(record: &RecordRef<'_>) -> Result<Vec<u8>, String> {
+    let size = postcard::experimental::serialized_size(record).map_err(|e| e.to_string())?;
+    let mut out = vec![0u8; FRAME_HEAD + size];
+    postcard::to_slice(record, &mut out[FRAME_HEAD..]).map_err(|e| e.to_string())?;
+    let len = u32::try_from(size).map_err(|_| format!("a record of {size} bytes"))?;
+    let crc = crc32fast::hash(&out[FRAME_HEAD..]);
+    out[..4].copy_from_slice(&len.to_le_bytes());
+    out[4..8].copy_from_slice(&crc.to_le_bytes());
+    Ok(out)
+}
+
+/// What reading a segment's frames found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Each whole frame: its offset in the file and its record's bytes'
+    /// range.
+    pub frames: Vec<(usize, std::ops::Range<usize>)>,
+    /// Where the sound frames end: the length the file is cut to.
+    pub end: usize,
+    /// Why the bytes after `end` were taken for a torn write, if any are
+    /// there.
+    pub torn: Option<String>,
+}
+
+/// Reads the frames of a segment whose header is sound. `last` says
+/// whether it is the last segment, the only one that may end torn.
+/// Answers the damage (offset and why) for a bad frame that is not a torn
+/// tail.
+pub fn scan(bytes: &[u8], last: bool) -> Result<Scan, (usize, String)> {
+    let mut scan = Scan {
+        end: HEADER_LEN,
+        ..Scan::default()
+    };
+    let mut at = HEADER_LEN;
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        if rest.len() >= FRAME_HEAD && rest[..FRAME_HEAD].iter().all(|b| *b == 0) {
+            // Never written: the end, if nothing follows.
+            return tail(bytes, at, at, last, scan, "a zero frame header");
+        }
+        if rest.len() < FRAME_HEAD {
+            return tail(bytes, at, bytes.len(), last, scan, "a cut frame header");
+        }
+        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        if len > MAX_RECORD {
+            return Err((at, format!("a frame claims {len} bytes")));
+        }
+        let end = at + FRAME_HEAD + len;
+        if end > bytes.len() {
+            return tail(
+                bytes,
+                at,
+                bytes.len(),
+                last,
+                scan,
+                "a frame running past the end",
+            );
+        }
+        if crc32fast::hash(&bytes[at + FRAME_HEAD..end]) != crc {
+            if has_zero_sector(bytes, at, end) {
+                return tail(
+                    bytes,
+                    at,
+                    end,
+                    last,
+                    scan,
+                    "a frame with a sector never written",
+                );
+            }
+            return Err((at, "frame checksum mismatch".into()));
+        }
+        scan.frames.push((at, at + FRAME_HEAD..end));
+        at = end;
+        scan.end = end;
+    }
+    Ok(scan)
+}
+
+/// A bad frame at `at` (spanning to `end`): a torn tail if it is in the
+/// last segment and nothing but zeros follows it; damage otherwise.
+fn tail(
+    bytes: &[u8],
+    at: usize,
+    end: usize,
+    last: bool,
+    mut scan: Scan,
+    what: &str,
+) -> Result<Scan, (usize, String)> {
+    let nothing_after = bytes[end..].iter().all(|b| *b == 0);
+    let written = bytes[at..].iter().any(|b| *b != 0);
+    if !written {
+        scan.end = at;
+        return Ok(scan);
+    }
+    if last && nothing_after {
+        scan.end = at;
+        scan.torn = Some(format!("{what} at byte {at}"));
+        return Ok(scan);
+    }
+    Err((at, format!("{what}, with data after it")))
+}
+
+/// Whether a 512-byte sector that `at..end` covers is all zeros within it.
+fn has_zero_sector(bytes: &[u8], at: usize, end: usize) -> bool {
+    let mut from = at;
+    while from < end {
+        let to = ((from / SECTOR) + 1) * SECTOR;
+        let to = to.min(end);
+        if bytes[from..to].iter().all(|b| *b == 0) {
+            return true;
+        }
+        from = to;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft_actors::core::Payload;
+
+    fn segment(records: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Header { group: 0, seq: 1 }.encode().to_vec();
+        for r in records {
+            out.extend_from_slice(r);
+        }
+        out
+    }
+
+    fn batch(index: LogIndex, size: usize) -> Vec<u8> {
+        let e = Entry {
+            index,
+            term: 1,
+            payload: Payload::Command(bytes::Bytes::from(vec![7u8; size])),
+        };
+        encode(&RecordRef::Batch {
+            snapshot: None,
+            snapshot_received: false,
+            kept: false,
+            hard_state: None,
+            entries: std::slice::from_ref(&e),
+            compact_to: None,
+            membership: None,
+        })
+        .expect("encodes")
+    }
+
+    #[test]
+    fn a_header_of_another_version_or_kind_is_refused_in_one_line() {
+        let mut h = Header { group: 7, seq: 3 }.encode();
+        assert_eq!(Header::decode(&h), Ok(Header { group: 7, seq: 3 }));
+        h[8] = 2;
+        let crc = crc32fast::hash(&h[..28]);
+        h[28..].copy_from_slice(&crc.to_le_bytes());
+        let err = Header::decode(&h).expect_err("version 2");
+        assert!(err.contains("version 2") && !err.contains('\n'), "{err}");
+        assert!(Header::decode(b"RAFTWAL\nxx").is_err());
+        assert!(Header::decode(&[0u8; HEADER_LEN])
+            .expect_err("magic")
+            .contains("magic"));
+    }
+
+    #[test]
+    fn a_torn_last_frame_is_cut_and_a_bad_middle_frame_is_damage() {
+        let (a, b) = (batch(1, 100), batch(2, 2000));
+        let whole = segment(&[a.clone(), b.clone()]);
+        let s = scan(&whole, true).expect("sound");
+        assert_eq!(
+            (s.frames.len(), s.end, s.torn.is_none()),
+            (2, whole.len(), true)
+        );
+        // Cut anywhere inside the last frame: the first frame survives.
+        for cut in HEADER_LEN + a.len() + 1..whole.len() {
+            let s = scan(&whole[..cut], true).expect("torn tail");
+            assert_eq!(
+                (s.frames.len(), s.end),
+                (1, HEADER_LEN + a.len()),
+                "cut at {cut}"
+            );
+            assert!(s.torn.is_some());
+            assert!(
+                scan(&whole[..cut], false).is_err(),
+                "not the last segment: damage"
+            );
+        }
+        // A sector of the last frame never written: torn.
+        let mut lost = whole.clone();
+        let start = HEADER_LEN + a.len() + 600;
+        let sector = (start / 512 + 1) * 512;
+        lost[sector..sector + 512].fill(0);
+        assert_eq!(scan(&lost, true).expect("torn").frames.len(), 1);
+        // A flipped bit in the first frame, the second one after it: damage.
+        let mut flipped = whole.clone();
+        flipped[HEADER_LEN + FRAME_HEAD + 10] ^= 1;
+        assert_eq!(scan(&flipped, true).expect_err("damage").0, HEADER_LEN);
+        // A flipped bit in the last frame, no sector lost: damage too.
+        let mut flipped = whole;
+        let at = flipped.len() - 3;
+        flipped[at] ^= 1;
+        assert!(scan(&flipped, true).is_err());
+    }
+}
