@@ -1,14 +1,17 @@
 //! How records sit in a segment file: a checksummed header naming the
 //! format, the group and the segment's place in the sequence, then frames
-//! of `[length u32][crc32 u32][record]`, all little-endian.
+//! of `[length u32][crc32 of the length u32][crc32 of the record u32][record]`,
+//! all little-endian.
 //!
 //! Reading a segment back tells a torn tail from damage. The writer syncs
 //! every frame before it writes the next, so only the last frame of the
 //! last segment can be half on disk after a power loss; it is cut there
-//! (and only there) if it runs past the end of the file or one of its
-//! 512-byte sectors never reached the disk (all zeros), the rule etcd's WAL
-//! uses. Any other bad frame is damage: it must never be skipped or cut,
-//! since the writes it holds were acknowledged.
+//! (and only there) if its header never reached the disk whole, it runs
+//! past the end of the file, or one of its 512-byte sectors never reached
+//! the disk (all zeros, nothing after it), the rule etcd's WAL uses. Any
+//! other bad frame is damage: it must never be skipped or cut, since the
+//! writes it holds were acknowledged. The length has a checksum of its
+//! own, so a damaged length is damage, not a frame "running past the end".
 
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +24,9 @@ pub const MAGIC: [u8; 8] = *b"RAFTWAL\n";
 pub const FORMAT_VERSION: u32 = 1;
 /// Bytes of a segment header: magic, version, group, sequence, crc.
 pub const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 4;
-/// Bytes before a frame's record: length and checksum.
-pub const FRAME_HEAD: usize = 8;
+/// Bytes before a frame's record: length, its checksum, the record's
+/// checksum.
+pub const FRAME_HEAD: usize = 12;
 /// The largest record a frame may claim; a larger length is damage.
 pub const MAX_RECORD: usize = 1 << 30;
 /// The unit a disk writes whole, for telling a torn frame from a bad one.
@@ -150,15 +154,23 @@ pub enum RecordRef<'a> {
     },
 }
 
-/// A record framed: length, checksum, bytes.
+/// A record framed: length, the length's checksum, the record's checksum,
+/// the record. The length has a checksum of its own, so a damaged length
+/// can never pass for a frame cut short by a crash.
 pub fn encode(record: &RecordRef<'_>) -> Result<Vec<u8>, String> {
     let size = postcard::experimental::serialized_size(record).map_err(|e| e.to_string())?;
+    if size > MAX_RECORD {
+        return Err(format!(
+            "a record of {size} bytes, over the {MAX_RECORD} a frame may hold"
+        ));
+    }
     let mut out = vec![0u8; FRAME_HEAD + size];
     postcard::to_slice(record, &mut out[FRAME_HEAD..]).map_err(|e| e.to_string())?;
-    let len = u32::try_from(size).map_err(|_| format!("a record of {size} bytes"))?;
+    let len = (size as u32).to_le_bytes();
+    out[..4].copy_from_slice(&len);
+    out[4..8].copy_from_slice(&crc32fast::hash(&len).to_le_bytes());
     let crc = crc32fast::hash(&out[FRAME_HEAD..]);
-    out[..4].copy_from_slice(&len.to_le_bytes());
-    out[4..8].copy_from_slice(&crc.to_le_bytes());
+    out[8..12].copy_from_slice(&crc.to_le_bytes());
     Ok(out)
 }
 
@@ -175,10 +187,15 @@ pub struct Scan {
     pub torn: Option<String>,
 }
 
+fn word(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
 /// Reads the frames of a segment whose header is sound. `last` says
-/// whether it is the last segment, the only one that may end torn.
-/// Answers the damage (offset and why) for a bad frame that is not a torn
-/// tail.
+/// whether it is the last segment, the only one that may end torn: there,
+/// anything after the sound frames is cut (`torn` says why) if it can be a
+/// write the crash cut short; in any other segment every byte must belong
+/// to a sound frame. Answers the damage (offset and why) otherwise.
 pub fn scan(bytes: &[u8], last: bool) -> Result<Scan, (usize, String)> {
     let mut scan = Scan {
         end: HEADER_LEN,
@@ -187,39 +204,28 @@ pub fn scan(bytes: &[u8], last: bool) -> Result<Scan, (usize, String)> {
     let mut at = HEADER_LEN;
     while at < bytes.len() {
         let rest = &bytes[at..];
-        if rest.len() >= FRAME_HEAD && rest[..FRAME_HEAD].iter().all(|b| *b == 0) {
-            // Never written: the end, if nothing follows.
-            return tail(bytes, at, at, last, scan, "a zero frame header");
-        }
+        let torn = |what: &str, scan: Scan| tail(at, last, scan, what);
         if rest.len() < FRAME_HEAD {
-            return tail(bytes, at, bytes.len(), last, scan, "a cut frame header");
+            return torn("a cut frame header", scan);
         }
-        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        let len_bytes = &rest[..4];
+        if crc32fast::hash(len_bytes) != word(rest, 4) {
+            if header_partly_unwritten(bytes, at) {
+                return torn("a frame header never written whole", scan);
+            }
+            return Err((at, "frame length checksum mismatch".into()));
+        }
+        let len = word(rest, 0) as usize;
         if len > MAX_RECORD {
             return Err((at, format!("a frame claims {len} bytes")));
         }
         let end = at + FRAME_HEAD + len;
         if end > bytes.len() {
-            return tail(
-                bytes,
-                at,
-                bytes.len(),
-                last,
-                scan,
-                "a frame running past the end",
-            );
+            return torn("a frame running past the end", scan);
         }
-        if crc32fast::hash(&bytes[at + FRAME_HEAD..end]) != crc {
-            if has_zero_sector(bytes, at, end) {
-                return tail(
-                    bytes,
-                    at,
-                    end,
-                    last,
-                    scan,
-                    "a frame with a sector never written",
-                );
+        if crc32fast::hash(&bytes[at + FRAME_HEAD..end]) != word(rest, 8) {
+            if bytes[end..].iter().all(|b| *b == 0) && has_zero_sector(bytes, at, end) {
+                return torn("a frame with a sector never written", scan);
             }
             return Err((at, "frame checksum mismatch".into()));
         }
@@ -230,42 +236,42 @@ pub fn scan(bytes: &[u8], last: bool) -> Result<Scan, (usize, String)> {
     Ok(scan)
 }
 
-/// A bad frame at `at` (spanning to `end`): a torn tail if it is in the
-/// last segment and nothing but zeros follows it; damage otherwise.
-fn tail(
-    bytes: &[u8],
-    at: usize,
-    end: usize,
-    last: bool,
-    mut scan: Scan,
-    what: &str,
-) -> Result<Scan, (usize, String)> {
-    let nothing_after = bytes[end..].iter().all(|b| *b == 0);
-    let written = bytes[at..].iter().any(|b| *b != 0);
-    if !written {
-        scan.end = at;
-        return Ok(scan);
+/// The bytes from `at` on are not a whole frame: in the last segment, a
+/// write the crash cut short (cut at `at`); anywhere else, damage.
+fn tail(at: usize, last: bool, mut scan: Scan, what: &str) -> Result<Scan, (usize, String)> {
+    if !last {
+        return Err((at, format!("{what} in a segment a later one follows")));
     }
-    if last && nothing_after {
-        scan.end = at;
-        scan.torn = Some(format!("{what} at byte {at}"));
-        return Ok(scan);
-    }
-    Err((at, format!("{what}, with data after it")))
+    scan.end = at;
+    scan.torn = Some(format!("{what} at byte {at}"));
+    Ok(scan)
 }
 
-/// Whether a 512-byte sector that `at..end` covers is all zeros within it.
+/// Whether the frame header at `at` crosses a sector boundary with one
+/// side of it all zeros: half of it reached the disk.
+fn header_partly_unwritten(bytes: &[u8], at: usize) -> bool {
+    let end = at + FRAME_HEAD;
+    let boundary = (at / SECTOR + 1) * SECTOR;
+    if boundary >= end {
+        return bytes[at..end].iter().all(|b| *b == 0);
+    }
+    bytes[at..boundary].iter().all(|b| *b == 0) || bytes[boundary..end].iter().all(|b| *b == 0)
+}
+
+/// Whether a 512-byte sector lying wholly inside `at..end` is all zeros,
+/// or the frame's last, partial sector is (if at least 64 bytes of it are
+/// the frame's): what a write cut short leaves. A record's own trailing
+/// zero bytes are shorter than that.
 fn has_zero_sector(bytes: &[u8], at: usize, end: usize) -> bool {
-    let mut from = at;
-    while from < end {
-        let to = ((from / SECTOR) + 1) * SECTOR;
-        let to = to.min(end);
-        if bytes[from..to].iter().all(|b| *b == 0) {
+    let mut from = at.div_ceil(SECTOR) * SECTOR;
+    while from + SECTOR <= end {
+        if bytes[from..from + SECTOR].iter().all(|b| *b == 0) {
             return true;
         }
-        from = to;
+        from += SECTOR;
     }
-    false
+    let partial = (end / SECTOR * SECTOR).max(at);
+    end - partial >= 64 && bytes[partial..end].iter().all(|b| *b == 0)
 }
 
 #[cfg(test)]
@@ -352,5 +358,39 @@ mod tests {
         let at = flipped.len() - 3;
         flipped[at] ^= 1;
         assert!(scan(&flipped, true).is_err());
+    }
+
+    #[test]
+    fn a_damaged_length_is_damage_and_zeros_after_the_last_frame_are_cut() {
+        let (a, b) = (batch(1, 100), batch(2, 2000));
+        let whole = segment(&[a.clone(), b]);
+        // A length flipped so the last frame seems to run past the end: its
+        // own checksum says it is damage, not a write cut short.
+        let mut long = whole.clone();
+        long[HEADER_LEN + a.len() + 2] ^= 0x01;
+        let err = scan(&long, true).expect_err("a damaged length");
+        assert_eq!(err.0, HEADER_LEN + a.len(), "{}", err.1);
+        assert!(err.1.contains("length"), "{}", err.1);
+        // The file grew but the last frame never reached the disk: zeros,
+        // cut in the last segment, damage in any other.
+        let mut grown = segment(std::slice::from_ref(&a));
+        grown.extend_from_slice(&[0u8; 700]);
+        let s = scan(&grown, true).expect("zeros at the tail");
+        assert_eq!((s.frames.len(), s.end), (1, HEADER_LEN + a.len()));
+        assert!(s.torn.is_some(), "the zeros are cut, not kept");
+        assert!(scan(&grown, false).is_err());
+        for short in 1..FRAME_HEAD {
+            let mut few = segment(std::slice::from_ref(&a));
+            few.extend(std::iter::repeat_n(0u8, short));
+            assert_eq!(
+                scan(&few, true).expect("a few zeros").end,
+                HEADER_LEN + a.len()
+            );
+        }
+        // A record whose last bytes are zeros, with a flipped bit: damage,
+        // not a sector never written.
+        let mut rot = whole;
+        rot[HEADER_LEN + a.len() + FRAME_HEAD + 3] ^= 0x20;
+        assert!(scan(&rot, true).is_err());
     }
 }

@@ -75,6 +75,7 @@ impl Log {
     pub(crate) fn open(dir: &Path, segment_bytes: u64) -> Result<(Log, bool), WalError> {
         std::fs::create_dir_all(dir).map_err(|e| WalError::io(dir, e))?;
         let lock = segments::lock(dir)?;
+        segments::remove_temporary(dir)?;
         let marker = dir.join(segments::MARKER);
         let mut seqs = segments::list(dir)?;
         let fresh = seqs.is_empty();
@@ -86,14 +87,20 @@ impl Log {
                     "every segment of this log is missing",
                 ));
             }
+            let base = base_record(&LogImage::default())?;
+            drop(segments::create(dir, Header { group: 0, seq: 1 }, &base)?);
+            seqs.push(1);
+        }
+        if !marker.exists() {
+            // After segment 1 exists: a crash between the two leaves a log
+            // that opens, never a marker with no segment.
             std::fs::write(
                 &marker,
                 format!("raft-actors log, format {}\n", frame::FORMAT_VERSION),
             )
+            .and_then(|()| std::fs::File::open(&marker).and_then(|f| f.sync_all()))
             .map_err(|e| WalError::io(&marker, e))?;
-            let base = base_record(&LogImage::default())?;
-            drop(segments::create(dir, Header { group: 0, seq: 1 }, &base)?);
-            seqs.push(1);
+            segments::sync_dir(dir)?;
         }
         let mut image = LogImage::default();
         let mut held = Vec::new();
@@ -122,7 +129,14 @@ impl Log {
             let scan = frame::scan(&bytes, last)
                 .map_err(|(at, r)| WalError::corrupt(&path, at as u64, r))?;
             let mut max_index = 0;
-            for (at, range) in &scan.frames {
+            if scan.frames.is_empty() {
+                return Err(WalError::corrupt(
+                    &path,
+                    0,
+                    "a segment without its base record",
+                ));
+            }
+            for (n, (at, range)) in scan.frames.iter().enumerate() {
                 let record: Record = postcard::from_bytes(&bytes[range.clone()]).map_err(|e| {
                     WalError::corrupt(
                         &path,
@@ -130,6 +144,13 @@ impl Log {
                         format!("a record that does not decode: {e}"),
                     )
                 })?;
+                if (n == 0) != matches!(record, Record::Base { .. }) {
+                    return Err(WalError::corrupt(
+                        &path,
+                        *at as u64,
+                        "a segment must start with its base record, and hold only that one",
+                    ));
+                }
                 if let Some(i) = replay(&mut image, record) {
                     max_index = max_index.max(i);
                 }
@@ -218,7 +239,17 @@ impl Log {
             && batch.snapshot.is_none()
             && batch.membership.is_none();
         if !lazy {
-            let hard_state = batch.hard_state.or(self.lazy.hard_state);
+            let mut hard_state = batch.hard_state.or(self.lazy.hard_state);
+            if let (None, Some(hs), Some(s)) =
+                (batch.hard_state, hard_state.as_mut(), &batch.snapshot)
+            {
+                // A lazy hard state replays after the snapshot in this
+                // frame, but came before it: keep the commit index the
+                // install raised.
+                if batch.snapshot_received {
+                    hs.commit = hs.commit.max(s.meta.index);
+                }
+            }
             let compact_to = batch.compact_to.max(self.lazy.compact_to);
             let bytes = frame::encode(&RecordRef::Batch {
                 snapshot: batch.snapshot.as_ref(),
@@ -251,7 +282,7 @@ impl Log {
             }
         }
         if !lazy {
-            self.drop_compacted()?;
+            self.drop_compacted();
         }
         Ok(())
     }
@@ -279,7 +310,8 @@ impl Log {
             return Err(e.into());
         }
         self.lazy = Lazy::default();
-        self.drop_compacted()
+        self.drop_compacted();
+        Ok(())
     }
 
     /// Appends one frame and syncs it, rolling to a new segment first if
@@ -318,21 +350,25 @@ impl Log {
     /// the base record of the segment after them holds the state they
     /// held. Called after a synced write, so the compaction is durable
     /// before the entries it covers go.
-    fn drop_compacted(&mut self) -> Result<(), StorageError> {
+    ///
+    /// The batch that let them go is durable already: a failure here costs
+    /// only disk space, logged, and the next synced write tries again.
+    fn drop_compacted(&mut self) {
         let offset = lock_image(&self.image).offset();
-        let mut gone = 0;
         while self.segments.len() > 1 && self.segments[0].max_index <= offset {
             let path = segments::path_of(&self.dir, self.segments[0].seq);
-            std::fs::remove_file(&path).map_err(|e| StorageError::from(WalError::io(&path, e)))?;
+            // One at a time, oldest first, each delete made durable before
+            // the next: a power cut must never bring back an older segment
+            // without the ones after it (a gap refuses the open).
+            let gone = std::fs::remove_file(&path)
+                .map_err(|e| WalError::io(&path, e))
+                .and_then(|()| segments::sync_dir(&self.dir));
+            if let Err(e) = gone {
+                tracing::warn!(%e, "a compacted log segment was not deleted");
+                return;
+            }
             self.segments.remove(0);
-            gone += 1;
         }
-        if gone > 0 {
-            // A deleted segment that came back after a power cut while a
-            // later one did not would leave a gap: make the deletes stick.
-            segments::sync_dir(&self.dir)?;
-        }
-        Ok(())
     }
 
     fn current_seq(&self) -> u64 {

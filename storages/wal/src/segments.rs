@@ -19,6 +19,7 @@ use crate::frame::Header;
 pub const MARKER: &str = "FORMAT";
 const LOCK: &str = "LOCK";
 const EXT: &str = "wal";
+const TMP: &str = "tmp";
 
 /// The path of segment `seq` in `dir`.
 pub fn path_of(dir: &Path, seq: u64) -> PathBuf {
@@ -59,22 +60,42 @@ pub fn list(dir: &Path) -> Result<Vec<u64>, WalError> {
 }
 
 /// Creates segment `header.seq` holding its header and `first` (its base
-/// record), synced with the dir. Answers the file, open for appending.
+/// record): written under a temporary name, synced, renamed into place and
+/// the dir synced, so a crash leaves either no segment or a whole one.
+/// Answers the file, open for appending.
 pub fn create(dir: &Path, header: Header, first: &[u8]) -> Result<File, WalError> {
     let path = path_of(dir, header.seq);
-    let io = |e: std::io::Error| WalError::io(&path, e);
+    let tmp = path.with_extension(TMP);
+    let io = |p: &Path, e: std::io::Error| WalError::io(p, e);
     let mut file = OpenOptions::new()
-        .create_new(true)
-        .read(true)
-        .append(true)
-        .open(&path)
-        .map_err(io)?;
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&tmp)
+        .map_err(|e| io(&tmp, e))?;
     let mut bytes = header.encode().to_vec();
     bytes.extend_from_slice(first);
-    file.write_all(&bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
+    file.write_all(&bytes).map_err(|e| io(&tmp, e))?;
+    file.sync_all().map_err(|e| io(&tmp, e))?;
+    drop(file);
+    fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
     sync_dir(dir)?;
-    Ok(file)
+    OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|e| io(&path, e))
+}
+
+/// Deletes the temporary files of segments a crash left half made. Only
+/// the holder of the dir's lock may call it.
+pub fn remove_temporary(dir: &Path) -> Result<(), WalError> {
+    for item in fs::read_dir(dir).map_err(|e| WalError::io(dir, e))? {
+        let path = item.map_err(|e| WalError::io(dir, e))?.path();
+        if path.extension().and_then(|e| e.to_str()) == Some(TMP) {
+            fs::remove_file(&path).map_err(|e| WalError::io(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes the dir's entries (files created, renamed, deleted) durable.

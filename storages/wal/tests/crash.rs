@@ -364,3 +364,72 @@ async fn a_received_snapshot_keeps_the_entries_after_it_once_older_segments_go()
     assert_eq!(state.entries, entries(11, 25, 1));
     state.validate().expect("a whole log");
 }
+
+/// The file grew but the last frame never reached the disk (zeros): the
+/// zeros are cut at open, so writes after it read back at the next open.
+/// A segment half made by a roll-over (its temporary file) is removed, and
+/// a segment without its base record is refused.
+#[actix_rt::test]
+async fn zeros_at_the_tail_are_cut_and_a_half_made_segment_is_never_read() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let node = dir.path().join("node");
+    drop(two_writes(&node).await);
+    let segment = first_segment(&node);
+    let mut bytes = std::fs::read(&segment).expect("read");
+    bytes.extend_from_slice(&[0u8; 700]);
+    std::fs::write(&segment, &bytes).expect("grow");
+    let stray = node.join(WAL_DIR).join(format!("{:016x}.tmp", 2));
+    std::fs::write(&stray, b"half a segment").expect("stray");
+    let mut s = WalStorage::open(&node).expect("opens");
+    assert!(!stray.exists(), "the half-made segment is removed");
+    s.append(Some(hs(2, 6)), entries(7, 8, 2))
+        .await
+        .expect("write after the zeros");
+    drop(s);
+    let state = loaded(&node, raft_actors_storage_wal::SEGMENT_BYTES).await;
+    assert_eq!(
+        state.entries.len(),
+        8,
+        "the write after the cut zeros reads back"
+    );
+    assert_eq!(state.hard_state, hs(2, 6));
+
+    // A segment that is a header and nothing else: no base, refused.
+    let header_only = node.join(WAL_DIR).join(format!("{:016x}.wal", 2));
+    let header = raft_actors_storage_wal::frame::Header { group: 0, seq: 2 }.encode();
+    std::fs::write(&header_only, header).expect("write");
+    let text = one_line(&WalStorage::open(&node).expect_err("no base record"));
+    assert!(text.contains("base record"), "{text}");
+}
+
+/// A commit index written lazily, then a snapshot received with no hard
+/// state of its own: the install raised the commit index, and a reopen
+/// must not lower it again with the older lazy one the frame carries.
+#[actix_rt::test]
+async fn a_lazy_commit_index_carried_by_a_received_snapshot_does_not_lower_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let node = dir.path().join("node");
+    let mut s = two_writes(&node).await;
+    s.write(ToPersist {
+        hard_state: Some(hs(1, 3)),
+        must_sync: false,
+        ..ToPersist::default()
+    })
+    .await
+    .expect("commit index alone");
+    let meta = SnapshotMeta {
+        index: 10,
+        term: 1,
+        membership: Membership::voters([1, 2, 3]),
+    };
+    s.install_snapshot(meta, b"the leader's state at 10", 64)
+        .await
+        .expect("install");
+    let before = s.load().await.expect("load").hard_state;
+    assert_eq!(before.commit, 10, "the install raised the commit index");
+    let crashed = dir.path().join("crashed");
+    crash_image(&node, &crashed);
+    let state = loaded(&crashed, raft_actors_storage_wal::SEGMENT_BYTES).await;
+    assert_eq!(state.hard_state, before);
+    state.validate().expect("a whole log");
+}
