@@ -1,13 +1,16 @@
-//! Crash safety at process level: a 3-node cluster on redb over TCP, one
-//! process per node, killed with SIGKILL at random moments (one node, a
-//! majority, or all at once) and restarted, round after round, while
+//! Crash safety at process level: a 3-node cluster on redb (then on the
+//! append-only log storage) over TCP, one process per node, killed with
+//! SIGKILL at random moments (one node, a majority, or all at once) and
+//! restarted, round after round, while
 //! clients write. Checked: every acknowledged write is there at the end,
 //! no node's term or vote ever goes backwards (so no node votes twice in
 //! a term), and the cluster takes writes again after every round.
 //!
-//! `cargo test -p raft-actors-storage-redb --test crash` runs 50 rounds;
-//! `CRASH_ROUNDS=500` more, `CRASH_SEED=7` another kill pattern. The test
-//! binary is also the node: it re-executes itself with `CRASH_NODE` set.
+//! `cargo test -p raft-actors-storage-redb --test crash` runs 50 rounds on
+//! redb, then 50 on the append-only log storage (`raft-actors-storage-wal`);
+//! `CRASH_ROUNDS=500` more, `CRASH_SEED=7` another kill pattern,
+//! `CRASH_STORAGE=redb` or `wal` only one. The test binary is also the
+//! node: it re-executes itself with `CRASH_NODE` set.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -27,6 +30,7 @@ use raft_actors::storage::{LogState, Storage, StorageError, ToPersist};
 use raft_actors::testing::{Kv, KvCommand};
 use raft_actors::{Consistency, Raft};
 use raft_actors_storage_redb::RedbStorage;
+use raft_actors_storage_wal::WalStorage;
 use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
 use rand::{Rng, SeedableRng};
 
@@ -61,7 +65,7 @@ fn env_parse<T: std::str::FromStr>(key: &str) -> T {
 /// Reports every hard state it made durable on stdout (`HS term vote`),
 /// and the one it loaded (`LOADED term vote`), for the orchestrator's
 /// term and vote checks. A line goes out only after the write returned.
-struct Reporting(RedbStorage);
+struct Reporting(Box<dyn Storage>);
 
 fn report(tag: &str, hs: &HardState) {
     println!("{tag} {} {}", hs.term, hs.vote.unwrap_or(0));
@@ -116,10 +120,22 @@ fn node_main() {
 }
 
 async fn run_node(args: NodeArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let mut storage = RedbStorage::open(&args.dir)?;
-    if storage.is_fresh() {
-        storage.bootstrap(Membership::voters(1..=NODES))?;
-    }
+    let storage: Box<dyn Storage> = match env_parse::<String>("CRASH_STORAGE").as_str() {
+        "wal" => {
+            let mut s = WalStorage::open(&args.dir)?;
+            if s.is_fresh() {
+                s.bootstrap(Membership::voters(1..=NODES))?;
+            }
+            Box::new(s)
+        }
+        _ => {
+            let mut s = RedbStorage::open(&args.dir)?;
+            if s.is_fresh() {
+                s.bootstrap(Membership::voters(1..=NODES))?;
+            }
+            Box::new(s)
+        }
+    };
     let mut tcp = TcpConfig::new(args.id, CLUSTER_ID, args.raft.clone());
     tcp.backoff_max = Duration::from_millis(50);
     let transport = TcpTransport::new(tcp)?;
@@ -220,6 +236,8 @@ struct Cluster {
     client: BTreeMap<NodeId, SocketAddr>,
     procs: BTreeMap<NodeId, Proc>,
     lines: mpsc::Sender<(NodeId, String)>,
+    /// `redb` or `wal`, for the node processes.
+    storage: String,
 }
 
 fn free_addr() -> SocketAddr {
@@ -233,6 +251,7 @@ impl Cluster {
         cmd.env("CRASH_NODE", id.to_string())
             .env("CRASH_DIR", &self.dirs[&id])
             .env("CRASH_CLIENT", self.client[&id].to_string())
+            .env("CRASH_STORAGE", &self.storage)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_default())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -345,6 +364,17 @@ impl Votes {
 }
 
 fn orchestrate() {
+    let storages = match std::env::var("CRASH_STORAGE") {
+        Ok(one) => vec![one],
+        Err(_) => vec!["redb".to_string(), "wal".to_string()],
+    };
+    for storage in storages {
+        orchestrate_on(&storage);
+    }
+}
+
+/// The rounds on one storage (`redb` or `wal`).
+fn orchestrate_on(storage: &str) {
     let rounds: u64 = std::env::var("CRASH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -366,6 +396,7 @@ fn orchestrate() {
         client: ids.iter().map(|id| (*id, free_addr())).collect(),
         procs: BTreeMap::new(),
         lines: tx,
+        storage: storage.to_string(),
     };
     for id in &ids {
         cluster.start(*id);
@@ -463,7 +494,7 @@ fn orchestrate() {
         "no snapshot was taken: the run did not exercise compaction"
     );
     println!(
-        "crash test: {rounds} rounds (one node {}, a majority {}, all {}), {} writes acknowledged of {attempted} attempted, all present on every node; {} hard states and {} loads checked; {} snapshots taken, {} installed",
+        "crash test on {storage}: {rounds} rounds (one node {}, a majority {}, all {}), {} writes acknowledged of {attempted} attempted, all present on every node; {} hard states and {} loads checked; {} snapshots taken, {} installed",
         patterns[0],
         patterns[1],
         patterns[2],
