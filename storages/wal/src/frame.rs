@@ -11,7 +11,9 @@
 //! the disk (all zeros, nothing after it), the rule etcd's WAL uses. Any
 //! other bad frame is damage: it must never be skipped or cut, since the
 //! writes it holds were acknowledged. The length has a checksum of its
-//! own, so a damaged length is damage, not a frame "running past the end".
+//! own, so a damaged length is damage, not a frame "running past the end";
+//! and a tail is cut only if no sound frame starts anywhere after it (one
+//! that does was synced later: what lies before it is damage).
 
 use serde::{Deserialize, Serialize};
 
@@ -204,7 +206,7 @@ pub fn scan(bytes: &[u8], last: bool) -> Result<Scan, (usize, String)> {
     let mut at = HEADER_LEN;
     while at < bytes.len() {
         let rest = &bytes[at..];
-        let torn = |what: &str, scan: Scan| tail(at, last, scan, what);
+        let torn = |what: &str, scan: Scan| tail(bytes, at, last, scan, what);
         if rest.len() < FRAME_HEAD {
             return torn("a cut frame header", scan);
         }
@@ -237,14 +239,45 @@ pub fn scan(bytes: &[u8], last: bool) -> Result<Scan, (usize, String)> {
 }
 
 /// The bytes from `at` on are not a whole frame: in the last segment, a
-/// write the crash cut short (cut at `at`); anywhere else, damage.
-fn tail(at: usize, last: bool, mut scan: Scan, what: &str) -> Result<Scan, (usize, String)> {
+/// write the crash cut short (cut at `at`), unless a sound frame starts
+/// somewhere after it: frames were synced after this one, so it is damage
+/// (a lost sector in the middle of the log), never a tail to cut.
+/// Anywhere else, damage.
+fn tail(
+    bytes: &[u8],
+    at: usize,
+    last: bool,
+    mut scan: Scan,
+    what: &str,
+) -> Result<Scan, (usize, String)> {
     if !last {
         return Err((at, format!("{what} in a segment a later one follows")));
+    }
+    if let Some(next) = sound_frame_after(bytes, at + 1) {
+        return Err((
+            at,
+            format!("{what}, with a sound frame at byte {next} after it"),
+        ));
     }
     scan.end = at;
     scan.torn = Some(format!("{what} at byte {at}"));
     Ok(scan)
+}
+
+/// The first offset from `from` on where a whole, sound frame starts (its
+/// length's checksum and its record's both hold). Only run on the way to
+/// cutting a tail, at most one segment long.
+fn sound_frame_after(bytes: &[u8], from: usize) -> Option<usize> {
+    (from..bytes.len().saturating_sub(FRAME_HEAD - 1)).find(|&at| {
+        let len = word(bytes, at);
+        if crc32fast::hash(&bytes[at..at + 4]) != word(bytes, at + 4) {
+            return false;
+        }
+        let end = at + FRAME_HEAD + len as usize;
+        len > 0
+            && end <= bytes.len()
+            && crc32fast::hash(&bytes[at + FRAME_HEAD..end]) == word(bytes, at + 8)
+    })
 }
 
 /// Whether the frame header at `at` crosses a sector boundary with one
@@ -387,6 +420,14 @@ mod tests {
                 HEADER_LEN + a.len()
             );
         }
+        // A frame header zeroed (a sector lost) with sound frames after it,
+        // in the last segment: damage, never a tail to cut.
+        let three = segment(&[a.clone(), batch(2, 100), batch(3, 100)]);
+        let mut lost = three.clone();
+        let second = HEADER_LEN + a.len();
+        lost[second..second + FRAME_HEAD].fill(0);
+        let err = scan(&lost, true).expect_err("frames follow the lost header");
+        assert_eq!(err.0, second, "{}", err.1);
         // A record whose last bytes are zeros, with a flipped bit: damage,
         // not a sector never written.
         let mut rot = whole;
