@@ -1,7 +1,7 @@
 //! How records sit in a segment file: a checksummed header naming the
 //! format, the group and the segment's place in the sequence, then frames
-//! of `[length u32][crc32 of the length u32][crc32 of the record u32][record]`,
-//! all little-endian.
+//! of `[length u32][crc32 of the length u32][crc32 of the record u32][record]
+//! [0xA5]`, all little-endian.
 //!
 //! Reading a segment back tells a torn tail from damage. The writer syncs
 //! every frame before it writes the next, so only the last frame of the
@@ -29,6 +29,10 @@ pub const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 4;
 /// Bytes before a frame's record: length, its checksum, the record's
 /// checksum.
 pub const FRAME_HEAD: usize = 12;
+/// The byte that ends every frame: never zero, so a frame whose last
+/// sector never reached the disk (zeros) cannot pass for a sound one whose
+/// record happens to end in zeros.
+pub const TRAILER: u8 = 0xA5;
 /// The largest record a frame may claim; a larger length is damage.
 pub const MAX_RECORD: usize = 1 << 30;
 /// The unit a disk writes whole, for telling a torn frame from a bad one.
@@ -166,12 +170,14 @@ pub fn encode(record: &RecordRef<'_>) -> Result<Vec<u8>, String> {
             "a record of {size} bytes, over the {MAX_RECORD} a frame may hold"
         ));
     }
-    let mut out = vec![0u8; FRAME_HEAD + size];
-    postcard::to_slice(record, &mut out[FRAME_HEAD..]).map_err(|e| e.to_string())?;
+    let mut out = vec![0u8; FRAME_HEAD + size + 1];
+    postcard::to_slice(record, &mut out[FRAME_HEAD..FRAME_HEAD + size])
+        .map_err(|e| e.to_string())?;
+    out[FRAME_HEAD + size] = TRAILER;
     let len = (size as u32).to_le_bytes();
     out[..4].copy_from_slice(&len);
     out[4..8].copy_from_slice(&crc32fast::hash(&len).to_le_bytes());
-    let crc = crc32fast::hash(&out[FRAME_HEAD..]);
+    let crc = crc32fast::hash(&out[FRAME_HEAD..FRAME_HEAD + size]);
     out[8..12].copy_from_slice(&crc.to_le_bytes());
     Ok(out)
 }
@@ -206,14 +212,14 @@ pub fn scan(bytes: &[u8], last: bool) -> Result<Scan, (usize, String)> {
     let mut at = HEADER_LEN;
     while at < bytes.len() {
         let rest = &bytes[at..];
-        let torn = |what: &str, scan: Scan| tail(bytes, at, last, scan, what);
+        let torn = |what: &str, from: usize, scan: Scan| tail(bytes, at, from, last, scan, what);
         if rest.len() < FRAME_HEAD {
-            return torn("a cut frame header", scan);
+            return torn("a cut frame header", at + 1, scan);
         }
         let len_bytes = &rest[..4];
         if crc32fast::hash(len_bytes) != word(rest, 4) {
             if header_partly_unwritten(bytes, at) {
-                return torn("a frame header never written whole", scan);
+                return torn("a frame header never written whole", at + 1, scan);
             }
             return Err((at, "frame length checksum mismatch".into()));
         }
@@ -221,17 +227,20 @@ pub fn scan(bytes: &[u8], last: bool) -> Result<Scan, (usize, String)> {
         if len > MAX_RECORD {
             return Err((at, format!("a frame claims {len} bytes")));
         }
-        let end = at + FRAME_HEAD + len;
+        let end = at + FRAME_HEAD + len + 1;
         if end > bytes.len() {
-            return torn("a frame running past the end", scan);
+            return torn("a frame running past the end", end, scan);
         }
-        if crc32fast::hash(&bytes[at + FRAME_HEAD..end]) != word(rest, 8) {
+        let record = at + FRAME_HEAD..end - 1;
+        if crc32fast::hash(&bytes[record.clone()]) != word(rest, 8) || bytes[end - 1] != TRAILER {
             if bytes[end..].iter().all(|b| *b == 0) && has_zero_sector(bytes, at, end) {
-                return torn("a frame with a sector never written", scan);
+                // Its length is sound: anything synced after it starts
+                // past its end, not inside its own record.
+                return torn("a frame with a sector never written", end, scan);
             }
             return Err((at, "frame checksum mismatch".into()));
         }
-        scan.frames.push((at, at + FRAME_HEAD..end));
+        scan.frames.push((at, record));
         at = end;
         scan.end = end;
     }
@@ -246,6 +255,7 @@ pub fn scan(bytes: &[u8], last: bool) -> Result<Scan, (usize, String)> {
 fn tail(
     bytes: &[u8],
     at: usize,
+    search_from: usize,
     last: bool,
     mut scan: Scan,
     what: &str,
@@ -253,7 +263,7 @@ fn tail(
     if !last {
         return Err((at, format!("{what} in a segment a later one follows")));
     }
-    if let Some(next) = sound_frame_after(bytes, at + 1) {
+    if let Some(next) = sound_frame_after(bytes, search_from) {
         return Err((
             at,
             format!("{what}, with a sound frame at byte {next} after it"),
@@ -269,14 +279,17 @@ fn tail(
 /// cutting a tail, at most one segment long.
 fn sound_frame_after(bytes: &[u8], from: usize) -> Option<usize> {
     (from..bytes.len().saturating_sub(FRAME_HEAD - 1)).find(|&at| {
-        let len = word(bytes, at);
         if crc32fast::hash(&bytes[at..at + 4]) != word(bytes, at + 4) {
             return false;
         }
-        let end = at + FRAME_HEAD + len as usize;
-        len > 0
+        let len = word(bytes, at) as usize;
+        let Some(end) = (at + FRAME_HEAD + 1).checked_add(len) else {
+            return false;
+        };
+        len <= MAX_RECORD
             && end <= bytes.len()
-            && crc32fast::hash(&bytes[at + FRAME_HEAD..end]) == word(bytes, at + 8)
+            && bytes[end - 1] == TRAILER
+            && crc32fast::hash(&bytes[at + FRAME_HEAD..end - 1]) == word(bytes, at + 8)
     })
 }
 
@@ -292,9 +305,11 @@ fn header_partly_unwritten(bytes: &[u8], at: usize) -> bool {
 }
 
 /// Whether a 512-byte sector lying wholly inside `at..end` is all zeros,
-/// or the frame's last, partial sector is (if at least 64 bytes of it are
-/// the frame's): what a write cut short leaves. A record's own trailing
-/// zero bytes are shorter than that.
+/// or the frame's part of its last sector is: what a write cut short
+/// leaves. A sound frame's last byte is [`TRAILER`], never zero; a record
+/// holding a whole sector of zeros (a value of zeros) is the one case
+/// where bit rot in the last frame passes for a torn write, as in etcd's
+/// WAL.
 fn has_zero_sector(bytes: &[u8], at: usize, end: usize) -> bool {
     let mut from = at.div_ceil(SECTOR) * SECTOR;
     while from + SECTOR <= end {
@@ -303,8 +318,8 @@ fn has_zero_sector(bytes: &[u8], at: usize, end: usize) -> bool {
         }
         from += SECTOR;
     }
-    let partial = (end / SECTOR * SECTOR).max(at);
-    end - partial >= 64 && bytes[partial..end].iter().all(|b| *b == 0)
+    let partial = ((end - 1) / SECTOR * SECTOR).max(at);
+    bytes[partial..end].iter().all(|b| *b == 0)
 }
 
 #[cfg(test)]
@@ -428,6 +443,53 @@ mod tests {
         lost[second..second + FRAME_HEAD].fill(0);
         let err = scan(&lost, true).expect_err("frames follow the lost header");
         assert_eq!(err.0, second, "{}", err.1);
+        // The last sector of a small last frame never written, however few
+        // of its bytes lie in it: torn (its trailer is never zero).
+        for first in 100..700 {
+            let small = batch(2, 3);
+            let one = segment(&[batch(1, first), small.clone()]);
+            let end = one.len();
+            let boundary = (end - 1) / 512 * 512;
+            if end - boundary > 20 || boundary <= end - small.len() {
+                continue;
+            }
+            let mut lost = one.clone();
+            lost[boundary..].fill(0);
+            let s = scan(&lost, true).unwrap_or_else(|e| panic!("torn at {first}: {e:?}"));
+            assert_eq!(s.frames.len(), 1, "first {first}");
+        }
+        // A torn last frame whose record holds a sound frame (a value that
+        // is an encoded frame): cut, not taken for frames synced after it.
+        let inner = batch(9, 10);
+        let nested = encode(&RecordRef::Batch {
+            snapshot: None,
+            snapshot_received: false,
+            kept: false,
+            hard_state: None,
+            entries: &[Entry {
+                index: 2,
+                term: 1,
+                payload: Payload::Command(bytes::Bytes::from(
+                    [inner.clone(), vec![1u8; 700]].concat(),
+                )),
+            }],
+            compact_to: None,
+            membership: None,
+        })
+        .expect("encodes");
+        let whole = segment(&[a.clone(), nested]);
+        let s = scan(&whole[..whole.len() - 5], true).expect("cut short: torn");
+        assert_eq!(s.frames.len(), 1);
+        let mut lost = whole.clone();
+        let boundary = (whole.len() - 1) / 512 * 512;
+        lost[boundary..].fill(0);
+        assert_eq!(
+            scan(&lost, true)
+                .expect("last sector lost: torn")
+                .frames
+                .len(),
+            1
+        );
         // A record whose last bytes are zeros, with a flipped bit: damage,
         // not a sector never written.
         let mut rot = whole;

@@ -321,10 +321,20 @@ impl Log {
             self.roll()?;
         }
         let path = segments::path_of(&self.dir, self.current_seq());
-        self.file
+        let written = self
+            .file
             .write_all(bytes)
-            .map_err(|e| WalError::io(&path, e))?;
-        self.file.sync_data().map_err(|e| WalError::io(&path, e))?;
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // The frame was refused: it must not come back at a reopen in
+            // this process from pages the kernel still holds. Cut it off
+            // (best effort: the log is poisoned either way).
+            let _ = self
+                .file
+                .set_len(self.size)
+                .and_then(|()| self.file.sync_all());
+            return Err(WalError::io(&path, e));
+        }
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.size += bytes.len() as u64;
         Ok(())

@@ -43,13 +43,13 @@ pub fn list(dir: &Path) -> Result<Vec<u64>, WalError> {
     }
     seqs.sort_unstable();
     for pair in seqs.windows(2) {
-        if pair[1] != pair[0] + 1 {
+        if pair[0].checked_add(1) != Some(pair[1]) {
             return Err(WalError::corrupt(
-                &path_of(dir, pair[0] + 1),
+                &path_of(dir, pair[0].saturating_add(1)),
                 0,
                 format!(
                     "segment {} is missing between {} and {}",
-                    pair[0] + 1,
+                    pair[0].saturating_add(1),
                     pair[0],
                     pair[1]
                 ),
