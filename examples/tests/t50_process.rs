@@ -5,70 +5,15 @@
 mod common;
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Runs `bin args` to its end; answers (exit code, stderr).
-fn run(bin: &str, args: &[String]) -> (Option<i32>, String) {
-    let mut child = Command::new(bin)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + WAIT;
-    let status = wait_until(deadline, "the process to exit", || {
-        child.try_wait().ok().flatten()
-    });
-    let status = status.unwrap_or_else(|e| {
-        let _ = child.kill();
-        panic!("{e}")
-    });
-    let mut err = String::new();
-    if let Some(mut s) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut s, &mut err);
-    }
-    (status.code(), err)
-}
-
-fn one_line_failure(bin: &str, args: &[String], mentions: &str) {
-    let (code, err) = run(bin, args);
-    assert!(
-        code.is_some_and(|c| c != 0),
-        "exit {code:?} for {args:?}: {err}"
-    );
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "not one line for {args:?}: {err:?}"
-    );
-    assert!(
-        err.contains(mentions),
-        "{err:?} does not mention {mentions:?}"
-    );
-}
-
 fn base_args(dir: &std::path::Path, raft: u16, http: u16) -> Vec<String> {
-    [
-        "--id",
-        "1",
-        "--raft-addr",
-        &format!("127.0.0.1:{raft}"),
-        "--http-addr",
-        &format!("127.0.0.1:{http}"),
-        "--peers",
-        &format!("1=127.0.0.1:{raft}"),
-        "--data-dir",
-        &dir.display().to_string(),
-        "--storage",
-        "memory",
-    ]
-    .map(String::from)
-    .to_vec()
+    let mut a = single_node_args(dir, raft, http);
+    a.extend(["--storage".to_string(), "memory".into()]);
+    a
 }
 
 #[test]

@@ -300,17 +300,8 @@ fn json_logs_carry_a_request_line_at_debug_level() {
     let (raft, http) = (free_port(), free_port());
     let stderr = tmp.0.join("stderr");
     let mut child = Command::new(KV)
+        .args(single_node_args(&tmp.0.join("d"), raft, http))
         .args([
-            "--id",
-            "1",
-            "--raft-addr",
-            &format!("127.0.0.1:{raft}"),
-            "--http-addr",
-            &format!("127.0.0.1:{http}"),
-            "--peers",
-            &format!("1=127.0.0.1:{raft}"),
-            "--data-dir",
-            &tmp.0.join("d").display().to_string(),
             "--storage",
             "memory",
             "--tick-ms",

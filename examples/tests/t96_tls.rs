@@ -244,25 +244,15 @@ fn a_secure_cluster_refuses_strangers_and_guards_its_changes() {
 /// A single node serving its client API over HTTPS from files in `dir`.
 fn https_node(dir: &TempDir, cert: &Path, key: &Path) -> (Proc, String) {
     let (raft, http) = (free_port(), free_port());
-    let args: Vec<String> = [
-        "--id".to_string(),
-        "1".into(),
-        "--raft-addr".into(),
-        format!("127.0.0.1:{raft}"),
-        "--http-addr".into(),
-        format!("127.0.0.1:{http}"),
-        "--peers".into(),
-        format!("1=127.0.0.1:{raft}"),
-        "--data-dir".into(),
-        dir.0.join("n1").display().to_string(),
+    let mut args = single_node_args(&dir.0.join("n1"), raft, http);
+    args.extend([
         "--tick-ms".into(),
         TICK_MS.into(),
         "--client-tls-cert".into(),
         cert.display().to_string(),
         "--client-tls-key".into(),
         key.display().to_string(),
-    ]
-    .to_vec();
+    ]);
     (
         spawn(KV, &args, &dir.0, "https"),
         format!("https://127.0.0.1:{http}/status"),

@@ -577,3 +577,67 @@ impl Cluster {
         request_once(method, &self.url(id, path), body, &[])
     }
 }
+
+/// Runs `bin args` to its end, `RUST_LOG` unset as a user would; answers
+/// (exit code, stderr).
+pub fn run(bin: &str, args: &[String]) -> (Option<i32>, String) {
+    let mut child = Command::new(bin)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + WAIT;
+    let status = wait_until(deadline, "the process to exit", || {
+        child.try_wait().ok().flatten()
+    });
+    let status = status.unwrap_or_else(|e| {
+        let _ = child.kill();
+        panic!("{e}")
+    });
+    let mut err = String::new();
+    if let Some(mut s) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut s, &mut err);
+    }
+    (status.code(), err)
+}
+
+/// Runs `bin args`, which must exit non-zero with one line on stderr that
+/// mentions `mentions`; answers the line.
+pub fn one_line_failure(bin: &str, args: &[String], mentions: &str) -> String {
+    let (code, err) = run(bin, args);
+    assert!(
+        code.is_some_and(|c| c != 0),
+        "exit {code:?} for {args:?}: {err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "not one line for {args:?}: {err:?}"
+    );
+    assert!(
+        err.contains(mentions),
+        "{err:?} does not mention {mentions:?}"
+    );
+    err
+}
+
+/// The flags of a one-node cluster on `raft` and `http`, its data in `dir`.
+pub fn single_node_args(dir: &Path, raft: u16, http: u16) -> Vec<String> {
+    [
+        "--id",
+        "1",
+        "--raft-addr",
+        &format!("127.0.0.1:{raft}"),
+        "--http-addr",
+        &format!("127.0.0.1:{http}"),
+        "--peers",
+        &format!("1=127.0.0.1:{raft}"),
+        "--data-dir",
+        &dir.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}

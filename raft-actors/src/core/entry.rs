@@ -10,6 +10,19 @@ use super::Membership;
 
 /// A node's identity in the cluster. `0` is never a valid id.
 pub type NodeId = u64;
+/// A Raft group's identity within a cluster. A process may host many
+/// groups (multi-raft); the wire and disk formats carry the group of every
+/// batch and record, so one transport and one store can serve them all.
+/// A single-group service is group [`DEFAULT_GROUP`].
+///
+/// ```
+/// use raft_actors::core::{GroupId, DEFAULT_GROUP};
+/// let g: GroupId = DEFAULT_GROUP;
+/// assert_eq!(g, 0);
+/// ```
+pub type GroupId = u64;
+/// The group of a single-group service.
+pub const DEFAULT_GROUP: GroupId = 0;
 /// A Raft term (§5.1). Terms only grow.
 pub type Term = u64;
 /// A position in the replicated log; the first entry has index 1.

@@ -69,7 +69,7 @@ pub use config::BrokenRule;
 #[cfg(not(feature = "broken-rules"))]
 use config::BrokenRule;
 pub use config::Config;
-pub use entry::{Entry, LogIndex, NodeId, Payload, RequestId, Term};
+pub use entry::{Entry, GroupId, LogIndex, NodeId, Payload, RequestId, Term, DEFAULT_GROUP};
 pub use error::{ConfigError, ProposeError, ReadError, TransferError};
 pub use founding::{Founding, FoundingMsg, FoundingStep};
 pub use hard_state::HardState;

@@ -62,7 +62,8 @@ pub enum RedbError {
         supported: u8,
     },
     /// The file was written by an older build in a format this one no
-    /// longer reads (format 1 held snapshots inside the database).
+    /// longer reads (format 1 held snapshots inside the database; format 2
+    /// keyed its records without a group id).
     #[error("{path} has format version {found}, older than the {supported} this build reads: refusing to start (empty the data dir, start the node without --peers and add it back, so it catches up from the cluster)")]
     OlderFormat {
         /// The database file.

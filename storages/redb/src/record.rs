@@ -15,7 +15,9 @@ use thiserror::Error;
 /// The record format this build writes and reads.
 /// Format 2: a snapshot record holds its metadata, size and CRC; the
 /// bytes are a file in `snapshots/` (format 1 held them in the record).
-pub const RECORD_VERSION: u8 = 2;
+/// Format 3: every key starts with its Raft group (`(group, index)`,
+/// `(group, name)`), so one file can hold many groups.
+pub const RECORD_VERSION: u8 = 3;
 
 const HEADER: usize = 1 + 4;
 

@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use raft_actors::core::Membership;
+use raft_actors::core::{GroupId, Membership, DEFAULT_GROUP};
 use raft_actors::storage::{
     write_snapshot_part, LogState, MemorySnapshots, SharedLogReader, SharedSnapshots, Storage,
     StorageError, StorageStats, ToPersist,
@@ -102,9 +102,36 @@ impl RedbStorage {
     /// that is not a sound redb file, one written by a newer format, and
     /// any damaged or missing record: the node must not start on it.
     pub fn open(dir: impl AsRef<Path>) -> Result<RedbStorage, RedbError> {
+        Self::open_group(dir, DEFAULT_GROUP)
+    }
+
+    /// Opens the records of Raft group `group` in the store in `dir`, as
+    /// [`RedbStorage::open`] does group [`DEFAULT_GROUP`]'s. Every key in
+    /// the file starts with its group, so the groups of one file never see
+    /// each other's records; a group's snapshot files live in
+    /// `snapshots/` for group 0 and `snapshots-<group>/` for the others.
+    /// One process opens a dir once at a time (redb locks the file).
+    ///
+    /// ```
+    /// use raft_actors::core::Membership;
+    /// use raft_actors_storage_redb::RedbStorage;
+    /// let dir = tempfile::tempdir()?;
+    /// let mut g7 = RedbStorage::open_group(dir.path(), 7)?;
+    /// g7.bootstrap(Membership::voters([1]))?;
+    /// drop(g7);
+    /// // Group 0 of the same file holds nothing yet.
+    /// assert!(RedbStorage::open(dir.path())?.is_fresh());
+    /// assert!(!RedbStorage::open_group(dir.path(), 7)?.is_fresh());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_group(dir: impl AsRef<Path>, group: GroupId) -> Result<RedbStorage, RedbError> {
         let dir = dir.as_ref().to_path_buf();
         let path = dir.join(FILE_NAME);
-        let snap_dir = dir.join(SNAPSHOT_DIR);
+        let snap_dir = if group == DEFAULT_GROUP {
+            dir.join(SNAPSHOT_DIR)
+        } else {
+            dir.join(format!("{SNAPSHOT_DIR}-{group}"))
+        };
         let (store_dir, store_path) = (dir.clone(), path.clone());
         let snapshots =
             Arc::new(
@@ -115,7 +142,7 @@ impl RedbStorage {
             );
         let files: SharedSnapshots = snapshots.clone();
         Self::start(path, files, move |counters| {
-            let (store, membership) = Store::open(&store_dir, counters)?;
+            let (store, membership) = Store::open(&store_dir, group, counters)?;
             // Only now, holding the store's lock: another process on this
             // dir may be writing its temporary files.
             snapshots
@@ -171,7 +198,7 @@ impl RedbStorage {
         // power-loss tests model the log's disk, not the snapshots').
         let snapshots: SharedSnapshots = Arc::new(MemorySnapshots::default());
         Self::start(label, snapshots, move |counters| {
-            Store::open_backend(backend, name, counters)
+            Store::open_backend(backend, name, DEFAULT_GROUP, counters)
         })
     }
 

@@ -10,8 +10,10 @@ use raft_actors::testing::StorageExt;
 use raft_actors_storage_redb::{RedbError, RedbStorage};
 use redb::{Database, ReadableTable, TableDefinition};
 
+// The layout of format 3 (`src/store/mod.rs`): keys start with the group.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+const GROUP_META: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("group_meta");
+const LOG: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("log");
 
 fn marker(index: u64) -> String {
     format!("payload-marker-{index:06}")
@@ -169,7 +171,7 @@ async fn a_file_from_a_newer_format_is_refused() {
     match open_err(dir.path()) {
         RedbError::NewerFormat {
             found, supported, ..
-        } => assert_eq!((found, supported), (9, 2)),
+        } => assert_eq!((found, supported), (9, 3)),
         other => panic!("expected NewerFormat, got {other}"),
     }
 }
@@ -185,7 +187,7 @@ async fn a_file_from_an_older_format_is_refused_with_what_to_do() {
             err,
             RedbError::OlderFormat {
                 found: 1,
-                supported: 2,
+                supported: 3,
                 ..
             }
         ),
@@ -207,9 +209,14 @@ async fn a_record_from_a_newer_format_is_refused() {
         let txn = db.begin_write().expect("txn");
         {
             let mut log = txn.open_table(LOG).expect("log");
-            let mut rec = log.get(7).expect("get").expect("entry 7").value().to_vec();
+            let mut rec = log
+                .get((0, 7))
+                .expect("get")
+                .expect("entry 7")
+                .value()
+                .to_vec();
             rec[0] = raft_actors_storage_redb::record::RECORD_VERSION + 1;
-            log.insert(7, rec.as_slice()).expect("insert");
+            log.insert((0, 7), rec.as_slice()).expect("insert");
         }
         txn.commit().expect("commit");
     }
@@ -254,7 +261,7 @@ fn remove_entries(dir: &Path, range: std::ops::RangeInclusive<u64>) {
     {
         let mut log = txn.open_table(LOG).expect("log");
         for i in range {
-            log.remove(i).expect("remove");
+            log.remove((0, i)).expect("remove");
         }
     }
     txn.commit().expect("commit");
@@ -313,7 +320,7 @@ fn damage_record<K: redb::Key + 'static>(
 
 #[actix_rt::test]
 async fn damaged_hard_state_configuration_and_snapshot_records_are_refused() {
-    const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
+    const SNAPSHOT: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("snapshot");
     for (what, damage) in [
         ("hard state", 0usize),
         ("configuration", 1),
@@ -337,9 +344,9 @@ async fn damaged_hard_state_configuration_and_snapshot_records_are_refused() {
             rec[last] ^= 0x40;
         };
         match damage {
-            0 => damage_record(dir.path(), META, "hard_state", flip_last),
-            1 => damage_record(dir.path(), META, "membership", flip_last),
-            _ => damage_record(dir.path(), SNAPSHOT, "current", flip_last),
+            0 => damage_record(dir.path(), GROUP_META, (0, "hard_state"), flip_last),
+            1 => damage_record(dir.path(), GROUP_META, (0, "membership"), flip_last),
+            _ => damage_record(dir.path(), SNAPSHOT, (0, "current"), flip_last),
         }
         match open_err(dir.path()) {
             RedbError::Corrupt {
@@ -359,7 +366,7 @@ async fn an_entry_newer_than_the_stored_term_is_refused() {
     // an entry of a later term means the stored vote is stale.
     let dir = tempfile::tempdir().expect("dir");
     written_store(dir.path()).await;
-    damage_record(dir.path(), LOG, 50, |rec| {
+    damage_record(dir.path(), LOG, (0, 50), |rec| {
         let e = Entry {
             index: 50,
             term: 2,

@@ -30,6 +30,7 @@ pub(crate) struct Endpoint {
     pub(crate) refused: Arc<AtomicU64>,
     pub(crate) bad_bodies: Arc<AtomicU64>,
     pub(crate) tls_refused: Arc<AtomicU64>,
+    pub(crate) other_group: Arc<AtomicU64>,
 }
 
 /// The certificate chain a TLS client presented, kept with its connection.
@@ -117,6 +118,18 @@ pub(crate) async fn receive(
     let Some(c) = state.peers.counters(from) else {
         return HttpResponse::Forbidden().finish();
     };
+    if env.group != state.cfg.group {
+        state.other_group.fetch_add(1, Ordering::Relaxed);
+        warn!(
+            node,
+            from,
+            group = env.group,
+            serves = state.cfg.group,
+            "refusing a request of a group this transport does not carry"
+        );
+        return HttpResponse::NotFound()
+            .body(format!("group {} is not carried by node {node}", env.group));
+    }
     PeerCounters::add(&c.bytes_received, body.len() as u64);
     PeerCounters::add(&c.frames_received, 1);
     for messages in env.batches {

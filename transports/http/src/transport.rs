@@ -15,7 +15,7 @@ use std::time::Duration;
 use actix::Recipient;
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
-use raft_actors::core::{Message, NodeId};
+use raft_actors::core::{GroupId, Message, NodeId, DEFAULT_GROUP};
 use raft_actors::transport::Peer;
 use raft_actors::transport::{
     LaneReceiver, NetworkTransport, ServeError, Transport, TransportError,
@@ -79,6 +79,10 @@ pub struct HttpConfig {
     /// envelope claims (otherwise 403, logged, counted in
     /// [`HttpMetrics::tls_refused`]). `None`: plain HTTP.
     pub tls: Option<PeerTls>,
+    /// The Raft group whose batches this transport carries: its requests
+    /// are tagged with it, and a request of any other group is refused
+    /// (404) and counted ([`HttpMetrics::other_group`]).
+    pub group: GroupId,
 }
 
 impl HttpConfig {
@@ -98,6 +102,7 @@ impl HttpConfig {
             learn_peers: false,
             seed: 0,
             tls: None,
+            group: DEFAULT_GROUP,
         }
     }
 
@@ -131,6 +136,9 @@ pub struct HttpMetrics {
     /// naming another node than its sender, and certificates refused at a
     /// handshake in either direction (another CA's, expired).
     pub tls_refused: u64,
+    /// Requests refused because they carry a Raft group this transport
+    /// does not.
+    pub other_group: u64,
 }
 
 /// Node `cfg.id`'s HTTP transport. Clones are handles to the same one.
@@ -156,6 +164,7 @@ struct Inner {
     refused: Arc<AtomicU64>,
     bad_bodies: Arc<AtomicU64>,
     tls_refused: Arc<AtomicU64>,
+    other_group: Arc<AtomicU64>,
     advertised: Advertised,
     token: CancellationToken,
     tracker: TaskTracker,
@@ -220,6 +229,7 @@ impl HttpTransport {
                 refused: Arc::default(),
                 bad_bodies: Arc::default(),
                 tls_refused: Arc::default(),
+                other_group: Arc::default(),
                 advertised,
                 token,
                 tracker,
@@ -247,6 +257,7 @@ impl HttpTransport {
             refused: Arc::clone(&self.inner.refused),
             bad_bodies: Arc::clone(&self.inner.bad_bodies),
             tls_refused: Arc::clone(&self.inner.tls_refused),
+            other_group: Arc::clone(&self.inner.other_group),
         });
         let max = self.inner.cfg.max_body_bytes;
         let server = HttpServer::new(move || {
@@ -320,6 +331,7 @@ impl HttpTransport {
             bad_bodies: self.inner.bad_bodies.load(Ordering::Relaxed),
             tls_refused: self.inner.tls_refused.load(Ordering::Relaxed)
                 + self.inner.cfg.tls.as_ref().map_or(0, PeerTls::refusals),
+            other_group: self.inner.other_group.load(Ordering::Relaxed),
         }
     }
 }
@@ -407,6 +419,7 @@ async fn post_loop(link: Link) {
             cluster_id: cfg.cluster_id,
             from: cfg.id,
             to: peer,
+            group: cfg.group,
             batches,
         };
         let body = match env.encode() {

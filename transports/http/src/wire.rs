@@ -5,7 +5,7 @@
 //! never panics; the size limit is enforced by the endpoint before the
 //! body is read (413).
 
-use raft_actors::core::{Message, NodeId};
+use raft_actors::core::{GroupId, Message, NodeId};
 pub use raft_actors_transport_tcp::frame::WIRE_VERSION;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -30,6 +30,8 @@ pub struct Envelope {
     pub from: NodeId,
     /// The node it means to reach.
     pub to: NodeId,
+    /// The Raft group every batch belongs to.
+    pub group: GroupId,
     /// The batches, oldest first.
     pub batches: Vec<Vec<Message>>,
 }
@@ -40,8 +42,9 @@ pub enum BodyError {
     /// No bytes at all.
     #[error("empty body")]
     Empty,
-    /// Another wire version.
-    #[error("wire version {got}, expected {expected}")]
+    /// Another wire version: a node of an older or newer release. Its
+    /// bytes are never parsed.
+    #[error("the peer speaks wire version {got}, this build speaks only {expected}: upgrade every node of the cluster to one release (version 3 added group ids)")]
     Version {
         /// The version byte received.
         got: u8,
@@ -61,7 +64,7 @@ impl Envelope {
     ///
     /// ```
     /// use raft_actors_transport_http::wire::Envelope;
-    /// let e = Envelope { cluster_id: 1, from: 2, to: 3, batches: vec![] };
+    /// let e = Envelope { cluster_id: 1, from: 2, to: 3, group: 0, batches: vec![] };
     /// assert_eq!(Envelope::decode(&e.encode().unwrap()).unwrap(), e);
     /// assert!(Envelope::decode(&[0xff]).is_err());
     /// ```

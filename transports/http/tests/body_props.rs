@@ -11,6 +11,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
     (
         any::<u64>(),
         1u64..5,
+        any::<u64>(),
         proptest::collection::vec(
             proptest::collection::vec(
                 (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..64)),
@@ -19,10 +20,11 @@ fn envelope() -> impl Strategy<Value = Envelope> {
             0..4,
         ),
     )
-        .prop_map(|(cluster_id, from, batches)| Envelope {
+        .prop_map(|(cluster_id, from, group, batches)| Envelope {
             cluster_id,
             from,
             to: 1,
+            group,
             batches: batches
                 .into_iter()
                 .map(|b| {

@@ -1,6 +1,7 @@
 //! What the conformance suite cannot check from outside: refusals of a
 //! wrong cluster, an unknown sender and a forged message; the body limit
-//! (413, before the body is read); malformed and wrong-version bodies.
+//! (413, before the body is read); malformed and wrong-version bodies; a
+//! body of another group.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use raft_actors::core::{Body, Message};
 use raft_actors::transport::Peer;
-use raft_actors_transport_http::wire::{Envelope, PATH};
+use raft_actors_transport_http::wire::{Envelope, PATH, WIRE_VERSION};
 use raft_actors_transport_http::{HttpConfig, HttpTransport};
 use tokio::sync::mpsc;
 
@@ -38,6 +39,14 @@ fn node1() -> (HttpTransport, String, mpsc::UnboundedReceiver<Peer>) {
     (t, format!("http://{addr}{PATH}"), rx)
 }
 
+/// The next batch delivered to the node, within 5 s.
+async fn delivered(rx: &mut mpsc::UnboundedReceiver<Peer>) -> Peer {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("in time")
+        .expect("delivered")
+}
+
 async fn post(url: &str, body: Vec<u8>) -> u16 {
     awc::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -51,10 +60,15 @@ async fn post(url: &str, body: Vec<u8>) -> u16 {
 }
 
 fn envelope(cluster_id: u64, from: u64, messages: Vec<Message>) -> Vec<u8> {
+    envelope_of(0, cluster_id, from, messages)
+}
+
+fn envelope_of(group: u64, cluster_id: u64, from: u64, messages: Vec<Message>) -> Vec<u8> {
     Envelope {
         cluster_id,
         from,
         to: 1,
+        group,
         batches: vec![messages],
     }
     .encode()
@@ -90,12 +104,53 @@ async fn refusals_and_limits() {
     assert_eq!(post(&url, vec![1; 8192]).await, 413, "over the body limit");
     assert!(rx.try_recv().is_err(), "nothing delivered so far");
     assert_eq!(post(&url, envelope(7, 2, vec![hb(2, 1)])).await, 204);
-    let got = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .expect("in time")
-        .expect("delivered");
+    let got = delivered(&mut rx).await;
     assert_eq!(got.messages, vec![hb(2, 1)]);
     assert_eq!(t.metrics().peers[&2].messages_received, 1);
     assert_eq!(t.metrics().peers[&2].frames_received, 1, "one request");
+    t.shutdown().await;
+}
+
+async fn post_for_text(url: &str, body: Vec<u8>) -> (u16, String) {
+    let mut res = awc::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .finish()
+        .post(url)
+        .send_body(body)
+        .await
+        .expect("a response");
+    let text = res.body().await.expect("a body");
+    (
+        res.status().as_u16(),
+        String::from_utf8_lossy(&text).into_owned(),
+    )
+}
+
+#[actix_rt::test]
+async fn an_older_node_and_another_group_are_refused_with_one_clear_line() {
+    let (t, url, mut rx) = node1();
+    // A body as a node of wire version 2 (before group ids) posts it: the
+    // version byte 2, then its envelope, never parsed.
+    let mut old = envelope(7, 2, vec![hb(2, 1)]);
+    old[0] = 2;
+    let (status, text) = post_for_text(&url, old).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("wire version 2") && text.contains(&format!("only {WIRE_VERSION}")),
+        "{text}"
+    );
+    assert!(!text.contains('\n'), "one line: {text}");
+    assert_eq!(t.metrics().bad_bodies, 1);
+
+    let (status, text) = post_for_text(&url, envelope_of(5, 7, 2, vec![hb(2, 1)])).await;
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("group 5"), "{text}");
+    assert_eq!(t.metrics().other_group, 1);
+    assert!(rx.try_recv().is_err(), "nothing delivered");
+
+    // The group it carries is still served.
+    assert_eq!(post(&url, envelope(7, 2, vec![hb(2, 1)])).await, 204);
+    let got = delivered(&mut rx).await;
+    assert_eq!(got.messages, vec![hb(2, 1)]);
     t.shutdown().await;
 }

@@ -89,6 +89,7 @@ fn envelope(from: u64) -> Vec<u8> {
         cluster_id: CLUSTER,
         from,
         to: 1,
+        group: 0,
         batches: vec![vec![heartbeat(from, 1, 1)]],
     }
     .encode()

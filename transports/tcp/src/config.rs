@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use raft_actors::core::NodeId;
+use raft_actors::core::{GroupId, NodeId, DEFAULT_GROUP};
 use raft_actors_tls::PeerTls;
 
 use crate::frame::DEFAULT_MAX_FRAME_BYTES;
@@ -59,6 +59,11 @@ pub struct TcpConfig {
     /// names `node-<peer>`, and the acceptor checks the dialler's names the
     /// node its handshake claims. `None`: plain TCP.
     pub tls: Option<PeerTls>,
+    /// The Raft group whose batches this transport carries: its sends are
+    /// tagged with it, and received batches of any other group are dropped
+    /// and counted ([`TcpMetrics::other_group`](crate::TcpMetrics::other_group)).
+    /// [`DEFAULT_GROUP`] for a single-group service.
+    pub group: GroupId,
 }
 
 impl TcpConfig {
@@ -78,13 +83,14 @@ impl TcpConfig {
             learn_peers: false,
             seed: 0,
             tls: None,
+            group: DEFAULT_GROUP,
         }
     }
 
     /// The largest batch [`raft_actors::transport::estimated_size`] may
     /// report: the frame limit less the frame's own overhead (version
-    /// byte, enum tag, vector length).
+    /// byte, enum tag, group id, vector length).
     pub fn max_batch_bytes(&self) -> usize {
-        self.max_frame_bytes.saturating_sub(16)
+        self.max_frame_bytes.saturating_sub(32)
     }
 }

@@ -7,7 +7,7 @@
 //! panic (a peer's bytes are untrusted input).
 
 use bytes::{Buf, BufMut, BytesMut};
-use raft_actors::core::{Message, NodeId};
+use raft_actors::core::{GroupId, Message, NodeId};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio_util::codec::Decoder;
@@ -16,7 +16,9 @@ use tokio_util::codec::Decoder;
 /// change of [`Frame`] or of the core's [`Message`], so a node never
 /// misreads a newer peer's bytes as valid messages.
 /// Version 2: `InstallSnapshot` carries the snapshot's size and CRC.
-pub const WIRE_VERSION: u8 = 2;
+/// Version 3: every batch carries its Raft group ([`GroupId`]), so one
+/// connection can carry the batches of many groups.
+pub const WIRE_VERSION: u8 = 3;
 
 /// Bytes of the length prefix.
 pub const LEN_BYTES: usize = 4;
@@ -49,8 +51,10 @@ pub enum Frame {
         reason: String,
     },
     /// One [`Transport::send`](raft_actors::transport::Transport::send)
-    /// batch, delivered as one `Peer` message.
+    /// batch, delivered as one `Peer` message to the node of its group.
     Batch {
+        /// The Raft group the messages belong to.
+        group: GroupId,
         /// The messages, in send order.
         messages: Vec<Message>,
     },
@@ -85,8 +89,10 @@ pub enum FrameError {
     /// A zero length prefix: not even a version byte.
     #[error("empty frame")]
     Empty,
-    /// The peer speaks another wire version.
-    #[error("wire version {got}, expected {expected}")]
+    /// The peer speaks another wire version: a node of an older or newer
+    /// build. Its bytes are never parsed, since every version changes
+    /// what they mean.
+    #[error("the peer speaks wire version {got}, this build speaks only {expected}: upgrade every node of the cluster to one release (version 3 added group ids)")]
     Version {
         /// The version byte received.
         got: u8,

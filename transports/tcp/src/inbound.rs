@@ -194,7 +194,7 @@ impl Conn {
             PeerCounters::add(&counters.bytes_received, decoded - counted);
             counted = decoded;
             match next {
-                Some(Ok(Frame::Batch { messages })) => {
+                Some(Ok(Frame::Batch { group, messages })) => {
                     // The core checks every field, but not that a message
                     // came from whom it says: the handshake does.
                     if let Some(m) = messages.iter().find(|m| m.from != from || m.to != node) {
@@ -202,8 +202,13 @@ impl Conn {
                         warn!(node, %remote, peer = from, claimed_from = m.from, to = m.to, "closing connection: message not from the handshake's peer");
                         return;
                     }
-                    PeerCounters::add(&counters.messages_received, messages.len() as u64);
                     PeerCounters::add(&counters.frames_received, 1);
+                    if group != self.cfg.group {
+                        self.global.other_group.fetch_add(1, Ordering::Relaxed);
+                        warn!(node, %remote, peer = from, group, serves = self.cfg.group, "dropping a batch of a group this transport does not carry");
+                        continue;
+                    }
+                    PeerCounters::add(&counters.messages_received, messages.len() as u64);
                     // A stopped node drops it: a crashed peer, to Raft.
                     self.inbox.do_send(Peer { messages });
                 }

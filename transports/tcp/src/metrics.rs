@@ -23,8 +23,12 @@ pub struct TcpMetrics {
     /// one that does not name the node it claims; a node dialled whose
     /// certificate is refused likewise.
     pub tls_refused: u64,
-    /// Incoming connections closed for an oversized or malformed frame.
+    /// Incoming connections closed for an oversized or malformed frame,
+    /// or one of another wire version (a node of another release).
     pub bad_frames: u64,
+    /// Batches received for a Raft group this transport does not carry,
+    /// dropped (the connection stays up: the peer may host more groups).
+    pub other_group: u64,
 }
 
 /// The live counts of one peer, shared by its sending task and the
@@ -85,4 +89,5 @@ pub(crate) struct Global {
     pub refused: AtomicU64,
     pub tls_refused: AtomicU64,
     pub bad_frames: AtomicU64,
+    pub other_group: AtomicU64,
 }

@@ -174,7 +174,11 @@ async fn pump(
         let (mut sent, mut frames) = (0u64, 0u64);
         for messages in first {
             let n = messages.len() as u64;
-            match codec.encode_into(&Frame::Batch { messages }, &mut buf) {
+            let frame = Frame::Batch {
+                group: link.cfg.group,
+                messages,
+            };
+            match codec.encode_into(&frame, &mut buf) {
                 Ok(_) => {
                     sent += n;
                     frames += 1;

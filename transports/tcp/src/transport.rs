@@ -201,6 +201,7 @@ impl TcpTransport {
             tls_refused: self.inner.global.tls_refused.load(Ordering::Relaxed)
                 + self.inner.cfg.tls.as_ref().map_or(0, PeerTls::refusals),
             bad_frames: self.inner.global.bad_frames.load(Ordering::Relaxed),
+            other_group: self.inner.global.other_group.load(Ordering::Relaxed),
         }
     }
 

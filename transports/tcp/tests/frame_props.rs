@@ -129,7 +129,8 @@ fn frame() -> impl Strategy<Value = Frame> {
         }),
         Just(Frame::Welcome),
         ".{0,40}".prop_map(|reason| Frame::Refused { reason }),
-        proptest::collection::vec(message(), 0..6).prop_map(|messages| Frame::Batch { messages }),
+        (any::<u64>(), proptest::collection::vec(message(), 0..6))
+            .prop_map(|(group, messages)| Frame::Batch { group, messages }),
     ]
 }
 

@@ -11,7 +11,7 @@ use raft_actors::core::{Body, Message};
 use raft_actors::testing::{eventually, inbox};
 use raft_actors::transport::Peer;
 use raft_actors::transport::{Transport, TransportError};
-use raft_actors_transport_tcp::frame::{Frame, FrameCodec};
+use raft_actors_transport_tcp::frame::{decode_body, Frame, FrameCodec, FrameError, WIRE_VERSION};
 use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -146,7 +146,7 @@ async fn an_oversized_or_malformed_frame_closes_only_its_connection() {
         // A wrong wire version.
         &[0, 0, 0, 2, 99, 0],
         // The right version, then bytes that are no frame.
-        &[0, 0, 0, 3, 1, 0xff, 0xff],
+        &[0, 0, 0, 3, WIRE_VERSION, 0xff, 0xff],
     ];
     for (i, bad) in bad_inputs.iter().enumerate() {
         let (mut s, reply) = raw_hello(peers[&1], CLUSTER, 2).await;
@@ -182,6 +182,7 @@ async fn a_message_claiming_another_sender_closes_the_connection() {
     FrameCodec::new(1 << 20)
         .encode_into(
             &Frame::Batch {
+                group: 0,
                 messages: vec![hb(3, 1, 1)],
             },
             &mut buf,
@@ -263,4 +264,131 @@ async fn a_full_queue_drops_and_counts() {
         t1.send(2, vec![hb(1, 2, 1)]),
         Err(TransportError::Unreachable(2))
     );
+}
+
+/// A `Hello` as a node of wire version 2 (before group ids) sends it: the
+/// version byte 2, then the same postcard fields.
+fn version_2_hello(from: u64) -> Vec<u8> {
+    let body = postcard::to_extend(
+        &Frame::Hello {
+            cluster_id: CLUSTER,
+            from,
+            to: 1,
+        },
+        vec![2u8],
+    )
+    .expect("encode");
+    let mut raw = u32::try_from(body.len())
+        .expect("small")
+        .to_be_bytes()
+        .to_vec();
+    raw.extend_from_slice(&body);
+    raw
+}
+
+#[actix_rt::test]
+async fn a_node_of_the_older_wire_version_is_refused_with_one_clear_line() {
+    init_logging();
+    let (l1, _l2, peers) = two_nodes();
+    let (t1, mut rx) = node1(l1, &peers);
+    // The line a node logs for such a peer names both versions and says
+    // what to do; the bytes after the version byte are never parsed.
+    let raw = version_2_hello(2);
+    let err = decode_body(&raw[4..]).expect_err("a version-2 frame is refused");
+    assert!(
+        matches!(
+            err,
+            FrameError::Version {
+                got: 2,
+                expected: WIRE_VERSION
+            }
+        ),
+        "{err:?}"
+    );
+    let line = err.to_string();
+    assert!(
+        line.contains("wire version 2") && line.contains(&format!("only {WIRE_VERSION}")),
+        "{line}"
+    );
+    assert!(!line.contains('\n'), "one line: {line}");
+
+    let mut s = TcpStream::connect(peers[&1]).await.expect("connect");
+    s.write_all(&raw).await.expect("write");
+    assert_closed(s).await;
+    eventually("the old node's handshake counted as a bad frame", || {
+        t1.metrics().bad_frames == 1
+    })
+    .await;
+    assert_eq!(
+        t1.metrics().refused,
+        0,
+        "refused for its version, not its claim"
+    );
+    assert!(rx.try_recv().is_err(), "nothing delivered");
+}
+
+#[actix_rt::test]
+async fn a_batch_of_another_group_is_dropped_and_counted_and_the_connection_kept() {
+    init_logging();
+    let (l1, _l2, peers) = two_nodes();
+    let (t1, mut rx) = node1(l1, &peers);
+    let (mut s, reply) = raw_hello(peers[&1], CLUSTER, 2).await;
+    assert_eq!(reply, Some(Frame::Welcome));
+    let codec = FrameCodec::new(1 << 20);
+    let mut buf = BytesMut::new();
+    for (group, seq) in [(5, 1), (0, 2)] {
+        codec
+            .encode_into(
+                &Frame::Batch {
+                    group,
+                    messages: vec![hb(2, 1, seq)],
+                },
+                &mut buf,
+            )
+            .expect("encode");
+    }
+    s.write_all(&buf).await.expect("write");
+    // Only group 0's batch, the one this transport carries, arrives, over
+    // the same connection.
+    let got = recv(&mut rx).await.expect("delivered");
+    assert_eq!(got.messages, vec![hb(2, 1, 2)]);
+    let m = t1.metrics();
+    assert_eq!(m.other_group, 1);
+    assert_eq!(m.bad_frames, 0);
+    assert_eq!(m.peers[&2].frames_received, 2);
+    assert_eq!(m.peers[&2].messages_received, 1);
+    assert!(
+        rx.try_recv().is_err(),
+        "group 5's batch was never delivered"
+    );
+}
+
+#[actix_rt::test]
+async fn two_transports_of_one_group_talk_and_of_two_groups_do_not() {
+    init_logging();
+    let (l1, l2, peers) = two_nodes();
+    let mut cfg1 = TcpConfig::new(1, CLUSTER, peers.clone());
+    cfg1.group = 9;
+    let t1 = TcpTransport::new(cfg1).expect("new");
+    let (inb1, mut rx1) = inbox();
+    t1.serve(l1, inb1).expect("serve");
+    let mut cfg2 = TcpConfig::new(2, CLUSTER, peers.clone());
+    cfg2.group = 9;
+    let t2 = TcpTransport::new(cfg2).expect("new");
+    let (inb2, _rx2) = inbox();
+    t2.serve(l2, inb2).expect("serve");
+    t2.send(1, vec![hb(2, 1, 1)]).expect("send");
+    let got = recv(&mut rx1).await.expect("delivered within group 9");
+    assert_eq!(got.messages, vec![hb(2, 1, 1)]);
+
+    // A third transport, node 2 of group 0, reaches node 1 but not its group.
+    let mut cfg3 = TcpConfig::new(2, CLUSTER, peers);
+    cfg3.group = 0;
+    let t3 = TcpTransport::new(cfg3).expect("new");
+    t3.send(1, vec![hb(2, 1, 2)]).expect("send");
+    eventually("group 0's batch dropped by group 9's transport", || {
+        t1.metrics().other_group == 1
+    })
+    .await;
+    assert!(rx1.try_recv().is_err(), "nothing of group 0 delivered");
 }

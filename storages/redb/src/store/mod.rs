@@ -2,10 +2,12 @@
 //! runs only on the storage's own thread (see [`crate::storage`]), never on
 //! an async executor.
 //!
-//! Layout: table `meta` holds the file's format version and the hard state
-//! and configuration records; `log` maps an index to its entry's record;
-//! `snapshot` holds the latest snapshot (metadata and data in one record,
-//! so they can never disagree). Everything one `Ready` persists is one
+//! Layout (format 3): table `meta` holds the file's format version;
+//! `group_meta` holds each Raft group's hard state and configuration
+//! records under `(group, name)`; `log` maps `(group, index)` to an
+//! entry's record; `snapshot` holds each group's latest snapshot record.
+//! Every key starts with the group, so one file can hold many groups'
+//! logs (multi-raft) and a store reads and writes only its own group's. Everything one `Ready` persists is one
 //! write transaction, committed with redb's immediate durability: one
 //! fsync. A transaction that fails anywhere is dropped uncommitted, so
 //! nothing of it reaches the disk or the in-memory bounds. Opening, and
@@ -17,16 +19,26 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use raft_actors::core::{Entry, HardState, LogIndex, Membership, Term};
+use raft_actors::core::{Entry, GroupId, HardState, LogIndex, Membership, Term};
 use raft_actors::storage::{LogReader, Snapshot, StorageError, ToPersist};
 use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use crate::error::RedbError;
 use crate::record;
 
+/// File-wide: the format marker.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
-const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
+/// Per group: its hard state and configuration, keyed `(group, name)`.
+const GROUP_META: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("group_meta");
+/// Per group: its entries, keyed `(group, index)`.
+const LOG: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("log");
+/// Per group: its latest snapshot, keyed `(group, name)`.
+const SNAPSHOT: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("snapshot");
+
+/// An open `log` table.
+type LogTable<'t> = Table<'t, (u64, u64), &'static [u8]>;
+/// An open `group_meta` or `snapshot` table.
+type NamedTable<'t> = Table<'t, (u64, &'static str), &'static [u8]>;
 
 const FORMAT_KEY: &str = "format";
 const HARD_STATE_KEY: &str = "hard_state";
@@ -81,6 +93,8 @@ pub(crate) struct Store {
     /// file closes when the store does.
     db: Arc<Database>,
     path: PathBuf,
+    /// The Raft group whose records this store reads and writes.
+    group: GroupId,
     bounds: Bounds,
     counters: Arc<Counters>,
     /// Set by the first write that failed on I/O (a commit whose fsync
@@ -123,6 +137,7 @@ pub(crate) fn decode_entry(path: &Path, key: u64, bytes: &[u8]) -> Result<Entry,
 pub(crate) struct LogFile {
     db: Weak<Database>,
     path: PathBuf,
+    group: GroupId,
 }
 
 impl LogReader for LogFile {
@@ -141,9 +156,13 @@ impl LogReader for LogFile {
         let txn = db.begin_read().map_err(|e| sio(&e))?;
         let log = txn.open_table(LOG).map_err(|e| sio(&e))?;
         let mut out = Vec::with_capacity((last - first + 1).min(4096) as usize);
-        for item in log.range(first..=last).map_err(|e| sio(&e))? {
+        let (group, path) = (self.group, &self.path);
+        for item in log
+            .range((group, first)..=(group, last))
+            .map_err(|e| sio(&e))?
+        {
             let (k, v) = item.map_err(|e| sio(&e))?;
-            out.push(decode_entry(&self.path, k.value(), v.value()).map_err(StorageError::from)?);
+            out.push(decode_entry(path, k.value().1, v.value()).map_err(StorageError::from)?);
         }
         match out.first() {
             Some(e) if e.index == first && out.len() as u64 == last - first + 1 => Ok(out),
@@ -163,6 +182,7 @@ impl Store {
         LogFile {
             db: Arc::downgrade(&self.db),
             path: self.path.clone(),
+            group: self.group,
         }
     }
 
@@ -225,8 +245,8 @@ impl Store {
         let rec = record::encode(membership).map_err(|e| self.sio(e))?;
         let txn = self.db.begin_write().map_err(|e| self.sio(e))?;
         {
-            let mut meta = txn.open_table(META).map_err(|e| self.sio(e))?;
-            meta.insert(MEMBERSHIP_KEY, rec.as_slice())
+            let mut meta = txn.open_table(GROUP_META).map_err(|e| self.sio(e))?;
+            meta.insert((self.group, MEMBERSHIP_KEY), rec.as_slice())
                 .map_err(|e| self.sio(e))?;
         }
         self.commit(txn, 0)?;
@@ -274,18 +294,18 @@ impl Store {
         let written = batch.entries.len() as u64;
         {
             let mut log = txn.open_table(LOG).map_err(|e| self.sio(e))?;
-            let mut meta = txn.open_table(META).map_err(|e| self.sio(e))?;
+            let mut meta = txn.open_table(GROUP_META).map_err(|e| self.sio(e))?;
             if let Some(hs) = self.deferred.filter(|_| batch.hard_state.is_none()) {
                 // First, so that what the batch itself sets (a snapshot's
                 // commit index) lands on top of it.
                 let rec = record::encode(&hs).map_err(|e| self.sio(e))?;
-                meta.insert(HARD_STATE_KEY, rec.as_slice())
+                meta.insert((self.group, HARD_STATE_KEY), rec.as_slice())
                     .map_err(|e| self.sio(e))?;
             }
             if let Some(membership) = &batch.membership {
                 // A founding's first configuration.
                 let rec = record::encode(membership).map_err(|e| self.sio(e))?;
-                meta.insert(MEMBERSHIP_KEY, rec.as_slice())
+                meta.insert((self.group, MEMBERSHIP_KEY), rec.as_slice())
                     .map_err(|e| self.sio(e))?;
                 next.has_membership = true;
             }
@@ -336,8 +356,8 @@ impl Store {
 
     fn append(
         &self,
-        log: &mut Table<'_, u64, &'static [u8]>,
-        meta: &mut Table<'_, &'static str, &'static [u8]>,
+        log: &mut LogTable<'_>,
+        meta: &mut NamedTable<'_>,
         next: &mut Bounds,
         hard_state: Option<HardState>,
         entries: Vec<Entry>,
@@ -357,7 +377,7 @@ impl Store {
             self.drop_from(log, next, first.index)?;
             for e in &entries {
                 let rec = record::encode(e).map_err(|err| self.sio(err))?;
-                log.insert(e.index, rec.as_slice())
+                log.insert((self.group, e.index), rec.as_slice())
                     .map_err(|err| self.sio(err))?;
             }
             let lo = next.held.map_or(first.index, |(f, _)| f);
@@ -366,7 +386,7 @@ impl Store {
         }
         if let Some(hs) = hard_state {
             let rec = record::encode(&hs).map_err(|e| self.sio(e))?;
-            meta.insert(HARD_STATE_KEY, rec.as_slice())
+            meta.insert((self.group, HARD_STATE_KEY), rec.as_slice())
                 .map_err(|e| self.sio(e))?;
             next.hard_state = hs;
         }
@@ -376,7 +396,7 @@ impl Store {
     /// Removes held entries from `from` on, inside the caller's transaction.
     fn drop_from(
         &self,
-        log: &mut Table<'_, u64, &'static [u8]>,
+        log: &mut LogTable<'_>,
         next: &mut Bounds,
         from: LogIndex,
     ) -> Result<(), StorageError> {
@@ -384,7 +404,7 @@ impl Store {
             return Ok(());
         };
         for index in from.max(first)..=last {
-            log.remove(index).map_err(|e| self.sio(e))?;
+            log.remove((self.group, index)).map_err(|e| self.sio(e))?;
         }
         next.held = (from > first).then(|| (first, last.min(from - 1)));
         Ok(())
@@ -392,7 +412,7 @@ impl Store {
 
     fn save_snapshot(
         &self,
-        snaps: &mut Table<'_, &'static str, &'static [u8]>,
+        snaps: &mut NamedTable<'_>,
         next: &mut Bounds,
         snapshot: Snapshot,
     ) -> Result<(), StorageError> {
@@ -412,7 +432,7 @@ impl Store {
         }
         let rec = record::encode(&snapshot).map_err(|e| self.sio(e))?;
         snaps
-            .insert(SNAPSHOT_KEY, rec.as_slice())
+            .insert((self.group, SNAPSHOT_KEY), rec.as_slice())
             .map_err(|e| self.sio(e))?;
         next.snapshot = (snapshot.meta.index, snapshot.meta.term);
         Ok(())
@@ -424,9 +444,9 @@ impl Store {
     /// the old snapshot and log as they were.
     fn install(
         &self,
-        log: &mut Table<'_, u64, &'static [u8]>,
-        meta: &mut Table<'_, &'static str, &'static [u8]>,
-        snaps: &mut Table<'_, &'static str, &'static [u8]>,
+        log: &mut LogTable<'_>,
+        meta: &mut NamedTable<'_>,
+        snaps: &mut NamedTable<'_>,
         next: &mut Bounds,
         snapshot: Snapshot,
     ) -> Result<(), StorageError> {
@@ -439,7 +459,7 @@ impl Store {
         }
         let matching = match next.held {
             Some((first, last)) if (first..=last).contains(&index) => {
-                match log.get(index).map_err(|e| self.sio(e))? {
+                match log.get((self.group, index)).map_err(|e| self.sio(e))? {
                     Some(rec) => {
                         let e: Entry =
                             record::decode(rec.value()).map_err(|e| StorageError::Corrupt {
@@ -459,19 +479,19 @@ impl Store {
             self.drop_from(log, next, first)?;
         }
         let membership = record::encode(&snapshot.meta.membership).map_err(|e| self.sio(e))?;
-        meta.insert(MEMBERSHIP_KEY, membership.as_slice())
+        meta.insert((self.group, MEMBERSHIP_KEY), membership.as_slice())
             .map_err(|e| self.sio(e))?;
         next.has_membership = true;
         if next.hard_state.commit < index {
             next.hard_state.commit = index;
             let rec = record::encode(&next.hard_state).map_err(|e| self.sio(e))?;
-            meta.insert(HARD_STATE_KEY, rec.as_slice())
+            meta.insert((self.group, HARD_STATE_KEY), rec.as_slice())
                 .map_err(|e| self.sio(e))?;
         }
         let term = snapshot.meta.term;
         let rec = record::encode(&snapshot).map_err(|e| self.sio(e))?;
         snaps
-            .insert(SNAPSHOT_KEY, rec.as_slice())
+            .insert((self.group, SNAPSHOT_KEY), rec.as_slice())
             .map_err(|e| self.sio(e))?;
         next.snapshot = (index, term);
         Ok(())
@@ -479,7 +499,7 @@ impl Store {
 
     fn compact(
         &self,
-        log: &mut Table<'_, u64, &'static [u8]>,
+        log: &mut LogTable<'_>,
         next: &mut Bounds,
         upto: LogIndex,
     ) -> Result<(), StorageError> {
@@ -495,7 +515,7 @@ impl Store {
     /// Removes held entries up to `upto`, inside the caller's transaction.
     fn drop_upto(
         &self,
-        log: &mut Table<'_, u64, &'static [u8]>,
+        log: &mut LogTable<'_>,
         next: &mut Bounds,
         upto: LogIndex,
     ) -> Result<(), StorageError> {
@@ -503,7 +523,7 @@ impl Store {
             return Ok(());
         };
         for index in first..=upto.min(last) {
-            log.remove(index).map_err(|e| self.sio(e))?;
+            log.remove((self.group, index)).map_err(|e| self.sio(e))?;
         }
         next.held = (upto < last).then(|| (first.max(upto + 1), last));
         Ok(())

@@ -8,12 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use raft_actors::core::{Entry, HardState, Membership};
+use raft_actors::core::{Entry, GroupId, HardState, Membership};
 use raft_actors::storage::{LogState, Snapshot, StorageError};
-use redb::{Database, ReadableTable, StorageBackend, TableError};
+use redb::{Database, StorageBackend, TableError};
 
 use super::{
-    decode_entry, Bounds, Counters, Store, FILE_NAME, FORMAT_KEY, HARD_STATE_KEY, LOG,
+    decode_entry, Bounds, Counters, Store, FILE_NAME, FORMAT_KEY, GROUP_META, HARD_STATE_KEY, LOG,
     MEMBERSHIP_KEY, META, SIDECAR_NAME, SNAPSHOT, SNAPSHOT_KEY,
 };
 use crate::error::RedbError;
@@ -60,6 +60,7 @@ impl Store {
     /// Answers the store and the configuration it holds.
     pub(crate) fn open(
         dir: &Path,
+        group: GroupId,
         counters: Arc<Counters>,
     ) -> Result<(Store, Membership), RedbError> {
         let data_dir = |reason: String| RedbError::DataDir {
@@ -98,7 +99,7 @@ impl Store {
                 e.to_string()
             },
         })?;
-        Store::init(db, path, Some(sidecar), counters)
+        Store::init(db, path, group, Some(sidecar), counters)
     }
 
     /// Opens or creates the store on a caller's `backend`, named `name` in
@@ -108,6 +109,7 @@ impl Store {
     pub(crate) fn open_backend(
         backend: impl StorageBackend,
         name: PathBuf,
+        group: GroupId,
         counters: Arc<Counters>,
     ) -> Result<(Store, Membership), RedbError> {
         let db = builder()
@@ -116,7 +118,7 @@ impl Store {
                 path: name.clone(),
                 reason: e.to_string(),
             })?;
-        Store::init(db, name, None, counters)
+        Store::init(db, name, group, None, counters)
     }
 
     /// The snapshot record, if the store holds one (read again: opening
@@ -128,7 +130,10 @@ impl Store {
             Err(TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(self.io(e)),
         };
-        let Some(rec) = table.get(SNAPSHOT_KEY).map_err(|e| self.io(e))? else {
+        let Some(rec) = table
+            .get((self.group, SNAPSHOT_KEY))
+            .map_err(|e| self.io(e))?
+        else {
             return Ok(None);
         };
         record::decode(rec.value())
@@ -141,12 +146,14 @@ impl Store {
     fn init(
         db: Database,
         path: PathBuf,
+        group: GroupId,
         sidecar: Option<PathBuf>,
         counters: Arc<Counters>,
     ) -> Result<(Store, Membership), RedbError> {
         let mut store = Store {
             db: Arc::new(db),
             path,
+            group,
             bounds: Bounds::default(),
             counters,
             poisoned: None,
@@ -251,8 +258,15 @@ impl Store {
 
     fn has_membership(&self) -> Result<bool, RedbError> {
         let txn = self.db.begin_read().map_err(|e| self.io(e))?;
-        let meta = txn.open_table(META).map_err(|e| self.io(e))?;
-        let found = meta.get(MEMBERSHIP_KEY).map_err(|e| self.io(e))?.is_some();
+        let meta = match txn.open_table(GROUP_META) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(false),
+            Err(e) => return Err(self.io(e)),
+        };
+        let found = meta
+            .get((self.group, MEMBERSHIP_KEY))
+            .map_err(|e| self.io(e))?
+            .is_some();
         Ok(found)
     }
 
@@ -264,10 +278,16 @@ impl Store {
     pub(crate) fn read_all(&self) -> Result<LogState, RedbError> {
         let path = &self.path;
         let txn = self.db.begin_read().map_err(|e| self.io(e))?;
-        let meta = txn.open_table(META).map_err(|e| self.io(e))?;
+        let group = self.group;
+        let meta = match txn.open_table(GROUP_META) {
+            Ok(t) => Some(t),
+            Err(TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(self.io(e)),
+        };
         let get_meta = |key: &str| -> Result<Option<Vec<u8>>, RedbError> {
+            let Some(meta) = &meta else { return Ok(None) };
             Ok(meta
-                .get(key)
+                .get((group, key))
                 .map_err(|e| self.io(e))?
                 .map(|v| v.value().to_vec()))
         };
@@ -284,7 +304,7 @@ impl Store {
             None => Membership::default(),
         };
         let snapshot: Option<Snapshot> = match txn.open_table(SNAPSHOT) {
-            Ok(t) => match t.get(SNAPSHOT_KEY).map_err(|e| self.io(e))? {
+            Ok(t) => match t.get((group, SNAPSHOT_KEY)).map_err(|e| self.io(e))? {
                 Some(rec) => Some(
                     record::decode(rec.value())
                         .map_err(|e| RedbError::record(path, 0, "snapshot", e))?,
@@ -297,9 +317,10 @@ impl Store {
         let mut entries: Vec<Entry> = Vec::new();
         match txn.open_table(LOG) {
             Ok(log) => {
-                for item in log.iter().map_err(|e| self.io(e))? {
+                let own = log.range((group, 0)..=(group, u64::MAX));
+                for item in own.map_err(|e| self.io(e))? {
                     let (k, v) = item.map_err(|e| self.io(e))?;
-                    let key = k.value();
+                    let key = k.value().1;
                     entries.push(decode_entry(path, key, v.value())?);
                 }
             }
