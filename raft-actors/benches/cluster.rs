@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p raft-actors --bench cluster` (env `BENCH_SECS` sets the
 //! measuring time per point, `BENCH_THREADS=1` runs every node on one
-//! thread).
+//! thread, `BENCH_CLIENTS=1,64` picks the points).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,7 +77,11 @@ fn main() {
         );
         println!("| concurrent proposers | proposals/s | p50 | p99 |");
         println!("|---:|---:|---:|---:|");
-        for clients in [1, 64, 256] {
+        let points: Vec<usize> = std::env::var("BENCH_CLIENTS")
+            .ok()
+            .map(|s| s.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+            .unwrap_or_else(|| vec![1, 64, 256]);
+        for clients in points {
             let (nodes, leader) = cluster((!one_thread).then_some(&arbiters[..])).await;
             // Warm up: allocations, the leader's pipeline.
             propose_load(&leader, clients, 0.3, |_| 1).await;

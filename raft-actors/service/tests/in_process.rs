@@ -406,6 +406,15 @@ impl NetworkTransport for LosesAnswers {
     fn set_peer(&self, id: NodeId, addr: SocketAddr) {
         self.inner.set_peer(id, addr)
     }
+    fn group_sender(&self, group: raft_actors::core::GroupId) -> Box<dyn Transport> {
+        Box::new(LosingSender {
+            inner: self.inner.group_sender(group),
+            lose: Arc::clone(&self.lose),
+        })
+    }
+    fn serve_group(&self, group: raft_actors::core::GroupId, inbox: Recipient<Peer>) {
+        self.inner.serve_group(group, inbox)
+    }
     fn advertise(&self, own: SocketAddr) {
         self.inner.advertise(own)
     }

@@ -6,7 +6,9 @@
 //! ([`linearizability`]) and one for any sequential [`Model`] of a service
 //! ([`model`], [`model_check`], the shipped [`models`]), the
 //! conformance suites for storage and transport adapters
-//! ([`storage_suite`](mod@storage_suite), [`transport_suite`](mod@transport_suite)),
+//! ([`storage_suite`](mod@storage_suite), [`transport_suite`](mod@transport_suite),
+//! and for many Raft groups over one socket transport
+//! [`group_suite`](mod@group_suite)),
 //! a fault-injecting TCP proxy for tests over real sockets ([`proxy`],
 //! [`proxy_mesh`]), network faults that one test body injects over every
 //! transport ([`network_faults`]), the cluster test bodies themselves
@@ -40,6 +42,7 @@ pub mod counter;
 pub mod deterministic;
 pub mod divergence;
 pub mod faulty_storage;
+pub mod group_suite;
 pub mod guide;
 pub mod history;
 pub mod key_value;
@@ -63,6 +66,7 @@ pub use cluster_builder::{ClusterBuilder, ClusterNetwork, TypedBuilder};
 pub use counter::Counter;
 pub use divergence::{Divergence, Fingerprints};
 pub use faulty_storage::{FaultHandle, FaultPlan, FaultStats, FaultyStorage, WriteFault};
+pub use group_suite::group_suite;
 pub use history::{History, Op, OpId, OpKind, Outcome};
 pub use key_value::{KeyValue, KeyValueHandle};
 pub use kv::{Kv, KvCommand};

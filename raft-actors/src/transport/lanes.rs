@@ -14,20 +14,31 @@ use std::task::Poll;
 
 use tokio::sync::mpsc;
 
-use crate::core::{Body, Message};
+use crate::core::{Body, GroupId, Message};
+
+/// One [`Transport::send`](super::Transport::send)'s messages and the Raft
+/// group they belong to: what a lane queues, so one peer's queue (and
+/// connection) can carry the batches of many groups.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupBatch {
+    /// The Raft group of every message.
+    pub group: GroupId,
+    /// The messages, in send order.
+    pub messages: Vec<Message>,
+}
 
 /// The sending side, held by [`Transport::send`](super::Transport::send).
 #[derive(Clone, Debug)]
 pub struct LaneSender {
-    control: mpsc::Sender<Vec<Message>>,
-    bulk: mpsc::Sender<Vec<Message>>,
+    control: mpsc::Sender<GroupBatch>,
+    bulk: mpsc::Sender<GroupBatch>,
 }
 
 /// The receiving side, held by the adapter's connection task.
 #[derive(Debug)]
 pub struct LaneReceiver {
-    control: mpsc::Receiver<Vec<Message>>,
-    bulk: mpsc::Receiver<Vec<Message>>,
+    control: mpsc::Receiver<GroupBatch>,
+    bulk: mpsc::Receiver<GroupBatch>,
 }
 
 /// Snapshot chunk batches queued per peer: the core keeps one chunk in
@@ -46,11 +57,12 @@ pub const SNAPSHOT_LANE_CAPACITY: usize = 4;
 ///     meta: SnapshotMeta { index: 9, term: 1, membership: Membership::voters([1, 2]) },
 ///     size: 4096, checksum: 0, offset: 0, data: vec![0u8; 1024].into(), done: false } };
 /// let beat = Message { from: 1, to: 2, term: 1, body: Body::TimeoutNow };
-/// tx.try_send(vec![chunk.clone(), chunk]).expect("queued");
-/// tx.try_send(vec![beat.clone()]).expect("queued");
-/// // The heartbeat, queued last, leaves first; then one chunk batch.
+/// tx.try_send(0, vec![chunk.clone(), chunk]).expect("queued");
+/// tx.try_send(7, vec![beat.clone()]).expect("queued");
+/// // The heartbeat, queued last, leaves first, with its group; then one
+/// // chunk batch.
 /// let write = rx.next_write(8).await.expect("open");
-/// assert_eq!(write[0], vec![beat]);
+/// assert_eq!((write[0].group, &write[0].messages), (7, &vec![beat]));
 /// assert_eq!(write.len(), 2);
 /// # }
 /// ```
@@ -78,10 +90,10 @@ fn is_bulk(m: &Message) -> bool {
 }
 
 impl LaneSender {
-    /// Queues `messages`, split by lane (order kept within each). Answers
-    /// `Err(n)` with how many messages were dropped because a lane was
-    /// full or closed; the rest were queued.
-    pub fn try_send(&self, messages: Vec<Message>) -> Result<(), u64> {
+    /// Queues `messages` of Raft group `group`, split by lane (order kept
+    /// within each). Answers `Err(n)` with how many messages were dropped
+    /// because a lane was full or closed; the rest were queued.
+    pub fn try_send(&self, group: GroupId, messages: Vec<Message>) -> Result<(), u64> {
         let (bulk, control): (Vec<Message>, Vec<Message>) = if messages.iter().any(is_bulk) {
             messages.into_iter().partition(is_bulk)
         } else {
@@ -93,6 +105,10 @@ impl LaneSender {
                 continue;
             }
             let n = batch.len() as u64;
+            let batch = GroupBatch {
+                group,
+                messages: batch,
+            };
             if lane.try_send(batch).is_err() {
                 dropped += n;
             }
@@ -115,7 +131,7 @@ impl LaneReceiver {
 
     /// Waits for the next batch, control lane first; `None` once the
     /// sender is gone and both lanes are empty.
-    pub async fn recv(&mut self) -> Option<Vec<Message>> {
+    pub async fn recv(&mut self) -> Option<GroupBatch> {
         std::future::poll_fn(|cx| {
             let control = match self.control.poll_recv(cx) {
                 Poll::Ready(Some(b)) => return Poll::Ready(Some(b)),
@@ -135,9 +151,9 @@ impl LaneReceiver {
     /// (up to `max` batches), then at most one bulk batch. Cancel-safe:
     /// nothing is taken before the first batch is, and nothing after it
     /// waits.
-    pub async fn next_write(&mut self, max: usize) -> Option<Vec<Vec<Message>>> {
+    pub async fn next_write(&mut self, max: usize) -> Option<Vec<GroupBatch>> {
         let first = self.recv().await?;
-        let bulk_taken = first.iter().any(is_bulk);
+        let bulk_taken = first.messages.iter().any(is_bulk);
         let mut batches = vec![first];
         while batches.len() < max.max(1) {
             match self.control.try_recv() {
@@ -179,6 +195,10 @@ mod tests {
         }
     }
 
+    fn g0(messages: Vec<Message>) -> GroupBatch {
+        GroupBatch { group: 0, messages }
+    }
+
     fn beat(term: u64) -> Message {
         Message {
             from: 1,
@@ -192,15 +212,18 @@ mod tests {
     async fn control_overtakes_chunks_and_one_write_carries_one_chunk_batch() {
         let (tx, mut rx) = lanes_with(16, 8);
         for i in 0..4 {
-            tx.try_send(vec![chunk(i * 64)]).expect("queued");
+            tx.try_send(0, vec![chunk(i * 64)]).expect("queued");
         }
-        tx.try_send(vec![beat(1), chunk(256)]).expect("queued");
-        tx.try_send(vec![beat(2)]).expect("queued");
+        tx.try_send(0, vec![beat(1), chunk(256)]).expect("queued");
+        tx.try_send(0, vec![beat(2)]).expect("queued");
         let w = rx.next_write(8).await.expect("write");
-        assert_eq!(w, vec![vec![beat(1)], vec![beat(2)], vec![chunk(0)]]);
+        assert_eq!(
+            w,
+            vec![g0(vec![beat(1)]), g0(vec![beat(2)]), g0(vec![chunk(0)])]
+        );
         // Then the chunks, in order, one per write.
         for offset in [64, 128, 192, 256] {
-            assert_eq!(rx.next_write(8).await, Some(vec![vec![chunk(offset)]]));
+            assert_eq!(rx.next_write(8).await, Some(vec![g0(vec![chunk(offset)])]));
         }
         drop(tx);
         assert_eq!(rx.next_write(8).await, None);
@@ -209,11 +232,23 @@ mod tests {
     #[actix_rt::test]
     async fn full_lanes_drop_and_count_without_blocking_the_other() {
         let (tx, mut rx) = lanes_with(2, 1);
-        tx.try_send(vec![chunk(0)]).expect("queued");
-        assert_eq!(tx.try_send(vec![chunk(64), chunk(128)]), Err(2));
-        tx.try_send(vec![beat(1)]).expect("control has room");
-        tx.try_send(vec![beat(2)]).expect("control has room");
-        assert_eq!(tx.try_send(vec![beat(3), chunk(64)]), Err(2));
-        assert_eq!(rx.recv().await, Some(vec![beat(1)]));
+        tx.try_send(0, vec![chunk(0)]).expect("queued");
+        assert_eq!(tx.try_send(0, vec![chunk(64), chunk(128)]), Err(2));
+        tx.try_send(0, vec![beat(1)]).expect("control has room");
+        tx.try_send(0, vec![beat(2)]).expect("control has room");
+        assert_eq!(tx.try_send(0, vec![beat(3), chunk(64)]), Err(2));
+        assert_eq!(rx.recv().await, Some(g0(vec![beat(1)])));
+    }
+
+    #[actix_rt::test]
+    async fn batches_of_many_groups_keep_their_group_and_their_order() {
+        let (tx, mut rx) = lanes_with(16, 4);
+        for (group, term) in [(3, 1), (0, 2), (3, 3), (9, 4)] {
+            tx.try_send(group, vec![beat(term)]).expect("queued");
+        }
+        tx.try_send(5, vec![chunk(0)]).expect("queued");
+        let w = rx.next_write(8).await.expect("write");
+        let got: Vec<(GroupId, u64)> = w.iter().map(|b| (b.group, b.messages[0].term)).collect();
+        assert_eq!(got, vec![(3, 1), (0, 2), (3, 3), (9, 4), (5, 1)]);
     }
 }

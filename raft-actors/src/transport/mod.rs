@@ -15,6 +15,7 @@
 //! The in-process adapter lives in [`memory`]; `transports/memory`
 //! re-exports it (see `transports/README.md` for why it lives here).
 
+mod group_sender;
 mod lanes;
 pub mod memory;
 mod network;
@@ -24,7 +25,8 @@ use thiserror::Error;
 
 use crate::core::{Body, Message, NodeId};
 
-pub use lanes::{lanes, LaneReceiver, LaneSender, SNAPSHOT_LANE_CAPACITY};
+pub use group_sender::{GroupSender, SharedTransport};
+pub use lanes::{lanes, GroupBatch, LaneReceiver, LaneSender, SNAPSHOT_LANE_CAPACITY};
 pub use memory::{LinkFaults, MemoryNetwork, MemoryTransport};
 pub use network::{NetworkTransport, PeerMetrics, ServeError};
 pub use peer::Peer;

@@ -16,7 +16,7 @@ use futures::future::BoxFuture;
 use thiserror::Error;
 
 use super::Transport;
-use crate::core::NodeId;
+use crate::core::{GroupId, NodeId};
 use crate::transport::Peer;
 
 /// What happened on the links with one peer.
@@ -68,6 +68,8 @@ pub enum ServeError {
 /// - [`serve`](Self::serve) delivers each received batch to `inbox` as one
 ///   [`Peer`] message, after checking its sender, and answers the address
 ///   it listens on;
+/// - a batch is delivered only to the mailbox of its own Raft group
+///   ([`serve_group`](Self::serve_group)), never to another group's;
 /// - [`set_peer`](Self::set_peer) may be called from any thread, any number
 ///   of times; a moved peer's queued batches may be lost (Raft resends);
 /// - [`advertise`](Self::advertise) takes effect for connections opened
@@ -86,6 +88,14 @@ pub trait NetworkTransport: Transport + Sync + fmt::Debug {
     /// Learns (or changes) where peer `id` listens; this node's own id is
     /// ignored.
     fn set_peer(&self, id: NodeId, addr: SocketAddr);
+    /// A sending handle for this process's node of Raft group `group`
+    /// (multi-raft): its batches travel on this transport's connections,
+    /// tagged with the group, beside every other group's.
+    fn group_sender(&self, group: GroupId) -> Box<dyn Transport>;
+    /// Delivers the received batches of Raft group `group` to `inbox`
+    /// from now on, beside the group [`serve`](Self::serve) delivers;
+    /// a batch of a group with no mailbox is dropped and counted.
+    fn serve_group(&self, group: GroupId, inbox: Recipient<Peer>);
     /// Tells peers, from now on, that this node listens at `own`, so one
     /// that learns peers can answer a node it was never told of.
     fn advertise(&self, own: SocketAddr);

@@ -10,13 +10,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use actix::Recipient;
 use actix_web::{web, HttpResponse};
-use raft_actors::transport::Peer;
 use raft_actors_tls::rustls::pki_types::CertificateDer;
 use raft_actors_tls::PeerTls;
 use raft_actors_transport_tcp::admission::{admit, Claim, Rules};
 use raft_actors_transport_tcp::peers::PeerTable;
+use raft_actors_transport_tcp::routes::GroupRoutes;
 use raft_actors_transport_tcp::PeerCounters;
 use tracing::warn;
 
@@ -25,7 +24,7 @@ use crate::HttpConfig;
 
 pub(crate) struct Endpoint {
     pub(crate) cfg: Arc<HttpConfig>,
-    pub(crate) inbox: Recipient<Peer>,
+    pub(crate) routes: Arc<GroupRoutes>,
     pub(crate) peers: Arc<PeerTable<PeerCounters>>,
     pub(crate) refused: Arc<AtomicU64>,
     pub(crate) bad_bodies: Arc<AtomicU64>,
@@ -105,7 +104,7 @@ pub(crate) async fn receive(
     if env
         .batches
         .iter()
-        .flatten()
+        .flat_map(|b| &b.messages)
         .any(|m| m.from != from || m.to != node)
     {
         state.bad_bodies.fetch_add(1, Ordering::Relaxed);
@@ -118,23 +117,31 @@ pub(crate) async fn receive(
     let Some(c) = state.peers.counters(from) else {
         return HttpResponse::Forbidden().finish();
     };
-    if env.group != state.cfg.group {
-        state.other_group.fetch_add(1, Ordering::Relaxed);
-        warn!(
-            node,
-            from,
-            group = env.group,
-            serves = state.cfg.group,
-            "refusing a request of a group this transport does not carry"
-        );
-        return HttpResponse::NotFound()
-            .body(format!("group {} is not carried by node {node}", env.group));
-    }
     PeerCounters::add(&c.bytes_received, body.len() as u64);
     PeerCounters::add(&c.frames_received, 1);
-    for messages in env.batches {
-        PeerCounters::add(&c.messages_received, messages.len() as u64);
-        state.inbox.do_send(Peer { messages });
+    let (mut delivered, mut unknown) = (0usize, None);
+    for batch in env.batches {
+        let n = batch.messages.len() as u64;
+        match state.routes.deliver(batch.group, batch.messages) {
+            Ok(()) => {
+                PeerCounters::add(&c.messages_received, n);
+                delivered += 1;
+            }
+            Err(_) => {
+                state.other_group.fetch_add(1, Ordering::Relaxed);
+                unknown = Some(batch.group);
+            }
+        }
     }
-    HttpResponse::NoContent().finish()
+    match unknown {
+        // Nothing of it for a group served here: the sender is told.
+        Some(group) if delivered == 0 => {
+            warn!(
+                node,
+                from, group, "refusing a request of groups this node does not serve"
+            );
+            HttpResponse::NotFound().body(format!("group {group} is not served by node {node}"))
+        }
+        _ => HttpResponse::NoContent().finish(),
+    }
 }

@@ -18,11 +18,13 @@ use actix_web::{web, App, HttpServer};
 use raft_actors::core::{GroupId, Message, NodeId, DEFAULT_GROUP};
 use raft_actors::transport::Peer;
 use raft_actors::transport::{
-    LaneReceiver, NetworkTransport, ServeError, Transport, TransportError,
+    GroupSender, LaneReceiver, NetworkTransport, ServeError, SharedTransport, Transport,
+    TransportError,
 };
 use raft_actors_tls::PeerTls;
 use raft_actors_transport_tcp::admission::Advertised;
 use raft_actors_transport_tcp::peers::{PeerTable, SpawnLink};
+use raft_actors_transport_tcp::routes::GroupRoutes;
 use raft_actors_transport_tcp::{Backoff, PeerCounters, PeerMetrics};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
@@ -136,8 +138,7 @@ pub struct HttpMetrics {
     /// naming another node than its sender, and certificates refused at a
     /// handshake in either direction (another CA's, expired).
     pub tls_refused: u64,
-    /// Requests refused because they carry a Raft group this transport
-    /// does not.
+    /// Batches received for a Raft group with no mailbox here, dropped.
     pub other_group: u64,
 }
 
@@ -165,6 +166,7 @@ struct Inner {
     bad_bodies: Arc<AtomicU64>,
     tls_refused: Arc<AtomicU64>,
     other_group: Arc<AtomicU64>,
+    routes: Arc<GroupRoutes>,
     advertised: Advertised,
     token: CancellationToken,
     tracker: TaskTracker,
@@ -230,6 +232,7 @@ impl HttpTransport {
                 bad_bodies: Arc::default(),
                 tls_refused: Arc::default(),
                 other_group: Arc::default(),
+                routes: Arc::default(),
                 advertised,
                 token,
                 tracker,
@@ -240,7 +243,9 @@ impl HttpTransport {
     }
 
     /// Serves the endpoint on `listener` (one worker thread, keep-alive
-    /// on), delivering each batch to `inbox` as one [`Peer`] message.
+    /// on), delivering each batch of group [`HttpConfig::group`] to `inbox`
+    /// as one [`Peer`] message (and those of each group given to
+    /// [`serve_group`](Self::serve_group) to its mailbox).
     pub fn serve(
         &self,
         listener: std::net::TcpListener,
@@ -249,10 +254,11 @@ impl HttpTransport {
         if self.inner.serving.swap(true, Ordering::SeqCst) {
             return Err(HttpError::AlreadyServing);
         }
+        self.inner.routes.set(self.inner.cfg.group, inbox);
         let addr = listener.local_addr()?;
         let state = web::Data::new(Endpoint {
             cfg: Arc::clone(&self.inner.cfg),
-            inbox,
+            routes: Arc::clone(&self.inner.routes),
             peers: Arc::clone(&self.inner.peers),
             refused: Arc::clone(&self.inner.refused),
             bad_bodies: Arc::clone(&self.inner.bad_bodies),
@@ -358,12 +364,39 @@ impl HttpTransport {
             self.inner.peers.set(id, addr);
         }
     }
+
+    /// A sending handle for the node of Raft group `group` in this
+    /// process: its batches share this transport's queues, and one
+    /// request carries the batches of every group queued for a peer.
+    pub fn group_sender(&self, group: GroupId) -> GroupSender {
+        GroupSender::new(Arc::new(self.clone()), group)
+    }
+
+    /// Delivers the batches of Raft group `group` to `inbox` from now on
+    /// (replacing an earlier mailbox of the group). A request whose
+    /// batches are all of groups with no mailbox is answered 404; batches
+    /// of such groups are dropped and counted
+    /// ([`HttpMetrics::other_group`]).
+    pub fn serve_group(&self, group: GroupId, inbox: Recipient<Peer>) {
+        self.inner.routes.set(group, inbox);
+    }
+}
+
+impl SharedTransport for HttpTransport {
+    fn send_group(
+        &self,
+        to: NodeId,
+        group: GroupId,
+        messages: Vec<Message>,
+    ) -> Result<(), TransportError> {
+        let max = self.inner.cfg.max_batch_bytes();
+        self.inner.peers.offer(to, group, messages, max)
+    }
 }
 
 impl Transport for HttpTransport {
     fn send(&self, to: NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
-        let max = self.inner.cfg.max_batch_bytes();
-        self.inner.peers.offer(to, messages, max)
+        self.send_group(to, self.inner.cfg.group, messages)
     }
 }
 
@@ -414,12 +447,11 @@ async fn post_loop(link: Link) {
             _ = token.cancelled() => return,
             b = rx.next_write(cfg.max_batches_per_request) => match b { Some(b) => b, None => return },
         };
-        let n: u64 = batches.iter().map(|b| b.len() as u64).sum();
+        let n: u64 = batches.iter().map(|b| b.messages.len() as u64).sum();
         let env = Envelope {
             cluster_id: cfg.cluster_id,
             from: cfg.id,
             to: peer,
-            group: cfg.group,
             batches,
         };
         let body = match env.encode() {
@@ -501,6 +533,14 @@ impl NetworkTransport for HttpTransport {
 
     fn set_peer(&self, id: NodeId, addr: SocketAddr) {
         HttpTransport::set_peer(self, id, addr);
+    }
+
+    fn group_sender(&self, group: GroupId) -> Box<dyn Transport> {
+        Box::new(HttpTransport::group_sender(self, group))
+    }
+
+    fn serve_group(&self, group: GroupId, inbox: Recipient<Peer>) {
+        HttpTransport::serve_group(self, group, inbox);
     }
 
     fn advertise(&self, own: SocketAddr) {

@@ -5,7 +5,8 @@
 //! never panics; the size limit is enforced by the endpoint before the
 //! body is read (413).
 
-use raft_actors::core::{GroupId, Message, NodeId};
+use raft_actors::core::NodeId;
+use raft_actors::transport::GroupBatch;
 pub use raft_actors_transport_tcp::frame::WIRE_VERSION;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -30,10 +31,9 @@ pub struct Envelope {
     pub from: NodeId,
     /// The node it means to reach.
     pub to: NodeId,
-    /// The Raft group every batch belongs to.
-    pub group: GroupId,
-    /// The batches, oldest first.
-    pub batches: Vec<Vec<Message>>,
+    /// The batches, oldest first, each with its Raft group: one request
+    /// carries the batches of every group the sender hosts.
+    pub batches: Vec<GroupBatch>,
 }
 
 /// Why a body is not an [`Envelope`].
@@ -64,7 +64,7 @@ impl Envelope {
     ///
     /// ```
     /// use raft_actors_transport_http::wire::Envelope;
-    /// let e = Envelope { cluster_id: 1, from: 2, to: 3, group: 0, batches: vec![] };
+    /// let e = Envelope { cluster_id: 1, from: 2, to: 3, batches: vec![] };
     /// assert_eq!(Envelope::decode(&e.encode().unwrap()).unwrap(), e);
     /// assert!(Envelope::decode(&[0xff]).is_err());
     /// ```

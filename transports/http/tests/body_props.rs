@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use raft_actors::core::{Body, Entry, Message, Payload};
+use raft_actors::transport::GroupBatch;
 use raft_actors_transport_http::wire::{BodyError, Envelope, WIRE_VERSION};
 
 fn envelope() -> impl Strategy<Value = Envelope> {
@@ -24,11 +25,13 @@ fn envelope() -> impl Strategy<Value = Envelope> {
             cluster_id,
             from,
             to: 1,
-            group,
             batches: batches
                 .into_iter()
-                .map(|b| {
-                    b.into_iter()
+                .enumerate()
+                .map(|(k, b)| GroupBatch {
+                    group: group.wrapping_add(k as u64),
+                    messages: b
+                        .into_iter()
                         .map(|(i, p)| Message {
                             from,
                             to: 1,
@@ -44,7 +47,7 @@ fn envelope() -> impl Strategy<Value = Envelope> {
                                 commit: 0,
                             },
                         })
-                        .collect()
+                        .collect(),
                 })
                 .collect(),
         })

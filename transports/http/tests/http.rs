@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use raft_actors::core::{Body, Message};
-use raft_actors::transport::Peer;
+use raft_actors::transport::{GroupBatch, Peer};
 use raft_actors_transport_http::wire::{Envelope, PATH, WIRE_VERSION};
 use raft_actors_transport_http::{HttpConfig, HttpTransport};
 use tokio::sync::mpsc;
@@ -68,8 +68,7 @@ fn envelope_of(group: u64, cluster_id: u64, from: u64, messages: Vec<Message>) -
         cluster_id,
         from,
         to: 1,
-        group,
-        batches: vec![messages],
+        batches: vec![GroupBatch { group, messages }],
     }
     .encode()
     .expect("encode")
@@ -147,6 +146,34 @@ async fn an_older_node_and_another_group_are_refused_with_one_clear_line() {
     assert!(text.contains("group 5"), "{text}");
     assert_eq!(t.metrics().other_group, 1);
     assert!(rx.try_recv().is_err(), "nothing delivered");
+
+    // One request with batches of two groups: the served one is
+    // delivered, the other dropped and counted.
+    let mixed = Envelope {
+        cluster_id: 7,
+        from: 2,
+        to: 1,
+        batches: vec![
+            GroupBatch {
+                group: 5,
+                messages: vec![hb(2, 1)],
+            },
+            GroupBatch {
+                group: 0,
+                messages: vec![hb(2, 1)],
+            },
+        ],
+    };
+    assert_eq!(post(&url, mixed.encode().expect("encode")).await, 204);
+    assert_eq!(delivered(&mut rx).await.messages, vec![hb(2, 1)]);
+    assert_eq!(t.metrics().other_group, 2);
+
+    // A group served through `serve_group` gets its own batches.
+    let (mailbox9, mut rx9) = raft_actors::testing::inbox();
+    t.serve_group(9, mailbox9);
+    assert_eq!(post(&url, envelope_of(9, 7, 2, vec![hb(2, 1)])).await, 204);
+    assert_eq!(delivered(&mut rx9).await.messages, vec![hb(2, 1)]);
+    assert!(rx.try_recv().is_err(), "group 0 got group 9's batch");
 
     // The group it carries is still served.
     assert_eq!(post(&url, envelope(7, 2, vec![hb(2, 1)])).await, 204);

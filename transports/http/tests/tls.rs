@@ -89,8 +89,10 @@ fn envelope(from: u64) -> Vec<u8> {
         cluster_id: CLUSTER,
         from,
         to: 1,
-        group: 0,
-        batches: vec![vec![heartbeat(from, 1, 1)]],
+        batches: vec![raft_actors::transport::GroupBatch {
+            group: 0,
+            messages: vec![heartbeat(from, 1, 1)],
+        }],
     }
     .encode()
     .expect("encode")

@@ -12,10 +12,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use actix::Recipient;
 use bytes::BytesMut;
 use futures::StreamExt;
-use raft_actors::transport::Peer;
 use raft_actors_tls::PeerTls;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -29,12 +27,13 @@ use crate::config::TcpConfig;
 use crate::frame::{Frame, FrameCodec};
 use crate::metrics::{Global, PeerCounters};
 use crate::peers::PeerTable;
+use crate::routes::GroupRoutes;
 use crate::tls;
 
 pub(crate) struct Acceptor {
     pub cfg: Arc<TcpConfig>,
     pub listener: TcpListener,
-    pub inbox: Recipient<Peer>,
+    pub routes: Arc<GroupRoutes>,
     pub peers: Arc<PeerTable<PeerCounters>>,
     pub global: Arc<Global>,
     pub token: CancellationToken,
@@ -49,9 +48,10 @@ pub(crate) async fn accept_loop(a: Acceptor) {
         };
         match accepted {
             Ok((stream, remote)) => {
+                a.global.accepted.fetch_add(1, Ordering::Relaxed);
                 let conn = Conn {
                     cfg: Arc::clone(&a.cfg),
-                    inbox: a.inbox.clone(),
+                    routes: Arc::clone(&a.routes),
                     peers: Arc::clone(&a.peers),
                     global: Arc::clone(&a.global),
                     token: a.token.clone(),
@@ -67,7 +67,7 @@ pub(crate) async fn accept_loop(a: Acceptor) {
 
 struct Conn {
     cfg: Arc<TcpConfig>,
-    inbox: Recipient<Peer>,
+    routes: Arc<GroupRoutes>,
     peers: Arc<PeerTable<PeerCounters>>,
     global: Arc<Global>,
     token: CancellationToken,
@@ -185,6 +185,9 @@ impl Conn {
             return;
         };
         let mut counted = reader.decoder().decoded_bytes();
+        // One line per connection for batches of groups not served: a
+        // peer's groups may start before this process's do.
+        let mut warned_other_group = false;
         loop {
             let next = tokio::select! {
                 _ = self.token.cancelled() => return,
@@ -203,14 +206,18 @@ impl Conn {
                         return;
                     }
                     PeerCounters::add(&counters.frames_received, 1);
-                    if group != self.cfg.group {
-                        self.global.other_group.fetch_add(1, Ordering::Relaxed);
-                        warn!(node, %remote, peer = from, group, serves = self.cfg.group, "dropping a batch of a group this transport does not carry");
-                        continue;
+                    let n = messages.len() as u64;
+                    match self.routes.deliver(group, messages) {
+                        Ok(()) => PeerCounters::add(&counters.messages_received, n),
+                        Err(_) => {
+                            self.global.other_group.fetch_add(1, Ordering::Relaxed);
+                            if !std::mem::replace(&mut warned_other_group, true) {
+                                warn!(node, %remote, peer = from, group, "dropping batches of a group this transport does not serve");
+                            } else {
+                                debug!(node, %remote, peer = from, group, "dropping a batch of a group not served");
+                            }
+                        }
                     }
-                    PeerCounters::add(&counters.messages_received, messages.len() as u64);
-                    // A stopped node drops it: a crashed peer, to Raft.
-                    self.inbox.do_send(Peer { messages });
                 }
                 Some(Ok(other)) => {
                     self.global.bad_frames.fetch_add(1, Ordering::Relaxed);

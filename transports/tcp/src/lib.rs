@@ -7,7 +7,10 @@
 //! carrying the cluster id and both node ids; a wrong cluster or an
 //! unknown node is refused, logged and closed. Dropped connections are
 //! dialled again with exponential backoff and seeded jitter ([`Backoff`]).
-//! Queued batches go out several per socket write. A frame over
+//! Queued batches go out several per socket write. Every batch names its
+//! Raft group, so one transport, and one connection per pair of nodes,
+//! carries the batches of every group a process hosts
+//! ([`TcpTransport::group_sender`], [`TcpTransport::serve_group`]). A frame over
 //! [`TcpConfig::max_frame_bytes`] or one that does not decode closes its
 //! connection with one log line; the limit is checked before anything is
 //! allocated. Snapshots already travel as chunks of the core's
@@ -32,6 +35,7 @@
 //! | reconnect delays | [`Backoff`] |
 //! | the peers, growable at run time (shared with the HTTP transport) | [`PeerTable`] |
 //! | who may connect, what this node advertises (shared likewise) | [`admission`] |
+//! | which mailbox gets each Raft group's batches (shared likewise) | [`routes`] |
 //! | what a service drives: serve, peers, advertise, metrics, shutdown | `raft_actors::transport::NetworkTransport` |
 //!
 //! ```
@@ -60,6 +64,7 @@ mod inbound;
 mod metrics;
 mod outbound;
 pub mod peers;
+pub mod routes;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;

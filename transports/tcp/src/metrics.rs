@@ -29,6 +29,9 @@ pub struct TcpMetrics {
     /// Batches received for a Raft group this transport does not carry,
     /// dropped (the connection stays up: the peer may host more groups).
     pub other_group: u64,
+    /// Incoming connections accepted (before their handshake): with many
+    /// groups over one transport, still one per dialling peer.
+    pub accepted: u64,
 }
 
 /// The live counts of one peer, shared by its sending task and the
@@ -90,4 +93,5 @@ pub(crate) struct Global {
     pub tls_refused: AtomicU64,
     pub bad_frames: AtomicU64,
     pub other_group: AtomicU64,
+    pub accepted: AtomicU64,
 }

@@ -172,11 +172,11 @@ async fn pump(
         };
         buf.clear();
         let (mut sent, mut frames) = (0u64, 0u64);
-        for messages in first {
-            let n = messages.len() as u64;
+        for batch in first {
+            let n = batch.messages.len() as u64;
             let frame = Frame::Batch {
-                group: link.cfg.group,
-                messages,
+                group: batch.group,
+                messages: batch.messages,
             };
             match codec.encode_into(&frame, &mut buf) {
                 Ok(_) => {

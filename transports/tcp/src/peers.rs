@@ -13,7 +13,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
-use raft_actors::core::{Message, NodeId};
+use raft_actors::core::{GroupId, Message, NodeId};
 use raft_actors::transport::{estimated_size, lanes, LaneReceiver, LaneSender, TransportError};
 
 use crate::metrics::PeerCounters;
@@ -114,14 +114,15 @@ impl<C: Default + Send + Sync + 'static> PeerTable<C> {
 }
 
 impl PeerTable<PeerCounters> {
-    /// Queues one batch for `to`: what a transport's `send` does, whichever
-    /// carries it. Refused when the peer is unknown or the batch is over
+    /// Queues one batch of Raft group `group` for `to`: what a transport's
+    /// `send` does, whichever carries it. Refused when the peer is unknown or the batch is over
     /// `max_bytes`; a full queue (the peer is slow or down) or a closed one
     /// (shut down) drops it, counted, and Raft's retries resend what still
     /// matters.
     pub fn offer(
         &self,
         to: NodeId,
+        group: GroupId,
         messages: Vec<Message>,
         max_bytes: usize,
     ) -> Result<(), TransportError> {
@@ -133,7 +134,7 @@ impl PeerTable<PeerCounters> {
                 max: max_bytes,
             });
         }
-        queue.try_send(messages).map_err(|dropped| {
+        queue.try_send(group, messages).map_err(|dropped| {
             PeerCounters::add(&counters.drops, dropped);
             TransportError::Unreachable(to)
         })

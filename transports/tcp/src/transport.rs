@@ -9,10 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use actix::Recipient;
-use raft_actors::core::{Message, NodeId};
+use raft_actors::core::{GroupId, Message, NodeId};
 use raft_actors::transport::Peer;
 use raft_actors::transport::{
-    NetworkTransport, PeerMetrics, ServeError, Transport, TransportError,
+    GroupSender, NetworkTransport, PeerMetrics, ServeError, SharedTransport, Transport,
+    TransportError,
 };
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +24,7 @@ use crate::config::TcpConfig;
 use crate::frame::FrameError;
 use crate::metrics::{Global, PeerCounters, TcpMetrics};
 use crate::peers::{PeerTable, SpawnLink};
+use crate::routes::GroupRoutes;
 use crate::{inbound, outbound};
 use raft_actors_tls::PeerTls;
 
@@ -79,6 +81,7 @@ pub struct TcpTransport {
 struct Inner {
     cfg: Arc<TcpConfig>,
     peers: Arc<PeerTable<PeerCounters>>,
+    routes: Arc<GroupRoutes>,
     global: Arc<Global>,
     advertised: Advertised,
     token: CancellationToken,
@@ -127,6 +130,7 @@ impl TcpTransport {
             inner: Arc::new(Inner {
                 cfg,
                 peers,
+                routes: Arc::default(),
                 global: Arc::new(Global::default()),
                 advertised,
                 token,
@@ -137,8 +141,10 @@ impl TcpTransport {
     }
 
     /// Accepts peers' connections on `listener` and delivers their batches
-    /// to `inbox`, one [`Peer`] message per batch. Answers the address
-    /// listened on.
+    /// of group [`TcpConfig::group`] to `inbox`, one [`Peer`] message per
+    /// batch (and those of each group given to
+    /// [`serve_group`](Self::serve_group) to its mailbox). Answers the
+    /// address listened on.
     pub fn serve(
         &self,
         listener: std::net::TcpListener,
@@ -147,6 +153,7 @@ impl TcpTransport {
         if self.inner.serving.swap(true, Ordering::SeqCst) {
             return Err(TcpError::AlreadyServing);
         }
+        self.inner.routes.set(self.inner.cfg.group, inbox);
         let handle = tokio::runtime::Handle::try_current().map_err(|_| TcpError::NoRuntime)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -159,7 +166,7 @@ impl TcpTransport {
             inbound::accept_loop(inbound::Acceptor {
                 cfg: Arc::clone(&inner.cfg),
                 listener,
-                inbox,
+                routes: Arc::clone(&inner.routes),
                 peers: Arc::clone(&inner.peers),
                 global: Arc::clone(&inner.global),
                 token: inner.token.clone(),
@@ -202,6 +209,7 @@ impl TcpTransport {
                 + self.inner.cfg.tls.as_ref().map_or(0, PeerTls::refusals),
             bad_frames: self.inner.global.bad_frames.load(Ordering::Relaxed),
             other_group: self.inner.global.other_group.load(Ordering::Relaxed),
+            accepted: self.inner.global.accepted.load(Ordering::Relaxed),
         }
     }
 
@@ -230,12 +238,58 @@ impl TcpTransport {
     pub fn config(&self) -> &TcpConfig {
         &self.inner.cfg
     }
+
+    /// A sending handle for the node of Raft group `group` in this
+    /// process: its batches share this transport's queues and connections
+    /// (one per peer, whatever the number of groups), each tagged with the
+    /// group, several per socket write.
+    ///
+    /// ```
+    /// # #[actix_rt::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use raft_actors::transport::Transport;
+    /// use raft_actors_transport_tcp::{TcpConfig, TcpTransport};
+    /// let t = TcpTransport::new(TcpConfig::new(1, 42, [(2, "127.0.0.1:9".parse()?)].into()))?;
+    /// let g7 = t.group_sender(7);
+    /// assert_eq!(g7.group(), 7);
+    /// g7.send(2, vec![])?; // queued on the one link to node 2
+    /// t.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn group_sender(&self, group: GroupId) -> GroupSender {
+        GroupSender::new(Arc::new(self.clone()), group)
+    }
+
+    /// Delivers the batches of Raft group `group` to `inbox` from now on
+    /// (replacing an earlier mailbox of the group), whether or not
+    /// [`serve`](Self::serve) was called yet: the node of each group a
+    /// process hosts registers here. A batch of a group with no mailbox is
+    /// dropped and counted ([`TcpMetrics::other_group`]).
+    pub fn serve_group(&self, group: GroupId, inbox: Recipient<Peer>) {
+        self.inner.routes.set(group, inbox);
+    }
+
+    /// Stops delivering Raft group `group`'s batches (its node stopped
+    /// for good, or the group moved away); answers whether it was served.
+    pub fn unserve_group(&self, group: GroupId) -> bool {
+        self.inner.routes.remove(group)
+    }
+}
+
+impl SharedTransport for TcpTransport {
+    fn send_group(
+        &self,
+        to: NodeId,
+        group: GroupId,
+        messages: Vec<Message>,
+    ) -> Result<(), TransportError> {
+        let max = self.inner.cfg.max_batch_bytes();
+        self.inner.peers.offer(to, group, messages, max)
+    }
 }
 
 impl Transport for TcpTransport {
     fn send(&self, to: NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
-        let max = self.inner.cfg.max_batch_bytes();
-        self.inner.peers.offer(to, messages, max)
+        self.send_group(to, self.inner.cfg.group, messages)
     }
 }
 
@@ -258,6 +312,14 @@ impl NetworkTransport for TcpTransport {
 
     fn set_peer(&self, id: NodeId, addr: SocketAddr) {
         TcpTransport::set_peer(self, id, addr);
+    }
+
+    fn group_sender(&self, group: GroupId) -> Box<dyn Transport> {
+        Box::new(TcpTransport::group_sender(self, group))
+    }
+
+    fn serve_group(&self, group: GroupId, inbox: Recipient<Peer>) {
+        TcpTransport::serve_group(self, group, inbox);
     }
 
     fn advertise(&self, own: SocketAddr) {

@@ -100,3 +100,22 @@ async fn conformance_over_mutual_tls() {
 async fn snapshot_chunks_do_not_delay_heartbeats_over_tls() {
     heartbeats_overtake_snapshot_chunks(Harness::new(&[1, 2]).with_tls()).await;
 }
+
+#[actix_rt::test]
+async fn many_groups_share_the_transport() {
+    let (l1, l2) = (
+        TcpListener::bind("127.0.0.1:0").expect("bind"),
+        TcpListener::bind("127.0.0.1:0").expect("bind"),
+    );
+    let peers: BTreeMap<u64, SocketAddr> = [
+        (1, l1.local_addr().expect("addr")),
+        (2, l2.local_addr().expect("addr")),
+    ]
+    .into();
+    let a = TcpTransport::new(TcpConfig::new(1, 7, peers.clone())).expect("new");
+    let b = TcpTransport::new(TcpConfig::new(2, 7, peers)).expect("new");
+    raft_actors::testing::group_suite(&a, l1, &b, l2).await;
+    assert_eq!(a.metrics().accepted, 1, "one connection for every group");
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -1,6 +1,8 @@
 //! What the conformance suite cannot check from outside: the handshake's
 //! refusals, frame limits on the wire, reconnects, drops and metrics.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -21,12 +23,7 @@ use tokio_util::codec::FramedRead;
 const DEADLINE: Duration = Duration::from_secs(5);
 const CLUSTER: u64 = 7;
 
-fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-}
+use common::init_logging;
 
 fn hb(from: u64, to: u64, seq: u64) -> Message {
     Message {
@@ -39,13 +36,9 @@ fn hb(from: u64, to: u64, seq: u64) -> Message {
 
 /// Two listeners on free loopback ports, and the address map.
 fn two_nodes() -> (TcpListener, TcpListener, BTreeMap<u64, SocketAddr>) {
-    let l1 = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let l2 = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let peers = [
-        (1, l1.local_addr().expect("addr")),
-        (2, l2.local_addr().expect("addr")),
-    ]
-    .into();
+    let (mut ls, peers) = common::listeners(2);
+    let l2 = ls.pop().expect("two");
+    let l1 = ls.pop().expect("two");
     (l1, l2, peers)
 }
 

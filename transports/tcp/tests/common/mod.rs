@@ -8,6 +8,25 @@ use raft_actors::testing::{Kv, ProxyMesh, TestCluster, TypedBuilder};
 use raft_actors::TypeConfig;
 pub use raft_actors_transport_tcp::testing::TcpNetwork;
 
+/// `n` listeners on free loopback ports, and the address map of nodes
+/// `1..=n` on them.
+pub fn listeners(
+    n: u64,
+) -> (
+    Vec<std::net::TcpListener>,
+    std::collections::BTreeMap<u64, std::net::SocketAddr>,
+) {
+    let ls: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    let peers = ls
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i as u64 + 1, l.local_addr().expect("addr")))
+        .collect();
+    (ls, peers)
+}
+
 pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
