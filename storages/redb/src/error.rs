@@ -96,6 +96,15 @@ pub enum RedbError {
     /// The storage's thread is gone (it panicked, or the store was closed).
     #[error("the storage thread of {0} has stopped")]
     Stopped(PathBuf),
+    /// The group is open already on this file: one handle (and its
+    /// clones) per group, or two nodes would write one log.
+    #[error("{path}: group {group} is open already")]
+    GroupOpen {
+        /// The database file.
+        path: PathBuf,
+        /// The group.
+        group: raft_actors::core::GroupId,
+    },
 }
 
 impl RedbError {

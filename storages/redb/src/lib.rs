@@ -39,17 +39,21 @@
 //! # Layout
 //! - [`record`]: the versioned, checksummed record format.
 //! - `store`: the database and its operations (blocking; storage thread only).
-//! - `storage`: [`RedbStorage`], the async handle the node holds.
+//! - `groups`: [`RedbGroups`], the file and its storage thread, shared by
+//!   the groups in it; their batches queued together share a transaction.
+//! - `storage`: [`RedbStorage`], one group's async handle, the node's.
 //! - `snapshot_files`: [`FileSnapshots`], the snapshot files.
 //! - `error`: [`RedbError`].
 
 mod error;
+mod groups;
 pub mod record;
 mod snapshot_files;
 mod storage;
 mod store;
 
 pub use error::RedbError;
+pub use groups::RedbGroups;
 /// redb's disk interface, for [`RedbStorage::open_backend`]: re-exported
 /// so a custom disk implements the very version this crate links.
 pub use redb::StorageBackend;

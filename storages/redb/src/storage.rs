@@ -9,23 +9,19 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use raft_actors::core::{GroupId, Membership, DEFAULT_GROUP};
 use raft_actors::storage::{
-    write_snapshot_part, LogState, MemorySnapshots, SharedLogReader, SharedSnapshots, Storage,
-    StorageError, StorageStats, ToPersist,
+    LogState, SharedLogReader, SharedSnapshots, Storage, StorageError, StorageStats, ToPersist,
 };
 use redb::StorageBackend;
 use tokio::sync::oneshot;
 
 use crate::error::RedbError;
-use crate::snapshot_files::{FileSnapshots, SNAPSHOT_DIR};
-use crate::store::{Counters, Store, FILE_NAME};
-
-type Job = Box<dyn FnOnce(&mut Store) + Send>;
+use crate::groups::{Groups, Job, RedbGroups, Shared, Write};
+use crate::store::{Counters, Store};
 
 /// Durable [`Storage`] on redb. See the [crate docs](crate).
 ///
@@ -52,36 +48,59 @@ type Job = Box<dyn FnOnce(&mut Store) + Send>;
 ///
 /// Clones share one store (one file, one thread), as [`MemoryStorage`]
 /// clones do: keep one to inspect what a running node wrote. The file is
-/// closed when the last clone is dropped.
+/// closed when the last clone (of every group's handle, and of its
+/// [`RedbGroups`]) is dropped.
+///
+/// One Raft group's log: [`RedbStorage::open`] opens group 0 of a data
+/// dir's file; [`RedbGroups::group`] opens any group of a file shared by
+/// many.
 ///
 /// [`MemoryStorage`]: raft_actors::storage::MemoryStorage
 #[derive(Clone)]
 pub struct RedbStorage {
-    shared: Arc<Shared>,
+    handle: Arc<GroupHandle>,
     fresh: bool,
     membership: Membership,
     snapshots: SharedSnapshots,
     reader: SharedLogReader,
 }
 
-/// The storage thread and what every clone shares.
-struct Shared {
-    jobs: Option<mpsc::Sender<Job>>,
-    thread: Option<JoinHandle<()>>,
-    path: PathBuf,
-    counters: Arc<Counters>,
+/// One group's hold on the file: the group closes when the last clone of
+/// its [`RedbStorage`] is dropped.
+struct GroupHandle {
+    shared: Arc<Shared>,
+    group: GroupId,
 }
 
-/// Counters of a [`RedbStorage`] since it was opened.
+impl Drop for GroupHandle {
+    fn drop(&mut self) {
+        let group = self.group;
+        let _ = self
+            .shared
+            .send(Job::Run(Box::new(move |g: &mut Groups| g.close(group))));
+    }
+}
+
+/// Counters of a redb file since it was opened, all its groups together.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RedbStats {
-    /// Committed write transactions: one fsync each.
+    /// Committed write transactions that synced: one fsync each.
     pub fsyncs: u64,
     /// Log entries those transactions wrote.
     pub entries: u64,
+    /// Transactions that carried the batches of several groups.
+    pub merged: u64,
 }
 
 impl RedbStats {
+    pub(crate) fn of(c: &Counters) -> RedbStats {
+        RedbStats {
+            fsyncs: c.commits.load(Ordering::Relaxed),
+            entries: c.entries.load(Ordering::Relaxed),
+            merged: c.merged.load(Ordering::Relaxed),
+        }
+    }
+
     /// Entries per fsync: how well group commit batches (0 before any
     /// write).
     pub fn entries_per_fsync(&self) -> f64 {
@@ -95,72 +114,15 @@ impl RedbStats {
 
 impl RedbStorage {
     /// Opens the store in `dir` (creating the dir and an empty store if
-    /// missing), checks its format version and reads every record once.
-    /// Blocks while it does: call it before starting the node.
+    /// missing), checks its format version and reads every record of
+    /// group 0 once. Blocks while it does: call it before starting the
+    /// node.
     ///
     /// Refuses, with one clear [`RedbError`], a dir it cannot use, a file
-    /// that is not a sound redb file, one written by a newer format, and
+    /// that is not a sound redb file, one written by another format, and
     /// any damaged or missing record: the node must not start on it.
     pub fn open(dir: impl AsRef<Path>) -> Result<RedbStorage, RedbError> {
-        Self::open_group(dir, DEFAULT_GROUP)
-    }
-
-    /// Opens the records of Raft group `group` in the store in `dir`, as
-    /// [`RedbStorage::open`] does group [`DEFAULT_GROUP`]'s. Every key in
-    /// the file starts with its group, so the groups of one file never see
-    /// each other's records; a group's snapshot files live in
-    /// `snapshots/` for group 0 and `snapshots-<group>/` for the others.
-    /// One process opens a dir once at a time (redb locks the file).
-    ///
-    /// ```
-    /// use raft_actors::core::Membership;
-    /// use raft_actors_storage_redb::RedbStorage;
-    /// let dir = tempfile::tempdir()?;
-    /// let mut g7 = RedbStorage::open_group(dir.path(), 7)?;
-    /// g7.bootstrap(Membership::voters([1]))?;
-    /// drop(g7);
-    /// // Group 0 of the same file holds nothing yet.
-    /// assert!(RedbStorage::open(dir.path())?.is_fresh());
-    /// assert!(!RedbStorage::open_group(dir.path(), 7)?.is_fresh());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn open_group(dir: impl AsRef<Path>, group: GroupId) -> Result<RedbStorage, RedbError> {
-        let dir = dir.as_ref().to_path_buf();
-        let path = dir.join(FILE_NAME);
-        let snap_dir = if group == DEFAULT_GROUP {
-            dir.join(SNAPSHOT_DIR)
-        } else {
-            dir.join(format!("{SNAPSHOT_DIR}-{group}"))
-        };
-        let (store_dir, store_path) = (dir.clone(), path.clone());
-        let snapshots =
-            Arc::new(
-                FileSnapshots::open(&snap_dir).map_err(|e| RedbError::DataDir {
-                    path: snap_dir.clone(),
-                    reason: e.to_string(),
-                })?,
-            );
-        let files: SharedSnapshots = snapshots.clone();
-        Self::start(path, files, move |counters| {
-            let (store, membership) = Store::open(&store_dir, group, counters)?;
-            // Only now, holding the store's lock: another process on this
-            // dir may be writing its temporary files.
-            snapshots
-                .remove_temporary()
-                .map_err(|e| RedbError::DataDir {
-                    path: snapshots.dir().to_path_buf(),
-                    reason: e.to_string(),
-                })?;
-            let check: &dyn raft_actors::storage::SnapshotStore = &*snapshots;
-            // The snapshot the store records must be there, whole: a node
-            // must not start on a missing or damaged one.
-            if let Some(snapshot) = store.snapshot_record()? {
-                check.verify(&snapshot).map_err(|e| {
-                    RedbError::corrupt(&store_path, snapshot.meta.index, "snapshot", e)
-                })?;
-            }
-            Ok((store, membership))
-        })
+        RedbGroups::open(dir)?.group(DEFAULT_GROUP)
     }
 
     /// Opens (or creates) the store on a redb [`StorageBackend`] instead of
@@ -182,6 +144,8 @@ impl RedbStorage {
     /// machine stops: use it where the process outlives the store's
     /// reopenings (the power-loss tests), not for a node's real disk.
     ///
+    /// [`MemorySnapshots`]: raft_actors::storage::MemorySnapshots
+    ///
     /// ```
     /// use raft_actors_storage_redb::RedbStorage;
     /// let s = RedbStorage::open_backend(redb::backends::InMemoryBackend::new(), "memory")?;
@@ -192,82 +156,29 @@ impl RedbStorage {
         backend: impl StorageBackend,
         name: impl Into<PathBuf>,
     ) -> Result<RedbStorage, RedbError> {
-        let name = name.into();
-        let label = name.clone();
-        // No dir to keep files in: the snapshots live in memory (the
-        // power-loss tests model the log's disk, not the snapshots').
-        let snapshots: SharedSnapshots = Arc::new(MemorySnapshots::default());
-        Self::start(label, snapshots, move |counters| {
-            Store::open_backend(backend, name, DEFAULT_GROUP, counters)
-        })
+        RedbGroups::open_backend(backend, name)?.group(DEFAULT_GROUP)
     }
 
-    /// Starts the storage thread, opens the store on it with `open` and
-    /// waits for the answer. A panic in redb while opening is caught and
-    /// answered as [`RedbError::Panicked`]: the file is refused either way.
-    fn start(
-        path: PathBuf,
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        group: GroupId,
+        fresh: bool,
+        membership: Membership,
         snapshots: SharedSnapshots,
-        open: impl FnOnce(Arc<Counters>) -> Result<(Store, Membership), RedbError> + Send + 'static,
-    ) -> Result<RedbStorage, RedbError> {
-        let counters = Arc::new(Counters::default());
-        let (jobs, rx) = mpsc::channel::<Job>();
-        let (opened, opened_rx) = mpsc::sync_channel(1);
-        let thread_counters = Arc::clone(&counters);
-        let thread_path = path.clone();
-        let thread = std::thread::Builder::new()
-            .name("redb-storage".into())
-            .spawn(move || {
-                let open = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    open(thread_counters)
-                }));
-                let store = match open {
-                    Ok(Ok((store, membership))) => {
-                        let reader: SharedLogReader = Arc::new(store.log_reader());
-                        let _ = opened.send(Ok((store.is_fresh(), membership, reader)));
-                        store
-                    }
-                    Ok(Err(e)) => {
-                        let _ = opened.send(Err(e));
-                        return;
-                    }
-                    Err(panic) => {
-                        let _ = opened.send(Err(RedbError::Panicked {
-                            path: thread_path,
-                            reason: panic_text(&*panic),
-                        }));
-                        return;
-                    }
-                };
-                run(store, rx);
-            })
-            .map_err(|e| RedbError::Io {
-                path: path.clone(),
-                reason: format!("cannot start the storage thread: {e}"),
-            })?;
-        let (fresh, membership, reader) = match opened_rx.recv() {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                return Err(e);
-            }
-            Err(_) => {
-                let _ = thread.join();
-                return Err(RedbError::Stopped(path));
-            }
-        };
-        Ok(RedbStorage {
-            shared: Arc::new(Shared {
-                jobs: Some(jobs),
-                thread: Some(thread),
-                path,
-                counters,
-            }),
+        reader: SharedLogReader,
+    ) -> RedbStorage {
+        RedbStorage {
+            handle: Arc::new(GroupHandle { shared, group }),
             fresh,
             membership,
             snapshots,
             reader,
-        })
+        }
+    }
+
+    /// The Raft group whose log this is.
+    pub fn group(&self) -> GroupId {
+        self.handle.group
     }
 
     /// Whether the store held nothing when opened (a new data dir): only
@@ -290,15 +201,18 @@ impl RedbStorage {
         if !self.fresh {
             return Err(StorageError::OutOfOrder(format!(
                 "{} holds a store already: bootstrap only a fresh one",
-                self.shared.path.display()
+                self.handle.shared.path.display()
             )));
         }
-        let (tx, rx) = mpsc::sync_channel(1);
         let m = membership.clone();
-        self.send(Box::new(move |store: &mut Store| {
-            let _ = tx.send(store.poisoning(|s| s.save_membership(&m)));
-        }))?;
-        rx.recv().map_err(|_| self.stopped())??;
+        let group = self.handle.group;
+        let stopped = self.stopped();
+        self.handle
+            .shared
+            .run_blocking(move |g: &mut Groups| match g.store(group) {
+                Some(store) => store.poisoning(|s| s.save_membership(&m)),
+                None => Err(stopped),
+            })??;
         self.fresh = false;
         self.membership = membership;
         Ok(())
@@ -307,92 +221,44 @@ impl RedbStorage {
     /// The database file (the name given to
     /// [`open_backend`](RedbStorage::open_backend) for a backend).
     pub fn path(&self) -> &Path {
-        &self.shared.path
+        &self.handle.shared.path
     }
 
-    /// Fsyncs and entries written since the store was opened.
+    /// Fsyncs and entries written since the file was opened, by every
+    /// group in it.
     pub fn stats(&self) -> RedbStats {
-        RedbStats {
-            fsyncs: self.shared.counters.commits.load(Ordering::Relaxed),
-            entries: self.shared.counters.entries.load(Ordering::Relaxed),
-        }
+        RedbStats::of(&self.handle.shared.counters)
     }
 
     fn stopped(&self) -> StorageError {
-        RedbError::Stopped(self.shared.path.clone()).into()
+        self.handle.shared.stopped()
     }
 
-    fn send(&self, job: Job) -> Result<(), StorageError> {
-        match &self.shared.jobs {
-            Some(jobs) => jobs.send(job).map_err(|_| self.stopped()),
-            None => Err(self.stopped()),
-        }
-    }
-
-    /// Runs `f` on the storage thread and awaits its answer.
+    /// Runs `f` on this group's store, on the storage thread, and awaits
+    /// its answer.
     async fn call<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<R, StorageError> + Send + 'static,
     ) -> Result<R, StorageError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Box::new(move |store: &mut Store| {
-            let _ = tx.send(f(store));
-        }))?;
+        let (group, stopped) = (self.handle.group, self.stopped());
+        self.handle
+            .shared
+            .send(Job::Run(Box::new(move |g: &mut Groups| {
+                let _ = tx.send(match g.store(group) {
+                    Some(store) => f(store),
+                    None => Err(stopped),
+                });
+            })))?;
         rx.await.map_err(|_| self.stopped())?
-    }
-}
-
-/// The storage thread's loop: jobs in order until the handle is dropped,
-/// then the database is closed. A job that panics poisons the store: every
-/// later job is refused (its caller sees the thread as stopped), and the
-/// database is abandoned, not closed: a panic inside a write transaction
-/// skips redb's rollback, and closing would commit that half-done state.
-/// The next open recovers the file from its last commit instead.
-fn run(store: Store, jobs: mpsc::Receiver<Job>) {
-    let mut store = Some(store);
-    while let Ok(job) = jobs.recv() {
-        let Some(open) = store.as_mut() else {
-            continue;
-        };
-        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(open)));
-        if let Err(panic) = done {
-            tracing::error!(
-                panic = %panic_text(&*panic),
-                "redb storage job panicked; the store is abandoned until the next open"
-            );
-            std::mem::forget(store.take());
-        }
-    }
-}
-
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".into()
-    }
-}
-
-impl Drop for Shared {
-    /// Closes the database once the last clone is gone: waits for the jobs
-    /// sent and for redb's close (a few milliseconds), so the file is
-    /// released when this returns and a reopen in the same process
-    /// succeeds. The node drops its storage once, when it is torn down; a
-    /// restart by its supervisor keeps it.
-    fn drop(&mut self) {
-        self.jobs.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
 impl std::fmt::Debug for RedbStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedbStorage")
-            .field("path", &self.shared.path)
+            .field("path", &self.handle.shared.path)
+            .field("group", &self.handle.group)
             .field("stats", &self.stats())
             .finish()
     }
@@ -417,22 +283,14 @@ impl Storage for RedbStorage {
     /// the two leaves a named file no record points at, which the next
     /// retention deletes.
     async fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
-        let snapshots = Arc::clone(&self.snapshots);
-        self.call(move |store| {
-            store.refuse_if_poisoned()?;
-            write_snapshot_part(&*snapshots, &batch)?;
-            let recorded = batch.snapshot.clone();
-            store.poisoning(|s| s.write(batch))?;
-            if let Some(current) = recorded {
-                // The batch is committed: an old file left behind costs
-                // only disk space, and the next retention tries again.
-                if let Err(e) = snapshots.retain(&current) {
-                    tracing::warn!(%e, "old snapshot files not deleted");
-                }
-            }
-            Ok(())
-        })
-        .await
+        let (reply, rx) = oneshot::channel();
+        self.handle.shared.send(Job::Write(Box::new(Write {
+            group: self.handle.group,
+            batch,
+            snapshots: Arc::clone(&self.snapshots),
+            reply,
+        })))?;
+        rx.await.map_err(|_| self.stopped())?
     }
 
     fn snapshots(&self) -> SharedSnapshots {

@@ -14,14 +14,15 @@
 //! the checks made then, are in [`open`].
 
 mod open;
+mod write;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, Weak};
 
 use raft_actors::core::{Entry, GroupId, HardState, LogIndex, Membership, Term};
-use raft_actors::storage::{LogReader, Snapshot, StorageError, ToPersist};
-use redb::{Database, Durability, ReadableTable, Table, TableDefinition, WriteTransaction};
+use raft_actors::storage::{LogReader, StorageError};
+use redb::{Database, Table, TableDefinition, WriteTransaction};
 
 use crate::error::RedbError;
 use crate::record;
@@ -55,6 +56,8 @@ const SIDECAR_NAME: &str = "raft.redb.format";
 pub(crate) struct Counters {
     pub(crate) commits: AtomicU64,
     pub(crate) entries: AtomicU64,
+    /// Transactions that carried several groups' batches.
+    pub(crate) merged: AtomicU64,
 }
 
 /// What the store knows without reading the disk, kept in step with every
@@ -87,20 +90,79 @@ impl Bounds {
     }
 }
 
-/// The open database. See the [module docs](self).
-pub(crate) struct Store {
+/// The open database file, shared by the [`Store`] of every group it
+/// holds (all on the storage thread).
+#[derive(Clone)]
+pub(crate) struct File {
     /// Shared only with [`LogFile`] readers, which hold it weakly: the
-    /// file closes when the store does.
+    /// file closes when the stores do.
     db: Arc<Database>,
     path: PathBuf,
+    counters: Arc<Counters>,
+    /// Set by the first write that failed on I/O (a commit whose fsync
+    /// failed among them): why every later call, of every group, is
+    /// refused until the file is reopened. Shared: after a failed fsync
+    /// nothing is known of any group's pages.
+    poisoned: Arc<Mutex<Option<String>>>,
+}
+
+impl File {
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn io(&self, e: impl ToString) -> RedbError {
+        RedbError::Io {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Why the file refuses every call, if a write failed on I/O.
+    fn poisoned(&self) -> Option<String> {
+        self.poisoned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Refuses every later call, of every group, for `reason`.
+    pub(crate) fn poison(&self, reason: String) {
+        tracing::error!(path = %self.path.display(), %reason, "a write failed: the store refuses every call until reopened");
+        *self.poisoned.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+    }
+
+    /// Refuses every call once a write failed on I/O (see
+    /// [`Store::poisoning`]): reads too, since what they would read is what
+    /// the failed write may or may not have left.
+    pub(crate) fn refuse_if_poisoned(&self) -> Result<(), StorageError> {
+        match self.poisoned() {
+            None => Ok(()),
+            Some(why) => Err(StorageError::Io(format!(
+                "{}: refused, an earlier write failed ({why}) and its outcome on disk is unknown: reopen the store",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// A write transaction on the file.
+    pub(crate) fn begin_write(&self) -> Result<WriteTransaction, StorageError> {
+        self.db
+            .begin_write()
+            .map_err(|e| StorageError::from(self.io(e)))
+    }
+}
+
+/// One group's records in the open file. See the [module docs](self).
+pub(crate) struct Store {
+    file: File,
     /// The Raft group whose records this store reads and writes.
     group: GroupId,
     bounds: Bounds,
-    counters: Arc<Counters>,
-    /// Set by the first write that failed on I/O (a commit whose fsync
-    /// failed among them): why every later call is refused until the
-    /// store is reopened.
-    poisoned: Option<String>,
     /// A hard state moved by batches that needed no sync (a commit index
     /// alone), kept in memory and written with the next batch that has
     /// work for the disk: no transaction of its own. `load` shows it; a
@@ -180,8 +242,8 @@ impl Store {
     /// A reader of this store's log, for as long as the store is open.
     pub(crate) fn log_reader(&self) -> LogFile {
         LogFile {
-            db: Arc::downgrade(&self.db),
-            path: self.path.clone(),
+            db: Arc::downgrade(&self.file.db),
+            path: self.file.path.clone(),
             group: self.group,
         }
     }
@@ -210,30 +272,19 @@ impl Store {
         self.refuse_if_poisoned()?;
         let res = write(self);
         if let Err(StorageError::Io(reason)) = &res {
-            tracing::error!(path = %self.path.display(), %reason, "a write failed: the store refuses every call until reopened");
-            self.poisoned = Some(reason.clone());
+            self.file.poison(reason.clone());
         }
         res
     }
 
     /// Refuses every call once a write failed on I/O (see
-    /// [`poisoning`](Self::poisoning)): reads too, since what they would
-    /// read is what the failed write may or may not have left.
+    /// [`poisoning`](Self::poisoning)).
     pub(crate) fn refuse_if_poisoned(&self) -> Result<(), StorageError> {
-        match &self.poisoned {
-            None => Ok(()),
-            Some(why) => Err(StorageError::Io(format!(
-                "{}: refused, an earlier write failed ({why}) and its outcome on disk is unknown: reopen the store",
-                self.path.display()
-            ))),
-        }
+        self.file.refuse_if_poisoned()
     }
 
     fn io(&self, e: impl ToString) -> RedbError {
-        RedbError::Io {
-            path: self.path.clone(),
-            reason: e.to_string(),
-        }
+        self.file.io(e)
     }
 
     fn sio(&self, e: impl ToString) -> StorageError {
@@ -243,7 +294,7 @@ impl Store {
     /// Writes the configuration of a fresh store.
     pub(crate) fn save_membership(&mut self, membership: &Membership) -> Result<(), StorageError> {
         let rec = record::encode(membership).map_err(|e| self.sio(e))?;
-        let txn = self.db.begin_write().map_err(|e| self.sio(e))?;
+        let txn = self.file.db.begin_write().map_err(|e| self.sio(e))?;
         {
             let mut meta = txn.open_table(GROUP_META).map_err(|e| self.sio(e))?;
             meta.insert((self.group, MEMBERSHIP_KEY), rec.as_slice())
@@ -251,281 +302,6 @@ impl Store {
         }
         self.commit(txn, 0)?;
         self.bounds.has_membership = true;
-        Ok(())
-    }
-
-    /// Everything one `Ready` persists, in one transaction, one fsync.
-    ///
-    /// A batch the core marks as needing no sync (it only moves the commit
-    /// index, or only compacts: `ToPersist::must_sync` is false) gets no
-    /// fsync: Raft needs term, vote and entries durable before a node
-    /// speaks (Figure 2), not the commit index, which a restarted node
-    /// relearns from the leader. A commit index alone costs no transaction
-    /// at all: it is kept in memory and written by the next batch that
-    /// has work for the disk (measured: a transaction of its own dirtied
-    /// pages that the next fsync then had to write, a quarter of the
-    /// write time at one client). A compaction is committed without an
-    /// fsync, which redb makes durable with the next synced commit, in
-    /// order, or loses whole in a crash. This halves the fsyncs of a leader
-    /// at low load (etcd's `MustSync` rule). A batch that carries a new
-    /// term or vote, entries or a snapshot is synced whatever its flag
-    /// says, so a batch built by hand cannot lose them.
-    pub(crate) fn write(&mut self, batch: ToPersist) -> Result<(), StorageError> {
-        let old = self.bounds.hard_state;
-        let must_sync = batch.must_sync
-            || batch.membership.is_some()
-            || batch.snapshot.is_some()
-            || !batch.entries.is_empty()
-            || batch
-                .hard_state
-                .is_some_and(|hs| hs.term != old.term || hs.vote != old.vote);
-        if !must_sync && batch.compact_to.is_none() {
-            if let Some(hs) = batch.hard_state {
-                self.deferred = Some(hs);
-                self.bounds.hard_state = hs;
-            }
-            return Ok(());
-        }
-        let mut txn = self.db.begin_write().map_err(|e| self.sio(e))?;
-        if !must_sync {
-            txn.set_durability(Durability::None);
-        }
-        let mut next = self.bounds.clone();
-        let written = batch.entries.len() as u64;
-        {
-            let mut log = txn.open_table(LOG).map_err(|e| self.sio(e))?;
-            let mut meta = txn.open_table(GROUP_META).map_err(|e| self.sio(e))?;
-            if let Some(hs) = self.deferred.filter(|_| batch.hard_state.is_none()) {
-                // First, so that what the batch itself sets (a snapshot's
-                // commit index) lands on top of it.
-                let rec = record::encode(&hs).map_err(|e| self.sio(e))?;
-                meta.insert((self.group, HARD_STATE_KEY), rec.as_slice())
-                    .map_err(|e| self.sio(e))?;
-            }
-            if let Some(membership) = &batch.membership {
-                // A founding's first configuration.
-                let rec = record::encode(membership).map_err(|e| self.sio(e))?;
-                meta.insert((self.group, MEMBERSHIP_KEY), rec.as_slice())
-                    .map_err(|e| self.sio(e))?;
-                next.has_membership = true;
-            }
-            if let Some(snapshot) = batch.snapshot {
-                let mut snaps = txn.open_table(SNAPSHOT).map_err(|e| self.sio(e))?;
-                if batch.snapshot_received {
-                    self.install(&mut log, &mut meta, &mut snaps, &mut next, snapshot)?;
-                } else {
-                    self.save_snapshot(&mut snaps, &mut next, snapshot)?;
-                }
-            }
-            if batch.hard_state.is_some() || !batch.entries.is_empty() {
-                self.append(
-                    &mut log,
-                    &mut meta,
-                    &mut next,
-                    batch.hard_state,
-                    batch.entries,
-                )?;
-            }
-            if let Some(upto) = batch.compact_to {
-                self.compact(&mut log, &mut next, upto)?;
-            }
-        }
-        if must_sync {
-            self.commit(txn, written)?;
-        } else {
-            txn.commit().map_err(|e| self.sio(e))?;
-        }
-        self.bounds = next;
-        self.deferred = None;
-        Ok(())
-    }
-
-    /// The hard state a load shows: the stored one, or the one a batch
-    /// that needed no sync moved since (kept in memory).
-    pub(crate) fn deferred_hard_state(&self) -> Option<HardState> {
-        self.deferred
-    }
-
-    /// Commits with immediate durability: one fsync, counted.
-    fn commit(&self, txn: WriteTransaction, entries: u64) -> Result<(), StorageError> {
-        txn.commit().map_err(|e| self.sio(e))?;
-        self.counters.commits.fetch_add(1, Ordering::Relaxed);
-        self.counters.entries.fetch_add(entries, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn append(
-        &self,
-        log: &mut LogTable<'_>,
-        meta: &mut NamedTable<'_>,
-        next: &mut Bounds,
-        hard_state: Option<HardState>,
-        entries: Vec<Entry>,
-    ) -> Result<(), StorageError> {
-        if let Some(first) = entries.first() {
-            let (offset, last) = (next.offset(), next.last_index());
-            if first.index == 0 || first.index > last + 1 || first.index <= offset {
-                return Err(StorageError::OutOfOrder(format!(
-                    "append at {} to a log holding {}..={last}",
-                    first.index,
-                    offset + 1
-                )));
-            }
-            if entries.windows(2).any(|w| w[1].index != w[0].index + 1) {
-                return Err(StorageError::OutOfOrder("entries not contiguous".into()));
-            }
-            self.drop_from(log, next, first.index)?;
-            for e in &entries {
-                let rec = record::encode(e).map_err(|err| self.sio(err))?;
-                log.insert((self.group, e.index), rec.as_slice())
-                    .map_err(|err| self.sio(err))?;
-            }
-            let lo = next.held.map_or(first.index, |(f, _)| f);
-            let hi = entries.last().map_or(first.index, |e| e.index);
-            next.held = Some((lo, hi));
-        }
-        if let Some(hs) = hard_state {
-            let rec = record::encode(&hs).map_err(|e| self.sio(e))?;
-            meta.insert((self.group, HARD_STATE_KEY), rec.as_slice())
-                .map_err(|e| self.sio(e))?;
-            next.hard_state = hs;
-        }
-        Ok(())
-    }
-
-    /// Removes held entries from `from` on, inside the caller's transaction.
-    fn drop_from(
-        &self,
-        log: &mut LogTable<'_>,
-        next: &mut Bounds,
-        from: LogIndex,
-    ) -> Result<(), StorageError> {
-        let Some((first, last)) = next.held else {
-            return Ok(());
-        };
-        for index in from.max(first)..=last {
-            log.remove((self.group, index)).map_err(|e| self.sio(e))?;
-        }
-        next.held = (from > first).then(|| (first, last.min(from - 1)));
-        Ok(())
-    }
-
-    fn save_snapshot(
-        &self,
-        snaps: &mut NamedTable<'_>,
-        next: &mut Bounds,
-        snapshot: Snapshot,
-    ) -> Result<(), StorageError> {
-        if snapshot.meta.index > next.last_index() {
-            return Err(StorageError::OutOfOrder(format!(
-                "snapshot at {} past the last entry {}",
-                snapshot.meta.index,
-                next.last_index()
-            )));
-        }
-        if snapshot.meta.index < next.snapshot.0 {
-            // It would leave compacted entries uncovered.
-            return Err(StorageError::OutOfOrder(format!(
-                "snapshot at {} older than the stored one at {}",
-                snapshot.meta.index, next.snapshot.0
-            )));
-        }
-        let rec = record::encode(&snapshot).map_err(|e| self.sio(e))?;
-        snaps
-            .insert((self.group, SNAPSHOT_KEY), rec.as_slice())
-            .map_err(|e| self.sio(e))?;
-        next.snapshot = (snapshot.meta.index, snapshot.meta.term);
-        Ok(())
-    }
-
-    /// A leader's snapshot (§7): replaces the stored one and its
-    /// configuration, and the entries it covers (all of them if the log
-    /// diverged), in the caller's transaction: a crash mid-install leaves
-    /// the old snapshot and log as they were.
-    fn install(
-        &self,
-        log: &mut LogTable<'_>,
-        meta: &mut NamedTable<'_>,
-        snaps: &mut NamedTable<'_>,
-        next: &mut Bounds,
-        snapshot: Snapshot,
-    ) -> Result<(), StorageError> {
-        let index = snapshot.meta.index;
-        if index <= next.snapshot.0 {
-            return Err(StorageError::OutOfOrder(format!(
-                "install of a snapshot at {index} over one at {}",
-                next.snapshot.0
-            )));
-        }
-        let matching = match next.held {
-            Some((first, last)) if (first..=last).contains(&index) => {
-                match log.get((self.group, index)).map_err(|e| self.sio(e))? {
-                    Some(rec) => {
-                        let e: Entry =
-                            record::decode(rec.value()).map_err(|e| StorageError::Corrupt {
-                                index,
-                                reason: e.to_string(),
-                            })?;
-                        e.term == snapshot.meta.term
-                    }
-                    None => false,
-                }
-            }
-            _ => false,
-        };
-        if matching {
-            self.drop_upto(log, next, index)?;
-        } else if let Some((first, _)) = next.held {
-            self.drop_from(log, next, first)?;
-        }
-        let membership = record::encode(&snapshot.meta.membership).map_err(|e| self.sio(e))?;
-        meta.insert((self.group, MEMBERSHIP_KEY), membership.as_slice())
-            .map_err(|e| self.sio(e))?;
-        next.has_membership = true;
-        if next.hard_state.commit < index {
-            next.hard_state.commit = index;
-            let rec = record::encode(&next.hard_state).map_err(|e| self.sio(e))?;
-            meta.insert((self.group, HARD_STATE_KEY), rec.as_slice())
-                .map_err(|e| self.sio(e))?;
-        }
-        let term = snapshot.meta.term;
-        let rec = record::encode(&snapshot).map_err(|e| self.sio(e))?;
-        snaps
-            .insert((self.group, SNAPSHOT_KEY), rec.as_slice())
-            .map_err(|e| self.sio(e))?;
-        next.snapshot = (index, term);
-        Ok(())
-    }
-
-    fn compact(
-        &self,
-        log: &mut LogTable<'_>,
-        next: &mut Bounds,
-        upto: LogIndex,
-    ) -> Result<(), StorageError> {
-        if upto > next.snapshot.0 {
-            return Err(StorageError::OutOfOrder(format!(
-                "compact to {upto} past the snapshot at {}",
-                next.snapshot.0
-            )));
-        }
-        self.drop_upto(log, next, upto)
-    }
-
-    /// Removes held entries up to `upto`, inside the caller's transaction.
-    fn drop_upto(
-        &self,
-        log: &mut LogTable<'_>,
-        next: &mut Bounds,
-        upto: LogIndex,
-    ) -> Result<(), StorageError> {
-        let Some((first, last)) = next.held else {
-            return Ok(());
-        };
-        for index in first..=upto.min(last) {
-            log.remove((self.group, index)).map_err(|e| self.sio(e))?;
-        }
-        next.held = (upto < last).then(|| (first.max(upto + 1), last));
         Ok(())
     }
 }

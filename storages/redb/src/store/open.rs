@@ -13,8 +13,8 @@ use raft_actors::storage::{LogState, Snapshot, StorageError};
 use redb::{Database, StorageBackend, TableError};
 
 use super::{
-    decode_entry, Bounds, Counters, Store, FILE_NAME, FORMAT_KEY, GROUP_META, HARD_STATE_KEY, LOG,
-    MEMBERSHIP_KEY, META, SIDECAR_NAME, SNAPSHOT, SNAPSHOT_KEY,
+    decode_entry, Bounds, Counters, File, Store, FILE_NAME, FORMAT_KEY, GROUP_META, HARD_STATE_KEY,
+    LOG, MEMBERSHIP_KEY, META, SIDECAR_NAME, SNAPSHOT, SNAPSHOT_KEY,
 };
 use crate::error::RedbError;
 use crate::record::{self, RECORD_VERSION};
@@ -53,16 +53,11 @@ fn not_redb(e: &redb::DatabaseError) -> bool {
     )
 }
 
-impl Store {
-    /// Opens or creates the store in `dir`, checks its format, and reads
-    /// and checks every record once, so a damaged store is refused here,
-    /// at startup, with one clear error.
-    /// Answers the store and the configuration it holds.
-    pub(crate) fn open(
-        dir: &Path,
-        group: GroupId,
-        counters: Arc<Counters>,
-    ) -> Result<(Store, Membership), RedbError> {
+impl File {
+    /// Opens or creates the database in `dir` and checks its format, so a
+    /// file of another format is refused here, at startup, with one clear
+    /// error. Its groups' records are read by [`Store::open`].
+    pub(crate) fn open(dir: &Path, counters: Arc<Counters>) -> Result<File, RedbError> {
         let data_dir = |reason: String| RedbError::DataDir {
             path: dir.to_path_buf(),
             reason,
@@ -99,87 +94,49 @@ impl Store {
                 e.to_string()
             },
         })?;
-        Store::init(db, path, group, Some(sidecar), counters)
+        File::init(db, path, Some(sidecar), counters)
     }
 
-    /// Opens or creates the store on a caller's `backend`, named `name` in
-    /// errors, with the checks [`Store::open`] makes but the sidecar
+    /// Opens or creates the database on a caller's `backend`, named `name`
+    /// in errors, with the checks [`File::open`] makes but the sidecar
     /// marker: a backend has no dir to hold one, so a backend emptied
     /// behind the store's back opens as a fresh store.
     pub(crate) fn open_backend(
         backend: impl StorageBackend,
         name: PathBuf,
-        group: GroupId,
         counters: Arc<Counters>,
-    ) -> Result<(Store, Membership), RedbError> {
+    ) -> Result<File, RedbError> {
         let db = builder()
             .create_with_backend(backend)
             .map_err(|e| RedbError::Open {
                 path: name.clone(),
                 reason: e.to_string(),
             })?;
-        Store::init(db, name, group, None, counters)
-    }
-
-    /// The snapshot record, if the store holds one (read again: opening
-    /// checks its file against it).
-    pub(crate) fn snapshot_record(&self) -> Result<Option<Snapshot>, RedbError> {
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
-        let table = match txn.open_table(SNAPSHOT) {
-            Ok(t) => t,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(self.io(e)),
-        };
-        let Some(rec) = table
-            .get((self.group, SNAPSHOT_KEY))
-            .map_err(|e| self.io(e))?
-        else {
-            return Ok(None);
-        };
-        record::decode(rec.value())
-            .map(Some)
-            .map_err(|e| RedbError::record(&self.path, 0, "snapshot", e))
+        File::init(db, name, None, counters)
     }
 
     /// Checks the format of an opened database (`sidecar`: the marker file
-    /// beside it, if it lives in a data dir) and reads every record once.
+    /// beside it, if it lives in a data dir).
     fn init(
         db: Database,
         path: PathBuf,
-        group: GroupId,
         sidecar: Option<PathBuf>,
         counters: Arc<Counters>,
-    ) -> Result<(Store, Membership), RedbError> {
-        let mut store = Store {
+    ) -> Result<File, RedbError> {
+        let file = File {
             db: Arc::new(db),
             path,
-            group,
-            bounds: Bounds::default(),
             counters,
-            poisoned: None,
-            deferred: None,
+            poisoned: Arc::default(),
         };
-        store.check_format(sidecar.as_deref())?;
-        let state = store.read_all()?;
-        store.bounds = Bounds {
-            held: match (state.entries.first(), state.entries.last()) {
-                (Some(f), Some(l)) => Some((f.index, l.index)),
-                _ => None,
-            },
-            snapshot: state
-                .snapshot
-                .as_ref()
-                .map_or((0, 0), |s| (s.meta.index, s.meta.term)),
-            hard_state: state.hard_state,
-            has_membership: store.has_membership()?,
-        };
-        Ok((store, state.membership))
+        file.check_format(sidecar.as_deref())?;
+        Ok(file)
     }
 
     /// A fresh file gets this build's format; an existing one must have it.
     /// With a `sidecar`, a file that holds no store where the sidecar says
     /// one was is refused, and the sidecar is written once the format is.
-    fn check_format(&mut self, sidecar: Option<&Path>) -> Result<(), RedbError> {
+    fn check_format(&self, sidecar: Option<&Path>) -> Result<(), RedbError> {
         let found = {
             let txn = self.db.begin_read().map_err(|e| self.io(e))?;
             match txn.open_table(META) {
@@ -255,9 +212,58 @@ impl Store {
         };
         write().map_err(|e| self.io(format!("writing {}: {e}", sidecar.display())))
     }
+}
+
+impl Store {
+    /// Opens group `group`'s records in `file`: reads and checks every one
+    /// once, so a damaged record stops this group here, at startup, with
+    /// one clear error (and no other group of the file). Answers the store
+    /// and the configuration it holds.
+    pub(crate) fn open(file: &File, group: GroupId) -> Result<(Store, Membership), RedbError> {
+        let mut store = Store {
+            file: file.clone(),
+            group,
+            bounds: Bounds::default(),
+            deferred: None,
+        };
+        let state = store.read_all()?;
+        store.bounds = Bounds {
+            held: match (state.entries.first(), state.entries.last()) {
+                (Some(f), Some(l)) => Some((f.index, l.index)),
+                _ => None,
+            },
+            snapshot: state
+                .snapshot
+                .as_ref()
+                .map_or((0, 0), |s| (s.meta.index, s.meta.term)),
+            hard_state: state.hard_state,
+            has_membership: store.has_membership()?,
+        };
+        Ok((store, state.membership))
+    }
+
+    /// The snapshot record, if the store holds one (read again: opening
+    /// checks its file against it).
+    pub(crate) fn snapshot_record(&self) -> Result<Option<Snapshot>, RedbError> {
+        let txn = self.file.db.begin_read().map_err(|e| self.io(e))?;
+        let table = match txn.open_table(SNAPSHOT) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.io(e)),
+        };
+        let Some(rec) = table
+            .get((self.group, SNAPSHOT_KEY))
+            .map_err(|e| self.io(e))?
+        else {
+            return Ok(None);
+        };
+        record::decode(rec.value())
+            .map(Some)
+            .map_err(|e| RedbError::record(&self.file.path, 0, "snapshot", e))
+    }
 
     fn has_membership(&self) -> Result<bool, RedbError> {
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let txn = self.file.db.begin_read().map_err(|e| self.io(e))?;
         let meta = match txn.open_table(GROUP_META) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(false),
@@ -276,8 +282,8 @@ impl Store {
     /// index past the last entry means entries were lost, which must stop
     /// the node rather than shorten its log).
     pub(crate) fn read_all(&self) -> Result<LogState, RedbError> {
-        let path = &self.path;
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let path = &self.file.path;
+        let txn = self.file.db.begin_read().map_err(|e| self.io(e))?;
         let group = self.group;
         let meta = match txn.open_table(GROUP_META) {
             Ok(t) => Some(t),
