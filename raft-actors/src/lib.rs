@@ -71,6 +71,7 @@ pub mod apply;
 pub mod core;
 pub mod error;
 pub mod histogram;
+pub mod host;
 pub mod node;
 pub mod raft;
 pub mod simulation;

@@ -111,12 +111,12 @@ pub struct NodeConfig {
 ///
 /// ```
 /// use raft_actors::node::{ApplyThread, NodeConfig};
-/// assert_eq!(NodeConfig::default().apply_thread, ApplyThread::Own);
+/// assert!(matches!(NodeConfig::default().apply_thread, ApplyThread::Own));
 /// // One thread for everything, as the test kit's deterministic simulation needs:
 /// let one = NodeConfig { apply_thread: ApplyThread::Node, ..NodeConfig::default() };
-/// assert_eq!(one.apply_thread, ApplyThread::Node);
+/// assert!(matches!(one.apply_thread, ApplyThread::Node));
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub enum ApplyThread {
     /// A thread of its own, started on first use: applying, queries and
     /// snapshots never delay the node's ticks, heartbeats and batches.
@@ -126,6 +126,10 @@ pub enum ApplyThread {
     /// node for its thread; what it buys is that a whole cluster can run on
     /// one thread, so one seed replays one schedule exactly.
     Node,
+    /// An arbiter the caller runs, shared with other nodes' state machines:
+    /// a process hosting many Raft groups (multi-raft) runs them on a few
+    /// threads, not one each. Off the node's thread, as with `Own`.
+    On(ArbiterHandle),
 }
 
 /// The log cache of a node whose storage reads back and whose
@@ -355,9 +359,10 @@ impl<C: TypeConfig> RaftNode<C> {
     /// thread (started on first use). The factory runs there, so the state
     /// machine itself need not be `Send`.
     pub(super) fn start_apply(&mut self) -> Addr<ApplyActor<C>> {
-        let thread = match self.cfg.apply_thread {
+        let thread = match &self.cfg.apply_thread {
             ApplyThread::Own => self.apply_thread.get_or_insert_with(Arbiter::new).handle(),
             ApplyThread::Node => Arbiter::current(),
+            ApplyThread::On(arbiter) => arbiter.clone(),
         };
         let latency = self.rec.apply_latency();
         let progress = Arc::new(AtomicU64::new(0));

@@ -37,7 +37,7 @@ impl<C: TypeConfig> RaftNode<C> {
         let started = tokio::time::Instant::now();
         let build = BuildSnapshot {
             store: std::sync::Arc::clone(&self.snapshots),
-            off_thread: self.cfg.apply_thread == super::ApplyThread::Own,
+            off_thread: !matches!(self.cfg.apply_thread, super::ApplyThread::Node),
         };
         let built = async move { apply.send(build).await };
         ctx.spawn(built.into_actor(self).map(move |res, node, ctx| {
