@@ -7,7 +7,9 @@
 //! on as many more, so a thousand groups cost a handful of threads, not
 //! two thousand. Each group is still a supervised node of its own: a
 //! panic in one group's state machine, or a damaged record in its log,
-//! stops that group (after its restart budget), never its neighbours.
+//! stops that group (after its restart budget), never its neighbours. A
+//! slow or blocking `Apply` does delay the groups whose state machines
+//! share its thread (group `g` runs on thread `g % threads`).
 //! The host decides nothing about Raft; it starts, finds and stops nodes.
 
 use std::collections::BTreeMap;
@@ -187,6 +189,13 @@ impl<C: TypeConfig> RaftHost<C> {
             raft.shutdown().await;
         }
         self.transport.shutdown().await;
+    }
+}
+
+impl<C: TypeConfig> Drop for RaftHost<C> {
+    /// Stops the host's threads, with whatever nodes still run on them: a
+    /// host dropped without [`shutdown`](RaftHost::shutdown) leaks none.
+    fn drop(&mut self) {
         for a in self.node_threads.iter().chain(&self.apply_threads) {
             a.stop();
         }

@@ -17,7 +17,7 @@ use raft_actors_transport_tcp::admission::{admit, Claim, Rules};
 use raft_actors_transport_tcp::peers::PeerTable;
 use raft_actors_transport_tcp::routes::GroupRoutes;
 use raft_actors_transport_tcp::PeerCounters;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::wire::{Envelope, ADVERTISE_HEADER};
 use crate::HttpConfig;
@@ -119,29 +119,24 @@ pub(crate) async fn receive(
     };
     PeerCounters::add(&c.bytes_received, body.len() as u64);
     PeerCounters::add(&c.frames_received, 1);
-    let (mut delivered, mut unknown) = (0usize, None);
     for batch in env.batches {
-        let n = batch.messages.len() as u64;
-        match state.routes.deliver(batch.group, batch.messages) {
-            Ok(()) => {
-                PeerCounters::add(&c.messages_received, n);
-                delivered += 1;
-            }
+        let (group, n) = (batch.group, batch.messages.len() as u64);
+        match state.routes.deliver(group, batch.messages) {
+            Ok(()) => PeerCounters::add(&c.messages_received, n),
+            // A group not (yet) started here: dropped and counted, as a
+            // crashed peer's would be. Never refused: the sender would back
+            // off the whole link, every other group's batches with it.
             Err(_) => {
-                state.other_group.fetch_add(1, Ordering::Relaxed);
-                unknown = Some(batch.group);
+                if state.other_group.fetch_add(1, Ordering::Relaxed) == 0 {
+                    warn!(
+                        node,
+                        from, group, "dropping batches of a group this node does not serve"
+                    );
+                } else {
+                    debug!(node, from, group, "dropping a batch of a group not served");
+                }
             }
         }
     }
-    match unknown {
-        // Nothing of it for a group served here: the sender is told.
-        Some(group) if delivered == 0 => {
-            warn!(
-                node,
-                from, group, "refusing a request of groups this node does not serve"
-            );
-            HttpResponse::NotFound().body(format!("group {group} is not served by node {node}"))
-        }
-        _ => HttpResponse::NoContent().finish(),
-    }
+    HttpResponse::NoContent().finish()
 }

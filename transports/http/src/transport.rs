@@ -67,10 +67,9 @@ pub struct HttpConfig {
     /// [`ADVERTISE_HEADER`](crate::wire::ADVERTISE_HEADER)) so that a peer
     /// with [`learn_peers`](Self::learn_peers) can learn it.
     pub advertise: Option<SocketAddr>,
-    /// Accept a request from a node not in [`peers`](Self::peers) if it
-    /// advertises its address, and add it as a peer. For a node that joins
-    /// a running cluster and knows nobody yet; the cluster id is still
-    /// checked.
+    /// Learn a sender missing from [`peers`](Self::peers) from the
+    /// address its request advertises (the cluster id still checked): how
+    /// a node joining a running cluster is reached before anyone knew it.
     pub learn_peers: bool,
     /// Seeds the backoff jitter.
     pub seed: u64,
@@ -79,11 +78,15 @@ pub struct HttpConfig {
     /// certificate must name `node-<peer>`; a request is accepted only if
     /// its client certificate chains to the CA and names the sender its
     /// envelope claims (otherwise 403, logged, counted in
-    /// [`HttpMetrics::tls_refused`]). `None`: plain HTTP.
+    /// [`HttpMetrics::tls_refused`](crate::HttpMetrics::tls_refused)). `None`: plain HTTP.
     pub tls: Option<PeerTls>,
-    /// The Raft group whose batches this transport carries: its requests
-    /// are tagged with it, and a request of any other group is refused
-    /// (404) and counted ([`HttpMetrics::other_group`]).
+    /// Which Raft group this handle sends for and
+    /// [`serve`](crate::HttpTransport::serve) delivers (0 for one group);
+    /// more groups come with
+    /// [`group_sender`](crate::HttpTransport::group_sender) and
+    /// [`serve_group`](crate::HttpTransport::serve_group). A group nobody
+    /// serves here has its batches dropped, counted in
+    /// [`HttpMetrics::other_group`](crate::HttpMetrics::other_group).
     pub group: GroupId,
 }
 
@@ -254,7 +257,6 @@ impl HttpTransport {
         if self.inner.serving.swap(true, Ordering::SeqCst) {
             return Err(HttpError::AlreadyServing);
         }
-        self.inner.routes.set(self.inner.cfg.group, inbox);
         let addr = listener.local_addr()?;
         let state = web::Data::new(Endpoint {
             cfg: Arc::clone(&self.inner.cfg),
@@ -286,6 +288,9 @@ impl HttpTransport {
                 .listen_rustls_0_23(listener, (*tls.server_config_asking()).clone())?,
         }
         .run();
+        // Only once serving cannot fail: a failed `serve` leaves the
+        // group's mailbox as it was.
+        self.inner.routes.set(self.inner.cfg.group, inbox);
         *self.inner.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(server.handle());
         actix_rt::spawn(server);
         Ok(addr)
@@ -373,10 +378,11 @@ impl HttpTransport {
     }
 
     /// Delivers the batches of Raft group `group` to `inbox` from now on
-    /// (replacing an earlier mailbox of the group). A request whose
-    /// batches are all of groups with no mailbox is answered 404; batches
-    /// of such groups are dropped and counted
-    /// ([`HttpMetrics::other_group`]).
+    /// (replacing an earlier mailbox of the group). Batches of a group
+    /// with no mailbox are dropped and counted
+    /// ([`HttpMetrics::other_group`]); the request is still answered 204,
+    /// so the sender never backs off its link (and every other group's
+    /// batches) for a group not started here yet.
     pub fn serve_group(&self, group: GroupId, inbox: Recipient<Peer>) {
         self.inner.routes.set(group, inbox);
     }

@@ -59,10 +59,13 @@ pub struct TcpConfig {
     /// names `node-<peer>`, and the acceptor checks the dialler's names the
     /// node its handshake claims. `None`: plain TCP.
     pub tls: Option<PeerTls>,
-    /// The Raft group whose batches this transport carries: its sends are
-    /// tagged with it, and received batches of any other group are dropped
-    /// and counted ([`TcpMetrics::other_group`](crate::TcpMetrics::other_group)).
-    /// [`DEFAULT_GROUP`] for a single-group service.
+    /// The Raft group of this transport's own `send` and of the mailbox
+    /// given to [`serve`](crate::TcpTransport::serve) ([`DEFAULT_GROUP`]
+    /// for a single-group service);
+    /// [`group_sender`](crate::TcpTransport::group_sender) and
+    /// [`serve_group`](crate::TcpTransport::serve_group) add others.
+    /// Received batches of a group with no mailbox are dropped and counted
+    /// ([`TcpMetrics::other_group`](crate::TcpMetrics::other_group)).
     pub group: GroupId,
 }
 

@@ -153,7 +153,6 @@ impl TcpTransport {
         if self.inner.serving.swap(true, Ordering::SeqCst) {
             return Err(TcpError::AlreadyServing);
         }
-        self.inner.routes.set(self.inner.cfg.group, inbox);
         let handle = tokio::runtime::Handle::try_current().map_err(|_| TcpError::NoRuntime)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -161,6 +160,9 @@ impl TcpTransport {
             let _guard = handle.enter();
             tokio::net::TcpListener::from_std(listener)?
         };
+        // Only once serving cannot fail: a failed `serve` leaves the
+        // group's mailbox as it was.
+        self.inner.routes.set(self.inner.cfg.group, inbox);
         let inner = &self.inner;
         self.inner.tracker.spawn_on(
             inbound::accept_loop(inbound::Acceptor {

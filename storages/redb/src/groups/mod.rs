@@ -114,6 +114,15 @@ impl RedbGroups {
                 if groups.stores.contains_key(&group) {
                     return Err(RedbError::GroupOpen { path, group });
                 }
+                // After a failed write, what the file holds is unknown:
+                // no group opens on it until it is reopened.
+                groups
+                    .file
+                    .refuse_if_poisoned()
+                    .map_err(|e| RedbError::Io {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
                 let (store, membership) = Store::open(&groups.file, group)?;
                 check.prepare(&store, &path)?;
                 let reader: SharedLogReader = Arc::new(store.log_reader());

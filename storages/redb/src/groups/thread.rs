@@ -16,7 +16,6 @@ use std::thread::JoinHandle;
 
 use raft_actors::core::GroupId;
 use raft_actors::storage::{write_snapshot_part, SharedSnapshots, StorageError, ToPersist};
-use redb::Durability;
 use tokio::sync::oneshot;
 
 use crate::error::RedbError;
@@ -87,13 +86,10 @@ impl Groups {
             }
             staged_writes.push(w);
         }
-        match staged_writes.len() {
-            0 => {}
-            1 => {
-                let w = staged_writes.pop().expect("one");
-                self.write_alone(w);
-            }
-            _ => self.write_together(staged_writes),
+        if staged_writes.len() > 1 {
+            self.write_together(staged_writes);
+        } else if let Some(w) = staged_writes.pop() {
+            self.write_alone(w);
         }
     }
 
@@ -117,7 +113,11 @@ impl Groups {
         };
         let mut staged = Vec::with_capacity(writes.len());
         for w in &writes {
-            let store = self.stores.get(&w.group).expect("checked by write");
+            let Some(store) = self.stores.get(&w.group) else {
+                drop(txn);
+                let stopped = RedbError::Stopped(self.file.path().into()).into();
+                return self.fail_all(writes, stopped);
+            };
             match store.stage(&txn, &w.batch) {
                 Ok(s) => staged.push(s),
                 // One group's batch refused (out of order, damaged): the
@@ -137,19 +137,8 @@ impl Groups {
             }
         }
         let must_sync = staged.iter().any(|s| s.must_sync);
-        let mut txn = txn;
-        if !must_sync {
-            txn.set_durability(Durability::None);
-        }
         let written = staged.iter().map(|s| s.written).sum();
-        let committed = if must_sync {
-            let store = self.stores.get(&writes[0].group).expect("checked by write");
-            store.commit(txn, written)
-        } else {
-            txn.commit()
-                .map_err(|e| StorageError::Io(format!("{}: {e}", self.file.path().display())))
-        };
-        if let Err(e) = committed {
+        if let Err(e) = self.file.commit(txn, must_sync, written) {
             return self.fail_all(writes, e);
         }
         self.file.counters().merged.fetch_add(1, Ordering::Relaxed);

@@ -1,28 +1,31 @@
-//! [`Store`]: the redb database and every operation on it, blocking. It
-//! runs only on the storage's own thread (see [`crate::storage`]), never on
-//! an async executor.
+//! [`File`], the open redb database, and [`Store`], one Raft group's
+//! records in it, with every operation on them, blocking. They run only on
+//! the file's storage thread (see `crate::groups`), never on an async
+//! executor.
 //!
 //! Layout (format 3): table `meta` holds the file's format version;
 //! `group_meta` holds each Raft group's hard state and configuration
 //! records under `(group, name)`; `log` maps `(group, index)` to an
 //! entry's record; `snapshot` holds each group's latest snapshot record.
-//! Every key starts with the group, so one file can hold many groups'
-//! logs (multi-raft) and a store reads and writes only its own group's. Everything one `Ready` persists is one
-//! write transaction, committed with redb's immediate durability: one
-//! fsync. A transaction that fails anywhere is dropped uncommitted, so
-//! nothing of it reaches the disk or the in-memory bounds. Opening, and
-//! the checks made then, are in [`open`].
+//! Every key starts with the group, so one file holds many groups' logs
+//! (multi-raft) and a store reads and writes only its own group's.
+//! Everything one `Ready` persists is written in one transaction (shared
+//! with other groups' batches queued beside it), committed with redb's
+//! immediate durability, one fsync, if any of them must sync. A
+//! transaction that fails anywhere is dropped uncommitted, so nothing of
+//! it reaches the disk or the in-memory bounds. Opening, and the checks
+//! made then, are in [`open`]; the write path in [`write`].
 
 mod open;
 mod write;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use raft_actors::core::{Entry, GroupId, HardState, LogIndex, Membership, Term};
 use raft_actors::storage::{LogReader, StorageError};
-use redb::{Database, Table, TableDefinition, WriteTransaction};
+use redb::{Database, Durability, Table, TableDefinition, WriteTransaction};
 
 use crate::error::RedbError;
 use crate::record;
@@ -154,6 +157,27 @@ impl File {
         self.db
             .begin_write()
             .map_err(|e| StorageError::from(self.io(e)))
+    }
+
+    /// Commits `txn`, which wrote `entries` entries: with immediate
+    /// durability (one fsync, counted) if `must_sync`, else without, and
+    /// redb makes it durable with the next synced commit, in order, or a
+    /// crash loses it whole.
+    pub(crate) fn commit(
+        &self,
+        mut txn: WriteTransaction,
+        must_sync: bool,
+        entries: u64,
+    ) -> Result<(), StorageError> {
+        if !must_sync {
+            txn.set_durability(Durability::None);
+        }
+        txn.commit().map_err(|e| StorageError::from(self.io(e)))?;
+        if must_sync {
+            self.counters.commits.fetch_add(1, Ordering::Relaxed);
+            self.counters.entries.fetch_add(entries, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 
@@ -300,7 +324,7 @@ impl Store {
             meta.insert((self.group, MEMBERSHIP_KEY), rec.as_slice())
                 .map_err(|e| self.sio(e))?;
         }
-        self.commit(txn, 0)?;
+        self.file.commit(txn, true, 0)?;
         self.bounds.has_membership = true;
         Ok(())
     }

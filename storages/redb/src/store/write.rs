@@ -1,16 +1,14 @@
 //! One group's write path: a `Ready`'s batch staged into a write
 //! transaction (entries, hard state, configuration, snapshot record,
-//! compaction) and applied to the store's bounds once committed. The
-//! storage thread commits one group's batch alone or several groups'
-//! together ([`crate::storage`]); nothing here commits but [`Store::write`].
-//! It must never change the store's state for a transaction that was not
-//! committed.
+//! compaction) and applied to the store's bounds once committed
+//! ([`Store::finish`]). The storage thread commits one group's batch alone
+//! ([`Store::write`]) or several groups' together (`crate::groups`), both
+//! through [`File::commit`](super::File::commit). It must never change the
+//! store's state for a transaction that was not committed.
 
 use raft_actors::core::{Entry, HardState, LogIndex};
 use raft_actors::storage::{Snapshot, StorageError, ToPersist};
-use std::sync::atomic::Ordering;
-
-use redb::{Durability, ReadableTable, WriteTransaction};
+use redb::{ReadableTable, WriteTransaction};
 
 use super::{
     Bounds, LogTable, NamedTable, Store, GROUP_META, HARD_STATE_KEY, LOG, MEMBERSHIP_KEY, SNAPSHOT,
@@ -48,16 +46,9 @@ impl Store {
         if self.defer(batch) {
             return Ok(());
         }
-        let mut txn = self.file.db.begin_write().map_err(|e| self.sio(e))?;
+        let txn = self.file.begin_write()?;
         let staged = self.stage(&txn, batch)?;
-        if !staged.must_sync {
-            txn.set_durability(Durability::None);
-        }
-        if staged.must_sync {
-            self.commit(txn, staged.written)?;
-        } else {
-            txn.commit().map_err(|e| self.sio(e))?;
-        }
+        self.file.commit(txn, staged.must_sync, staged.written)?;
         self.finish(staged);
         Ok(())
     }
@@ -156,17 +147,6 @@ impl Store {
     /// that needed no sync moved since (kept in memory).
     pub(crate) fn deferred_hard_state(&self) -> Option<HardState> {
         self.deferred
-    }
-
-    /// Commits with immediate durability: one fsync, counted.
-    pub(crate) fn commit(&self, txn: WriteTransaction, entries: u64) -> Result<(), StorageError> {
-        txn.commit().map_err(|e| self.sio(e))?;
-        self.file.counters.commits.fetch_add(1, Ordering::Relaxed);
-        self.file
-            .counters
-            .entries
-            .fetch_add(entries, Ordering::Relaxed);
-        Ok(())
     }
 
     fn append(

@@ -57,3 +57,33 @@ fn a_failed_fsync_poisons_the_store_until_it_is_reopened() {
     block_on(store.write(append(2))).expect("written after the reopen");
     assert_eq!(block_on(store.load()).expect("load").last_index(), 2);
 }
+
+/// A failed fsync says nothing of any group's pages: once one group's
+/// write failed, every group of the file refuses, and no group opens on
+/// it, until the file is reopened.
+#[test]
+fn a_failed_fsync_of_one_group_poisons_every_group_of_the_file() {
+    let disk = Disk::new(Kind::Honest, 3, Vec::new());
+    let file = raft_actors_storage_redb::RedbGroups::open_backend(disk.clone(), "fsync-error")
+        .expect("open");
+    let mut one = file.group(1).expect("group 1");
+    let mut two = file.group(2).expect("group 2");
+    one.bootstrap(voters()).expect("bootstrap");
+    two.bootstrap(voters()).expect("bootstrap");
+    block_on(two.write(append(1))).expect("acknowledged");
+    disk.sync_error_at(disk.syncs() + 1);
+    block_on(one.write(append(1))).expect_err("the fsync fails");
+    let calls = disk.calls();
+    let refused = block_on(two.write(append(2))).expect_err("group 2 refuses too");
+    assert!(refused.to_string().contains("reopen"), "{refused}");
+    assert!(block_on(two.load()).is_err(), "and its reads");
+    let open = file
+        .group(3)
+        .expect_err("no group opens on a poisoned file");
+    assert!(open.to_string().contains("reopen"), "{open}");
+    assert_eq!(
+        disk.calls(),
+        calls,
+        "a call reached the disk after the failed fsync"
+    );
+}
