@@ -125,3 +125,19 @@ pub enum FatalError {
     #[error("panic in the node: {0}")]
     Panic(String),
 }
+
+/// The message a caught panic carried (`panic!("...")` gives a `&str` or
+/// a `String`), for the one line that says why a node, a state machine or
+/// a store stopped.
+///
+/// ```
+/// let caught = std::panic::catch_unwind(|| panic!("disk {} gone", 3)).unwrap_err();
+/// assert_eq!(raft_actors::error::panic_message(&*caught), "disk 3 gone");
+/// ```
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic".into())
+}

@@ -116,11 +116,7 @@ impl<C: TypeConfig> ApplyActor<C> {
     /// node sees its apply actor gone, fails, and its supervisor restarts it
     /// with a fresh state machine rebuilt from snapshot and log.
     fn panicked(&mut self, during: &str, panic: &(dyn std::any::Any + Send)) -> ClientError {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "non-string panic".into());
+        let what = crate::error::panic_message(panic);
         let reason = format!("state machine panicked in {during}: {what}");
         tracing::error!(%reason, "apply stops; the node will restart");
         self.poisoned = Some(reason.clone());

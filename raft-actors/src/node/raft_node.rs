@@ -18,7 +18,6 @@
 //! monotonic [`LeaseClock`], only to hand the reading to the core before
 //! each input, which measures leases against it.
 
-use std::any::Any;
 use std::collections::{BTreeSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -385,7 +384,7 @@ impl<C: TypeConfig> RaftNode<C> {
         match catch_unwind(AssertUnwindSafe(|| f(self, ctx))) {
             Ok(r) => Some(r),
             Err(panic) => {
-                self.fail(ctx, FatalError::Panic(panic_message(&*panic)));
+                self.fail(ctx, FatalError::Panic(crate::error::panic_message(&*panic)));
                 None
             }
         }
@@ -431,16 +430,6 @@ impl<C: TypeConfig> RaftNode<C> {
         self.sent_chunks.take();
         self.unreadable.take();
         self.log_corrupt.take();
-    }
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic".to_string()
     }
 }
 

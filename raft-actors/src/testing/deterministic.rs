@@ -17,7 +17,6 @@
 //! clock to decide: either would bring the operating system's scheduler
 //! back into the schedule. Nodes run with [`ApplyThread::Node`] for that.
 
-use std::any::Any;
 use std::future::Future;
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -223,21 +222,13 @@ where
         Ok(outcome) => outcome,
         Err(panic) => Err(failure(
             seed,
-            format!("panicked: {}", panic_message(&*panic)),
+            format!("panicked: {}", crate::error::panic_message(&*panic)),
         )),
     };
     outcome.map_err(|mut failure| {
         failure.replay = Some(replay_command(seed));
         failure
     })
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Runs `f` to completion on a fresh actix system over a current-thread

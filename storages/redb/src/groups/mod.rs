@@ -19,7 +19,8 @@ use raft_actors::core::GroupId;
 use raft_actors::storage::{MemorySnapshots, SharedLogReader, SharedSnapshots};
 use redb::StorageBackend;
 
-use thread::{panic_text, run};
+use raft_actors::error::panic_message;
+use thread::run;
 pub(crate) use thread::{Groups, Job, Shared, Write};
 
 use crate::error::RedbError;
@@ -185,7 +186,7 @@ impl RedbGroups {
                     Err(panic) => {
                         let _ = opened.send(Err(RedbError::Panicked {
                             path: thread_path,
-                            reason: panic_text(&*panic),
+                            reason: panic_message(&*panic),
                         }));
                         return;
                     }

@@ -15,6 +15,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use raft_actors::core::GroupId;
+use raft_actors::error::panic_message;
 use raft_actors::storage::{write_snapshot_part, SharedSnapshots, StorageError, ToPersist};
 use tokio::sync::oneshot;
 
@@ -256,21 +257,11 @@ pub(super) fn run(groups: Groups, jobs: mpsc::Receiver<Job>) {
         }));
         if let Err(panic) = done {
             tracing::error!(
-                panic = %panic_text(&*panic),
+                panic = %panic_message(&*panic),
                 "redb storage job panicked; the store is abandoned until the next open"
             );
             std::mem::forget(groups.take());
         }
-    }
-}
-
-pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".into()
     }
 }
 
