@@ -329,6 +329,10 @@ fn every_route_listed_is_served_by_a_node_started_with_every_flag() {
             "3",
             "--log-format",
             "json",
+            "--groups",
+            "2",
+            "--replication",
+            "1",
         ]
         .map(String::from)
         .to_vec();
@@ -339,7 +343,8 @@ fn every_route_listed_is_served_by_a_node_started_with_every_flag() {
             let concrete = path
                 .replace("{key}", "probe")
                 .replace("{name}", "probe")
-                .replace("{id}", "99");
+                .replace("{id}", "99")
+                .replace("{group}", "1");
             let a = c.req(1, &method, &concrete, None);
             let unrouted =
                 a.status == 405 || (a.status == 404 && a.text().contains("no such route"));

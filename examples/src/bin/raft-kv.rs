@@ -7,10 +7,12 @@ use std::process::ExitCode;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
+use raft_actors_service::groups::Routed;
 use raft_actors_service::http::{
-    key_after, put_bytes, read_json, read_value, take_bytes, MAX_VALUE,
+    key_after, put_bytes, read_json_and_body, read_value, take_bytes, MAX_VALUE,
 };
 use raft_actors_service::raft_actors::apply::{read_item, write_item, SnapshotView};
+use raft_actors_service::raft_actors::core::GroupId;
 use raft_actors_service::{ApiError, LogIndex, Node, Service};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -102,9 +104,40 @@ impl Service for Kv {
 
 type Kvn = web::Data<Node<Kv>>;
 
-async fn write(node: &Kvn, req: &HttpRequest, cmd: Cmd) -> Result<HttpResponse, ApiError> {
-    let w = node.write(req, cmd).await?;
+/// Where a request for `key` is served: the key's group here, or the
+/// answer of the node it was forwarded to (`--groups`).
+async fn routed(
+    node: &Kvn,
+    req: &HttpRequest,
+    key: &[u8],
+    body: Bytes,
+) -> Result<Result<GroupId, HttpResponse>, ApiError> {
+    Ok(match node.route(req, key, body).await? {
+        Routed::Here(group) => Ok(group),
+        Routed::Answered(answer) => Err(answer),
+    })
+}
+
+async fn write(
+    node: &Kvn,
+    req: &HttpRequest,
+    body: Bytes,
+    cmd: Cmd,
+) -> Result<HttpResponse, ApiError> {
+    let key = match &cmd {
+        Cmd::Put(k, _) | Cmd::Delete(k) | Cmd::Cas { key: k, .. } => k.clone(),
+    };
+    let group = match routed(node, req, &key, body).await? {
+        Ok(group) => group,
+        Err(answer) => return Ok(answer),
+    };
+    let w = node.write_in(group, req, cmd).await?;
     match w.output {
+        // With groups, the index is the group's: it grows with every
+        // write of that group, and the answer names it.
+        Out::Done if node.group_count() > 1 => {
+            Ok(HttpResponse::Ok().json(json!({ "index": w.index, "group": group })))
+        }
         Out::Done => Ok(HttpResponse::Ok().json(json!({ "index": w.index }))),
         Out::NotSwapped(current) => {
             let mut body = Map::new();
@@ -121,17 +154,17 @@ async fn write(node: &Kvn, req: &HttpRequest, cmd: Cmd) -> Result<HttpResponse, 
 async fn put(node: Kvn, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let key = key_after(&req, "/kv/")?.into();
     let value = read_value(body).await?;
-    write(&node, &req, Cmd::Put(key, value)).await
+    write(&node, &req, value.clone(), Cmd::Put(key, value)).await
 }
 
 async fn delete(node: Kvn, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let key = key_after(&req, "/kv/")?.into();
-    write(&node, &req, Cmd::Delete(key)).await
+    write(&node, &req, Bytes::new(), Cmd::Delete(key)).await
 }
 
 async fn cas(node: Kvn, req: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
     let key = key_after(&req, "/kv/")?.into();
-    let body: Map<String, Value> = read_json(body).await?;
+    let (body, raw): (Map<String, Value>, Bytes) = read_json_and_body(body).await?;
     let expect = take_bytes(&body, "expect")?;
     let value = take_bytes(&body, "value")?
         .ok_or_else(|| ApiError::bad_request("value is required (a string)"))?;
@@ -139,12 +172,16 @@ async fn cas(node: Kvn, req: HttpRequest, body: web::Payload) -> Result<HttpResp
         return Err(ApiError::too_large(format!("value over {MAX_VALUE} bytes")));
     }
     let (expect, value) = (expect.map(Bytes::from), Bytes::from(value));
-    write(&node, &req, Cmd::Cas { key, expect, value }).await
+    write(&node, &req, raw, Cmd::Cas { key, expect, value }).await
 }
 
 async fn get(node: Kvn, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let key = key_after(&req, "/kv/")?.into();
-    match node.read(&req, key).await? {
+    let key: Bytes = key_after(&req, "/kv/")?.into();
+    let group = match routed(&node, &req, &key, Bytes::new()).await? {
+        Ok(group) => group,
+        Err(answer) => return Ok(answer),
+    };
+    match node.read_in(group, &req, key).await? {
         Some(v) => Ok(HttpResponse::Ok()
             .content_type("application/octet-stream")
             .body(v)),

@@ -29,6 +29,7 @@ use super::cluster;
 use super::directory::Directory;
 use super::error::{name_leader, ApiError};
 use super::flags::{StorageKind, TransportKind};
+use super::groups::{resolve_layout, start::GroupStart, start_groups, Groups, Layout};
 use super::machine::Machine;
 #[cfg(feature = "metrics")]
 use super::metrics::ServiceMetrics;
@@ -39,7 +40,7 @@ use super::operators;
 use super::running::RunningService;
 use super::security::{reload_on_hangup, Tls};
 use super::sessions::SessionBounds;
-use super::storage::{open_storage, warn_if_peers_disagree, OpenError};
+use super::storage::{open_group_storages, open_storage, warn_if_peers_disagree, OpenError};
 use super::Service;
 
 /// Why a node could not start. Its `Display` and sources chain into one
@@ -145,6 +146,8 @@ pub struct ServiceBuilder<S: Service> {
     workers: usize,
     admin: Option<AdminToken>,
     tls: Tls,
+    groups: u64,
+    replication: u64,
     service: PhantomData<fn() -> S>,
 }
 
@@ -173,6 +176,8 @@ impl<S: Service> ServiceBuilder<S> {
             workers: 2,
             admin: None,
             tls: Tls::plain(),
+            groups: 1,
+            replication: 3,
             service: PhantomData,
         }
     }
@@ -332,6 +337,23 @@ impl<S: Service> ServiceBuilder<S> {
         self
     }
 
+    /// Spreads the service's keys over `n` Raft groups (`--groups`,
+    /// default 1), each on `r` nodes (`--replication`, default 3); see
+    /// [`groups`](crate::groups). Fixed when the data dir is founded: a
+    /// restarted node keeps the layout it was founded with.
+    ///
+    /// ```
+    /// # use raft_actors_service::{Service, ServiceBuilder};
+    /// # fn demo<S: Service>() {
+    /// let b = ServiceBuilder::<S>::new(1).groups(8, 3);
+    /// # }
+    /// ```
+    pub fn groups(mut self, n: u64, r: u64) -> Self {
+        self.groups = n;
+        self.replication = r;
+        self
+    }
+
     /// HTTP worker threads (default 2).
     pub fn http_workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);
@@ -371,7 +393,26 @@ impl<S: Service> ServiceBuilder<S> {
         // An empty store is founded from the peers once every other voter
         // recorded this node; a used one ignores them.
         node_cfg.bootstrap_voters = self.peers.as_ref().map(|p| p.keys().copied().collect());
+        let asked = Layout::new(
+            self.groups,
+            self.replication,
+            node_cfg.bootstrap_voters.clone().unwrap_or_default(),
+        )
+        .map_err(OpenError::Layout)?;
+        let layout = resolve_layout(self.data_dir.as_deref(), asked)?;
+        let mut more_groups = Vec::new();
         let storage = match self.storage {
+            StorageSpec::Custom(_) if layout.groups > 1 => {
+                return Err(OpenError::OneGroupOnly("a custom storage").into())
+            }
+            StorageSpec::Kind(kind) if layout.groups > 1 => {
+                let mut all = open_group_storages(kind, self.data_dir.as_deref(), layout.groups)?;
+                more_groups = all.split_off(1);
+                let (storage, roster) =
+                    all.pop().ok_or(StartError::Missing("group 0's storage"))?;
+                node_cfg.roster = roster;
+                storage
+            }
             StorageSpec::Custom(s) => {
                 if let Some(dir) = &self.data_dir {
                     node_cfg.roster =
@@ -416,6 +457,7 @@ impl<S: Service> ServiceBuilder<S> {
                 Box::new(Machine::<S>::new(directory.clone(), bounds)) as Box<dyn Apply<Machine<S>>>
             })
         };
+        let groups_cfg = node_cfg.clone();
         let raft =
             Raft::start(id, node_cfg, storage, network.sender(), apply).with_timeout(self.timeout);
         let started = async {
@@ -435,6 +477,19 @@ impl<S: Service> ServiceBuilder<S> {
             network.shutdown().await;
             return Err(e);
         }
+        let (mut rafts, threads) = start_groups::<S>(
+            GroupStart {
+                id,
+                layout: &layout,
+                founding: self.peers.is_some(),
+                cfg: &groups_cfg,
+                network: &network,
+                sessions: self.sessions,
+                timeout: self.timeout,
+            },
+            more_groups,
+        );
+        rafts.insert(0, raft.clone());
 
         let node = web::Data::new(Node::<S> {
             raft: raft.clone(),
@@ -442,6 +497,7 @@ impl<S: Service> ServiceBuilder<S> {
             #[cfg(feature = "metrics")]
             metrics: ServiceMetrics::new(),
             network: Arc::clone(&network),
+            groups: Groups::new(layout, rafts, threads),
             settings: Settings {
                 timeout: self.timeout,
                 tick,
@@ -494,6 +550,7 @@ impl<S: Service> ServiceBuilder<S> {
         let server = match listening {
             Ok(s) => s.run(),
             Err(e) => {
+                node.groups.shutdown().await;
                 raft.shutdown().await;
                 network.shutdown().await;
                 return Err(StartError::Http(e));

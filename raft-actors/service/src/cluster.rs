@@ -32,7 +32,12 @@ use super::node_client::NodeClient;
 use super::Service;
 
 /// Marks a request forwarded by a follower, so it is never forwarded twice.
-const FORWARDED: &str = "x-raft-forwarded";
+pub(crate) const FORWARDED: &str = "x-raft-forwarded";
+
+/// Whether another node sent this request on to this one.
+pub(crate) fn was_forwarded(req: &HttpRequest) -> bool {
+    req.headers().contains_key(FORWARDED)
+}
 
 /// Registers the cluster API's routes.
 pub fn routes<S: Service>(cfg: &mut web::ServiceConfig) {
@@ -45,7 +50,8 @@ pub fn routes<S: Service>(cfg: &mut web::ServiceConfig) {
             web::delete().to(remove_member::<S>),
         )
         .route("/cluster/leader", web::post().to(transfer::<S>))
-        .route("/cluster/snapshot", web::post().to(snapshot::<S>));
+        .route("/cluster/snapshot", web::post().to(snapshot::<S>))
+        .configure(crate::groups::routes::routes::<S>);
 }
 
 /// The reference's name of a node's role.
@@ -74,7 +80,7 @@ fn voters(m: &Membership) -> Vec<NodeId> {
     m.voters.union(&m.outgoing).copied().collect()
 }
 
-fn config(m: &Membership) -> Value {
+pub(crate) fn config(m: &Membership) -> Value {
     json!({ "voters": voters(m), "learners": m.learners.iter().collect::<Vec<_>>() })
 }
 
@@ -85,11 +91,11 @@ async fn status<S: Service>(node: web::Data<Node<S>>) -> Result<HttpResponse, Ap
 /// This node's `/status` body.
 pub(crate) async fn status_json<S: Service>(node: &Node<S>) -> Result<Value, ApiError> {
     let s = node.status().await?;
-    Ok(status_value(
-        &s,
-        node.raft.current().applied,
-        node.settings.tick,
-    ))
+    let mut body = status_value(&s, node.raft.current().applied, node.settings.tick);
+    if node.group_count() > 1 {
+        body["groups"] = crate::groups::routes::held(node);
+    }
+    Ok(body)
 }
 
 /// The `/status` body of a node whose core reports `s`, whose state
@@ -151,6 +157,12 @@ async fn metrics<S: Service>(node: web::Data<Node<S>>) -> Result<HttpResponse, A
 
 async fn snapshot<S: Service>(node: web::Data<Node<S>>) -> Result<HttpResponse, ApiError> {
     let index = node.raft.snapshot().await?;
+    // Every other group this node holds is compacted with it.
+    for (_, raft) in node.groups.all().skip(1) {
+        if crate::groups::holds(raft) {
+            raft.snapshot().await?;
+        }
+    }
     Ok(HttpResponse::Ok().json(json!({ "index": index })))
 }
 
@@ -163,7 +175,7 @@ enum Route {
 /// Runs leader-only requests on the leader: here, or forwarded once.
 async fn route<S: Service>(node: &Node<S>, req: &HttpRequest) -> Result<Route, ApiError> {
     let m = node.raft.current();
-    if m.role == Role::Leader || req.headers().contains_key(FORWARDED) {
+    if m.role == Role::Leader || was_forwarded(req) {
         return Ok(Route::Here);
     }
     let Some(leader) = m.leader else {
@@ -196,14 +208,43 @@ async fn forward(
         .uri()
         .path_and_query()
         .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+    forward_path(req, &path, body, to, wait, calls).await
+}
+
+/// Sends a keyed request on to `to`, a node that holds its group, and
+/// relays its answer (given a moment more than the node's own timeout, so
+/// that its 504 arrives rather than this node's).
+pub(crate) async fn forward_to<S: Service>(
+    req: &HttpRequest,
+    path: &str,
+    body: Bytes,
+    to: SocketAddr,
+    node: &Node<S>,
+) -> Result<HttpResponse, ApiError> {
+    let wait = node.settings.timeout + Duration::from_secs(1);
+    forward_path(req, path, body, to, wait, &node.settings.calls).await
+}
+
+async fn forward_path(
+    req: &HttpRequest,
+    path: &str,
+    body: Bytes,
+    to: SocketAddr,
+    wait: Duration,
+    calls: &NodeClient,
+) -> Result<HttpResponse, ApiError> {
     let mut request = calls
-        .request(req.method().clone(), to, &path, wait)
+        .request(req.method().clone(), to, path, wait)
         .map_err(|why| ApiError::unavailable(format!("cannot forward to the leader: {why}")))?
         .insert_header((FORWARDED, "1"));
     // The leader checks the admin token again: the follower passes on
     // what its client sent.
     if let Some(auth) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
         request = request.insert_header((actix_web::http::header::AUTHORIZATION, auth.clone()));
+    }
+    // A write's exactly-once key goes with it.
+    if let Some(key) = req.headers().get("idempotency-key") {
+        request = request.insert_header(("idempotency-key", key.clone()));
     }
     let mut answer = request.send_body(body).await.map_err(|e| match e {
         awc::error::SendRequestError::Timeout => ApiError::new(
@@ -231,13 +272,27 @@ fn change_deadline<S: Service>(node: &Node<S>) -> Duration {
     node.settings.timeout.saturating_mul(6)
 }
 
+/// The body of a request to add a member.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AddMember {
-    id: NodeId,
-    raft_addr: SocketAddr,
+pub(crate) struct AddMember {
+    pub(crate) id: NodeId,
+    pub(crate) raft_addr: SocketAddr,
     #[serde(default)]
     role: Option<String>,
+}
+
+impl AddMember {
+    /// Whether the node is to be a voter (the default) or a learner.
+    pub(crate) fn voter(&self) -> Result<bool, ApiError> {
+        match self.role.as_deref() {
+            None | Some("voter") => Ok(true),
+            Some("learner") => Ok(false),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "role must be learner or voter, not `{other}`"
+            ))),
+        }
+    }
 }
 
 async fn add_member<S: Service>(
@@ -246,15 +301,7 @@ async fn add_member<S: Service>(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (add, body): (AddMember, _) = read_json_and_body(payload).await?;
-    let voter = match add.role.as_deref() {
-        None | Some("voter") => true,
-        Some("learner") => false,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "role must be learner or voter, not `{other}`"
-            )))
-        }
-    };
+    let voter = add.voter()?;
     if let Route::Forward(to) = route(&*node, &req).await? {
         return forward(
             &req,
@@ -281,8 +328,14 @@ async fn add_member<S: Service>(
         )));
     }
     if voter {
-        promote(&node, add.id, deadline).await?;
+        promote_in(&node.raft, add.id, deadline).await?;
     }
+    let change = crate::groups::members::Change::Add {
+        id: add.id,
+        raft_addr: add.raft_addr,
+        voter,
+    };
+    crate::groups::members::spread(&node, change, deadline).await?;
     let m = node.status().await?.membership;
     Ok(HttpResponse::Ok().json(config(&m)))
 }
@@ -311,12 +364,12 @@ async fn register_addresses<S: Service>(
 /// retried only while the node answers `Busy` (the learner is still
 /// catching up, or another change is under way), with exponential backoff,
 /// until `deadline`.
-async fn promote<S: Service>(
-    node: &Node<S>,
+pub(crate) async fn promote_in<C: raft_actors::TypeConfig>(
+    raft: &raft_actors::Raft<C>,
     id: NodeId,
     deadline: Instant,
 ) -> Result<(), ApiError> {
-    if node.raft.current().membership.voters.contains(&id) {
+    if raft.current().membership.voters.contains(&id) {
         return Ok(());
     }
     let left = deadline.saturating_duration_since(Instant::now());
@@ -326,7 +379,7 @@ async fn promote<S: Service>(
         .with_jitter()
         .with_total_delay(Some(left))
         .without_max_times();
-    let change = || node.raft.change_membership(ConfChange::AddVoter(id));
+    let change = || raft.change_membership(ConfChange::AddVoter(id));
     match change
         .retry(backoff)
         .when(|e| *e == ClientError::Busy)
@@ -359,10 +412,15 @@ async fn remove_member<S: Service>(
         )
         .await;
     }
+    let deadline = Instant::now() + change_deadline(&*node);
+    let leaving = crate::groups::members::Change::Remove(id);
     if !node.status().await?.membership.contains(id) {
+        // A retry after a partial removal finishes the other groups.
+        crate::groups::members::spread(&node, leaving, deadline).await?;
         return Err(ApiError::not_found(format!("node {id} is not a member")));
     }
     let m = node.raft.change_membership(ConfChange::Remove(id)).await?;
+    crate::groups::members::spread(&node, leaving, deadline).await?;
     Ok(HttpResponse::Ok().json(config(&m)))
 }
 

@@ -147,6 +147,15 @@ pub struct Flags {
     /// more reads from the lease.
     #[arg(long, default_value_t = 2)]
     pub lease_margin_ticks: u64,
+    /// How many Raft groups the keys are spread over (1 to 1,024; a key's
+    /// group is its FNV-1a hash modulo this). Fixed when the data dir is
+    /// founded: a restarted node keeps its own.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub groups: u64,
+    /// On how many nodes each group beyond group 0 lives (group 0, the
+    /// cluster's own, lives on every voter). Fixed with `--groups`.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub replication: u64,
     /// Log lines as `human` text or `json` objects, one per line; the level
     /// comes from `RUST_LOG` (default `info`; `debug` adds a line per HTTP
     /// request: method, route, status, latency).

@@ -159,6 +159,7 @@ pub mod cluster;
 pub mod directory;
 pub mod error;
 pub mod flags;
+pub mod groups;
 pub mod held_logs;
 pub mod http;
 pub mod machine;

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
-use raft_actors::core::{LogIndex, NodeId, Status};
+use raft_actors::core::{GroupId, LogIndex, NodeId, Status};
 use raft_actors::transport::NetworkTransport;
 use raft_actors::{ClientError, Consistency, Raft};
 
@@ -63,6 +63,7 @@ pub struct Node<S: Service> {
     #[cfg(feature = "metrics")]
     pub(crate) metrics: ServiceMetrics,
     pub(crate) network: Arc<dyn NetworkTransport>,
+    pub(crate) groups: crate::groups::Groups<S>,
     pub(crate) settings: Settings,
 }
 
@@ -120,22 +121,45 @@ impl<S: Service> Node<S> {
         key: Option<IdempotencyKey>,
         command: S::Command,
     ) -> Result<Written<S::Output>, ApiError> {
+        self.write_keyed_in(raft_actors::core::DEFAULT_GROUP, key, command)
+            .await
+    }
+
+    /// [`write`](Self::write) in group `group` (see
+    /// [`route`](Self::route)): the write of a key goes to the key's group.
+    pub async fn write_in(
+        &self,
+        group: GroupId,
+        req: &HttpRequest,
+        command: S::Command,
+    ) -> Result<Written<S::Output>, ApiError> {
+        self.write_keyed_in(group, idempotency_key(req)?, command)
+            .await
+    }
+
+    /// [`write_keyed`](Self::write_keyed) in group `group`: exactly once
+    /// per idempotency key within the group (a key's writes all go to its
+    /// group).
+    pub async fn write_keyed_in(
+        &self,
+        group: GroupId,
+        key: Option<IdempotencyKey>,
+        command: S::Command,
+    ) -> Result<Written<S::Output>, ApiError> {
+        let raft = self.group_raft(group)?;
         // From the metrics watch, not a status round trip per write: the
         // node publishes its membership after every batch.
-        let member = {
-            let m = self.raft.metrics();
-            let m = m.borrow();
-            m.membership.contains(m.id)
-        };
-        if !member {
-            return Err(ApiError::unavailable(
-                "this node is not a member of the cluster",
-            ));
+        if !crate::groups::holds(raft) {
+            return Err(ApiError::unavailable(if group == 0 {
+                "this node is not a member of the cluster".to_owned()
+            } else {
+                format!("this node is not a member of group {group}")
+            }));
         }
         #[cfg(feature = "metrics")]
         let started = Instant::now();
         let shown = key.as_ref().map(ToString::to_string);
-        let res = self.raft.propose(Envelope::Command { key, command }).await;
+        let res = raft.propose(Envelope::Command { key, command }).await;
         #[cfg(feature = "metrics")]
         self.metrics.proposal(started.elapsed(), res.is_ok());
         match res?.output {
@@ -166,6 +190,17 @@ impl<S: Service> Node<S> {
         query: S::Query,
     ) -> Result<S::Answer, ApiError> {
         Ok(self.raft.read(query, consistency).await?)
+    }
+
+    /// [`read`](Self::read) from group `group` (see [`route`](Self::route)).
+    pub async fn read_in(
+        &self,
+        group: GroupId,
+        req: &HttpRequest,
+        query: S::Query,
+    ) -> Result<S::Answer, ApiError> {
+        let consistency = consistency(req)?;
+        Ok(self.group_raft(group)?.read(query, consistency).await?)
     }
 
     /// Proposes an address record (the cluster API's bookkeeping).

@@ -99,6 +99,7 @@ impl<S: Service> RunningService<S> {
         };
         self.registrar.abort();
         info!("stopping: shutting the node down");
+        self.node.groups.shutdown().await;
         self.node.raft.shutdown().await;
         self.node.network.shutdown().await;
         info!("stopped");

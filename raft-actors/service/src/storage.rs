@@ -16,7 +16,7 @@ use raft_actors::core::{Membership, NodeId};
 use raft_actors::node::{Roster, RosterError};
 use raft_actors::storage::{MemoryStorage, Storage};
 #[cfg(feature = "redb")]
-use raft_actors_storage_redb::{RedbError, RedbStorage};
+use raft_actors_storage_redb::{RedbError, RedbGroups, RedbStorage};
 #[cfg(feature = "wal")]
 use raft_actors_storage_wal::{WalError, WalStorage};
 use tracing::warn;
@@ -51,6 +51,12 @@ pub enum OpenError {
     /// The roster beside the store cannot be read.
     #[error(transparent)]
     Roster(#[from] RosterError),
+    /// This storage keeps one group only.
+    #[error("--groups above 1 needs --storage redb or memory: {0} keeps one Raft group")]
+    OneGroupOnly(&'static str),
+    /// The group layout beside the store cannot be read or kept.
+    #[error(transparent)]
+    Layout(#[from] crate::groups::LayoutError),
 }
 
 /// Opens (creating if needed) the storage in `dir`, unbootstrapped when
@@ -71,6 +77,51 @@ pub fn open_storage(
         other => return Err(OpenError::NotBuilt(other.name())),
     };
     Ok((storage, roster))
+}
+
+/// One group's storage and the roster kept beside it.
+pub type GroupStorage = (Box<dyn Storage>, Roster);
+
+/// Opens (creating if needed) the storage of each of `groups` Raft groups
+/// in `dir` (`None`: memory without a data dir), each with its roster
+/// (`dir/roster` for group 0, `dir/roster-<g>` for group `g`): one redb
+/// file holds every group's records. Index = group id.
+pub fn open_group_storages(
+    kind: StorageKind,
+    dir: Option<&Path>,
+    groups: u64,
+) -> Result<Vec<GroupStorage>, OpenError> {
+    if let Some(dir) = dir {
+        check_dir(dir)?;
+    }
+    let roster = |g: u64| match dir {
+        None => Ok(Roster::in_memory()),
+        Some(dir) if g == 0 => Roster::open(dir.join("roster")),
+        Some(dir) => Roster::open(dir.join(format!("roster-{g}"))),
+    };
+    match kind {
+        StorageKind::Memory => (0..groups)
+            .map(|g| {
+                let s: Box<dyn Storage> = Box::new(MemoryStorage::new(Membership::default()));
+                Ok((s, roster(g)?))
+            })
+            .collect(),
+        #[cfg(feature = "redb")]
+        StorageKind::Redb => {
+            let dir = dir.ok_or_else(|| OpenError::DataDir {
+                dir: String::new(),
+                source: std::io::Error::other("--storage redb needs a data dir"),
+            })?;
+            let file = RedbGroups::open(dir)?;
+            (0..groups)
+                .map(|g| {
+                    let s: Box<dyn Storage> = Box::new(file.group(g)?);
+                    Ok((s, roster(g)?))
+                })
+                .collect()
+        }
+        other => Err(OpenError::OneGroupOnly(other.name())),
+    }
 }
 
 /// Warns when a stored membership disagrees with `--peers`.

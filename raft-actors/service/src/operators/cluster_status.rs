@@ -124,7 +124,7 @@ pub fn merge(leader: Option<NodeId>, term: u64, reports: &BTreeMap<NodeId, Repor
 }
 
 /// One member's `/status`, or `None` if it did not answer in time.
-async fn ask(
+pub(crate) async fn ask(
     http: std::net::SocketAddr,
     admin: Option<&AdminToken>,
     calls: &NodeClient,
