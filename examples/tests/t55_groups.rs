@@ -124,6 +124,13 @@ fn three_nodes_of_eight_groups_serve_every_key_through_every_node() {
         written.insert(key, (g, v["index"].as_u64().expect("index")));
     }
     assert_eq!(used.len(), 8, "40 keys reach every group: {used:?}");
+    // Leaders spread: group g is handed to voter g mod 3 (sorted by id),
+    // so the three nodes lead 3, 3 and 2 of the groups.
+    let spread = wait_until(Instant::now() + WAIT, "the leaders to spread", || {
+        let g = led_groups(&c, 1, 8);
+        g.iter().all(|(g, e)| e["leader"] == g % 3 + 1).then_some(g)
+    });
+    assert!(spread.is_ok(), "{:?}", led_groups(&c, 1, 8));
     for (i, (key, (g, index))) in written.iter().enumerate() {
         let reader = (i as u64 + 1) % 3 + 1;
         assert_eq!(
@@ -291,4 +298,57 @@ fn bad_group_flags_stop_a_node_with_one_line() {
         "wal".into(),
     ]);
     one_line_failure(KV, &args, "wal");
+}
+
+#[test]
+fn a_node_of_many_groups_restarted_on_a_lost_data_dir_is_refused_and_comes_back_as_the_reference_says(
+) {
+    let mut c = Cluster::start(with_groups(4), 3);
+    led_groups(&c, 1, 4);
+    let mut written = BTreeMap::new();
+    for i in 0..12u64 {
+        let key = format!("lost-{i}");
+        let a = c.req(1, "PUT", &format!("/kv/{key}"), Some(b"kept"));
+        assert_eq!(a.status, 200, "{}", a.text());
+        written.insert(
+            key,
+            (
+                a.json()["group"].as_u64().expect("group"),
+                a.json()["index"].as_u64().expect("index"),
+            ),
+        );
+    }
+    let peers = c.peers_flag();
+    c.kill(3);
+    std::fs::remove_dir_all(&c.nodes[&3].dir).expect("wipe node 3's data dir");
+    let mut lost = spawn(KV, &c.args(3, Some(&peers)), &c.tmp.0, "n3-lost");
+    let exit = wait_until(Instant::now() + WAIT, "the process to exit", || {
+        lost.child.try_wait().ok().flatten()
+    })
+    .expect("it exits");
+    let err = lost.stderr();
+    assert_eq!(exit.code(), Some(1), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
+    assert!(
+        err.contains("/cluster/members/3"),
+        "{err:?} does not say what to do"
+    );
+    // The way back: remove it (from every group), start it empty, add it.
+    let removed = c.req(1, "DELETE", "/cluster/members/3", None);
+    assert_eq!(removed.status, 200, "{}", removed.text());
+    c.launch(3, None);
+    let body = format!(
+        r#"{{"id": 3, "raft_addr": "127.0.0.1:{}"}}"#,
+        c.nodes[&3].raft
+    );
+    let added = c.req(2, "POST", "/cluster/members", Some(body.as_bytes()));
+    assert_eq!(added.status, 200, "{}", added.text());
+    for (g, e) in led_groups(&c, 3, 4) {
+        assert_eq!(ids(&e["voters"]), [1, 2, 3].into(), "group {g}: {e}");
+    }
+    for (key, (g, index)) in &written {
+        wait_group_applied(&c, 3, *g, *index);
+        let got = c.req(3, "GET", &format!("/kv/{key}?consistency=stale"), None);
+        assert_eq!(got.body, b"kept", "{key}");
+    }
 }

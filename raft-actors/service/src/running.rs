@@ -26,13 +26,17 @@ pub struct RunningService<S: Service> {
     handle: ServerHandle,
     server: actix_rt::task::JoinHandle<std::io::Result<()>>,
     registrar: actix_rt::task::JoinHandle<()>,
+    /// The groups' leader balancers (`--groups` above 1).
+    balancers: Vec<actix_rt::task::JoinHandle<()>>,
 }
 
 impl<S: Service> RunningService<S> {
     pub(crate) fn new(node: web::Data<Node<S>>, server: Server) -> Self {
         let handle = server.handle();
         let registrar = actix_rt::spawn(register_self(node.clone()));
+        let balancers = crate::groups::balance::spawn_all(&node);
         RunningService {
+            balancers,
             node,
             handle,
             server: actix_rt::spawn(server),
@@ -98,6 +102,9 @@ impl<S: Service> RunningService<S> {
             Err(e) => Err(std::io::Error::other(e.to_string())),
         };
         self.registrar.abort();
+        for b in &self.balancers {
+            b.abort();
+        }
         info!("stopping: shutting the node down");
         self.node.groups.shutdown().await;
         self.node.raft.shutdown().await;

@@ -10,7 +10,9 @@
 //! report a group's change before that group committed it.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -40,14 +42,25 @@ pub(crate) enum Change {
     Remove(NodeId),
 }
 
-/// Makes `change` in every group beyond group 0, one after the other.
+/// Makes `change` in every group beyond group 0, one after the other. A
+/// group without a reachable leader right now (503: nothing was done) is
+/// asked again, with bounded exponential backoff, until `deadline`: a
+/// group whose leader just stopped elects another within moments.
 pub(crate) async fn spread<S: Service>(
     node: &Node<S>,
     change: Change,
     deadline: Instant,
 ) -> Result<(), ApiError> {
     for g in 1..node.group_count() {
-        change_in(node, g, change, deadline, false)
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(20))
+            .with_max_delay(Duration::from_millis(500))
+            .with_jitter()
+            .with_total_delay(Some(deadline.saturating_duration_since(Instant::now())))
+            .without_max_times();
+        (|| change_in(node, g, change, deadline, false))
+            .retry(backoff)
+            .when(|e| e.status() == StatusCode::SERVICE_UNAVAILABLE)
             .await
             .map_err(|e| ApiError::new(e.status(), format!("group {g}: {}", e.message())))?;
     }

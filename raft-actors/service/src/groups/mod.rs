@@ -15,6 +15,7 @@
 //! them; it decides nothing about Raft, and it must never answer for a group
 //! from a node that does not hold it.
 
+pub(crate) mod balance;
 mod layout;
 pub(crate) mod members;
 pub(crate) mod routes;
@@ -28,6 +29,7 @@ use bytes::Bytes;
 use raft_actors::core::{GroupId, NodeId};
 use raft_actors::Raft;
 
+pub use balance::preferred_leader;
 pub use layout::{group_of, Layout, LayoutError, MAX_GROUPS};
 pub(crate) use start::{resolve_layout, start_groups};
 
