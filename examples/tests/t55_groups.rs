@@ -124,13 +124,25 @@ fn three_nodes_of_eight_groups_serve_every_key_through_every_node() {
         written.insert(key, (g, v["index"].as_u64().expect("index")));
     }
     assert_eq!(used.len(), 8, "40 keys reach every group: {used:?}");
-    // Leaders spread: group g is handed to voter g mod 3 (sorted by id),
-    // so the three nodes lead 3, 3 and 2 of the groups.
+    // Leaders spread: group g ≥ 1 is handed to voter g mod 3 (sorted by
+    // id), so the three nodes lead groups 3 and 6, 1, 4 and 7, 2 and 5.
     let spread = wait_until(Instant::now() + WAIT, "the leaders to spread", || {
         let g = led_groups(&c, 1, 8);
-        g.iter().all(|(g, e)| e["leader"] == g % 3 + 1).then_some(g)
+        g.iter()
+            .all(|(g, e)| *g == 0 || e["leader"] == g % 3 + 1)
+            .then_some(g)
     });
     assert!(spread.is_ok(), "{:?}", led_groups(&c, 1, 8));
+    // Group 0's leader is the operator's to move, and stays moved.
+    let to = (led_groups(&c, 1, 8)[&0]["leader"].as_u64().expect("led") % 3) + 1;
+    let moved = c.req(
+        2,
+        "POST",
+        "/cluster/leader",
+        Some(format!(r#"{{"id": {to}}}"#).as_bytes()),
+    );
+    assert_eq!(moved.status, 200, "{}", moved.text());
+    assert_eq!(c.wait_leader(), to);
     for (i, (key, (g, index))) in written.iter().enumerate() {
         let reader = (i as u64 + 1) % 3 + 1;
         assert_eq!(

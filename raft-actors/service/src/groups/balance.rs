@@ -1,9 +1,10 @@
-//! Spreading the groups' leaders over the nodes: each group has a
+//! Spreading the groups' leaders over the nodes: each group `g ≥ 1` has a
 //! preferred leader, the voter at position `g mod v` of its voters sorted
 //! by id, and the leader of a group hands leadership to it once it is
-//! caught up (its match index is the leader's last index). On 3 nodes, 8
-//! groups are led 3, 3 and 2; every node computes the same preference from
-//! the same membership, so leaders never chase each other.
+//! caught up (its match index is the leader's last index). Every node
+//! computes the same preference from the same membership, so leaders never
+//! chase each other. Group 0's leader is left where the election or the
+//! operator (`POST /cluster/leader`) put it.
 //!
 //! Woken by the group's metrics watch, never polled; a hand-over that
 //! fails waits a bounded time (or a change of leader) before the next. It
@@ -68,14 +69,16 @@ pub(crate) async fn balance<S: Service>(node: web::Data<Node<S>>, g: GroupId) {
     }
 }
 
-/// Starts a balancer for every group (none with one group).
+/// Starts a balancer for every group beyond group 0 (none with one
+/// group). Group 0's leader is the cluster's, which an operator moves with
+/// `POST /cluster/leader`: a balancer would move it back.
 pub(crate) fn spawn_all<S: Service>(
     node: &web::Data<Node<S>>,
 ) -> Vec<actix_rt::task::JoinHandle<()>> {
     if node.group_count() < 2 {
         return Vec::new();
     }
-    (0..node.group_count())
+    (1..node.group_count())
         .map(|g| actix_rt::spawn(balance(node.clone(), g)))
         .collect()
 }
