@@ -310,6 +310,17 @@ fn bad_group_flags_stop_a_node_with_one_line() {
         "wal".into(),
     ]);
     one_line_failure(KV, &args, "wal");
+    // A refused start fixes no layout: the data dir may still be founded
+    // with one group.
+    assert!(!tmp.0.join("d").join("groups").exists());
+    // A data dir of several groups that lost its layout file is refused,
+    // never read as one group.
+    let dir = tmp.0.join("lost-layout");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("raft.redb"), b"").expect("a store");
+    std::fs::write(dir.join("roster-1"), b"").expect("a group's roster");
+    let (raft, http) = (free_port(), free_port());
+    one_line_failure(KV, &single_node_args(&dir, raft, http), "several groups");
 }
 
 #[test]

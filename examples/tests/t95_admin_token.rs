@@ -72,6 +72,13 @@ fn changes_need_the_token_and_reads_stay_open() {
             Some(r#"{"id": 9, "raft_addr": "127.0.0.1:9"}"#),
         ),
         ("DELETE", "/cluster/members/9", None),
+        // One group's membership (`--groups`) is the cluster's too.
+        (
+            "POST",
+            "/cluster/groups/1/members",
+            Some(r#"{"id": 9, "raft_addr": "127.0.0.1:9"}"#),
+        ),
+        ("DELETE", "/cluster/groups/1/members/9", None),
     ];
     for id in [leader, follower] {
         for (method, path, body) in changes {

@@ -55,6 +55,10 @@ pub enum AdminTokenError {
 /// assert!(!t.guards(&Method::GET, "/status"), "reads stay open by default");
 /// assert!(t.clone().protecting_reads(true).guards(&Method::GET, "/status"));
 /// assert!(!t.guards(&Method::PUT, "/kv/a"), "the service's own API stays open");
+/// // One group's membership is the cluster's too.
+/// assert!(t.guards(&Method::POST, "/cluster/groups/3/members"));
+/// assert!(t.guards(&Method::DELETE, "/cluster/groups/3/members/2"));
+/// assert!(t.clone().protecting_reads(true).guards(&Method::GET, "/cluster/groups"));
 /// assert_eq!(format!("{t:?}"), "AdminToken(..)");
 /// ```
 #[derive(Clone)]
@@ -106,13 +110,16 @@ impl AdminToken {
     pub fn guards(&self, method: &Method, path: &str) -> bool {
         let change = match (method, path) {
             (&Method::POST, "/cluster/members" | "/cluster/leader" | "/cluster/snapshot") => true,
-            (&Method::DELETE, p) => p.starts_with("/cluster/members/"),
+            (&Method::POST, p) => p.starts_with("/cluster/groups/"),
+            (&Method::DELETE, p) => {
+                p.starts_with("/cluster/members/") || p.starts_with("/cluster/groups/")
+            }
             _ => false,
         };
         let read = method == Method::GET
             && matches!(
                 path,
-                "/status" | "/cluster/status" | "/health" | "/metrics" | "/ui"
+                "/status" | "/cluster/status" | "/cluster/groups" | "/health" | "/metrics" | "/ui"
             );
         change || (read && self.protects_reads)
     }

@@ -399,7 +399,7 @@ impl<S: Service> ServiceBuilder<S> {
             node_cfg.bootstrap_voters.clone().unwrap_or_default(),
         )
         .map_err(OpenError::Layout)?;
-        let layout = resolve_layout(self.data_dir.as_deref(), asked)?;
+        let (layout, unkept) = resolve_layout(self.data_dir.as_deref(), asked)?;
         let mut more_groups = Vec::new();
         let storage = match self.storage {
             StorageSpec::Custom(_) if layout.groups > 1 => {
@@ -426,12 +426,20 @@ impl<S: Service> ServiceBuilder<S> {
                 Box::new(MemoryStorage::new(Membership::default()))
             }
             StorageSpec::Kind(kind) => {
-                let dir = self.data_dir.ok_or(StartError::Missing("data dir"))?;
+                let dir = self
+                    .data_dir
+                    .clone()
+                    .ok_or(StartError::Missing("data dir"))?;
                 let (storage, roster) = open_storage(kind, &dir)?;
                 node_cfg.roster = roster;
                 storage
             }
         };
+        // Kept only once its storage opened: a layout the storage refuses
+        // (`--groups 2 --storage wal`) is not fixed by a failed start.
+        if let (Some(dir), true) = (&self.data_dir, unkept) {
+            layout.store(dir).map_err(OpenError::Layout)?;
+        }
         let peers = self.peers.clone().unwrap_or_default();
         let network = match self.transport {
             TransportSpec::Custom(t) => {
@@ -526,7 +534,7 @@ impl<S: Service> ServiceBuilder<S> {
                     let raft = leader_of.clone();
                     async move {
                         let res = name_leader(fut.await?, raft.current().leader);
-                        log_request(&method, &res, started.elapsed());
+                        super::http::log_request(&method, &res, started.elapsed());
                         Ok(res)
                     }
                 })
@@ -578,22 +586,4 @@ impl<S: Service> ServiceBuilder<S> {
         );
         Ok(RunningService::new(node, server))
     }
-}
-
-/// The request log line (debug level): method, route pattern (not the
-/// path, which may carry a key), status, latency.
-fn log_request<B>(
-    method: &actix_web::http::Method,
-    res: &actix_web::dev::ServiceResponse<B>,
-    took: std::time::Duration,
-) {
-    let route = res.request().match_pattern();
-    tracing::debug!(
-        target: "raft_actors_service::http",
-        %method,
-        route = route.as_deref().unwrap_or("(no route)"),
-        status = res.status().as_u16(),
-        latency_ms = took.as_secs_f64() * 1e3,
-        "request"
-    );
 }

@@ -251,7 +251,15 @@ async fn forward_path(
             StatusCode::GATEWAY_TIMEOUT,
             "the leader did not answer in time; outcome unknown",
         ),
-        e => ApiError::unavailable(format!("forwarding to the leader failed: {e}")),
+        // Not connected: nothing reached the other node.
+        e @ (awc::error::SendRequestError::Connect(_) | awc::error::SendRequestError::Url(_)) => {
+            ApiError::unavailable(format!("forwarding to the leader failed: {e}"))
+        }
+        // The request may have reached it: the outcome is unknown.
+        e => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("forwarding failed after the request was sent; outcome unknown: {e}"),
+        ),
     })?;
     let bytes = answer.body().limit(MAX_JSON_BODY).await.map_err(|e| {
         ApiError::new(
@@ -335,9 +343,25 @@ async fn add_member<S: Service>(
         raft_addr: add.raft_addr,
         voter,
     };
-    crate::groups::members::spread(&node, change, deadline).await?;
+    crate::groups::members::spread(&node, change, deadline)
+        .await
+        .map_err(partly)?;
     let m = node.status().await?.membership;
     Ok(HttpResponse::Ok().json(config(&m)))
+}
+
+/// A change committed in group 0 that did not reach every other group:
+/// never a 503 (which says nothing was done). The same request again
+/// finishes it.
+fn partly(e: ApiError) -> ApiError {
+    ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        format!(
+            "the change is committed in the cluster (group 0) but not in every group yet ({}): \
+             send the same request again to finish it",
+            e.message()
+        ),
+    )
 }
 
 /// Records `id` at `raft_addr`, and any bootstrap peer the book lacks.
@@ -420,7 +444,9 @@ async fn remove_member<S: Service>(
         return Err(ApiError::not_found(format!("node {id} is not a member")));
     }
     let m = node.raft.change_membership(ConfChange::Remove(id)).await?;
-    crate::groups::members::spread(&node, leaving, deadline).await?;
+    crate::groups::members::spread(&node, leaving, deadline)
+        .await
+        .map_err(partly)?;
     Ok(HttpResponse::Ok().json(config(&m)))
 }
 

@@ -148,3 +148,21 @@ pub fn take_bytes(obj: &Map<String, Value>, name: &str) -> Result<Option<Vec<u8>
 pub fn object(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
     Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
+
+/// The request log line (debug level): method, route pattern (not the
+/// path, which may carry a key), status, latency.
+pub(crate) fn log_request<B>(
+    method: &actix_web::http::Method,
+    res: &actix_web::dev::ServiceResponse<B>,
+    took: std::time::Duration,
+) {
+    let route = res.request().match_pattern();
+    tracing::debug!(
+        target: "raft_actors_service::http",
+        %method,
+        route = route.as_deref().unwrap_or("(no route)"),
+        status = res.status().as_u16(),
+        latency_ms = took.as_secs_f64() * 1e3,
+        "request"
+    );
+}

@@ -43,7 +43,7 @@ pub enum LayoutError {
         source: std::io::Error,
     },
     /// The file is not a layout this version wrote.
-    #[error("group layout {path} is damaged ({reason}); restore it from a backup or from another node's data dir (every node's is the same)")]
+    #[error("group layout {path} is damaged ({reason}); restore it from a backup or from another founding node's data dir (theirs are the same)")]
     Damaged {
         /// The layout file.
         path: PathBuf,

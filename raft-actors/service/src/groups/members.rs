@@ -135,9 +135,9 @@ async fn change_in<S: Service>(
         let Ok(mut request) = node.settings.calls.request(method.clone(), to, &path, left) else {
             continue;
         };
-        if holds(raft) {
-            request = request.insert_header((FORWARDED, "1"));
-        }
+        // Sent on once: a node that does not lead the group answers 503
+        // (and the next target is tried), never sends it further.
+        request = request.insert_header((FORWARDED, "1"));
         if let Some(token) = &node.settings.admin {
             request = request.insert_header(token.header());
         }
@@ -155,7 +155,17 @@ async fn change_in<S: Service>(
                     format!("node {target} refused group {g}'s change"),
                 )
             }
-            Err(e) => last = ApiError::unavailable(format!("node {target}: {e}")),
+            // Not connected: nothing reached it; the next one may serve.
+            Err(e @ awc::error::SendRequestError::Connect(_)) => {
+                last = ApiError::unavailable(format!("node {target}: {e}"))
+            }
+            // It may have taken the change: the outcome is unknown.
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("group {g}'s change sent to node {target}, outcome unknown: {e}"),
+                ))
+            }
         }
     }
     Err(last)
@@ -165,6 +175,11 @@ fn group_path<S: Service>(node: &Node<S>, raw: &str) -> Result<GroupId, ApiError
     let g: GroupId = raw
         .parse()
         .map_err(|_| ApiError::bad_request(format!("`{raw}` is not a group id")))?;
+    if g == 0 {
+        return Err(ApiError::bad_request(
+            "group 0 is the cluster's own: change it with /cluster/members",
+        ));
+    }
     node.group_raft(g)?;
     Ok(g)
 }

@@ -138,7 +138,7 @@ impl<S: Service> Node<S> {
         if crate::cluster::was_forwarded(req) {
             return Err(self.not_held(g));
         }
-        let mut last = self.not_held(g);
+        let mut last: Result<HttpResponse, ApiError> = Err(self.not_held(g));
         for holder in self.holders(g) {
             let Some(to) = self.http_of(holder).await else {
                 continue;
@@ -147,14 +147,20 @@ impl<S: Service> Node<S> {
                 .uri()
                 .path_and_query()
                 .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
-            match crate::cluster::forward_to(req, &path, body.clone(), to, self).await {
-                // Not sent, or refused before anything was proposed: the
-                // next holder may serve it.
-                Err(e) if e.status().as_u16() == 503 => last = e,
-                answered => return answered.map(Routed::Answered),
+            let answer = crate::cluster::forward_to(req, &path, body.clone(), to, self).await;
+            let status = match &answer {
+                Ok(a) => a.status(),
+                Err(e) => e.status(),
+            };
+            // 503: not sent, or refused before anything was proposed (a
+            // holder removed from the group, one without a leader): the
+            // next holder may serve it. Anything else is the answer.
+            if status != actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
+                return answer.map(Routed::Answered);
             }
+            last = answer;
         }
-        Err(last)
+        last.map(Routed::Answered)
     }
 
     /// Group `g`'s node here; 400 for a group the layout does not have.

@@ -15,7 +15,7 @@ use raft_actors::transport::NetworkTransport;
 use raft_actors::{Apply, Raft};
 use tracing::warn;
 
-use super::Layout;
+use super::{Layout, LayoutError};
 use crate::directory::Directory;
 use crate::machine::Machine;
 use crate::sessions::SessionBounds;
@@ -27,12 +27,17 @@ use crate::Service;
 const OLDER_STORE: [&str; 3] = ["raft.redb", "wal", "roster"];
 
 /// The layout of the node whose data dir is `dir`: the one kept there, or,
-/// for a new dir, `asked` (then kept). A dir a single-group build used is
-/// one group. Flags that disagree with a kept layout are warned about and
-/// ignored, as `--peers` is.
-pub(crate) fn resolve_layout(dir: Option<&Path>, asked: Layout) -> Result<Layout, OpenError> {
+/// for a new dir, `asked`, with `true`: the caller keeps it
+/// ([`Layout::store`]) once the storage opened. A dir a single-group build
+/// used is one group. Flags that disagree with a kept layout are warned
+/// about and ignored, as `--peers` is. A dir that holds several groups'
+/// rosters but lost its layout is refused: guessing would move keys.
+pub(crate) fn resolve_layout(
+    dir: Option<&Path>,
+    asked: Layout,
+) -> Result<(Layout, bool), OpenError> {
     let Some(dir) = dir else {
-        return Ok(asked);
+        return Ok((asked, false));
     };
     std::fs::create_dir_all(dir).map_err(|source| OpenError::DataDir {
         dir: dir.display().to_string(),
@@ -48,7 +53,14 @@ pub(crate) fn resolve_layout(dir: Option<&Path>, asked: Layout) -> Result<Layout
                 "--groups/--replication disagree with the layout this node was founded with; keeping it"
             );
         }
-        return Ok(kept);
+        return Ok((kept, false));
+    }
+    if dir.join("roster-1").exists() {
+        return Err(LayoutError::Damaged {
+            path: dir.join("groups"),
+            reason: "missing, though the data dir holds several groups".into(),
+        }
+        .into());
     }
     let older = OLDER_STORE.iter().any(|f| dir.join(f).exists());
     let layout = if older {
@@ -62,8 +74,7 @@ pub(crate) fn resolve_layout(dir: Option<&Path>, asked: Layout) -> Result<Layout
     } else {
         asked
     };
-    layout.store(dir)?;
-    Ok(layout)
+    Ok((layout, true))
 }
 
 /// What the groups beyond group 0 start from.
