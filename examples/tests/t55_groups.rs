@@ -375,3 +375,41 @@ fn a_node_of_many_groups_restarted_on_a_lost_data_dir_is_refused_and_comes_back_
         assert_eq!(got.body, b"kept", "{key}");
     }
 }
+
+#[test]
+fn a_removed_node_cannot_write_through_the_holders_of_groups_it_does_not_hold() {
+    let c = Cluster::start(with_groups(4), 4);
+    let voters = [1, 2, 3, 4];
+    led_groups(&c, 1, 4);
+    // A key of a group that node 4 does not hold: it would forward it.
+    let key = (0..)
+        .map(|i| format!("away-{i}"))
+        .find(|k| !holders(group_of(k, 4), &voters, 3).contains(&4))
+        .expect("a key of a group without node 4");
+    let through = c.req(4, "PUT", &format!("/kv/{key}"), Some(b"member"));
+    assert_eq!(through.status, 200, "a member forwards: {}", through.text());
+    let removed = c.req(1, "DELETE", "/cluster/members/4", None);
+    assert_eq!(removed.status, 200, "{}", removed.text());
+    // Every holder has the removal: whichever node 4 asks knows.
+    wait_until(Instant::now() + WAIT, "node 4 to leave group 0", || {
+        let gone = |id| {
+            c.status(id)
+                .is_some_and(|s| !ids(&s["voters"]).contains(&4))
+        };
+        [1, 2, 3].into_iter().all(gone).then_some(())
+    })
+    .expect("node 4 removed");
+    // Node 4 may never learn it was removed; the holders know, and refuse.
+    let refused = c.req_once(4, "PUT", &format!("/kv/{key}"), Some(b"removed"));
+    assert_error_body(&refused, 503);
+    assert!(
+        refused.text().contains("not a member"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(
+        c.req(1, "GET", &format!("/kv/{key}"), None).body,
+        b"member",
+        "nothing was written"
+    );
+}

@@ -26,10 +26,15 @@ fn one_seed_replays_one_history_byte_for_byte() {
     let first = simulate_seed(&Registers, Kv::default, &run(11), 11).expect("seed 11 is clean");
     let again = simulate_seed(&Registers, Kv::default, &run(11), 11).expect("seed 11 is clean");
     assert!(first.answered > 50, "too little ran: {first:?}");
-    assert_eq!(
-        first.history.lines().count(),
-        200,
-        "every call is in the history"
+    // The 5 clients' 200 calls, and those the freeze adds (clients 5..).
+    let clients_calls = (0..5)
+        .map(|c| format!("Call {{ client: {c}, "))
+        .map(|c| first.history.lines().filter(|l| l.starts_with(&c)).count())
+        .sum::<usize>();
+    assert_eq!(clients_calls, 200, "every client's call is in the history");
+    assert!(
+        first.history.lines().count() > 200,
+        "the freeze's writes and reads are in the history"
     );
     assert_eq!(first, again, "the same seed gave two different runs");
     let other = simulate_seed(&Registers, Kv::default, &run(12), 12).expect("seed 12 is clean");
@@ -184,22 +189,45 @@ fn a_sweep_of_seeds_is_clean() {
     );
 }
 
-/// The workload freezes whichever node leads halfway in, past its lease,
-/// and lease reads queued there are answered after it resumes: a core that
-/// measures leases in ticks (which stop in a freeze) answers one stale,
-/// and the simulation catches it at this seed; the correct core is clean
-/// at the same seed.
+/// The workload freezes whichever node leads a sixth of the way in, past
+/// its lease, and lease reads sent there after the others acknowledged
+/// writes are answered after it resumes: a core that measures leases in
+/// ticks (which stop in a freeze) answers one stale. Whether it does at a
+/// given seed depends on the schedule (a read must ask for a key written
+/// meanwhile), so the test takes the first seed of a fixed range that the
+/// simulation catches (most do), and fails if none is; the correct core is
+/// clean at that seed.
 #[test]
 fn a_lease_measured_in_ticks_is_caught_after_a_frozen_leader_resumes() {
-    let run = Run {
-        seeds: vec![1001],
+    if std::env::var(SEED_VAR).is_ok() {
+        return;
+    }
+    const SEEDS: std::ops::Range<u64> = 1000..1100;
+    let run = |seed| Run {
+        seeds: vec![seed],
         clients: 6,
         ops: 50,
     };
     let mut broken = simulation_config();
     broken.core.broken = Some(raft_actors::core::BrokenRule::LeaseOnTicks);
-    let failure = simulate_seed_with(&LeaseRegisters, Kv::default, &run, 1001, broken)
-        .expect_err("a stale lease read after the freeze was accepted");
-    assert!(failure.why.starts_with("not linearizable"), "{failure}");
-    simulate_seed(&LeaseRegisters, Kv::default, &run, 1001).expect("the correct core is clean");
+    let caught = SEEDS.clone().find_map(|seed| {
+        simulate_seed_with(
+            &LeaseRegisters,
+            Kv::default,
+            &run(seed),
+            seed,
+            broken.clone(),
+        )
+        .err()
+        .map(|failure| (seed, failure))
+    });
+    let (seed, failure) =
+        caught.unwrap_or_else(|| panic!("no seed in {SEEDS:?} caught a stale lease read"));
+    assert!(
+        failure.why.starts_with("not linearizable"),
+        "seed {seed}: {failure}"
+    );
+    simulate_seed(&LeaseRegisters, Kv::default, &run(seed), seed)
+        .unwrap_or_else(|e| panic!("the correct core is not clean at seed {seed}: {e}"));
+    println!("caught at seed {seed}");
 }

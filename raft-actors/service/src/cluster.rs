@@ -34,6 +34,16 @@ use super::Service;
 /// Marks a request forwarded by a follower, so it is never forwarded twice.
 pub(crate) const FORWARDED: &str = "x-raft-forwarded";
 
+/// The header naming the node that sent a keyed request on to a holder of
+/// its group: a holder serves only members of the cluster.
+pub(crate) const FORWARDED_BY: &str = "x-raft-forwarded-by";
+
+/// The node that sent this keyed request on, if it said (an older node
+/// does not).
+pub(crate) fn forwarded_by(req: &HttpRequest) -> Option<NodeId> {
+    req.headers().get(FORWARDED_BY)?.to_str().ok()?.parse().ok()
+}
+
 /// Whether another node sent this request on to this one.
 pub(crate) fn was_forwarded(req: &HttpRequest) -> bool {
     req.headers().contains_key(FORWARDED)
@@ -208,7 +218,7 @@ async fn forward(
         .uri()
         .path_and_query()
         .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
-    forward_path(req, &path, body, to, wait, calls).await
+    forward_path(req, &path, body, to, wait, calls, None).await
 }
 
 /// Sends a keyed request on to `to`, a node that holds its group, and
@@ -222,7 +232,8 @@ pub(crate) async fn forward_to<S: Service>(
     node: &Node<S>,
 ) -> Result<HttpResponse, ApiError> {
     let wait = node.settings.timeout + Duration::from_secs(1);
-    forward_path(req, path, body, to, wait, &node.settings.calls).await
+    let origin = Some(node.id());
+    forward_path(req, path, body, to, wait, &node.settings.calls, origin).await
 }
 
 async fn forward_path(
@@ -232,11 +243,15 @@ async fn forward_path(
     to: SocketAddr,
     wait: Duration,
     calls: &NodeClient,
+    origin: Option<NodeId>,
 ) -> Result<HttpResponse, ApiError> {
     let mut request = calls
         .request(req.method().clone(), to, path, wait)
         .map_err(|why| ApiError::unavailable(format!("cannot forward to the leader: {why}")))?
         .insert_header((FORWARDED, "1"));
+    if let Some(origin) = origin {
+        request = request.insert_header((FORWARDED_BY, origin.to_string()));
+    }
     // The leader checks the admin token again: the follower passes on
     // what its client sent.
     if let Some(auth) = req.headers().get(actix_web::http::header::AUTHORIZATION) {

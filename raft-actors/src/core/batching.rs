@@ -130,6 +130,7 @@ impl RaftCore {
                 || !self.forward_proposals.is_empty()
                 || !self.forward_reads.is_empty()
                 || !self.read_results.is_empty()
+                || self.reads_sent.must_move(self.read_view())
                 || self.reads.round_requested()
                 || (self.role == Role::Leader && self.has_entries_to_send()))
     }

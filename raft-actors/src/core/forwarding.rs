@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 
+use super::reads_sent::Move;
 use super::{
     Body, BrokenRule, Message, NodeId, ProposalOutcome, ProposeError, RaftCore, ReadError,
     ReadOutcome, RequestId, Role, Term,
@@ -34,13 +35,10 @@ impl RaftCore {
             let reads = std::mem::take(&mut self.forward_reads);
             match self.leader.filter(|l| *l != self.id) {
                 Some(leader) => {
-                    for lease in [false, true] {
-                        let ids: Vec<_> =
-                            reads.iter().filter(|r| r.1 == lease).map(|r| r.0).collect();
-                        if !ids.is_empty() {
-                            self.send(leader, Body::ForwardReads { ids, lease });
-                        }
+                    for &(id, lease) in &reads {
+                        self.reads_sent.sent(id, lease, leader, self.term);
                     }
+                    self.send_reads(leader, reads);
                 }
                 None => self
                     .read_outcomes
@@ -53,6 +51,64 @@ impl RaftCore {
         for (origin, results) in std::mem::take(&mut self.read_results) {
             self.send(origin, Body::ReadResults { results });
         }
+    }
+
+    /// Sends `reads` to `leader`, lease reads and the others apart.
+    fn send_reads(&mut self, leader: NodeId, reads: Vec<(RequestId, bool)>) {
+        for lease in [false, true] {
+            let ids: Vec<_> = reads.iter().filter(|r| r.1 == lease).map(|r| r.0).collect();
+            if !ids.is_empty() {
+                self.send(leader, Body::ForwardReads { ids, lease });
+            }
+        }
+    }
+
+    /// Moves the reads forwarded to a leader that is no longer the one
+    /// followed: to the new leader, to this node if it leads now (its reads
+    /// wait for its first commit, as any new leader's do), or, with no
+    /// leader known at a newer term, failed at once (nothing was read: the
+    /// caller may retry) rather than left to time out.
+    pub(super) fn move_reads(&mut self) {
+        let view = self.read_view();
+        if !self.reads_sent.must_move(view) {
+            return;
+        }
+        let moves = self.reads_sent.moves(self.id, view);
+        let mut resend = Vec::new();
+        for (id, lease, how) in moves {
+            self.counters.reads_moved += 1;
+            match how {
+                Move::To(_) => resend.push((id, lease)),
+                Move::Here => self.leader_read(id, self.id, lease),
+                Move::Fail => self.read_outcomes.push(ReadOutcome {
+                    id,
+                    result: Err(ReadError::NoLeader),
+                }),
+            }
+        }
+        if let Some(leader) = self.leader.filter(|l| *l != self.id) {
+            self.send_reads(leader, resend);
+        }
+    }
+
+    /// Whom this node follows, as the forwarded reads see it.
+    pub(super) fn read_view(&self) -> super::reads_sent::View {
+        (self.term, self.leader, self.role == Role::PreCandidate)
+    }
+
+    /// The caller of forwarded read `id` stopped waiting (the driver timed
+    /// it out): it is not sent again when the leader changes.
+    ///
+    /// ```
+    /// use raft_actors::core::{Config, Membership, RaftCore, Recovered};
+    /// use rand::SeedableRng;
+    /// let rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    /// let boot = Recovered::bootstrap(Membership::voters([1, 2, 3]));
+    /// let mut core = RaftCore::new(1, Config::default(), boot, rng).unwrap();
+    /// core.forget_read(7); // unknown ids are ignored
+    /// ```
+    pub fn forget_read(&mut self, id: RequestId) {
+        self.reads_sent.forget(id);
     }
 
     /// Handles the forwarding messages, whose term does not matter.
@@ -96,7 +152,12 @@ impl RaftCore {
                     }
                 }
             }
-            Body::ReadResults { results } => self.read_outcomes.extend(results),
+            Body::ReadResults { results } => {
+                let (from, term) = (m.from, m.term);
+                let sent = &mut self.reads_sent;
+                self.read_outcomes
+                    .extend(results.into_iter().filter(|r| sent.answered(from, term, r)));
+            }
             _ => self.counters.malformed += 1,
         }
     }

@@ -50,6 +50,7 @@ mod message;
 mod pipeline;
 mod progress;
 mod read_index;
+mod reads_sent;
 mod ready;
 mod recovered;
 mod replication;
@@ -170,6 +171,9 @@ pub struct RaftCore {
     forward_proposals: Vec<(RequestId, Bytes)>,
     forward_reads: Vec<(RequestId, bool)>,
     read_results: BTreeMap<NodeId, Vec<ReadOutcome>>,
+    /// Reads forwarded to a leader and not answered yet, moved when the
+    /// leader changes.
+    reads_sent: reads_sent::ReadsSent,
     /// Answers given to forwarded proposals, so a copy is appended at most
     /// once.
     forwarded: Forwarded,
@@ -261,6 +265,7 @@ impl RaftCore {
             forward_proposals: Vec::new(),
             forward_reads: Vec::new(),
             read_results: BTreeMap::new(),
+            reads_sent: Default::default(),
             forwarded: Forwarded::new(id, hs),
             handed_hard_state: hs,
             outstanding: std::collections::VecDeque::new(),
@@ -535,6 +540,7 @@ impl RaftCore {
 
     /// Gathers what the current state asks to send.
     fn flush(&mut self) {
+        self.move_reads();
         if self.role == Role::Leader {
             self.flush_leader();
         }

@@ -222,6 +222,8 @@ impl RaftCore {
     ) {
         let outcome = ReadOutcome { id, result };
         if origin == self.id {
+            // A forwarded read moved here is answered: it moves no more.
+            self.reads_sent.forget(id);
             self.read_outcomes.push(outcome);
         } else {
             self.read_results.entry(origin).or_default().push(outcome);

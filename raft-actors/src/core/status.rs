@@ -111,6 +111,10 @@ pub struct Counters {
     /// refused them in a term it has no record of, so neither "appended"
     /// nor "not appended" is known (the caller's outcome is unknown).
     pub forwards_unanswered: u64,
+    /// Not input, but counted beside it: forwarded reads sent again,
+    /// served here or failed at once because the leader they went to is no
+    /// longer the one followed.
+    pub reads_moved: u64,
 }
 
 /// What the core did since it was built, counted for metrics: elections,

@@ -179,15 +179,25 @@ impl<C: TypeConfig> Pending<C> {
 
     /// Drops requests whose caller stopped waiting (timed out), so a node
     /// whose proposals can never resolve (a lost forward) does not leak.
-    pub(crate) fn sweep_abandoned(&mut self) {
+    /// Returns the reads dropped before their safe index came, for the
+    /// core to stop tracking.
+    pub(crate) fn sweep_abandoned(&mut self) -> Vec<RequestId> {
         self.proposals.retain(|_, r| !r.is_closed());
         self.by_index.retain(|_, (_, r)| !r.is_closed());
-        self.reads.retain(|_, w| !w.1.is_closed());
+        let mut abandoned = Vec::new();
+        self.reads.retain(|id, w| {
+            let open = !w.1.is_closed();
+            if !open {
+                abandoned.push(*id);
+            }
+            open
+        });
         for waiters in self.reads_by_index.values_mut() {
             waiters.retain(|w| !w.1.is_closed());
         }
         self.reads_by_index.retain(|_, w| !w.is_empty());
         self.reads_waiting = self.reads_by_index.values().map(Vec::len).sum();
+        abandoned
     }
 
     /// Answers every request with `err`.

@@ -3,7 +3,7 @@
 //! faults (partitions, loss, duplication, reordering, crashes and
 //! restarts, panics of the state machine, snapshots and compaction every
 //! few dozen entries, a voter removed and added back, the leader frozen
-//! past its lease halfway in), for every seed
+//! past its lease a sixth of the way in), for every seed
 //! given, and checks each recorded
 //! history against the user's [`Model`] with
 //! [`check_model`], and the replicas' states against
@@ -38,12 +38,14 @@ use crate::error::ClientError;
 use crate::node::messages::client::Consistency;
 use crate::type_config::TypeConfig;
 
+mod freeze;
+
 /// How long a client waits after a refusal (`NoLeader`, `Busy`, ...):
 /// about two ticks of the test nodes.
 const REFUSED_PAUSE: Duration = Duration::from_millis(20);
 
-/// How long the leader stays frozen.
-const FREEZE: Duration = Duration::from_millis(500);
+/// How long a client waits for one answer.
+const CALL_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// How an operation reaches the cluster.
 pub enum Request<C: TypeConfig> {
@@ -251,11 +253,25 @@ where
     let progress = Progress::default();
     let total = run.clients * run.ops;
     info!(seed, "--- workload starts");
+    // The voter is removed only once the freeze is over: with one of three
+    // frozen, the other two must be a quorum.
+    let (thawed, freeze_over) = futures::channel::oneshot::channel::<()>();
+    let setting = Setting {
+        workload,
+        c: &c,
+        calls: &calls,
+        progress: &progress,
+        run,
+        seed,
+    };
     let ((), (), changes, ()) = futures::join!(
-        clients(workload, &c, &calls, &progress, run, seed),
+        clients(&setting),
         random_faults(&c, &progress, total, seed),
-        membership_changes(&c, &progress, total, seed),
-        freeze_the_leader(&c, &progress, total),
+        membership_changes(&c, &progress, total, seed, freeze_over),
+        async {
+            freeze::freeze_the_leader(&setting).await;
+            let _ = thawed.send(());
+        },
     );
     c.shutdown().await;
     let history = calls.calls();
@@ -300,8 +316,9 @@ where
     })
 }
 
-/// A third of the way in, a voter drawn from the seed is removed; two
-/// thirds in, it is added back as a learner and promoted once caught up.
+/// A third of the way in (and after the freeze), a voter drawn from the
+/// seed is removed; two thirds in, it is added back as a learner and
+/// promoted once caught up.
 /// Each change goes to whichever node leads then (again while it answers
 /// `Busy`: nothing was proposed); one that fails under the other faults is
 /// logged and the workload goes on, so the history still has to hold.
@@ -310,11 +327,13 @@ async fn membership_changes<C: TypeConfig>(
     progress: &Progress,
     total: u64,
     seed: u64,
+    freeze_over: futures::channel::oneshot::Receiver<()>,
 ) -> usize {
     let ids = c.ids();
     let node = ids[ChaCha8Rng::seed_from_u64(seed ^ 0x6d65_6d62).gen_range(0..ids.len())];
     let mut done = 0;
     progress.reached(total / 3).await;
+    let _ = freeze_over.await;
     info!(node, "--- remove a voter");
     match change(c, ConfChange::Remove(node)).await {
         Ok(()) => done += 1,
@@ -331,35 +350,48 @@ async fn membership_changes<C: TypeConfig>(
     done
 }
 
-/// Halfway in, whichever node leads then is frozen (no ticks, its mailbox
-/// held: a GC pause, a stopped VM) for [`FREEZE`], then resumed: a leader back from a freeze must not answer from
-/// the lease it held before it (reads through `Request::ReadWith` at
-/// `Consistency::Lease` are checked like any other).
-async fn freeze_the_leader<C: TypeConfig>(c: &TestCluster<C>, progress: &Progress, total: u64) {
-    progress.reached(total / 2).await;
-    let Some(leader) = c
-        .ids()
-        .into_iter()
-        .find(|id| c.raft(*id).current().role.is_leader())
-    else {
-        info!("--- no leader to freeze");
-        return;
+/// What the workload's parts share while one seed runs.
+struct Setting<'a, W: Workload> {
+    workload: &'a W,
+    c: &'a TestCluster<W::Config>,
+    calls: &'a Calls<W::Model>,
+    progress: &'a Progress,
+    run: &'a Run,
+    seed: u64,
+}
+
+/// Sends `op` through `raft` as `client`, recording its call; returns how
+/// it ended (`Failed`: refused, nothing done).
+async fn call<W: Workload>(
+    workload: &W,
+    raft: &crate::Raft<W::Config>,
+    calls: &Calls<W::Model>,
+    client: u64,
+    op: <W::Model as Model>::Op,
+) -> Ended<()> {
+    let id = calls.invoke(client, op.clone());
+    let answer = match workload.request(&op) {
+        Request::Propose(cmd) => raft.propose(cmd).await.map(|a| Answer::Applied(a.output)),
+        Request::Read(q) => raft
+            .read(q, Consistency::Linearizable)
+            .await
+            .map(Answer::Read),
+        Request::ReadWith(q, consistency) => raft.read(q, consistency).await.map(Answer::Read),
     };
-    info!(leader, "--- freeze the leader");
-    c.pause_ticks(leader);
-    let release = c.stall(leader);
-    // What the others send it meanwhile is lost, as if it queued behind the
-    // clients' calls: the worst order a resumed process may handle them in.
-    c.faults().isolate(leader);
-    // Longer than an election timeout, shorter than a client's deadline
-    // (800 ms): the others elect and write meanwhile, and the calls queued
-    // at the frozen node are answered after it resumes, where a stale
-    // answer would show. A fault's length, not a wait for a condition.
-    tokio::time::sleep(FREEZE).await;
-    info!(leader, "--- resume it");
-    let _ = release.send(());
-    c.faults().heal();
-    c.resume_ticks(leader);
+    match answer {
+        Ok(a) => {
+            calls.ok(id, workload.output(&op, a));
+            Ended::Ok(())
+        }
+        Err(e) if e.outcome_unknown() => {
+            calls.unknown(id);
+            Ended::Unknown
+        }
+        Err(_) => {
+            calls.failed(id);
+            Ended::Failed
+        }
+    }
 }
 
 /// `change` on the current leader, again while it answers `Busy`, within
@@ -395,46 +427,28 @@ pub(super) fn failure(seed: u64, why: String) -> WorkloadFailure {
 
 /// Every client's operations, each through a node drawn from the seed;
 /// every finished one is a step of `progress`.
-async fn clients<W: Workload>(
-    workload: &W,
-    c: &TestCluster<W::Config>,
-    calls: &Calls<W::Model>,
-    progress: &Progress,
-    run: &Run,
-    seed: u64,
-) {
+async fn clients<W: Workload>(s: &Setting<'_, W>) {
+    let Setting {
+        workload,
+        c,
+        calls,
+        progress,
+        run,
+        seed,
+    } = *s;
     futures::future::join_all((0..run.clients).map(|client| async move {
         let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1000).wrapping_add(client));
         let ids = c.ids();
         for _ in 0..run.ops {
             let node = ids[rng.gen_range(0..ids.len())];
-            let raft = c
-                .raft(node)
-                .clone()
-                .with_timeout(Duration::from_millis(800));
+            let raft = c.raft(node).clone().with_timeout(CALL_TIMEOUT);
             let op = workload.op(&mut rng);
-            let id = calls.invoke(client, op.clone());
-            let answer = match workload.request(&op) {
-                Request::Propose(cmd) => raft.propose(cmd).await.map(|a| Answer::Applied(a.output)),
-                Request::Read(q) => raft
-                    .read(q, Consistency::Linearizable)
-                    .await
-                    .map(Answer::Read),
-                Request::ReadWith(q, consistency) => {
-                    raft.read(q, consistency).await.map(Answer::Read)
-                }
-            };
-            match answer {
-                Ok(a) => calls.ok(id, workload.output(&op, a)),
-                Err(e) if e.outcome_unknown() => calls.unknown(id),
-                Err(_) => {
-                    calls.failed(id);
-                    // A refused client backs off before its next operation,
-                    // as a real one would: in virtual time a refusal costs
-                    // nothing, and a client would spend every operation it
-                    // has in one instant, before any election could end.
-                    tokio::time::sleep(REFUSED_PAUSE).await;
-                }
+            if let Ended::Failed = call(workload, &raft, calls, client, op).await {
+                // A refused client backs off before its next operation, as
+                // a real one would: in virtual time a refusal costs nothing,
+                // and a client would spend every operation it has in one
+                // instant, before any election could end.
+                tokio::time::sleep(REFUSED_PAUSE).await;
             }
             progress.step();
         }

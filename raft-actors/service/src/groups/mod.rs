@@ -132,6 +132,21 @@ impl<S: Service> Node<S> {
     ) -> Result<Routed, ApiError> {
         let g = self.group_of(key);
         let raft = self.group_raft(g)?;
+        let origin = crate::cluster::forwarded_by(req)
+            .filter(|_| self.group_count() > 1 && crate::cluster::was_forwarded(req));
+        if let Some(origin) = origin {
+            // A node removed from the cluster does not learn it (it hears
+            // from no leader again), and would go on serving every key
+            // through the holders: they refuse it, as its own replica
+            // refuses a write with one group. (While this node is starting
+            // it knows no members yet, and refuses no one.)
+            let members = self.raft.current().membership.members();
+            if !members.is_empty() && !members.contains(&origin) {
+                return Err(ApiError::unavailable(format!(
+                    "node {origin} is not a member of this cluster (removed, or not added yet)"
+                )));
+            }
+        }
         if self.group_count() == 1 || holds(raft) {
             return Ok(Routed::Here(g));
         }

@@ -72,7 +72,12 @@ impl<C: TypeConfig> Handler<Tick> for RaftNode<C> {
             node.founding_tick(ctx);
             // Every ~second of ticks: forget requests whose caller gave up.
             if node.ticks % 100 == 0 {
-                node.pending.sweep_abandoned();
+                let abandoned = node.pending.sweep_abandoned();
+                if let Some(core) = node.core.as_mut() {
+                    for id in abandoned {
+                        core.forget_read(id);
+                    }
+                }
             }
             node.drive(ctx);
         });
