@@ -74,8 +74,11 @@ fn learner_added_caught_up_by_snapshot_then_promoted() {
         .to_vec();
     let mut c = Cluster::start(opts, 3);
     let leader = c.wait_leader();
-    for i in 0..60 {
-        put(&c, leader, &format!("k{i}"), &format!("v{i}"));
+    // With several groups (RAFT_KV_GROUPS), keys of group 0: its log is
+    // the one snapshotted and compacted below.
+    let keys = c.keys_of_group_zero("k", 60);
+    for (i, key) in keys.iter().enumerate() {
+        put(&c, leader, key, &format!("v{i}"));
     }
     let snap = c.req(leader, "POST", "/cluster/snapshot", None);
     assert_eq!(snap.status, 200, "{}", snap.text());
@@ -115,7 +118,7 @@ fn learner_added_caught_up_by_snapshot_then_promoted() {
     assert_eq!(ids(&add.json()["voters"]), vec![1, 2, 3]);
     c.wait_applied(4, snap_index);
     assert_eq!(
-        stale(&c, 4, "k0").as_deref(),
+        stale(&c, 4, &keys[0]).as_deref(),
         Some(&b"v0"[..]),
         "caught up by snapshot"
     );

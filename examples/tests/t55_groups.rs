@@ -14,17 +14,6 @@ use std::time::Instant;
 use common::*;
 use serde_json::Value;
 
-/// The reference's hash, written out again here: 64-bit FNV-1a of the
-/// key's bytes, modulo the number of groups.
-fn group_of(key: &str, groups: u64) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h % groups
-}
-
 /// The reference's placement: group 0 on every voter, group g on `r`
 /// voters from position (g - 1) mod n.
 fn holders(g: u64, voters: &[u64], r: usize) -> BTreeSet<u64> {

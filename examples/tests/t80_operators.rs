@@ -76,7 +76,10 @@ fn health_and_cluster_status_follow_the_cluster() {
         let v = h.json();
         assert_eq!(v["health"], true);
         assert_eq!(v["leader"].as_u64(), Some(leader));
-        assert!(v["commit_index"].as_u64() >= Some(6), "{v}");
+        // Group 0's commit index: with several groups (RAFT_KV_GROUPS) the
+        // five writes are spread, and group 0 has at least its no-op.
+        let least = if c.groups().is_some() { 1 } else { 6 };
+        assert!(v["commit_index"].as_u64() >= Some(least), "{v}");
         assert!(v["applied_index"].is_u64(), "{v}");
     }
 

@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod groups;
+pub use groups::*;
+
 /// The storage the cluster tests run on.
 pub const STORAGE: &str = "redb";
 /// Raft tick of test nodes: elections in 200 to 400 ms.
@@ -341,6 +344,9 @@ pub struct Opts {
     pub transport: &'static str,
     pub tick_ms: &'static str,
     pub extra: Vec<String>,
+    /// `--groups N` for raft-kv ([`kv_groups`]): added to the flags unless
+    /// `extra` names `--groups` itself, and not with the WAL (one group).
+    pub groups: Option<u64>,
     /// TLS everywhere and the admin token ([`secure_flags`]).
     pub secure: bool,
 }
@@ -353,6 +359,7 @@ impl Opts {
             transport: "tcp",
             tick_ms: TICK_MS,
             extra: Vec::new(),
+            groups: if bin == KV { kv_groups() } else { None },
             secure: false,
         }
     }
@@ -449,6 +456,11 @@ impl Cluster {
             a.extend(secure_flags(id));
         }
         a.extend(self.opts.extra.iter().cloned());
+        if let Some(n) = self.groups() {
+            if !self.opts.extra.iter().any(|f| f == "--groups") {
+                a.extend(["--groups".into(), n.to_string()]);
+            }
+        }
         a
     }
 
@@ -534,13 +546,20 @@ impl Cluster {
                 leader = Some(l);
             }
             let l = leader?;
-            (self.status(l)?["role"] == "leader").then_some(l)
+            (self.status(l)?["role"] == "leader" && self.groups_led_among(ids)).then_some(l)
         })
         .expect("a leader is elected")
     }
 
-    /// Waits until node `id` has applied at least `index`.
+    /// Waits until node `id` has applied at least `index`. With several
+    /// groups an index names a place in one group's log, which the caller
+    /// may not know: node `id` then waits until it has applied, in every
+    /// group it holds, what any running node has committed there now (all
+    /// that `index` can mean, and more).
     pub fn wait_applied(&self, id: u64, index: u64) {
+        if self.groups().is_some() {
+            return self.wait_caught_up(id);
+        }
         wait_until(Instant::now() + WAIT, "the node to apply", || {
             (self.status(id)?["applied_index"].as_u64()? >= index).then_some(())
         })
