@@ -1,14 +1,15 @@
 //! The harness's side of raft-kv over many Raft groups (`--groups N`):
 //! the flag from `RAFT_KV_GROUPS`, the documented key hash, and waits that
-//! cover every group. With one group every helper here is a no-op or the
-//! one-group answer, so the suite runs unchanged.
+//! cover every group. The suite calls them so that with one group they
+//! give the one-group answer (`groups()` is `None`, `groups_led_among` is
+//! true, `keys_of_group_zero` takes every key), and runs unchanged.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{try_request, wait_until, Cluster, WAIT};
+use super::{agent_within, wait_until, Cluster, WAIT};
 
 /// `RAFT_KV_GROUPS=N cargo test -p examples` runs every raft-kv cluster
 /// with `--groups N` (the black-box suite over many Raft groups); unset or
@@ -16,7 +17,10 @@ use super::{try_request, wait_until, Cluster, WAIT};
 pub fn kv_groups() -> Option<u64> {
     std::env::var("RAFT_KV_GROUPS")
         .ok()
-        .and_then(|v| v.parse().ok())
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("RAFT_KV_GROUPS={v:?}: not a number of groups"))
+        })
         .filter(|n| *n > 1)
 }
 
@@ -42,7 +46,8 @@ impl Cluster {
             .collect()
     }
 
-    /// How many groups raft-kv's nodes run with, if more than one.
+    /// How many groups `RAFT_KV_GROUPS` gives raft-kv's nodes, if more than
+    /// one (a test that passes `--groups` itself runs its own number).
     pub fn groups(&self) -> Option<u64> {
         self.opts.groups.filter(|_| self.opts.storage != "wal")
     }
@@ -84,50 +89,48 @@ impl Cluster {
         true
     }
 
-    /// Waits until node `id` has applied, in every group it holds, what
-    /// any running node has committed in that group by now.
+    /// Waits until node `id` has applied, in every group it is a member
+    /// of, what the nodes that answer have committed there. Each poll asks
+    /// every running node with a short timeout, so a frozen one (SIGSTOP)
+    /// is skipped, not waited for; a node in no group at all never counts
+    /// as caught up.
     pub fn wait_caught_up(&self, id: u64) {
-        let mut target: BTreeMap<u64, u64> = BTreeMap::new();
-        for other in self.running() {
-            for (g, e) in self.group_status(other).unwrap_or_default() {
-                let commit = e["commit_index"].as_u64().unwrap_or(0);
-                let t = target.entry(g).or_insert(0);
-                *t = (*t).max(commit);
-            }
-        }
-        // The groups `id` is a member of, as the cluster lists them: a node
-        // just added may not list them itself yet.
-        let member = |e: &Value| {
-            ["voters", "learners"].iter().any(|k| {
-                e[*k]
-                    .as_array()
-                    .is_some_and(|a| a.contains(&Value::from(id)))
-            })
+        let quick = agent_within(Duration::from_secs(2));
+        let entries = |node: u64| -> Vec<Value> {
+            let Ok(r) = quick.get(&self.url(node, "/status")).call() else {
+                return Vec::new();
+            };
+            let text = r.into_string().unwrap_or_default();
+            let json: Value = serde_json::from_str(&text).unwrap_or_default();
+            json["groups"].as_array().cloned().unwrap_or_default()
         };
-        let of_id: Vec<u64> = self
-            .running()
-            .into_iter()
-            .find_map(|other| {
-                let a = try_request("GET", &self.url(other, "/cluster/groups"), None, &[])?;
-                let list = a.json()["groups"].as_array()?.clone();
-                Some(
-                    list.iter()
-                        .filter(|e| member(e))
-                        .filter_map(|e| e["group"].as_u64())
-                        .collect(),
-                )
-            })
-            .unwrap_or_default();
         wait_until(Instant::now() + WAIT, "the node to catch up", || {
-            let held = self.group_status(id)?;
-            of_id
-                .iter()
-                .all(|g| {
-                    let t = target.get(g).copied().unwrap_or(0);
-                    held.get(g)
-                        .is_some_and(|e| e["applied_index"].as_u64() >= Some(t))
-                })
-                .then_some(())
+            // Per group: the highest commit index heard, and its members.
+            let mut target: BTreeMap<u64, u64> = BTreeMap::new();
+            let mut members: BTreeMap<u64, bool> = BTreeMap::new();
+            for node in self.running() {
+                for e in entries(node) {
+                    let g = e["group"].as_u64()?;
+                    let t = target.entry(g).or_insert(0);
+                    *t = (*t).max(e["commit_index"].as_u64().unwrap_or(0));
+                    let listed = ["voters", "learners"].iter().any(|k| {
+                        e[*k]
+                            .as_array()
+                            .is_some_and(|a| a.contains(&Value::from(id)))
+                    });
+                    *members.entry(g).or_insert(false) |= listed;
+                }
+            }
+            let held: BTreeMap<u64, Value> = entries(id)
+                .into_iter()
+                .filter_map(|e| Some((e["group"].as_u64()?, e)))
+                .collect();
+            let of_id: Vec<u64> = members.iter().filter(|m| *m.1).map(|m| *m.0).collect();
+            let caught_up = of_id.iter().all(|g| {
+                held.get(g)
+                    .is_some_and(|e| e["applied_index"].as_u64() >= target.get(g).copied())
+            });
+            (!of_id.is_empty() && caught_up).then_some(())
         })
         .unwrap_or_else(|e| panic!("node {id}: {e}"));
     }

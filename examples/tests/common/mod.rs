@@ -165,7 +165,12 @@ impl Answer {
 }
 
 fn agent() -> ureq::Agent {
-    let mut agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60));
+    agent_within(Duration::from_secs(60))
+}
+
+/// An agent whose every request gives up after `timeout`.
+pub fn agent_within(timeout: Duration) -> ureq::Agent {
+    let mut agent = ureq::AgentBuilder::new().timeout(timeout);
     // Once a test of this binary made secure clusters, every request may
     // be https: trust their CA and present the client certificate.
     if let Some(files) = SECURE.get() {
@@ -457,7 +462,8 @@ impl Cluster {
         }
         a.extend(self.opts.extra.iter().cloned());
         if let Some(n) = self.groups() {
-            if !self.opts.extra.iter().any(|f| f == "--groups") {
+            let named = |f: &String| f == "--groups" || f.starts_with("--groups=");
+            if !self.opts.extra.iter().any(named) {
                 a.extend(["--groups".into(), n.to_string()]);
             }
         }
