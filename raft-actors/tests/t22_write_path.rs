@@ -2,7 +2,8 @@
 //! moves the commit index) holds back none of its messages, answers and
 //! applies, while storage still executes every batch in order; and while
 //! a write is in flight the node keeps taking batches, up to the bound,
-//! shown in its metrics (pipelined persists).
+//! shown in its metrics (pipelined persists). A restart while a write is
+//! in flight comes back once that write ends.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use common::{init_logging, T};
-use raft_actors::core::{LogIndex, Membership};
+use raft_actors::core::{LogIndex, Membership, NodeId};
 use raft_actors::node::NodeConfig;
 use raft_actors::storage::{LogState, MemoryStorage, Storage, StorageError, ToPersist};
 use raft_actors::testing::{Counter, TestCluster};
@@ -87,19 +88,27 @@ impl Storage for Holding {
     }
 }
 
-#[actix_rt::test]
-async fn a_commit_only_batch_holds_back_no_answer_and_storage_keeps_order() {
+/// A one-node cluster of counters on a [`Holding`] store, with its
+/// leader elected; gives the store's handle too.
+async fn on_holding(seed: u64, cfg: NodeConfig) -> (TestCluster<Counter>, Holding, NodeId) {
     init_logging();
     let store = Holding::new(Membership::voters([1]));
     let handle = store.clone();
     let c = TestCluster::memory(1)
-        .seed(22)
+        .seed(seed)
+        .config(cfg)
         .apply(Counter::default)
         .storage(move |_, _| Box::new(store.clone()))
         .start()
         .await
         .expect("cluster starts");
     let leader = c.wait_for_leader(T).await.expect("a leader");
+    (c, handle, leader)
+}
+
+#[actix_rt::test]
+async fn a_commit_only_batch_holds_back_no_answer_and_storage_keeps_order() {
+    let (c, handle, leader) = on_holding(22, NodeConfig::default()).await;
     let first = c.raft(leader).propose(1).await.expect("first write");
     info!("--- wait until the first write's commit index is stored");
     let stored = |index| {
@@ -145,20 +154,9 @@ async fn a_commit_only_batch_holds_back_no_answer_and_storage_keeps_order() {
 
 #[actix_rt::test]
 async fn writes_are_pipelined_up_to_the_bound_and_released_in_order() {
-    init_logging();
-    let store = Holding::new(Membership::voters([1]));
-    let handle = store.clone();
     let mut cfg = NodeConfig::default();
     cfg.core.max_persists_in_flight = 3;
-    let c = TestCluster::memory(1)
-        .seed(23)
-        .config(cfg)
-        .apply(Counter::default)
-        .storage(move |_, _| Box::new(store.clone()))
-        .start()
-        .await
-        .expect("cluster starts");
-    let leader = c.wait_for_leader(T).await.expect("a leader");
+    let (c, handle, leader) = on_holding(23, cfg).await;
     c.raft(leader).propose(1).await.expect("a first write");
     c.wait_until("no write in flight", T, |m| {
         m[&leader].writes_in_flight == 0
@@ -222,5 +220,46 @@ async fn writes_are_pipelined_up_to_the_bound_and_released_in_order() {
         m[&leader].writes_in_flight_max, 3,
         "three were in flight at once"
     );
+    c.shutdown().await;
+}
+
+/// A restart's reload waits for the storage a write in flight still holds:
+/// that write must be able to finish while the reload keeps the node's
+/// mailbox shut, or the node never comes back (it did not, once, when the
+/// write was a future of the node's own context).
+#[actix_rt::test]
+async fn a_node_restarted_while_a_write_is_in_flight_comes_back_once_the_write_ends() {
+    let (c, handle, leader) = on_holding(24, NodeConfig::default()).await;
+    c.raft(leader).propose(1).await.expect("a first write");
+
+    info!("--- a synced write is held; the node crashes and is restarted");
+    let (held, release) = handle.arm(true);
+    let raft = c.raft(leader).clone();
+    let pending = actix_rt::spawn(async move { raft.propose(10).await });
+    tokio::time::timeout(T, held)
+        .await
+        .expect("the write was handed to storage")
+        .expect("held");
+    c.crash(leader).await;
+    assert!(
+        pending.await.expect("join").is_err(),
+        "the crashed incarnation's proposal failed"
+    );
+    let cluster = &c;
+    let release_once_reloading = async move {
+        // The reload is queued behind the held write's lock; let it go.
+        cluster
+            .wait_until("the restart began", T, |m| m[&leader].down.is_none())
+            .await
+            .expect("the restart was taken");
+        let _ = release.send(());
+    };
+    let (restarted, ()) = tokio::join!(c.restart(leader), release_once_reloading);
+    restarted.expect("the node came back once the write ended");
+
+    info!("--- the held write stayed written, as on a disk, and the node serves");
+    let leader = c.wait_for_leader(T).await.expect("a leader again");
+    let next = c.raft(leader).propose(100).await.expect("a write after");
+    assert_eq!(next.output, 111, "the held write was kept and applied");
     c.shutdown().await;
 }

@@ -113,13 +113,27 @@ impl<C: TypeConfig> RaftNode<C> {
             .as_ref()
             .filter(|_| persist.snapshot_received)
             .map(|s| s.size);
-        let task = async move {
+        // A task of its own, not a future of the context: it holds the
+        // storage's lock, and a restart's reload (`ctx.wait`, which stops
+        // the context polling anything else) waits for that lock. Polled
+        // by the context, the write could never finish and release it.
+        let task = actix_rt::spawn(async move {
             let mut storage = storage.lock().await;
             let before = storage.stats().fsyncs;
             let started = Instant::now();
             let res = storage.write(persist).await;
             let took = started.elapsed();
             (res, took, before, storage.stats().fsyncs)
+        });
+        let task = async move {
+            task.await.unwrap_or_else(|e| {
+                let reason = match e.try_into_panic() {
+                    Ok(panic) => crate::error::panic_message(&*panic),
+                    Err(e) => e.to_string(),
+                };
+                let err = StorageError::Io(format!("the storage write panicked: {reason}"));
+                (Err(err), std::time::Duration::ZERO, None, None)
+            })
         };
         ctx.spawn(
             task.into_actor(self)
