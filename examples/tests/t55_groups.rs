@@ -402,3 +402,80 @@ fn a_removed_node_cannot_write_through_the_holders_of_groups_it_does_not_hold() 
         "nothing was written"
     );
 }
+
+/// Each held group's `"quiesced"` on node `id`, by group.
+fn quiesced_groups(c: &Cluster, id: u64) -> Option<BTreeMap<u64, bool>> {
+    let s = c.status(id)?;
+    s["groups"]
+        .as_array()?
+        .iter()
+        .map(|e| Some((e["group"].as_u64()?, e["quiesced"].as_bool()?)))
+        .collect()
+}
+
+/// Waits until, on every node, every group but group 0 is quiesced and
+/// group 0 is not; answers each node's `/status`.
+fn wait_quiesced(c: &Cluster, groups: u64) -> BTreeMap<u64, Value> {
+    wait_until(
+        Instant::now() + WAIT,
+        "groups 1.. to quiesce everywhere",
+        || {
+            let quiet = (1..=3).all(|id| {
+                quiesced_groups(c, id).is_some_and(|q| {
+                    q.len() as u64 == groups && q.iter().all(|(g, quiet)| *quiet == (*g != 0))
+                })
+            });
+            quiet.then(|| (1..=3).filter_map(|id| Some((id, c.status(id)?))).collect())
+        },
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: {:?}",
+            (1..=3).map(|id| quiesced_groups(c, id)).collect::<Vec<_>>()
+        )
+    })
+}
+
+/// The term of group `g` in a node's `/status`.
+fn group_term(status: &Value, g: u64) -> Option<u64> {
+    status["groups"]
+        .as_array()?
+        .iter()
+        .find(|e| e["group"] == g)?["term"]
+        .as_u64()
+}
+
+/// `--quiesce-after-ticks`: idle groups beyond group 0 stop their timers
+/// on every node (`"quiesced": true` in `/status`, the reference's
+/// "Groups"), group 0 never; a write to a quiesced group's key through any
+/// node wakes that group and is served, with no election, and the group
+/// quiesces again.
+#[test]
+fn idle_groups_quiesce_and_a_request_for_one_of_their_keys_wakes_them() {
+    let mut opts = with_groups(4);
+    opts.extra
+        .extend(["--quiesce-after-ticks".to_string(), "10".to_string()]);
+    let c = Cluster::start(opts, 3);
+    led_groups(&c, 1, 4);
+    let before = wait_quiesced(&c, 4);
+    let key = (0..)
+        .map(|i| format!("quiet-{i}"))
+        .find(|k| group_of(k, 4) != 0)
+        .expect("a key of a group beyond 0");
+    let g = group_of(&key, 4);
+    let term = group_term(&before[&1], g).expect("group term");
+
+    let put = c.req(3, "PUT", &format!("/kv/{key}"), Some(b"awake"));
+    assert_eq!(put.status, 200, "{}", put.text());
+    assert_eq!(put.json()["group"], g);
+    assert_eq!(c.req(2, "GET", &format!("/kv/{key}"), None).body, b"awake");
+
+    let after = wait_quiesced(&c, 4);
+    for (id, s) in &after {
+        assert_eq!(
+            group_term(s, g),
+            Some(term),
+            "no election in group {g} on node {id}: {s}"
+        );
+    }
+}

@@ -29,7 +29,7 @@
 //!   a membership change proposed at leader 1; `members [1 2]` prints
 //!   configurations; `snapshot 1` snapshots node 1's state machine
 //! - `cluster ... [spares=(4,5)] [snapshot-threshold=N] [trailing=N] [chunk=N]
-//!   [snapshot-padding=N] [promotion-lag=N] [auto-leave=false]`
+//!   [snapshot-padding=N] [promotion-lag=N] [auto-leave=false] [quiesce=N]`
 //! - `status [1 2]`, `queue`
 //!
 //! Every command also runs the simulation's safety checker, so a story that
@@ -175,7 +175,8 @@ fn describe(m: &Message) -> String {
         },
         Body::Heartbeat { commit, seq } => format!("commit={commit} seq={seq}"),
         Body::HeartbeatResponse { seq } => format!("seq={seq}"),
-        Body::TimeoutNow => String::new(),
+        Body::Quiesce { commit, seq } => format!("commit={commit} seq={seq}"),
+        Body::TimeoutNow | Body::Wake => String::new(),
         Body::InstallSnapshot {
             meta,
             offset,
@@ -544,6 +545,7 @@ impl Scenario {
             snapshot_chunk_bytes: one(tc, "chunk")?.unwrap_or(base.snapshot_chunk_bytes),
             max_promotion_lag: one(tc, "promotion-lag")?.unwrap_or(base.max_promotion_lag),
             auto_leave_joint: one::<bool>(tc, "auto-leave")?.unwrap_or(true),
+            quiesce_after_ticks: one(tc, "quiesce")?,
             ..base
         };
         self.next_seed = one::<u64>(tc, "seed")?.unwrap_or(0);
@@ -787,9 +789,10 @@ impl Scenario {
             } else {
                 String::new()
             };
+            let quiesced = if core.is_quiesced() { " quiesced" } else { "" };
             let _ = writeln!(
                 out,
-                "{id} {} term={} lead={lead} log={} commit={}{snap}",
+                "{id} {} term={} lead={lead} log={} commit={}{snap}{quiesced}",
                 role_name(s.role),
                 s.term,
                 compact_log(core.entries(1, s.last_index)),

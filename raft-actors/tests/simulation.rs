@@ -1,9 +1,11 @@
 //! The seeded whole-cluster simulation (see `raft_actors::simulation`).
 //!
 //! - `SIM_SEEDS=N` seeds per cluster size (default 500), from
-//!   `SIM_SEED_START=K` (default 0);
+//!   `SIM_SEED_START=K` (default 0); `SIM_QUIESCE_SEEDS=N` for the
+//!   quiescing sweeps (default 300);
 //! - `SIM_SEED=S` replays one seed with a trace of every step
-//!   (`SIM_NODES=3|5` and `SIM_MODE=lockstep|pipelined` narrow it down).
+//!   (`SIM_NODES=3|5` and `SIM_MODE=lockstep|pipelined` narrow it down;
+//!   `SIM_QUIESCE=1` replays a seed of the quiescing sweep).
 //!
 //! Every seed runs in both driver modes: lockstep (each batch executed at
 //! once) and pipelined (persists in flight while the core is stepped, as
@@ -31,12 +33,26 @@ fn mode_name(mode: DriverMode) -> &'static str {
     }
 }
 
-fn replay_hint(nodes: usize, seed: u64, mode: DriverMode) -> String {
+fn replay_hint(nodes: usize, seed: u64, mode: DriverMode, quiescing: bool) -> String {
     let mode = mode_name(mode);
-    format!("replay: SIM_SEED={seed} SIM_NODES={nodes} SIM_MODE={mode} cargo test --release -p raft-actors --test simulation -- --nocapture")
+    let quiesce = if quiescing { " SIM_QUIESCE=1" } else { "" };
+    format!("replay: SIM_SEED={seed} SIM_NODES={nodes} SIM_MODE={mode}{quiesce} cargo test --release -p raft-actors --test simulation -- --nocapture")
 }
 
 fn sweep(nodes: usize, mode: DriverMode) {
+    sweep_with(nodes, mode, false)
+}
+
+/// A sweep of `SimConfig::new` seeds, or of their quiescing variants.
+fn sweep_with(nodes: usize, mode: DriverMode, quiescing: bool) {
+    let config = |seed| {
+        let cfg = SimConfig::new(nodes, seed).driven(mode);
+        if quiescing {
+            cfg.quiescing()
+        } else {
+            cfg
+        }
+    };
     if let Some(seed) = env_u64("SIM_SEED") {
         if env_u64("SIM_NODES").is_some_and(|n| n as usize != nodes) {
             return;
@@ -44,9 +60,12 @@ fn sweep(nodes: usize, mode: DriverMode) {
         if std::env::var("SIM_MODE").is_ok_and(|m| m != mode_name(mode)) {
             return;
         }
+        if std::env::var("SIM_QUIESCE").is_ok() != quiescing {
+            return;
+        }
         let cfg = SimConfig {
             trace: true,
-            ..SimConfig::new(nodes, seed).driven(mode)
+            ..config(seed)
         };
         match run(&cfg) {
             Ok(report) => {
@@ -54,17 +73,20 @@ fn sweep(nodes: usize, mode: DriverMode) {
             }
             Err(v) => panic!(
                 "{nodes} nodes, seed {seed}, {mode:?}: {v}\n{}",
-                replay_hint(nodes, seed, mode)
+                replay_hint(nodes, seed, mode, quiescing)
             ),
         }
     }
     let start = env_u64("SIM_SEED_START").unwrap_or(0);
-    let count = env_u64("SIM_SEEDS").unwrap_or(500);
+    let count = match quiescing {
+        false => env_u64("SIM_SEEDS").unwrap_or(500),
+        true => env_u64("SIM_QUIESCE_SEEDS").unwrap_or(300),
+    };
     let began = Instant::now();
     let (mut acked, mut reads, mut worst_liveness) = (0, 0, 0);
-    let (mut changes, mut restores, mut in_flight) = (0, 0, 0);
+    let (mut changes, mut restores, mut in_flight, mut quiesced) = (0, 0, 0, 0);
     for seed in start..start + count {
-        match run(&SimConfig::new(nodes, seed).driven(mode)) {
+        match run(&config(seed)) {
             Ok(r) => {
                 acked += r.writes_acked;
                 reads += r.reads_answered;
@@ -72,10 +94,11 @@ fn sweep(nodes: usize, mode: DriverMode) {
                 changes += r.membership_changes;
                 restores += r.snapshots_restored;
                 in_flight = in_flight.max(r.max_writes_in_flight);
+                quiesced += r.quiesced_ticks;
             }
             Err(v) => panic!(
                 "{nodes} nodes, seed {seed}, {mode:?}: {v}\n{}",
-                replay_hint(nodes, seed, mode)
+                replay_hint(nodes, seed, mode, quiescing)
             ),
         }
     }
@@ -90,8 +113,13 @@ fn sweep(nodes: usize, mode: DriverMode) {
         mode == DriverMode::Lockstep || in_flight > 1,
         "the pipelined mode never had two writes in flight"
     );
+    // Quiescing seeds that never quiesced would show nothing about it.
+    assert!(
+        !quiescing || quiesced > count * 100,
+        "the quiescing seeds spent only {quiesced} node ticks quiesced"
+    );
     println!(
-        "{nodes} nodes, {mode:?}: seeds {start}..{}: clean in {:.1?}; {acked} writes acked, {reads} reads answered, {changes} membership changes, {restores} snapshot restores, liveness within {worst_liveness} ticks, up to {in_flight} writes in flight on a node",
+        "{nodes} nodes, {mode:?}: seeds {start}..{}: clean in {:.1?}; {acked} writes acked, {reads} reads answered, {changes} membership changes, {restores} snapshot restores, liveness within {worst_liveness} ticks, up to {in_flight} writes in flight on a node, {quiesced} node ticks quiesced",
         start + count,
         began.elapsed()
     );
@@ -115,6 +143,18 @@ fn three_nodes_pipelined() {
 #[test]
 fn five_nodes_pipelined() {
     sweep(5, DriverMode::Pipelined);
+}
+
+/// Idle groups quiesce, between rare requests, under every fault: crashes
+/// of quiesced leaders, partitions and stalls while quiesced.
+#[test]
+fn three_nodes_quiescing() {
+    sweep_with(3, DriverMode::Pipelined, true);
+}
+
+#[test]
+fn five_nodes_quiescing() {
+    sweep_with(5, DriverMode::Lockstep, true);
 }
 
 /// Breaks `rule` and searches seeds, on 3 and on 5 nodes, until the
@@ -338,4 +378,22 @@ fn a_removed_server_deposes_no_leader_seed_2252() {
     );
     let report = run(&cfg).unwrap_or_else(|v| panic!("seed 2252: {v}"));
     assert!(report.liveness_ticks.is_some());
+}
+
+/// Seed 4806 of the quiescing sweep (3 nodes, pipelined): a Quiesce sent
+/// before the leader's next appends arrived after them, and quiesced the
+/// one voter left while the leader removed itself; no one campaigned
+/// again, and the liveness probe, which proposed only at a leader, woke
+/// no one. Either fix makes it live: a follower refuses a Quiesce whose
+/// commit index is below its last entry (`testdata/quiesce.txt` shows
+/// it), and the probe, finding no leader, asks another node as a client
+/// would.
+#[test]
+fn a_delayed_quiesce_quiesces_no_voter_holding_newer_entries_seed_4806() {
+    let cfg = SimConfig::new(3, 4806)
+        .driven(DriverMode::Pipelined)
+        .quiescing();
+    let report = run(&cfg).unwrap_or_else(|v| panic!("seed 4806: {v}"));
+    assert!(report.liveness_ticks.is_some());
+    assert!(report.quiesced_ticks > 0, "the seed's groups quiesced");
 }

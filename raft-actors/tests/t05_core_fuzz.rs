@@ -111,6 +111,8 @@ fn arb_body() -> impl Strategy<Value = Body> {
             }),
         (arb_index(), any::<u64>()).prop_map(|(commit, seq)| Body::Heartbeat { commit, seq }),
         any::<u64>().prop_map(|seq| Body::HeartbeatResponse { seq }),
+        (arb_index(), any::<u64>()).prop_map(|(commit, seq)| Body::Quiesce { commit, seq }),
+        Just(Body::Wake),
         Just(Body::TimeoutNow),
         (
             arb_index(),

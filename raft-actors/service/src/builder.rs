@@ -148,6 +148,8 @@ pub struct ServiceBuilder<S: Service> {
     tls: Tls,
     groups: u64,
     replication: u64,
+    /// Groups beyond group 0 quiesce after this many idle ticks.
+    quiesce_after: Option<u64>,
     service: PhantomData<fn() -> S>,
 }
 
@@ -178,6 +180,7 @@ impl<S: Service> ServiceBuilder<S> {
             tls: Tls::plain(),
             groups: 1,
             replication: 3,
+            quiesce_after: None,
             service: PhantomData,
         }
     }
@@ -354,6 +357,22 @@ impl<S: Service> ServiceBuilder<S> {
         self
     }
 
+    /// Groups beyond group 0 stop their timers once idle for `ticks`
+    /// (`--quiesce-after-ticks`; see
+    /// [`Config::quiesce_after_ticks`](raft_actors::core::Config::quiesce_after_ticks)).
+    /// Group 0 never quiesces. `None`, the default, never quiesces.
+    ///
+    /// ```
+    /// # use raft_actors_service::{Service, ServiceBuilder};
+    /// # fn demo<S: Service>() {
+    /// let b = ServiceBuilder::<S>::new(1).groups(64, 3).quiesce_groups(Some(100));
+    /// # }
+    /// ```
+    pub fn quiesce_groups(mut self, ticks: Option<u64>) -> Self {
+        self.quiesce_after = ticks;
+        self
+    }
+
     /// HTTP worker threads (default 2).
     pub fn http_workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);
@@ -465,7 +484,8 @@ impl<S: Service> ServiceBuilder<S> {
                 Box::new(Machine::<S>::new(directory.clone(), bounds)) as Box<dyn Apply<Machine<S>>>
             })
         };
-        let groups_cfg = node_cfg.clone();
+        let mut groups_cfg = node_cfg.clone();
+        groups_cfg.core.quiesce_after_ticks = self.quiesce_after;
         let raft =
             Raft::start(id, node_cfg, storage, network.sender(), apply).with_timeout(self.timeout);
         let started = async {

@@ -156,6 +156,14 @@ pub struct Flags {
     /// cluster's own, lives on every voter). Fixed with `--groups`.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     pub replication: u64,
+    /// With `--groups`: a group beyond group 0 that had nothing to do for
+    /// this many ticks stops its timers (no tick, no heartbeat) until a
+    /// request or a peer's message wakes it, so idle groups cost almost
+    /// nothing. Group 0 never quiesces: it keeps watching the cluster. A
+    /// quiesced group whose leader died elects a new one once a request
+    /// reaches it. Off by default.
+    #[arg(long, value_name = "TICKS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub quiesce_after_ticks: Option<u64>,
     /// Log lines as `human` text or `json` objects, one per line; the level
     /// comes from `RUST_LOG` (default `info`; `debug` adds a line per HTTP
     /// request: method, route, status, latency).

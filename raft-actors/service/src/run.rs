@@ -95,6 +95,7 @@ pub fn builder<S: Service>(flags: &Flags) -> Result<ServiceBuilder<S>, FlagsErro
         .snapshot_threshold(flags.snapshot_threshold)
         .trailing_logs(flags.trailing_logs)
         .groups(flags.groups, flags.replication)
+        .quiesce_groups(flags.quiesce_after_ticks)
         .configure(|cfg| {
             cfg.tick = Duration::from_millis(flags.tick_ms);
             cfg.core.lease_margin_ticks = flags.lease_margin_ticks;

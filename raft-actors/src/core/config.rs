@@ -95,6 +95,14 @@ pub struct Config {
     /// smaller batches, more follower fsyncs and lower throughput, so raise
     /// it only where the storage overlaps writes.
     pub max_persists_in_flight: usize,
+    /// Quiesce an idle group (dragonboat's quiesce): once its leader had
+    /// nothing to do for this many ticks (every member holds every entry
+    /// and the commit index, nothing waits), it and its followers stop
+    /// their timers until a message, a proposal or a read wakes them
+    /// ([`RaftCore::is_quiesced`](super::RaftCore::is_quiesced); the
+    /// `quiesce` module says why leases and check-quorum stay safe).
+    /// `None` (the default) never quiesces. Must be at least 1.
+    pub quiesce_after_ticks: Option<u64>,
     /// Broken-rule switch for the simulation's own tests (feature
     /// `broken-rules`); never set outside them.
     #[cfg(feature = "broken-rules")]
@@ -160,6 +168,7 @@ impl Default for Config {
             auto_leave_joint: true,
             max_promotion_lag: 1_000,
             max_persists_in_flight: 1,
+            quiesce_after_ticks: None,
             #[cfg(feature = "broken-rules")]
             broken: None,
         }
@@ -193,6 +202,11 @@ impl Config {
         if self.max_persists_in_flight == 0 {
             return Err(ConfigError::Invalid(
                 "max_persists_in_flight must be at least 1",
+            ));
+        }
+        if self.quiesce_after_ticks == Some(0) {
+            return Err(ConfigError::Invalid(
+                "quiesce_after_ticks must be at least 1",
             ));
         }
         if self.max_inflight == 0 || self.max_entries_per_message == 0 {

@@ -162,6 +162,21 @@ pub enum Body {
     /// handled by the driver before the core, which ignores it (its term
     /// is 0, it is no Raft RPC).
     Founding(FoundingMsg),
+    // Appended last, as every new kind must be: a message is encoded by its
+    // kind's position, so the older kinds keep their encoding.
+    /// A heartbeat from the leader of an idle group that also stops the
+    /// follower's election timer until something wakes it (see
+    /// [`Config::quiesce_after_ticks`](super::Config::quiesce_after_ticks));
+    /// answered with a [`Body::HeartbeatResponse`].
+    Quiesce {
+        /// As [`Body::Heartbeat`]'s.
+        commit: LogIndex,
+        /// As [`Body::Heartbeat`]'s.
+        seq: u64,
+    },
+    /// A quiesced follower woke (a request, a peer's message): its leader
+    /// wakes too, and its heartbeats keep the follower from campaigning.
+    Wake,
 }
 
 impl Body {
@@ -177,6 +192,8 @@ impl Body {
             Body::Heartbeat { .. } => "Heartbeat",
             Body::HeartbeatResponse { .. } => "HeartbeatResponse",
             Body::TimeoutNow => "TimeoutNow",
+            Body::Quiesce { .. } => "Quiesce",
+            Body::Wake => "Wake",
             Body::InstallSnapshot { .. } => "InstallSnapshot",
             Body::SnapshotResponse { .. } => "SnapshotResponse",
             Body::ForwardProposals { .. } => "ForwardProposals",

@@ -49,6 +49,7 @@ mod membership;
 mod message;
 mod pipeline;
 mod progress;
+mod quiesce;
 mod read_index;
 mod reads_sent;
 mod ready;
@@ -139,6 +140,7 @@ pub struct RaftCore {
 
     reads: ReadQueue,
     transfer: Option<Transfer>,
+    quiesce: quiesce::Quiescence,
 
     /// The latest snapshot, taken here or installed.
     snapshot: Option<Snapshot>,
@@ -248,6 +250,7 @@ impl RaftCore {
             leader_commit: 0,
             reads: ReadQueue::default(),
             transfer: None,
+            quiesce: Default::default(),
             snapshot: recovered.snapshot,
             previous_snapshot: None,
             incoming: None,
@@ -285,6 +288,10 @@ impl RaftCore {
     /// Advances logical time by one tick: followers count toward an
     /// election, leaders toward a heartbeat and a quorum check.
     pub fn tick(&mut self) {
+        // Quiesced, time stands still: nothing to time out or to send.
+        if self.is_quiesced() {
+            return;
+        }
         self.now += 1;
         match self.role {
             Role::Leader => self.tick_leader(),
@@ -321,6 +328,7 @@ impl RaftCore {
             self.heartbeat_elapsed = 0;
             self.reads.request_round();
         }
+        self.tick_quiesce();
     }
 
     /// Handles one message from a peer. Never panics: a message that is
@@ -330,6 +338,13 @@ impl RaftCore {
         if m.to != self.id || m.from == self.id || m.from == 0 {
             self.counters.misaddressed += 1;
             return;
+        }
+        // Neither says anything new: the group stays idle.
+        if !matches!(
+            m.body,
+            Body::Quiesce { .. } | Body::HeartbeatResponse { .. }
+        ) {
+            self.wake(Some(m.from));
         }
         if m.body.is_local() {
             return self.step_forwarding(m);
@@ -393,7 +408,7 @@ impl RaftCore {
             match m.body {
                 // Pre-votes raise no term: that is their whole point.
                 Body::PreVote { .. } | Body::PreVoteResponse { granted: true } => {}
-                Body::Append { .. } | Body::Heartbeat { .. } => {
+                Body::Append { .. } | Body::Heartbeat { .. } | Body::Quiesce { .. } => {
                     self.become_follower(m.term, Some(m.from))
                 }
                 _ => self.become_follower(m.term, None),
@@ -402,7 +417,7 @@ impl RaftCore {
             self.counters.stale_term += 1;
             match m.body {
                 // Tell a stale leader about the newer term so it steps down.
-                Body::Append { .. } | Body::Heartbeat { .. } => self.send(
+                Body::Append { .. } | Body::Heartbeat { .. } | Body::Quiesce { .. } => self.send(
                     m.from,
                     Body::AppendResponse {
                         index: 0,
@@ -454,6 +469,9 @@ impl RaftCore {
             }
             Body::Heartbeat { commit, seq } => self.handle_heartbeat(from, commit, seq),
             Body::HeartbeatResponse { seq } => self.handle_heartbeat_response(from, seq),
+            Body::Quiesce { commit, seq } => self.handle_quiesce(from, commit, seq),
+            // Waking was all it asked for (above).
+            Body::Wake => {}
             Body::TimeoutNow => self.handle_timeout_now(),
             Body::InstallSnapshot {
                 meta,
@@ -484,6 +502,7 @@ impl RaftCore {
     /// [`ProposalOutcome`] with this `id` in a later [`Ready`]. An `Err`
     /// here means nothing was appended or sent.
     pub fn propose(&mut self, id: RequestId, command: Bytes) -> Result<(), ProposeError> {
+        self.wake(None);
         match self.role {
             Role::Leader => {
                 let result = self.append_proposal(command)?;

@@ -62,6 +62,18 @@ impl ReadQueue {
         self.round_requested
     }
 
+    /// No read waits on a round or a commit.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.pending.is_empty() && self.waiting_commit.is_empty()
+    }
+
+    /// Forgets every round sent and the lease they earned: only a round
+    /// sent from now on can renew it.
+    pub(crate) fn void_lease(&mut self) {
+        self.sent_at.clear();
+        self.confirmed_at = None;
+    }
+
     pub(crate) fn forfeit_lease(&mut self) {
         self.lease_forfeited = true;
     }
@@ -96,6 +108,7 @@ impl RaftCore {
     }
 
     fn read(&mut self, id: RequestId, lease: bool) -> Result<(), ReadError> {
+        self.wake(None);
         match self.role {
             Role::Leader => {
                 self.leader_read(id, self.id, lease);

@@ -208,7 +208,10 @@ impl Ready {
             .partition(|m| {
                 matches!(
                     m.body,
-                    Body::Append { .. } | Body::Heartbeat { .. } | Body::InstallSnapshot { .. }
+                    Body::Append { .. }
+                        | Body::Heartbeat { .. }
+                        | Body::Quiesce { .. }
+                        | Body::InstallSnapshot { .. }
                 )
             });
         self.after.messages = gated;

@@ -60,13 +60,13 @@ impl RaftCore {
             }
             pr.commit_sent = pr.commit_sent.max(peer_commit);
             let seq = self.reads.seq();
-            self.send(
-                peer,
-                Body::Heartbeat {
-                    commit: peer_commit,
-                    seq,
-                },
-            );
+            let commit = peer_commit;
+            let body = if round.is_some() && self.quiesce_round(seq) {
+                Body::Quiesce { commit, seq }
+            } else {
+                Body::Heartbeat { commit, seq }
+            };
+            self.send(peer, body);
         }
     }
 
@@ -348,6 +348,7 @@ impl RaftCore {
         pr.heard_heartbeat(seq);
         pr.acked_seq = pr.acked_seq.max(seq);
         self.confirm_reads();
+        self.quiesce_if_acknowledged();
     }
 
     /// Leader: advances the commit index to what a quorum holds, if that

@@ -145,6 +145,9 @@ pub struct Events {
     pub snapshots_sent: u64,
     /// Bytes of snapshot chunks it sent (resent chunks included).
     pub snapshot_bytes_sent: u64,
+    /// Times it stopped its timers, its group idle
+    /// ([`Config::quiesce_after_ticks`](super::Config::quiesce_after_ticks)).
+    pub quiesced: u64,
 }
 
 impl Events {
@@ -163,6 +166,7 @@ impl Events {
             leader_changes: self.leader_changes + other.leader_changes,
             snapshots_sent: self.snapshots_sent + other.snapshots_sent,
             snapshot_bytes_sent: self.snapshot_bytes_sent + other.snapshot_bytes_sent,
+            quiesced: self.quiesced + other.quiesced,
         }
     }
 }

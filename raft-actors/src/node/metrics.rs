@@ -86,6 +86,10 @@ pub struct Metrics {
     /// send to followers: entries whose payloads the core dropped from
     /// memory ([`Config::log_cache_bytes`](crate::core::Config::log_cache_bytes)).
     pub entries_read_back: u64,
+    /// Its group is idle and its timers are stopped: no tick fires until a
+    /// message or a request wakes it
+    /// ([`Config::quiesce_after_ticks`](crate::core::Config::quiesce_after_ticks)).
+    pub quiesced: bool,
     /// Latencies, snapshots, elections and leaderships since the process
     /// started.
     pub activity: Activity,
@@ -118,6 +122,7 @@ impl Metrics {
             apply_lag: 0,
             apply_refused: 0,
             entries_read_back: 0,
+            quiesced: false,
             activity: Activity::default(),
         }
     }

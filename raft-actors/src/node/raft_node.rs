@@ -30,7 +30,7 @@ use tracing::{debug, error, warn};
 
 use super::conf_waiters::ConfWaiters;
 use super::lease_clock::LeaseClock;
-use super::messages::internal::{Drive, Tick};
+use super::messages::internal::Drive;
 use super::metrics::Metrics;
 use super::pending::Pending;
 use super::roster::Roster;
@@ -236,6 +236,8 @@ pub struct RaftNode<C: TypeConfig> {
     pub(super) metrics: watch::Sender<Metrics>,
     pub(super) down: Option<Down>,
     pub(super) ticks_paused: bool,
+    /// The tick timer, stopped while the core is quiesced (see `pace_ticks`).
+    pub(super) ticker: Option<SpawnHandle>,
     pub(super) ticks: u64,
     pub(super) incarnation: u64,
     pub(super) restarts: u32,
@@ -318,6 +320,7 @@ impl<C: TypeConfig> RaftNode<C> {
             metrics,
             down: None,
             ticks_paused: false,
+            ticker: None,
             ticks: 0,
             incarnation: 0,
             restarts: 0,
@@ -452,11 +455,9 @@ impl<C: TypeConfig> Actor for RaftNode<C> {
             return self.publish_down();
         }
         self.reload(ctx);
-        ctx.run_interval(self.cfg.tick, |node, ctx| {
-            if !node.ticks_paused {
-                ctx.notify(Tick);
-            }
-        });
+        // A restarted actor's context dropped the old timer.
+        self.ticker = None;
+        self.pace_ticks(ctx);
     }
 }
 

@@ -158,6 +158,26 @@ impl SimConfig {
         }
     }
 
+    /// The same run with idle groups quiescing
+    /// ([`Config::quiesce_after_ticks`], 2 to 6 ticks by seed) and clients
+    /// quiet enough for it: a proposal or a read every 30 ticks or so,
+    /// against several per tick otherwise, so the leader goes idle, its
+    /// followers stop their timers, and crashes, partitions and stalls
+    /// strike quiesced groups too.
+    ///
+    /// ```
+    /// use raft_actors::simulation::SimConfig;
+    /// let cfg = SimConfig::new(3, 7).quiescing();
+    /// assert!(cfg.core.quiesce_after_ticks.is_some());
+    /// assert!(cfg.propose_rate < SimConfig::new(3, 7).propose_rate);
+    /// ```
+    pub fn quiescing(mut self) -> Self {
+        self.core.quiesce_after_ticks = Some(2 + self.seed % 5);
+        self.propose_rate = 0.02;
+        self.read_rate = 0.015;
+        self
+    }
+
     /// The same run, driven in `mode`.
     ///
     /// ```
@@ -217,4 +237,6 @@ pub struct Report {
     /// [`DriverMode::Pipelined`]: the most writes one node had in flight
     /// at once.
     pub max_writes_in_flight: u64,
+    /// Ticks a node took while quiesced (each one did nothing).
+    pub quiesced_ticks: u64,
 }

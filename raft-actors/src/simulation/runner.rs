@@ -426,12 +426,22 @@ impl<'a> Sim<'a> {
         if (pending || recent) && since_heal % 50 != 0 {
             return Ok(false);
         }
-        let leader = self
+        let mut cores: Vec<&mut RaftCore> = self
             .nodes
             .values_mut()
             .filter_map(|n| n.core_now())
-            .find(|c| c.role() == Role::Leader);
-        if let Some(core) = leader {
+            .collect();
+        let at = match cores.iter().position(|c| c.role() == Role::Leader) {
+            Some(leader) => Some(leader),
+            // A client that finds no leader asks some other node: with
+            // quiescing groups that is what wakes a group whose leader is
+            // gone (no rng drawn, so other seeds' runs are unchanged).
+            None if self.cfg.core.quiesce_after_ticks.is_some() && !cores.is_empty() => {
+                Some((since_heal / 50) as usize % cores.len())
+            }
+            None => None,
+        };
+        if let Some(core) = at.map(|i| &mut *cores[i]) {
             let req = self.next_id;
             self.next_id += 1;
             // Unique like every command: Exactly-once is checked on them.

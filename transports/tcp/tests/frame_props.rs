@@ -107,6 +107,8 @@ fn message() -> impl Strategy<Value = Message> {
                         .collect(),
                     commit,
                 }),
+            (any::<u64>(), any::<u64>()).prop_map(|(commit, seq)| Body::Quiesce { commit, seq }),
+            Just(Body::Wake),
             Just(Body::TimeoutNow),
         ],
     )

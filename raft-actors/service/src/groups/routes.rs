@@ -46,6 +46,7 @@ pub(crate) fn held<S: Service>(node: &Node<S>) -> Value {
                 "term": m.term,
                 "commit_index": m.commit,
                 "applied_index": m.applied.min(m.commit),
+                "quiesced": m.quiesced,
             });
             if let (Some(e), Value::Object(c)) = (entry.as_object_mut(), config(&m.membership)) {
                 e.extend(c);

@@ -25,6 +25,7 @@ use super::RaftNode;
 use crate::apply::{ApplyBatch, RestoreSnapshot};
 use crate::core::{AfterPersist, Message, NodeId, RaftCore, Snapshot, UnreadableSnapshot};
 use crate::error::{ClientError, FatalError};
+use crate::node::messages::internal::Tick;
 use crate::storage::StorageError;
 use crate::transport::{estimated_size, TransportError};
 use crate::type_config::TypeConfig;
@@ -83,7 +84,33 @@ impl<C: TypeConfig> RaftNode<C> {
         if let Some(core) = self.core.as_ref() {
             self.changes.settle(core);
         }
+        self.pace_ticks(ctx);
         self.publish();
+    }
+
+    /// Stops the tick timer while the core is quiesced and nothing of the
+    /// node's own waits on ticks (a request to time out, a founding to
+    /// retry); starts it again once the core wakes. An idle group then
+    /// costs no timer at all.
+    pub(super) fn pace_ticks(&mut self, ctx: &mut Context<Self>) {
+        let idle = self.core.as_ref().is_some_and(RaftCore::is_quiesced)
+            && self.pending.len() == 0
+            && self.founding.is_none();
+        match (idle, self.ticker) {
+            (true, Some(timer)) => {
+                ctx.cancel_future(timer);
+                self.ticker = None;
+            }
+            (false, None) => {
+                let timer = ctx.run_interval(self.cfg.tick, |node, ctx| {
+                    if !node.ticks_paused {
+                        ctx.notify(Tick);
+                    }
+                });
+                self.ticker = Some(timer);
+            }
+            _ => {}
+        }
     }
 
     /// Executes, in order, every batch whose gate may open, acknowledging

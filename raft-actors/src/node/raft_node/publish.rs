@@ -21,6 +21,7 @@ impl<C: TypeConfig> RaftNode<C> {
         let apply = (self.apply_lag(), self.apply_refused);
         let in_flight = (self.pipeline.writes_in_flight(), self.writes_in_flight_max);
         let read_back = self.entries_read_back.get();
+        let quiesced = self.ticker.is_none();
         self.metrics.send_if_modified(|m| {
             let mut next = m.clone();
             next.update(&status, applied);
@@ -30,6 +31,7 @@ impl<C: TypeConfig> RaftNode<C> {
             (next.writes_in_flight, next.writes_in_flight_max) = in_flight;
             (next.apply_lag, next.apply_refused) = apply;
             next.entries_read_back = read_back;
+            next.quiesced = quiesced;
             next.activity = activity;
             next.down = None;
             let changed = next != *m;

@@ -141,6 +141,9 @@ impl Sim<'_> {
     /// One tick of `id`'s own clock.
     pub(super) fn tick_at(&mut self, id: NodeId) -> Result<(), Violation> {
         if let Some(core) = self.nodes.get_mut(&id).and_then(|n| n.core_now()) {
+            if core.is_quiesced() {
+                self.report.quiesced_ticks += 1;
+            }
             core.tick();
         }
         self.drive(id)
