@@ -161,7 +161,8 @@ pub struct Flags {
     /// request or a peer's message wakes it, so idle groups cost almost
     /// nothing. Group 0 never quiesces: it keeps watching the cluster. A
     /// quiesced group whose leader died elects a new one once a request
-    /// reaches it. Off by default.
+    /// reaches it. Every node must run a version that knows quiescing
+    /// (older ones cannot read its messages). Off by default.
     #[arg(long, value_name = "TICKS", value_parser = clap::value_parser!(u64).range(1..))]
     pub quiesce_after_ticks: Option<u64>,
     /// Log lines as `human` text or `json` objects, one per line; the level

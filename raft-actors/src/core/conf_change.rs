@@ -192,7 +192,7 @@ impl RaftCore {
         id: RequestId,
         change: ConfChange,
     ) -> Result<(LogIndex, Term), ConfChangeError> {
-        self.wake(None);
+        self.wake();
         if self.role != Role::Leader {
             return Err(ConfChangeError::NotLeader {
                 leader: self.leader,

@@ -18,7 +18,7 @@ impl RaftCore {
     /// (an early election would void that leader's lease reads; use
     /// [`transfer_leader`](Self::transfer_leader) to move leadership).
     pub fn campaign(&mut self) {
-        self.wake(None);
+        self.wake();
         if self.role == Role::Leader || !self.promotable() {
             return;
         }

@@ -339,16 +339,20 @@ impl RaftCore {
             self.counters.misaddressed += 1;
             return;
         }
-        // Neither says anything new: the group stays idle.
-        if !matches!(
-            m.body,
-            Body::Quiesce { .. } | Body::HeartbeatResponse { .. }
-        ) {
-            self.wake(Some(m.from));
-        }
         if m.body.is_local() {
+            // A request from a peer: the group has work.
+            self.wake();
             return self.step_forwarding(m);
         }
+        // Neither says anything new: the group stays idle. A newer term
+        // always wakes (below). A stale message or a non-member's vote
+        // request wakes nothing, or a removed server campaigning forever
+        // would keep the group awake.
+        let wakes = m.term > self.term
+            || !matches!(
+                m.body,
+                Body::Quiesce { .. } | Body::HeartbeatResponse { .. }
+            );
         // Term 0 precedes every election; terms past MAX_TERM cannot be
         // reached honestly (one election per tick would take 10^11 years at
         // 1 kHz) and would let a peer push this node's term to overflow.
@@ -375,6 +379,11 @@ impl RaftCore {
             return;
         }
         if m.term > self.term {
+            // Even a vote refused in the leader's lease: a member that
+            // asks cannot hear its leader, and a quiesced node whose
+            // ticks stopped would refuse it forever (its lease in ticks
+            // never running out).
+            self.wake();
             let vote_request = match m.body {
                 Body::PreVote { .. } => true,
                 Body::Vote { transfer, .. } => !transfer,
@@ -436,6 +445,9 @@ impl RaftCore {
                 _ => {}
             }
             return;
+        }
+        if wakes {
+            self.wake();
         }
         if let Some(pr) = self.progress.get_mut(&m.from) {
             pr.heard_at = Some(self.now);
@@ -502,7 +514,7 @@ impl RaftCore {
     /// [`ProposalOutcome`] with this `id` in a later [`Ready`]. An `Err`
     /// here means nothing was appended or sent.
     pub fn propose(&mut self, id: RequestId, command: Bytes) -> Result<(), ProposeError> {
-        self.wake(None);
+        self.wake();
         match self.role {
             Role::Leader => {
                 let result = self.append_proposal(command)?;

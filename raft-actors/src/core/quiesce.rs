@@ -15,8 +15,10 @@
 //! [`RaftCore::is_quiesced`] tells the driver it may stop ticking.
 //!
 //! **Waking.** Any message but a Quiesce or a heartbeat's answer, any
-//! proposal, read, transfer, membership change or campaign. A follower
-//! woken by anything but its leader tells the leader ([`Body::Wake`](super::Body::Wake)),
+//! proposal, read, transfer, membership change or campaign, unless the
+//! message is stale or a non-member's vote request, so a removed server
+//! campaigning forever cannot keep a group awake. A member's vote request
+//! wakes even when refused: that member cannot hear its leader. A woken follower tells its leader ([`Body::Wake`](super::Body::Wake)),
 //! whose heartbeats then keep it from timing out.
 //!
 //! **Why it stays safe.** Nothing here changes what a vote, an append or
@@ -147,8 +149,8 @@ impl RaftCore {
     }
 
     /// Restarts the timers after anything but a Quiesce or a heartbeat's
-    /// answer; `from` is the peer whose message woke it, if one did.
-    pub(super) fn wake(&mut self, from: Option<NodeId>) {
+    /// answer.
+    pub(super) fn wake(&mut self) {
         let was = std::mem::take(&mut self.quiesce).quiesced;
         if !was {
             return;
@@ -165,8 +167,11 @@ impl RaftCore {
                 }
                 self.reads.request_round();
             }
+            // Even when its leader's message woke it: that message may be
+            // a late one, sent before the leader quiesced, which would then
+            // send nothing more before this node times out.
             _ => {
-                if let Some(leader) = self.leader.filter(|l| from != Some(*l)) {
+                if let Some(leader) = self.leader {
                     self.send(leader, Body::Wake);
                 }
             }

@@ -108,7 +108,7 @@ impl RaftCore {
     }
 
     fn read(&mut self, id: RequestId, lease: bool) -> Result<(), ReadError> {
-        self.wake(None);
+        self.wake();
         match self.role {
             Role::Leader => {
                 self.leader_read(id, self.id, lease);

@@ -20,7 +20,7 @@ impl RaftCore {
     /// `to` up, then sends it TimeoutNow. The transfer aborts after an
     /// election timeout; watch [`status`](Self::status) for the outcome.
     pub fn transfer_leader(&mut self, to: NodeId) -> Result<(), TransferError> {
-        self.wake(None);
+        self.wake();
         if self.role != Role::Leader {
             return Err(TransferError::NotLeader {
                 leader: self.leader,

@@ -76,12 +76,13 @@ impl<C: TypeConfig> Handler<TransferLeader> for RaftNode<C> {
         }
         let res = self.guarded(ctx, |node, ctx| {
             let core = node.core.as_mut().ok_or(ClientError::ShuttingDown)?;
-            core.transfer_leader(msg.to).map_err(|e| match e {
+            let res = core.transfer_leader(msg.to);
+            // Refused or not, the request woke a quiesced core.
+            node.schedule(ctx);
+            res.map_err(|e| match e {
                 TransferError::NotLeader { leader } => ClientError::NotLeader { leader },
                 TransferError::NotVoter(id) => ClientError::Invalid(format!("{id} is not a voter")),
-            })?;
-            node.schedule(ctx);
-            Ok(())
+            })
         });
         res.unwrap_or(Err(ClientError::Interrupted))
     }
@@ -98,17 +99,18 @@ impl<C: TypeConfig> Handler<ChangeMembership> for RaftNode<C> {
         let (tx, rx) = oneshot::channel();
         let res = self.guarded(ctx, |node, ctx| {
             let core = node.core.as_mut().ok_or(ClientError::ShuttingDown)?;
-            let (index, term) = core
-                .propose_conf_change(id, msg.change)
-                .map_err(|e| match e {
-                    ConfChangeError::NotLeader { leader } => ClientError::NotLeader { leader },
-                    // Transient: retry shortly.
-                    ConfChangeError::LeaderNotReady
-                    | ConfChangeError::ChangeInProgress
-                    | ConfChangeError::TransferInProgress { .. }
-                    | ConfChangeError::LearnerBehind { .. } => ClientError::Busy,
-                    other => ClientError::Invalid(other.to_string()),
-                })?;
+            let res = core.propose_conf_change(id, msg.change);
+            // Refused or not, the request woke a quiesced core.
+            node.schedule(ctx);
+            let (index, term) = res.map_err(|e| match e {
+                ConfChangeError::NotLeader { leader } => ClientError::NotLeader { leader },
+                // Transient: retry shortly.
+                ConfChangeError::LeaderNotReady
+                | ConfChangeError::ChangeInProgress
+                | ConfChangeError::TransferInProgress { .. }
+                | ConfChangeError::LearnerBehind { .. } => ClientError::Busy,
+                other => ClientError::Invalid(other.to_string()),
+            })?;
             node.changes.wait(index, term, tx);
             node.schedule(ctx);
             Ok(())

@@ -91,14 +91,14 @@ impl<C: TypeConfig> Handler<Propose<C>> for RaftNode<C> {
             };
             core.observe_clock(node.clock.ticks());
             match core.propose(id, msg.command) {
-                Ok(()) => {
-                    node.pending.add_proposal(id, msg.reply);
-                    node.schedule(ctx);
-                }
+                Ok(()) => node.pending.add_proposal(id, msg.reply),
                 Err(e) => {
                     let _ = msg.reply.send(Err(e.into()));
                 }
             }
+            // Refused or not, the request woke a quiesced core: its timer
+            // must run again.
+            node.schedule(ctx);
         });
     }
 }
@@ -142,14 +142,13 @@ impl<C: TypeConfig> Handler<Read<C>> for RaftNode<C> {
                 _ => core.read_index(id),
             };
             match asked {
-                Ok(()) => {
-                    node.pending.add_read(id, msg.query, msg.reply);
-                    node.schedule(ctx);
-                }
+                Ok(()) => node.pending.add_read(id, msg.query, msg.reply),
                 Err(e) => {
                     let _ = msg.reply.send(Err(e.into()));
                 }
             }
+            // Refused or not, the request woke a quiesced core.
+            node.schedule(ctx);
         });
     }
 }

@@ -90,12 +90,16 @@ impl<C: TypeConfig> RaftNode<C> {
 
     /// Stops the tick timer while the core is quiesced and nothing of the
     /// node's own waits on ticks (a request to time out, a founding to
-    /// retry); starts it again once the core wakes. An idle group then
+    /// retry, a dead state machine to replace); starts it again once the
+    /// core wakes. A state machine that dies while the timer is stopped
+    /// (a stale read's query panicked) is noticed at the next request. An idle group then
     /// costs no timer at all.
     pub(super) fn pace_ticks(&mut self, ctx: &mut Context<Self>) {
+        // A state machine that died must still be noticed by the next tick.
         let idle = self.core.as_ref().is_some_and(RaftCore::is_quiesced)
             && self.pending.len() == 0
-            && self.founding.is_none();
+            && self.founding.is_none()
+            && self.apply.as_ref().is_some_and(|a| a.connected());
         match (idle, self.ticker) {
             (true, Some(timer)) => {
                 ctx.cancel_future(timer);

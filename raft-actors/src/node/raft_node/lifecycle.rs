@@ -92,6 +92,9 @@ impl<C: TypeConfig> RaftNode<C> {
             m.incarnation = self.incarnation;
             m.founding = founding;
         });
+        // A core built while the timer was stopped (a crash of a quiesced
+        // node, then a restart) must tick.
+        self.pace_ticks(ctx);
         self.publish();
     }
 
