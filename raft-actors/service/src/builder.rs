@@ -20,8 +20,8 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use raft_actors::core::{Membership, NodeId};
 use raft_actors::node::{ApplyFactory, NodeConfig, Roster};
 use raft_actors::storage::{MemoryStorage, Storage};
-use raft_actors::transport::{NetworkTransport, ServeError};
-use raft_actors::{Apply, ClientError, Raft};
+use raft_actors::transport::NetworkTransport;
+use raft_actors::{Apply, Raft};
 use tracing::info;
 
 use super::admin::{self, AdminToken};
@@ -33,60 +33,16 @@ use super::groups::{resolve_layout, start::GroupStart, start_groups, Groups, Lay
 use super::machine::Machine;
 #[cfg(feature = "metrics")]
 use super::metrics::ServiceMetrics;
-use super::network::{battery, TransportBuildError};
+use super::network::battery;
 use super::node::{Node, Settings};
 use super::node_client::NodeClient;
 use super::operators;
 use super::running::RunningService;
 use super::security::{reload_on_hangup, Tls};
 use super::sessions::SessionBounds;
+pub use super::start_error::StartError;
 use super::storage::{open_group_storages, open_storage, warn_if_peers_disagree, OpenError};
 use super::Service;
-
-/// Why a node could not start. Its `Display` and sources chain into one
-/// line (`{e}: {source}: ...`).
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A required setting was not given.
-    #[error("missing setting: {0}")]
-    Missing(&'static str),
-    /// The raft address cannot be listened on.
-    #[error("cannot listen on --raft-addr {addr}")]
-    RaftListen {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The client address cannot be listened on.
-    #[error("cannot listen on --http-addr {addr}")]
-    HttpListen {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The storage cannot be opened.
-    #[error(transparent)]
-    Storage(#[from] OpenError),
-    /// The transport cannot be built.
-    #[error("cannot start the transport")]
-    Transport(#[from] TransportBuildError),
-    /// The transport cannot serve the raft listener.
-    #[error("cannot serve the raft address")]
-    Serve(#[from] ServeError),
-    /// The node did not answer once started.
-    #[error("the node did not start")]
-    Node(#[from] ClientError),
-    /// The HTTP server cannot serve the client listener.
-    #[error("cannot serve --http-addr")]
-    Http(#[source] std::io::Error),
-    /// The node refused to start: its data dir is empty, but a peer knows
-    /// it took part before (see `raft_actors::core::Founding`). The line
-    /// says what the operator does.
-    #[error("{0}")]
-    LostData(String),
-}
 
 /// Where a socket comes from: an address to bind, or a bound listener.
 enum Listen {

@@ -174,16 +174,18 @@ pub mod running;
 pub mod security;
 pub mod service;
 pub mod sessions;
+pub mod start_error;
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use builder::{ServiceBuilder, StartError};
+pub use builder::ServiceBuilder;
 pub use error::ApiError;
 pub use node::{Node, Written};
 pub use run::main;
 pub use running::RunningService;
 pub use service::Service;
+pub use start_error::StartError;
 
 /// The runtime this crate builds on, re-exported so a service needs no
 /// second dependency for its types.
